@@ -1,0 +1,366 @@
+//! The apply executor: turn a plan into steps (create, update, delete, delete
+//! of a deposed object) with their order, and run each step as soon as its
+//! dependencies are done, at most `parallelism` at once. Every intent is made
+//! durable in the journal before its cloud call; every result is journaled
+//! as it arrives. On a failure nothing new starts and running steps finish.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::queue::DependencyQueue;
+use crate::plan::{make::lookup, Action, Plan};
+use crate::providers::{Ctx, Live, Registry};
+use crate::stack::template;
+use crate::state::journal::{self, Record, Writer};
+use crate::state::{now, DeposedObject, Intent, Operation, ResourceState, State};
+use crate::value::conforms;
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl StepKind {
+    pub fn verb(self) -> (&'static str, &'static str) {
+        match self {
+            StepKind::Create => ("Creating", "Creation"),
+            StepKind::Update => ("Modifying", "Modifications"),
+            StepKind::Delete => ("Destroying", "Destruction"),
+        }
+    }
+}
+
+/// One unit of work: a step on the change at `change` in the plan.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub change: usize,
+    pub kind: StepKind,
+    pub address: String,
+}
+
+/// What the executor reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started(&'a Step),
+    Finished(&'a Step, Duration, Option<&'a str>),
+    Failed(&'a Step, &'a str),
+    StillRunning(&'a Step, Duration),
+}
+
+/// What happened, step by step.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub done: Vec<Step>,
+    pub failed: Vec<(Step, String)>,
+    pub skipped: Vec<Step>,
+}
+
+/// Build the steps of a plan and the order between them.
+pub fn steps(plan: &Plan) -> Result<(Vec<Step>, Vec<(usize, usize)>), String> {
+    let mut steps = Vec::new();
+    // address -> step index of its create/update, and of its (non-deposed) delete.
+    let mut apply_of: HashMap<&str, usize> = HashMap::new();
+    let mut delete_of: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        let mut push = |kind| {
+            steps.push(Step { change: i, kind, address: c.address.clone() });
+            steps.len() - 1
+        };
+        match c.action {
+            Action::NoOp => {}
+            Action::Create => {
+                apply_of.insert(&c.address, push(StepKind::Create));
+            }
+            Action::Update => {
+                apply_of.insert(&c.address, push(StepKind::Update));
+            }
+            Action::Replace => {
+                let d = push(StepKind::Delete);
+                delete_of.insert(&c.address, d);
+                apply_of.insert(&c.address, push(StepKind::Create));
+            }
+            // A deposed object's dependents already moved to the new object.
+            Action::Delete if c.deposed => {
+                push(StepKind::Delete);
+            }
+            Action::Delete => {
+                delete_of.insert(&c.address, push(StepKind::Delete));
+            }
+        }
+    }
+    let mut edges = Vec::new();
+    // Dependents of each address in the state, for delete order.
+    let mut prior_dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in &plan.changes {
+        for d in &c.prior_dependencies {
+            prior_dependents.entry(d.as_str()).or_default().push(&c.address);
+        }
+    }
+    let action_of: HashMap<&str, Action> =
+        plan.changes.iter().filter(|c| !c.deposed).map(|c| (c.address.as_str(), c.action)).collect();
+    for c in &plan.changes {
+        let addr = c.address.as_str();
+        if let Some(&a) = apply_of.get(addr) {
+            // A create or update waits for its dependencies' creates and updates.
+            for d in &c.dependencies {
+                if let Some(&b) = apply_of.get(d.as_str()) {
+                    edges.push((b, a));
+                }
+            }
+        }
+        if c.action == Action::Replace {
+            let (d, a) = (delete_of[addr], apply_of[addr]);
+            if c.create_before_destroy {
+                // New object first; the old one goes once its dependents moved over.
+                edges.push((a, d));
+                for y in prior_dependents.get(addr).into_iter().flatten() {
+                    if let Some(&ya) = apply_of.get(y) {
+                        edges.push((ya, d));
+                    }
+                }
+            } else {
+                edges.push((d, a));
+            }
+        }
+        if let (Some(&d), false) = (delete_of.get(addr), c.deposed) {
+            // A delete waits for the deletes of what depended on it, and for the
+            // updates of dependents that stay (they stop referring to it first).
+            for y in prior_dependents.get(addr).into_iter().flatten() {
+                if let Some(&yd) = delete_of.get(y) {
+                    if yd != d {
+                        edges.push((yd, d));
+                    }
+                }
+                if c.action == Action::Delete {
+                    if let Some(&ya) = apply_of.get(y) {
+                        if action_of.get(y) == Some(&Action::Update) {
+                            edges.push((ya, d));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((steps, edges))
+}
+
+struct Shared {
+    plan: Arc<Plan>,
+    state: Mutex<State>,
+    journal: Writer,
+    registry: Registry,
+    ctx: Ctx,
+}
+
+impl Shared {
+    /// Apply a record to the state in memory and append it to the journal, in
+    /// one critical section so that both see the same order.
+    fn record(&self, rec: Record) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        journal::apply(&mut s, &rec);
+        self.journal.append(rec);
+    }
+
+    async fn intent(&self, step: &Step, kind: &str, op: Operation, id: Option<String>) -> Result<(), String> {
+        let rec = Record::Intent {
+            intent: Intent { address: step.address.clone(), kind: kind.to_string(), operation: op, started: now(), id },
+        };
+        {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            journal::apply(&mut s, &rec);
+        }
+        self.journal.durable(rec).await.map_err(|e| format!("cannot record the intent, nothing was done: {e}"))
+    }
+
+    fn attributes(&self, address: &str) -> Option<Value> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.resources.get(address).map(|r| r.attributes.clone())
+    }
+}
+
+async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String> {
+    let c = &sh.plan.changes[step.change];
+    let kind = sh.registry.get(&c.kind).ok_or_else(|| format!("unknown kind `{}`", c.kind))?.clone();
+    let resolve = || -> Result<Value, String> {
+        let config = c.config.as_ref().ok_or("no config in plan")?;
+        let attrs = |a: &str| sh.attributes(a);
+        let v = template::resolve(config, &|r| lookup(r, &attrs, &sh.plan.variables))?;
+        if let Err(e) = kind.check(&v) {
+            let field: String = e.path.iter().map(|s| s.to_string()).collect();
+            return Err(format!("{}{field}: {}", step.address, e.message));
+        }
+        if let Some(planned) = &c.after {
+            if !conforms(planned, &v) {
+                return Err(format!(
+                    "the resolved config differs from the plan (planned {}, now {}); make a new plan",
+                    planned, v
+                ));
+            }
+        }
+        Ok(v)
+    };
+    let record_live = |live: Live| {
+        let id = live.id.clone();
+        sh.record(Record::Done {
+            address: step.address.clone(),
+            resource: ResourceState {
+                kind: c.kind.clone(),
+                id: live.id,
+                inputs: live.inputs,
+                attributes: live.attributes,
+                dependencies: c.dependencies.clone(),
+                sensitive_hashes: Default::default(),
+            },
+        });
+        id
+    };
+    match step.kind {
+        StepKind::Create => {
+            let config = resolve()?;
+            if c.action == Action::Replace && c.create_before_destroy {
+                let prior = sh.state.lock().unwrap_or_else(|e| e.into_inner()).resources.get(&step.address).cloned();
+                if let Some(p) = prior {
+                    sh.record(Record::Deposed { object: DeposedObject { address: step.address.clone(), resource: p } });
+                }
+            }
+            sh.intent(&step, &c.kind, Operation::Create, None).await?;
+            match kind.create(&sh.ctx, &step.address, &config).await {
+                Ok(live) => Ok(Some(record_live(live))),
+                Err(e) => {
+                    // The call may have failed after the object was made: look for it.
+                    match kind.find_owned(&sh.ctx, &step.address).await {
+                        Ok(found) => {
+                            let known: Vec<String> = {
+                                let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+                                s.deposed.iter().filter(|d| d.address == step.address).map(|d| d.resource.id.clone()).collect()
+                            };
+                            match found.into_iter().find(|l| !known.contains(&l.id)) {
+                                Some(l) => {
+                                    let id = record_live(l);
+                                    Err(format!("{e} (the object {id} was created anyway and is now in the state)"))
+                                }
+                                None => {
+                                    sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Create });
+                                    Err(e.to_string())
+                                }
+                            }
+                        }
+                        // Unknown outcome: the intent stays pending for the next run to settle.
+                        Err(e2) => Err(format!("{e} (and looking for a half-made object failed: {e2}; the next run will settle it)")),
+                    }
+                }
+            }
+        }
+        StepKind::Update => {
+            let config = resolve()?;
+            let prior = {
+                let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.resources.get(&step.address).cloned()
+            }
+            .ok_or("the resource vanished from the state")?;
+            sh.intent(&step, &c.kind, Operation::Update, Some(prior.id.clone())).await?;
+            let live = Live { id: prior.id.clone(), inputs: prior.inputs.clone(), attributes: prior.attributes.clone() };
+            match kind.update(&sh.ctx, &step.address, &live, &config).await {
+                Ok(l) => Ok(Some(record_live(l))),
+                Err(e) => {
+                    sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Update });
+                    Err(e.to_string())
+                }
+            }
+        }
+        StepKind::Delete => {
+            let id = c.prior_id.clone().ok_or("no ID to delete")?;
+            let attrs = c.before_attributes.clone().unwrap_or(Value::Null);
+            sh.intent(&step, &c.kind, Operation::Delete, Some(id.clone())).await?;
+            let result = if c.gone { Ok(()) } else { kind.delete(&sh.ctx, &step.address, &id, &attrs).await };
+            match result {
+                Ok(()) => {
+                    let deposed = c.deposed || (c.action == Action::Replace && c.create_before_destroy);
+                    if deposed {
+                        sh.record(Record::DeposedRemoved { address: step.address.clone(), id });
+                    } else {
+                        sh.record(Record::Removed { address: step.address.clone() });
+                    }
+                    Ok(None)
+                }
+                Err(e) => {
+                    sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Delete });
+                    Err(e.to_string())
+                }
+            }
+        }
+    }
+}
+
+/// Run every step of `plan` on `state`, journaling to `journal`.
+pub async fn execute(
+    plan: Arc<Plan>,
+    state: State,
+    registry: Registry,
+    ctx: Ctx,
+    journal: Writer,
+    parallelism: usize,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<(State, Report, Writer), String> {
+    let (steps, edges) = steps(&plan)?;
+    let mut q = DependencyQueue::new(steps.len(), &edges)
+        .ok_or("internal error: the apply steps form a cycle; nothing was changed")?;
+    let sh = Arc::new(Shared { plan, state: Mutex::new(state), journal, registry, ctx });
+    let mut set = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
+    let mut started = vec![false; steps.len()];
+    let mut report = Report::default();
+    let mut stop = false;
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    ticker.tick().await;
+    loop {
+        while !stop && set.len() < parallelism.max(1) {
+            let Some(i) = q.dequeue() else { break };
+            started[i] = true;
+            on_event(Event::Started(&steps[i]));
+            let h = set.spawn(run_step(sh.clone(), steps[i].clone()));
+            running.insert(h.id(), (i, Instant::now()));
+        }
+        if set.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = set.join_next_with_id() => {
+                let Some(joined) = joined else { break };
+                let (id, result) = match joined {
+                    Ok((id, r)) => (id, r),
+                    Err(e) => (e.id(), Err(format!("the step panicked: {e}"))),
+                };
+                let Some((i, t0)) = running.remove(&id) else { continue };
+                match result {
+                    Ok(obj) => {
+                        on_event(Event::Finished(&steps[i], t0.elapsed(), obj.as_deref()));
+                        q.finish(i);
+                        report.done.push(steps[i].clone());
+                    }
+                    Err(e) => {
+                        on_event(Event::Failed(&steps[i], &e));
+                        report.failed.push((steps[i].clone(), e));
+                        stop = true;
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                for (i, t0) in running.values() {
+                    on_event(Event::StillRunning(&steps[*i], t0.elapsed()));
+                }
+            }
+        }
+    }
+    report.skipped = steps.iter().enumerate().filter(|(i, _)| !started[*i]).map(|(_, s)| s.clone()).collect();
+    let sh = Arc::try_unwrap(sh).map_err(|_| "internal error: a step outlived the apply")?;
+    let state = sh.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok((state, report, sh.journal))
+}

@@ -1,0 +1,85 @@
+//! Apply a plan: run the executor with a journal, then write the snapshot
+//! once and remove the journal.
+
+pub mod executor;
+pub mod queue;
+pub mod settle;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::plan::{make::lookup, Plan};
+use crate::providers::{Ctx, Registry};
+use crate::stack::template;
+use crate::state::journal::{self, Record, Writer};
+use crate::state::{file, OutputState, State};
+pub use executor::{Event, Report, Step, StepKind};
+
+/// Outputs resolved against the state; an output that cannot be resolved
+/// (its resource failed) keeps its previous value.
+pub fn compute_outputs(plan: &Plan, state: &State) -> BTreeMap<String, OutputState> {
+    let mut out = BTreeMap::new();
+    for o in &plan.outputs {
+        let attrs = |a: &str| state.resources.get(a).map(|r| r.attributes.clone());
+        match template::resolve(&o.value, &|r| lookup(r, &attrs, &plan.variables)) {
+            Ok(v) if !crate::value::contains_unknown(&v) => {
+                out.insert(o.name.clone(), OutputState { value: v, sensitive: o.sensitive });
+            }
+            _ => {
+                if let Some(prev) = state.outputs.get(&o.name) {
+                    out.insert(o.name.clone(), prev.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Apply `plan` to `state` (none: first apply), persisting at `state_path`.
+pub async fn apply_plan(
+    plan: Plan,
+    state: Option<State>,
+    state_path: &Path,
+    registry: &Registry,
+    ctx: &Ctx,
+    parallelism: usize,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<(State, Report), String> {
+    let mut base = state.unwrap_or_else(|| State::new(&plan.stack));
+    if !plan.has_changes() {
+        let outputs = compute_outputs(&plan, &base);
+        if outputs != base.outputs {
+            base.outputs = outputs;
+            base.serial += 1;
+            file::write(state_path, &base).map_err(|e| e.to_string())?;
+        }
+        return Ok((base, Report::default()));
+    }
+    let begin = Record::Begin { lineage: base.lineage.clone(), serial: base.serial, stack: base.stack.clone() };
+    let writer = Writer::open(state_path, begin).map_err(|e| e.to_string())?;
+    let plan = Arc::new(plan);
+    let (mut state, report, writer) =
+        executor::execute(plan.clone(), base, registry.clone(), ctx.clone(), writer, parallelism, on_event).await?;
+    state.outputs = compute_outputs(&plan, &state);
+    let closed = writer.close();
+    state.serial += 1;
+    file::write(state_path, &state).map_err(|e| {
+        format!("{e}\n  Everything done so far is in the journal {}; the next run replays it.", journal::path_for(state_path).display())
+    })?;
+    // The snapshot now holds everything; a failed journal write is reported
+    // after the snapshot is safe.
+    journal::remove(state_path).map_err(|e| e.to_string())?;
+    closed.map_err(|e| format!("the journal could not be written: {e}"))?;
+    Ok((state, report))
+}
+
+/// The value of every output for printing, sensitive ones hidden.
+pub fn display_outputs(outputs: &BTreeMap<String, OutputState>) -> Vec<(String, Value)> {
+    outputs
+        .iter()
+        .map(|(k, o)| (k.clone(), if o.sensitive { Value::String("(sensitive)".into()) } else { o.value.clone() }))
+        .collect()
+}

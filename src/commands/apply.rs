@@ -1,0 +1,147 @@
+//! `slipway apply DIR|PLANFILE` and `slipway destroy DIR`.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use super::plan::{make_plan, PlanArgs};
+use super::{ctx_for, parse_timeout, read_state, CmdError, Exit};
+use crate::apply::{self, Event, Report, StepKind};
+use crate::plan::{self, Plan};
+use crate::providers::Registry;
+use crate::state::lock;
+
+fn confirm(question: &str) -> Result<(), CmdError> {
+    print!("\n{question}\n  slipway will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let n = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
+    if n == 0 {
+        println!();
+        return Err(CmdError::Other(
+            "no answer on standard input, so nothing was applied; pass --auto-approve to apply without asking".into(),
+        ));
+    }
+    if line.trim() != "yes" {
+        return Err(CmdError::Other("cancelled: the answer was not 'yes'; nothing was changed".into()));
+    }
+    println!();
+    Ok(())
+}
+
+fn print_event(e: Event<'_>) {
+    match e {
+        Event::Started(s) => println!("{}: {}...", s.address, s.kind.verb().0),
+        Event::Finished(s, t, id) => match id {
+            Some(id) => println!("{}: {} complete after {}s [id={id}]", s.address, s.kind.verb().1, t.as_secs()),
+            None => println!("{}: {} complete after {}s", s.address, s.kind.verb().1, t.as_secs()),
+        },
+        Event::Failed(s, err) => eprintln!("{}: {} failed: {err}", s.address, s.kind.verb().1),
+        Event::StillRunning(s, t) => {
+            println!("{}: Still {}... [{}s elapsed]", s.address, s.kind.verb().0.to_lowercase(), t.as_secs())
+        }
+    }
+}
+
+fn summarize(report: &Report, state: &crate::state::State) -> u8 {
+    let (mut add, mut change, mut destroy) = (0, 0, 0);
+    for s in &report.done {
+        match s.kind {
+            StepKind::Create => add += 1,
+            StepKind::Update => change += 1,
+            StepKind::Delete => destroy += 1,
+        }
+    }
+    if report.failed.is_empty() {
+        println!("\nApply complete! Resources: {add} added, {change} changed, {destroy} destroyed.");
+        let outs = apply::display_outputs(&state.outputs);
+        if !outs.is_empty() {
+            println!("\nOutputs:\n");
+            for (k, v) in outs {
+                println!("{k} = {}", crate::value::render(&v, 0));
+            }
+        }
+        return 0;
+    }
+    eprintln!(
+        "\nApply failed: {} step(s) failed, {} done ({add} added, {change} changed, {destroy} destroyed), {} not started.",
+        report.failed.len(),
+        report.done.len(),
+        report.skipped.len()
+    );
+    for (s, e) in &report.failed {
+        eprintln!("  failed:      {} ({:?}): {e}", s.address, s.kind);
+    }
+    const SHOW: usize = 20;
+    for s in report.skipped.iter().take(SHOW) {
+        eprintln!("  not started: {} ({:?})", s.address, s.kind);
+    }
+    if report.skipped.len() > SHOW {
+        eprintln!("  ... and {} more not started", report.skipped.len() - SHOW);
+    }
+    eprintln!("The state holds everything that finished. Fix the failure and run apply again.");
+    1
+}
+
+async fn execute(plan: Plan, state: Option<crate::state::State>, parallelism: usize, registry: &Registry) -> Exit {
+    let path = plan.state_path.clone();
+    let ctx = ctx_for(&plan.stack);
+    let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, parallelism, &mut print_event).await?;
+    Ok(summarize(&report, &state))
+}
+
+/// `slipway apply DIR` or `slipway destroy DIR`.
+pub async fn run_dir(args: &PlanArgs, auto_approve: bool, parallelism: usize, registry: &Registry) -> Exit {
+    let op = if args.destroy { "destroy" } else { "apply" };
+    let (plan, _lock, state) = make_plan(args, op, registry).await?;
+    print!("{}", plan::render::render_plan(&plan));
+    if !plan.has_changes() {
+        // Outputs may still have changed (a new output over unchanged resources).
+        return execute(plan, state, parallelism, registry).await;
+    }
+    if !auto_approve {
+        let q = if args.destroy { "Do you really want to destroy all resources?" } else { "Do you want to perform these actions?" };
+        confirm(q)?;
+    }
+    execute(plan, state, parallelism, registry).await
+}
+
+/// `slipway apply PLANFILE`: apply a saved plan exactly, or refuse it when the
+/// state moved on since it was made.
+pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, parallelism: usize, registry: &Registry) -> Exit {
+    let plan = plan::file::load(file)?;
+    let timeout = parse_timeout(lock_timeout)?;
+    let _lock = lock::acquire(&plan.state_path, "apply", timeout)?;
+    let (state, replayed) = read_state(&plan.state_path, Some(&plan.stack))?;
+    let stale = |why: String| {
+        CmdError::Other(format!("the saved plan {} is stale: {why}.\n  Nothing was applied. Make a new plan with `slipway plan --out`.", file.display()))
+    };
+    if replayed || state.as_ref().is_some_and(|s| !s.pending.is_empty()) {
+        return Err(stale("an interrupted run left work to settle in the state since".into()));
+    }
+    match (&plan.state_lineage, &state) {
+        (None, Some(s)) => {
+            return Err(stale(format!(
+                "it was made from an empty state, but {} has since been applied (serial {})",
+                plan.state_path.display(),
+                s.serial
+            )))
+        }
+        (Some(l), None) => {
+            return Err(stale(format!("it was made from state lineage {l}, but {} no longer exists", plan.state_path.display())))
+        }
+        (Some(l), Some(s)) if *l != s.lineage => {
+            return Err(stale(format!("it was made from state lineage {l}, but {} has lineage {}", plan.state_path.display(), s.lineage)))
+        }
+        (Some(_), Some(s)) if plan.state_serial != s.serial => {
+            return Err(stale(format!(
+                "it was made at state serial {}, but {} is now at serial {}",
+                plan.state_serial,
+                plan.state_path.display(),
+                s.serial
+            )))
+        }
+        _ => {}
+    }
+    print!("{}", plan::render::render_plan(&plan));
+    execute(plan, state, parallelism, registry).await
+}

@@ -1,0 +1,37 @@
+//! `slipway output DIR [NAME]`: the stack's outputs from the last apply.
+
+use std::path::Path;
+
+use super::{find_state, read_state, CmdError, Exit};
+use crate::value::render;
+
+pub fn run(dir: Option<&Path>, state: Option<&Path>, name: Option<&str>, json: bool) -> Exit {
+    let path = find_state(dir, state)?;
+    let s = read_state(&path, None)?.0.ok_or_else(|| {
+        CmdError::Other(format!("no state at {}; apply the stack first", path.display()))
+    })?;
+    if let Some(n) = name {
+        // Asked for by name: shown even when sensitive, as Terraform does.
+        let o = s.outputs.get(n).ok_or_else(|| {
+            CmdError::Other(format!("no output `{n}`; the stack's outputs are: {}", s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")))
+        })?;
+        match (&o.value, json) {
+            (serde_json::Value::String(v), false) => println!("{v}"),
+            (v, _) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        }
+        return Ok(0);
+    }
+    if json {
+        let doc: serde_json::Map<String, serde_json::Value> = s
+            .outputs
+            .iter()
+            .map(|(k, o)| (k.clone(), serde_json::json!({"value": if o.sensitive { serde_json::Value::Null } else { o.value.clone() }, "sensitive": o.sensitive})))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        for (k, v) in crate::apply::display_outputs(&s.outputs) {
+            println!("{k} = {}", render(&v, 0));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,71 @@
+//! `slipway plan DIR`: settle, refresh, diff, print; optionally save the plan.
+
+use std::path::{Path, PathBuf};
+
+use super::{ctx_for, load_stack, open_state, parse_timeout, state_path, CmdError, Exit};
+use crate::plan::{self, make::PlanInputs, Plan};
+use crate::providers::Registry;
+use crate::state::{lock, State};
+
+/// Flags shared by plan, apply and destroy.
+#[derive(Debug, Clone, Default)]
+pub struct PlanArgs {
+    pub dir: PathBuf,
+    pub vars: Vec<String>,
+    pub state: Option<PathBuf>,
+    pub lock_timeout: Option<String>,
+    pub destroy: bool,
+}
+
+/// Make a plan under a held lock; the lock is returned so apply can keep it.
+pub async fn make_plan(
+    args: &PlanArgs,
+    operation: &str,
+    registry: &Registry,
+) -> Result<(Plan, lock::Lock, Option<State>), CmdError> {
+    let loaded = load_stack(&args.dir, &args.vars, registry)?;
+    let timeout = parse_timeout(args.lock_timeout.as_deref())?;
+    let path = state_path(&loaded.stack, args.state.as_deref());
+    let held = lock::acquire(&path, operation, timeout)?;
+    let ctx = ctx_for(&loaded.stack.name);
+    let (state, recovered) = open_state(&path, &loaded.stack.name, registry, &ctx).await?;
+    let live = match &state {
+        Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
+        None => Default::default(),
+    };
+    let plan = plan::make::make(PlanInputs {
+        stack: &loaded.stack,
+        graph: &loaded.graph,
+        variables: loaded.variables.clone(),
+        state: state.as_ref(),
+        state_path: &path,
+        live: &live,
+        registry,
+        destroy: args.destroy,
+        recovered,
+    })?;
+    Ok((plan, held, state))
+}
+
+pub async fn run(
+    args: &PlanArgs,
+    out: Option<&Path>,
+    json: bool,
+    detailed_exitcode: bool,
+    registry: &Registry,
+) -> Exit {
+    let (plan, _lock, _state) = make_plan(args, "plan", registry).await?;
+    if json {
+        let doc = plan::json::to_json(&plan);
+        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?);
+    } else {
+        print!("{}", plan::render::render_plan(&plan));
+    }
+    if let Some(out) = out {
+        plan::file::save(out, &plan)?;
+        if !json {
+            println!("\nSaved the plan to {}. To apply exactly it, run:\n    slipway apply {}", out.display(), out.display());
+        }
+    }
+    Ok(if detailed_exitcode && plan.has_changes() { 2 } else { 0 })
+}

@@ -1,0 +1,13 @@
+//! slipway: infrastructure as code for AWS EKS stacks, with a state file.
+//!
+//! Data flows one way: stack -> graph -> plan -> apply -> state. Providers know
+//! nothing of the CLI; the CLI (in `commands`) knows nothing of cloud types.
+
+pub mod apply;
+pub mod commands;
+pub mod graph;
+pub mod plan;
+pub mod providers;
+pub mod stack;
+pub mod state;
+pub mod value;

@@ -1,0 +1,217 @@
+//! The `slipway` command line: parse flags, run a command, map the outcome
+//! to an exit code (0 ok, 1 error, 2 changes present with --detailed-exitcode).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use slipway::commands::{self, plan::PlanArgs, CmdError};
+use slipway::providers::Registry;
+
+#[derive(Parser)]
+#[command(name = "slipway", version, about = "Infrastructure as code for AWS EKS stacks, with a state file")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StackArgs {
+    /// The stack directory (its .toml files).
+    dir: PathBuf,
+    /// Set a variable: --var name=value (beats SLIPWAY_VAR_name and the default).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Use this state file instead of the stack's.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Wait this long for a held state lock (e.g. 30s, 5m) instead of failing at once.
+    #[arg(long, value_name = "DURATION")]
+    lock_timeout: Option<String>,
+}
+
+impl StackArgs {
+    fn plan_args(&self, destroy: bool) -> PlanArgs {
+        PlanArgs {
+            dir: self.dir.clone(),
+            vars: self.vars.clone(),
+            state: self.state.clone(),
+            lock_timeout: self.lock_timeout.clone(),
+            destroy,
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+struct StateLocator {
+    /// Find the state through this stack directory.
+    #[arg(long, value_name = "DIR")]
+    stack: Option<PathBuf>,
+    /// The state file itself.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a stack: syntax, schemas, references, dependency cycles.
+    Validate {
+        dir: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Show what apply would change.
+    Plan {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Save the plan to FILE for `slipway apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the plan as JSON (format in README.md).
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan the deletion of everything in the state.
+        #[arg(long)]
+        destroy: bool,
+    },
+    /// Apply a stack directory, or a plan saved with `plan --out`.
+    Apply {
+        /// A stack directory or a saved plan file.
+        target: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long, value_name = "DURATION")]
+        lock_timeout: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// At most this many resource operations at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        parallelism: u32,
+    },
+    /// Delete everything the stack's state holds, in reverse dependency order.
+    Destroy {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        parallelism: u32,
+    },
+    /// Print the dependency graph as Graphviz DOT.
+    Graph {
+        dir: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Print the stack's outputs from the last apply.
+    Output {
+        /// The stack directory.
+        dir: Option<PathBuf>,
+        /// Print only this output (shown even when sensitive).
+        name: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect or edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Remove a stale state lock by its ID (printed by the command that found it).
+    ForceUnlock {
+        lock_id: String,
+        #[command(flatten)]
+        at: StateLocator,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// List the addresses in the state.
+    List {
+        /// The stack directory.
+        dir: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
+    /// Show one resource's attributes.
+    Show {
+        address: String,
+        #[command(flatten)]
+        at: StateLocator,
+    },
+    /// Forget resources (the cloud objects are left alone).
+    Rm {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        #[command(flatten)]
+        at: StateLocator,
+        #[arg(long, value_name = "DURATION")]
+        lock_timeout: Option<String>,
+    },
+}
+
+async fn run(cli: Cli) -> Result<u8, CmdError> {
+    let registry = Registry::builtin();
+    match cli.command {
+        Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
+        Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
+        Command::Plan { stack, out, json, detailed_exitcode, destroy } => {
+            commands::plan::run(&stack.plan_args(destroy), out.as_deref(), json, detailed_exitcode, &registry).await
+        }
+        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism } => {
+            if slipway::plan::file::is_plan_file(&target) {
+                if !vars.is_empty() || state.is_some() {
+                    return Err(CmdError::Other(
+                        "a saved plan carries its variables and state path; --var and --state cannot change them".into(),
+                    ));
+                }
+                commands::apply::run_saved(&target, lock_timeout.as_deref(), parallelism as usize, &registry).await
+            } else {
+                let args = PlanArgs { dir: target, vars, state, lock_timeout, destroy: false };
+                commands::apply::run_dir(&args, auto_approve, parallelism as usize, &registry).await
+            }
+        }
+        Command::Destroy { stack, auto_approve, parallelism } => {
+            commands::apply::run_dir(&stack.plan_args(true), auto_approve, parallelism as usize, &registry).await
+        }
+        Command::Output { dir, name, state, json } => {
+            commands::output::run(dir.as_deref(), state.as_deref(), name.as_deref(), json)
+        }
+        Command::State(StateCommand::List { dir, state }) => commands::state::list(dir.as_deref(), state.as_deref()),
+        Command::State(StateCommand::Show { address, at }) => {
+            commands::state::show(&address, at.stack.as_deref(), at.state.as_deref())
+        }
+        Command::State(StateCommand::Rm { addresses, at, lock_timeout }) => {
+            commands::state::rm(&addresses, at.stack.as_deref(), at.state.as_deref(), lock_timeout.as_deref())
+        }
+        Command::ForceUnlock { lock_id, at } => {
+            commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

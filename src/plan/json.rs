@@ -1,0 +1,53 @@
+//! The plan as JSON for machines (`slipway plan --json`). The format is
+//! documented in README.md and only grows: fields are added, never changed.
+
+use serde_json::{json, Value};
+
+use super::{Action, Plan};
+use crate::value::split_unknowns;
+
+/// Version of the JSON plan document.
+pub const JSON_FORMAT_VERSION: &str = "1";
+
+pub fn to_json(plan: &Plan) -> Value {
+    let changes: Vec<Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let (after, unknown) = match &c.after_attributes {
+                Some(a) if c.action != Action::Delete => {
+                    let (v, u) = split_unknowns(a);
+                    (Some(v), u)
+                }
+                _ => (None, vec![]),
+            };
+            json!({
+                "address": c.address,
+                "kind": c.kind,
+                "action": c.action,
+                "before": if c.action == Action::Create { None } else { c.before_attributes.clone() },
+                "after": after,
+                "after_unknown": unknown,
+                "changed": c.changed,
+                "replace_because": c.replace_because,
+                "create_before_destroy": c.create_before_destroy,
+                "deposed": c.deposed,
+                "gone": c.gone,
+            })
+        })
+        .collect();
+    json!({
+        "format_version": JSON_FORMAT_VERSION,
+        "stack": plan.stack,
+        "state": {
+            "path": plan.state_path,
+            "lineage": plan.state_lineage,
+            "serial": plan.state_serial,
+        },
+        "destroy": plan.destroy,
+        "resource_changes": changes,
+        "drift": plan.drift,
+        "recovered": plan.recovered,
+        "summary": plan.summary(),
+    })
+}

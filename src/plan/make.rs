@@ -1,0 +1,223 @@
+//! Make a plan: walk the stack in dependency order, resolve each config with
+//! what is known so far, diff it against the refreshed state, and decide
+//! create, update, replace, delete or no-op.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::refresh::LiveMap;
+use super::{Action, Change, Drift, FieldDrift, Plan, PlannedOutput};
+use crate::graph::Graph;
+use crate::providers::{error_is_about_unknown, Registry};
+use crate::stack::source::Span;
+use crate::stack::template::{self, Ref};
+use crate::stack::{Stack, StackError, StackErrors};
+use crate::state::State;
+
+/// What a plan is made from.
+pub struct PlanInputs<'a> {
+    pub stack: &'a Stack,
+    pub graph: &'a Graph,
+    pub variables: BTreeMap<String, Value>,
+    pub state: Option<&'a State>,
+    pub state_path: &'a Path,
+    pub live: &'a LiveMap,
+    pub registry: &'a Registry,
+    pub destroy: bool,
+    pub recovered: Vec<String>,
+}
+
+/// Resolve a reference against planned attributes and variables.
+pub fn lookup(r: &Ref, attrs: &dyn Fn(&str) -> Option<Value>, vars: &BTreeMap<String, Value>) -> Result<Value, String> {
+    match r {
+        Ref::Var(n) => vars.get(n).cloned().ok_or_else(|| format!("variable `{n}` has no value")),
+        Ref::Attr { attr, path, .. } => {
+            let addr = r.address().unwrap_or_default();
+            let a = attrs(&addr).ok_or_else(|| format!("`{addr}` has no attributes yet"))?;
+            let v = a.get(attr).cloned().unwrap_or(Value::Null);
+            template::follow(&v, path)
+                .ok_or_else(|| format!("`{addr}.{attr}` has no element `{}`", path.join(".")))
+        }
+    }
+}
+
+/// Drift of every refreshed resource: live inputs vs the state's.
+pub fn drift(state: Option<&State>, live: &LiveMap, registry: &Registry) -> Vec<Drift> {
+    let mut out = Vec::new();
+    let Some(state) = state else { return out };
+    for (addr, r) in &state.resources {
+        let Some(kind) = registry.get(&r.kind) else { continue };
+        match live.get(addr) {
+            Some(None) => out.push(Drift { address: addr.clone(), status: "deleted".into(), fields: vec![] }),
+            Some(Some(l)) => {
+                let d = kind.diff(&r.inputs, &l.inputs);
+                if !d.changed.is_empty() {
+                    let fields = d
+                        .changed
+                        .iter()
+                        .map(|f| FieldDrift {
+                            field: f.clone(),
+                            state: r.inputs.get(f).cloned().unwrap_or(Value::Null),
+                            live: l.inputs.get(f).cloned().unwrap_or(Value::Null),
+                        })
+                        .collect();
+                    out.push(Drift { address: addr.clone(), status: "modified".into(), fields });
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Make the plan.
+pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
+    let stack = inp.stack;
+    let mut errors = Vec::new();
+    let mut changes = Vec::new();
+    let mut planned: HashMap<String, Value> = HashMap::with_capacity(stack.resources.len());
+    let empty = State::new(&stack.name);
+    let state = inp.state.unwrap_or(&empty);
+
+    if !inp.destroy {
+        for addr in inp.graph.order() {
+            let Some(r) = stack.resource(&addr) else { continue };
+            let Some(kind) = inp.registry.get(&r.kind) else { continue };
+            let at = |span: &Span| Some(stack.sources.locate(span));
+            let resolved = {
+                let attrs = |a: &str| planned.get(a).cloned();
+                match template::resolve(&r.config, &|rf| lookup(rf, &attrs, &inp.variables)) {
+                    Ok(v) => v,
+                    Err(msg) => {
+                        errors.push(StackError::new(at(&r.span), format!("{addr}: {msg}")));
+                        continue;
+                    }
+                }
+            };
+            if let Err(e) = kind.check(&resolved) {
+                if !error_is_about_unknown(&resolved, &e.path) {
+                    let field: String = e.path.iter().map(|s| s.to_string()).collect();
+                    let range = r.body.span_at(&e.path);
+                    errors.push(StackError::new(
+                        at(&Span { file: r.file, range }),
+                        format!("{addr}{field}: {} (after resolving references)", e.message),
+                    ));
+                    continue;
+                }
+            }
+            let cbd = r.create_before_destroy.unwrap_or_else(|| kind.create_before_destroy());
+            let prior = state.resources.get(&addr);
+            let live = inp.live.get(&addr);
+            let gone = matches!(live, Some(None));
+            let mut c = Change {
+                address: addr.clone(),
+                kind: r.kind.clone(),
+                action: Action::Create,
+                before: None,
+                after: Some(resolved.clone()),
+                before_attributes: None,
+                after_attributes: None,
+                changed: vec![],
+                replace_because: vec![],
+                config: Some(r.config.clone()),
+                dependencies: inp.graph.dependencies(&addr),
+                prior_dependencies: prior.map(|p| p.dependencies.clone()).unwrap_or_default(),
+                prior_id: None,
+                create_before_destroy: cbd,
+                deposed: false,
+                gone,
+            };
+            match prior {
+                Some(p) if !gone => {
+                    let (before, before_attrs) = match live {
+                        Some(Some(l)) => (l.inputs.clone(), l.attributes.clone()),
+                        _ => (p.inputs.clone(), p.attributes.clone()),
+                    };
+                    let d = kind.diff(&before, &resolved);
+                    c.prior_id = Some(p.id.clone());
+                    c.changed = d.changed;
+                    c.replace_because = d.forces_replace;
+                    c.after_attributes = Some(if c.changed.is_empty() {
+                        c.action = Action::NoOp;
+                        before_attrs.clone()
+                    } else if !c.replace_because.is_empty() {
+                        c.action = Action::Replace;
+                        kind.planned_attributes(&resolved, None)
+                    } else {
+                        c.action = Action::Update;
+                        kind.planned_attributes(&resolved, Some(&before_attrs))
+                    });
+                    c.before = Some(before);
+                    c.before_attributes = Some(before_attrs);
+                }
+                _ => c.after_attributes = Some(kind.planned_attributes(&resolved, None)),
+            }
+            planned.insert(addr.clone(), c.after_attributes.clone().unwrap_or(Value::Null));
+            changes.push(c);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(StackErrors(errors));
+    }
+
+    let mut deletes: Vec<Change> = Vec::new();
+    for (addr, p) in &state.resources {
+        if !inp.destroy && stack.resource(addr).is_some() {
+            continue;
+        }
+        // A resource already gone from the cloud still plans as a delete: apply
+        // finds nothing to delete and drops it from the state.
+        let gone = matches!(inp.live.get(addr), Some(None));
+        deletes.push(delete_change(addr, p, false, gone));
+    }
+    for d in &state.deposed {
+        deletes.push(delete_change(&d.address, &d.resource, true, false));
+    }
+    deletes.sort_by(|a, b| a.address.cmp(&b.address));
+    changes.extend(deletes);
+
+    Ok(Plan {
+        stack: stack.name.clone(),
+        state_path: inp.state_path.to_path_buf(),
+        state_lineage: inp.state.map(|s| s.lineage.clone()),
+        state_serial: inp.state.map(|s| s.serial).unwrap_or(0),
+        destroy: inp.destroy,
+        variables: inp.variables,
+        changes,
+        outputs: if inp.destroy {
+            Vec::new()
+        } else {
+            stack
+                .outputs
+                .iter()
+                .map(|o| PlannedOutput { name: o.name.clone(), value: o.value.clone(), sensitive: o.sensitive })
+                .collect()
+        },
+        drift: drift(inp.state, inp.live, inp.registry),
+        recovered: inp.recovered,
+        created: crate::state::now(),
+    })
+}
+
+fn delete_change(addr: &str, p: &crate::state::ResourceState, deposed: bool, gone: bool) -> Change {
+    Change {
+        address: addr.to_string(),
+        kind: p.kind.clone(),
+        action: Action::Delete,
+        before: Some(p.inputs.clone()),
+        after: None,
+        before_attributes: Some(p.attributes.clone()),
+        after_attributes: None,
+        changed: vec![],
+        replace_because: vec![],
+        config: None,
+        dependencies: vec![],
+        prior_dependencies: p.dependencies.clone(),
+        prior_id: Some(p.id.clone()),
+        create_before_destroy: false,
+        deposed,
+        gone,
+    }
+}

@@ -1,0 +1,132 @@
+//! Plans: what apply will do, resource by resource, and why.
+
+pub mod action;
+pub mod file;
+pub mod json;
+pub mod make;
+pub mod refresh;
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use action::Action;
+
+/// A plan, as printed and as saved to a plan file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub stack: String,
+    pub state_path: PathBuf,
+    /// The lineage and serial of the state the plan was made from (none: empty state).
+    pub state_lineage: Option<String>,
+    pub state_serial: u64,
+    /// A plan that deletes everything.
+    pub destroy: bool,
+    /// Variable values the plan was made with (apply resolves references with them).
+    pub variables: BTreeMap<String, Value>,
+    /// One entry per resource in the stack or the state, in walk order.
+    pub changes: Vec<Change>,
+    pub outputs: Vec<PlannedOutput>,
+    /// Resources whose live object differs from the state.
+    pub drift: Vec<Drift>,
+    /// What settling an interrupted run did before planning.
+    pub recovered: Vec<String>,
+    pub created: String,
+}
+
+/// The change to one resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    pub address: String,
+    pub kind: String,
+    pub action: Action,
+    /// The inputs as they are now (refreshed).
+    pub before: Option<Value>,
+    /// The inputs as they will be, unknowns marked.
+    pub after: Option<Value>,
+    pub before_attributes: Option<Value>,
+    pub after_attributes: Option<Value>,
+    /// Top-level input fields that change.
+    #[serde(default)]
+    pub changed: Vec<String>,
+    /// Fields that force the replacement.
+    #[serde(default)]
+    pub replace_because: Vec<String>,
+    /// The config as written (with `${...}`), resolved again at apply time.
+    pub config: Option<Value>,
+    /// What the resource depends on in the stack.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// What it depended on when last applied (for delete order).
+    #[serde(default)]
+    pub prior_dependencies: Vec<String>,
+    pub prior_id: Option<String>,
+    #[serde(default)]
+    pub create_before_destroy: bool,
+    /// A deposed object (left by an interrupted create-before-destroy) to delete.
+    #[serde(default)]
+    pub deposed: bool,
+    /// The object was in the state but is gone from the cloud.
+    #[serde(default)]
+    pub gone: bool,
+}
+
+/// A stack output and its template.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedOutput {
+    pub name: String,
+    pub value: Value,
+    pub sensitive: bool,
+}
+
+/// A resource whose live object no longer matches the state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Drift {
+    pub address: String,
+    /// `modified` or `deleted`.
+    pub status: String,
+    #[serde(default)]
+    pub fields: Vec<FieldDrift>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FieldDrift {
+    pub field: String,
+    pub state: Value,
+    pub live: Value,
+}
+
+/// Counts for the summary line; a replacement counts once as add and once as destroy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1
+                }
+                Action::Delete => s.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        s
+    }
+
+    /// True when applying would change any resource.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+}

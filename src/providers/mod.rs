@@ -1,0 +1,241 @@
+//! The `ResourceKind` trait every kind implements, and the registry of kinds.
+//!
+//! A kind knows its schema, how to diff, and how to read, create, update,
+//! delete and find (by ownership tags) its objects. It knows nothing of the
+//! CLI, the plan renderer or the state file format.
+
+pub mod local;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::stack::node::{path_segments, PathSeg};
+use crate::value::{contains_unknown, is_unknown, unknown};
+
+/// What every provider call gets: which stack it works for.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The stack name, written into ownership tags.
+    pub stack: String,
+}
+
+/// A failed provider call.
+#[derive(Debug, Clone)]
+pub struct ProviderError {
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ProviderError { message: message.into() }
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// A config that does not fit a kind's schema, with the path of the bad field.
+#[derive(Debug, Clone)]
+pub struct SchemaError {
+    pub path: Vec<PathSeg>,
+    pub message: String,
+    /// The field name a user most likely meant, for unknown fields.
+    pub suggestion: Option<String>,
+}
+
+/// Check `config` against the serde struct `T` (which should deny unknown
+/// fields), reporting the path of the first problem.
+pub fn check_schema<T: DeserializeOwned>(config: &Value) -> Result<(), SchemaError> {
+    match serde_path_to_error::deserialize::<_, T>(config.clone()) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let path = path_segments(e.path());
+            let message = e.inner().to_string();
+            let suggestion = unknown_field_suggestion(&message);
+            Err(SchemaError { path, message: tidy_serde_message(&message), suggestion })
+        }
+    }
+}
+
+/// serde reports unknown fields as "unknown field `x`, expected one of `a`, `b`".
+fn unknown_field_suggestion(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (word, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    crate::stack::error::did_you_mean(word, candidates).map(str::to_string)
+}
+
+fn tidy_serde_message(m: &str) -> String {
+    m.replace("invalid type: ", "wrong type: ")
+}
+
+/// A live object as a kind sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// The cloud ID (VPC ID, ARN, ...).
+    pub id: String,
+    /// The object's settings in the shape of the kind's config.
+    pub inputs: Value,
+    /// Everything a reference can name: inputs plus computed attributes.
+    pub attributes: Value,
+}
+
+/// One object to refresh: what the state knows of it.
+#[derive(Debug, Clone)]
+pub struct ReadRequest<'a> {
+    pub address: &'a str,
+    pub id: &'a str,
+    pub inputs: &'a Value,
+    pub attributes: &'a Value,
+}
+
+/// What changed between the prior inputs and the desired config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diff {
+    /// Top-level fields whose value changes.
+    pub changed: Vec<String>,
+    /// The subset of `changed` that cannot be updated in place.
+    pub forces_replace: Vec<String>,
+}
+
+/// One kind of resource (`vpc`, `data`, `k8s_deployment`, ...).
+#[async_trait]
+pub trait ResourceKind: Send + Sync {
+    /// The kind's name as written in stacks.
+    fn name(&self) -> &'static str;
+
+    /// Check a config against the kind's schema.
+    fn check(&self, config: &Value) -> Result<(), SchemaError>;
+
+    /// Attributes computed by the cloud (an `id` at least), beyond the inputs.
+    fn computed_attributes(&self) -> &'static [&'static str];
+
+    /// Input fields whose change cannot be made in place.
+    fn force_new_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether a replacement creates the new object before deleting the old one.
+    fn create_before_destroy(&self) -> bool {
+        false
+    }
+
+    /// A field's value in a canonical form, so that equal meanings compare equal.
+    fn normalize(&self, _field: &str, v: &Value) -> Value {
+        v.clone()
+    }
+
+    /// Which fields change, and which of them force a replacement.
+    fn diff(&self, prior: &Value, desired: &Value) -> Diff {
+        let mut diff = Diff::default();
+        let empty = serde_json::Map::new();
+        let p = prior.as_object().unwrap_or(&empty);
+        let d = desired.as_object().unwrap_or(&empty);
+        let mut fields: Vec<&String> = p.keys().chain(d.keys()).collect();
+        fields.sort();
+        fields.dedup();
+        for f in fields {
+            let pv = p.get(f.as_str()).unwrap_or(&Value::Null);
+            let dv = d.get(f.as_str()).unwrap_or(&Value::Null);
+            if contains_unknown(dv) || self.normalize(f, pv) != self.normalize(f, dv) {
+                diff.changed.push(f.clone());
+                if self.force_new_fields().contains(&f.as_str()) {
+                    diff.forces_replace.push(f.clone());
+                }
+            }
+        }
+        diff
+    }
+
+    /// The attributes as the plan predicts them: inputs from the desired
+    /// config, computed ones kept from `prior` on update and unknown on create.
+    fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {
+        let mut out = serde_json::Map::new();
+        for a in self.computed_attributes() {
+            let v = prior.and_then(|p| p.get(*a)).cloned().unwrap_or_else(unknown);
+            out.insert(a.to_string(), v);
+        }
+        if let Some(d) = desired.as_object() {
+            for (k, v) in d {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// Read the live objects for many state entries in as few calls as the API
+    /// allows; `None` where the object is gone.
+    async fn read_many(&self, ctx: &Ctx, items: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError>;
+
+    /// Create the object, tagged with its owner in the create call itself.
+    async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError>;
+
+    /// Update the object in place to `config`.
+    async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError>;
+
+    /// Delete the object; an object already gone is not an error.
+    async fn delete(&self, ctx: &Ctx, address: &str, id: &str, attributes: &Value) -> Result<(), ProviderError>;
+
+    /// Every live object carrying the ownership tags of `address` in this stack.
+    async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError>;
+}
+
+/// All kinds slipway knows, by name.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn ResourceKind>>,
+}
+
+impl Registry {
+    /// The registry with every built-in kind.
+    pub fn builtin() -> Self {
+        let mut r = Registry { kinds: BTreeMap::new() };
+        r.add(Arc::new(local::Data));
+        r
+    }
+
+    pub fn add(&mut self, kind: Arc<dyn ResourceKind>) {
+        self.kinds.insert(kind.name(), kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn ResourceKind>> {
+        self.kinds.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+}
+
+/// True when a schema error is only about a value that holds a reference or
+/// is unknown, so it can be judged only once that value is known.
+pub fn error_is_about_unknown(config: &Value, path: &[PathSeg]) -> bool {
+    let mut v = config;
+    for seg in path {
+        if is_unknown(v) {
+            return true;
+        }
+        v = match (seg, v) {
+            (PathSeg::Field(f), Value::Object(o)) => match o.get(f) {
+                Some(x) => x,
+                None => return false,
+            },
+            (PathSeg::Index(i), Value::Array(a)) => match a.get(*i) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    contains_unknown(v) || matches!(v, Value::String(s) if s.contains("${"))
+}

@@ -1,0 +1,343 @@
+//! Read a stack directory: every `*.toml` file, parsed with spans, merged into
+//! one `Stack`. Structural problems (bad TOML, duplicates, malformed engine
+//! fields) are reported here; kinds and references are checked in `validate`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::error::{did_you_mean, StackError, StackErrors};
+use super::node::{self, Key, Node, NodeKind};
+use super::source::{Sources, Span};
+use super::template::{self, Part};
+use super::{Output, RefSite, Resource, Stack, Variable, META_FIELDS};
+
+struct Loader {
+    sources: Sources,
+    errors: Vec<StackError>,
+}
+
+impl Loader {
+    fn err(&mut self, file: usize, range: std::ops::Range<usize>, msg: impl Into<String>) -> &mut StackError {
+        let loc = self.sources.locate(&Span { file, range });
+        self.errors.push(StackError::new(Some(loc), msg));
+        self.errors.last_mut().expect("just pushed")
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Load every `*.toml` file of `dir` into a stack.
+pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            "does not exist".to_string()
+        } else if dir.is_file() {
+            "is a file, not a stack directory".to_string()
+        } else {
+            format!("cannot be read: {e}")
+        };
+        StackError::new(None, format!("stack directory {} {what}", dir.display()))
+            .with_help("pass the directory holding the stack's .toml files, e.g. `slipway plan stacks/blog`")
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(StackError::new(None, format!("stack directory {} has no .toml files", dir.display()))
+            .with_help("a stack is one or more .toml files declaring `[stack]` and resources such as `[data.a]`")
+            .into());
+    }
+
+    let mut l = Loader { sources: Sources::default(), errors: Vec::new() };
+    let mut trees = Vec::new();
+    for p in &paths {
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                l.errors.push(StackError::new(None, format!("cannot read {}: {e}", p.display())));
+                continue;
+            }
+        };
+        let file = l.sources.add(p.clone(), text);
+        match node::parse(&l.sources.files[file].text) {
+            Ok(n) => trees.push((file, n)),
+            Err(e) => {
+                let range = e.span().unwrap_or(0..0);
+                let msg = format!("invalid TOML: {}", e.message().trim_end());
+                l.err(file, range, msg);
+            }
+        }
+    }
+    if !l.errors.is_empty() {
+        return Err(StackErrors(l.errors));
+    }
+
+    let mut stack = Stack {
+        dir: dir.to_path_buf(),
+        name: String::new(),
+        state: None,
+        sources: Sources::default(),
+        variables: BTreeMap::new(),
+        resources: Vec::new(),
+        index: HashMap::new(),
+        outputs: Vec::new(),
+    };
+    let mut stack_table: Option<Span> = None;
+    for (file, tree) in &trees {
+        let Some(top) = tree.as_table() else { continue };
+        for (key, value) in top {
+            match key.name.as_str() {
+                "stack" => {
+                    if let Some(prev) = &stack_table {
+                        let prev = l.sources.locate(prev);
+                        l.err(*file, key.span.clone(), format!("a second [stack] table (the first is at {prev})"))
+                            .help = Some("declare [stack] in one file only".into());
+                        continue;
+                    }
+                    stack_table = Some(Span { file: *file, range: key.span.clone() });
+                    load_stack_table(&mut l, &mut stack, *file, key, value);
+                }
+                "variables" => load_variables(&mut l, &mut stack, *file, value),
+                "outputs" => load_outputs(&mut l, &mut stack, *file, value),
+                kind => load_kind(&mut l, &mut stack, *file, kind, key, value),
+            }
+        }
+    }
+    if stack.name.is_empty() {
+        stack.name = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "default".to_string());
+    }
+    stack.sources = l.sources;
+    if l.errors.is_empty() {
+        Ok(stack)
+    } else {
+        Err(StackErrors(l.errors))
+    }
+}
+
+fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, value: &Node) {
+    let Some(t) = value.as_table() else {
+        l.err(file, key.span.clone(), format!("`stack` must be a table, found {}", value.type_name()));
+        return;
+    };
+    for (k, v) in t {
+        match (k.name.as_str(), &v.kind) {
+            ("name", NodeKind::Str(s)) if is_name(s) => stack.name = s.clone(),
+            ("name", _) => {
+                l.err(file, v.span.clone(), "stack name must be a string of letters, digits, `_` and `-`");
+            }
+            ("state", NodeKind::Str(s)) if !s.is_empty() => stack.state = Some(s.into()),
+            ("state", _) => {
+                l.err(file, v.span.clone(), "`state` must be a non-empty string path");
+            }
+            (other, _) => {
+                let e = l.err(file, k.span.clone(), format!("unknown field `{other}` in [stack]"));
+                e.help = Some(match did_you_mean(other, ["name", "state"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "[stack] accepts `name` and `state`".into(),
+                });
+            }
+        }
+    }
+}
+
+fn load_variables(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let Some(t) = value.as_table() else {
+        l.err(file, value.span.clone(), "`variables` must be a table");
+        return;
+    };
+    for (k, v) in t {
+        let span = Span { file, range: k.span.clone() };
+        if !is_name(&k.name) {
+            l.err(file, k.span.clone(), format!("`{}` is not a valid variable name", k.name));
+            continue;
+        }
+        if stack.variables.contains_key(&k.name) {
+            l.err(file, k.span.clone(), format!("variable `{}` is declared twice", k.name));
+            continue;
+        }
+        let mut var = Variable { name: k.name.clone(), default: None, description: None, sensitive: false, span };
+        match &v.kind {
+            NodeKind::Table(entries) => {
+                for (ek, ev) in entries {
+                    match (ek.name.as_str(), &ev.kind) {
+                        ("default", _) => var.default = Some(ev.to_json()),
+                        ("description", NodeKind::Str(s)) => var.description = Some(s.clone()),
+                        ("sensitive", NodeKind::Bool(b)) => var.sensitive = *b,
+                        ("description" | "sensitive", _) => {
+                            l.err(file, ev.span.clone(), format!("wrong type for `{}`: found {}", ek.name, ev.type_name()));
+                        }
+                        (other, _) => {
+                            let e = l.err(file, ek.span.clone(), format!("unknown field `{other}` in variable `{}`", k.name));
+                            e.help = Some(match did_you_mean(other, ["default", "description", "sensitive"]) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => "a variable accepts `default`, `description` and `sensitive`".into(),
+                            });
+                        }
+                    }
+                }
+            }
+            _ => var.default = Some(v.to_json()),
+        }
+        stack.variables.insert(k.name.clone(), var);
+    }
+}
+
+fn load_outputs(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let Some(t) = value.as_table() else {
+        l.err(file, value.span.clone(), "`outputs` must be a table");
+        return;
+    };
+    for (k, v) in t {
+        if stack.outputs.iter().any(|o| o.name == k.name) {
+            l.err(file, k.span.clone(), format!("output `{}` is declared twice", k.name));
+            continue;
+        }
+        let (value_node, sensitive) = match v.get("value") {
+            Some(inner) => {
+                let sensitive = matches!(v.get("sensitive").map(|n| &n.kind), Some(NodeKind::Bool(true)));
+                for (ek, _) in v.as_table().unwrap_or(&[]) {
+                    if !["value", "description", "sensitive"].contains(&ek.name.as_str()) {
+                        l.err(file, ek.span.clone(), format!("unknown field `{}` in output `{}`", ek.name, k.name))
+                            .help = Some("an output accepts `value`, `description` and `sensitive`".into());
+                    }
+                }
+                (inner, sensitive)
+            }
+            None => (v, false),
+        };
+        let refs = collect_refs(l, file, value_node);
+        stack.outputs.push(Output {
+            name: k.name.clone(),
+            value: value_node.to_json(),
+            sensitive,
+            refs,
+            span: Span { file, range: k.span.clone() },
+        });
+    }
+}
+
+fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &Key, value: &Node) {
+    let Some(t) = value.as_table() else {
+        l.err(file, key.span.clone(), format!("`{kind}` must be a table of resources like [{kind}.NAME]"));
+        return;
+    };
+    for (k, body) in t {
+        let address = format!("{kind}.{}", k.name);
+        let span = Span { file, range: k.span.clone() };
+        if !is_name(&k.name) {
+            l.err(file, k.span.clone(), format!("`{}` is not a valid resource name", k.name))
+                .help = Some("use letters, digits, `_` and `-`, not starting with a digit".into());
+            continue;
+        }
+        let Some(entries) = body.as_table() else {
+            l.err(file, k.span.clone(), format!("resource `{address}` must be a table, found {}", body.type_name()));
+            continue;
+        };
+        if let Some(&i) = stack.index.get(&address) {
+            let prev = l.sources.locate(&stack.resources[i].span);
+            l.err(file, k.span.clone(), format!("resource `{address}` is declared twice (first at {prev})"));
+            continue;
+        }
+        let mut depends_on = Vec::new();
+        let mut create_before_destroy = None;
+        let mut config = serde_json::Map::new();
+        for (ek, ev) in entries {
+            match ek.name.as_str() {
+                "depends_on" => match &ev.kind {
+                    NodeKind::Array(items) => {
+                        for it in items {
+                            match it.as_str() {
+                                Some(s) => depends_on.push((s.to_string(), Span { file, range: it.span.clone() })),
+                                None => {
+                                    l.err(file, it.span.clone(), "depends_on entries must be addresses like \"kind.name\"");
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        l.err(file, ev.span.clone(), "depends_on must be a list of addresses like [\"kind.name\"]");
+                    }
+                },
+                "lifecycle" => match ev.get("create_before_destroy").map(|n| &n.kind) {
+                    Some(NodeKind::Bool(b)) if ev.as_table().is_some_and(|t| t.len() == 1) => {
+                        create_before_destroy = Some(*b)
+                    }
+                    _ => {
+                        l.err(file, ev.span.clone(), "lifecycle must be a table `{ create_before_destroy = true|false }`");
+                    }
+                },
+                _ => {
+                    config.insert(ek.name.clone(), ev.to_json());
+                }
+            }
+        }
+        let mut refs = Vec::new();
+        for (ek, ev) in entries {
+            if !META_FIELDS.contains(&ek.name.as_str()) {
+                refs.extend(collect_refs(l, file, ev));
+            }
+        }
+        stack.index.insert(address.clone(), stack.resources.len());
+        stack.resources.push(Resource {
+            address,
+            kind: kind.to_string(),
+            name: k.name.clone(),
+            span,
+            body: body.clone(),
+            file,
+            config: Value::Object(config),
+            refs,
+            depends_on,
+            create_before_destroy,
+        });
+    }
+}
+
+/// Every `${...}` inside a node, with spans; malformed ones become errors.
+fn collect_refs(l: &mut Loader, file: usize, n: &Node) -> Vec<RefSite> {
+    let mut out = Vec::new();
+    let mut stack = vec![n];
+    while let Some(n) = stack.pop() {
+        match &n.kind {
+            NodeKind::Str(s) if s.contains("${") => match template::parse(s) {
+                Ok(parts) => {
+                    for p in parts {
+                        if let Part::Ref(r, text) = p {
+                            let range = ref_range(&l.sources.files[file].text, n.span.clone(), &text);
+                            out.push(RefSite { reference: r, text, span: Span { file, range } });
+                        }
+                    }
+                }
+                Err(msg) => {
+                    l.err(file, n.span.clone(), msg);
+                }
+            },
+            NodeKind::Array(a) => stack.extend(a.iter().rev()),
+            NodeKind::Table(t) => stack.extend(t.iter().rev().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The span of `${text}` inside a string literal's span, or the literal's span.
+fn ref_range(src: &str, lit: std::ops::Range<usize>, text: &str) -> std::ops::Range<usize> {
+    let needle = format!("${{{text}}}");
+    src.get(lit.clone())
+        .and_then(|s| s.find(&needle))
+        .map(|i| lit.start + i..lit.start + i + needle.len())
+        .unwrap_or(lit)
+}

@@ -1,0 +1,103 @@
+//! Stacks: TOML files in a directory, loaded with spans, checked against the
+//! kinds' schemas, with references and variables resolved.
+
+pub mod error;
+pub mod load;
+pub mod node;
+pub mod source;
+pub mod template;
+pub mod validate;
+pub mod variables;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+pub use error::{StackError, StackErrors};
+use node::Node;
+use source::{Sources, Span};
+use template::Ref;
+
+/// A loaded stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The directory the files came from.
+    pub dir: PathBuf,
+    pub name: String,
+    /// `[stack] state = "..."`, relative to the working directory.
+    pub state: Option<PathBuf>,
+    pub sources: Sources,
+    pub variables: BTreeMap<String, Variable>,
+    /// Resources in file order.
+    pub resources: Vec<Resource>,
+    /// Address -> position in `resources`.
+    pub index: HashMap<String, usize>,
+    pub outputs: Vec<Output>,
+}
+
+impl Stack {
+    pub fn resource(&self, address: &str) -> Option<&Resource> {
+        self.index.get(address).map(|&i| &self.resources[i])
+    }
+
+    /// The state file path this stack uses unless `--state` overrides it.
+    pub fn default_state_path(&self) -> PathBuf {
+        self.state.clone().unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", self.name)))
+    }
+}
+
+/// `[kind.name]`: one declared resource.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// `kind.name`.
+    pub address: String,
+    pub kind: String,
+    pub name: String,
+    /// Where the resource's name is written.
+    pub span: Span,
+    /// The table as written, with spans.
+    pub body: Node,
+    pub file: usize,
+    /// The config handed to the kind: the body without engine fields, with
+    /// references still as `${...}` strings.
+    pub config: Value,
+    /// Every `${...}` in the config.
+    pub refs: Vec<RefSite>,
+    /// `depends_on = ["kind.name"]`, explicit order without a value.
+    pub depends_on: Vec<(String, Span)>,
+    /// `lifecycle.create_before_destroy`, overriding the kind's default.
+    pub create_before_destroy: Option<bool>,
+}
+
+/// A reference as written in a stack file.
+#[derive(Debug, Clone)]
+pub struct RefSite {
+    pub reference: Ref,
+    /// The text between `${` and `}`.
+    pub text: String,
+    pub span: Span,
+}
+
+/// `[variables] name = default` or `name = { default, description, sensitive }`.
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub default: Option<Value>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub span: Span,
+}
+
+/// `[outputs] name = "${...}"` or `name = { value, description, sensitive }`.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub value: Value,
+    pub sensitive: bool,
+    pub refs: Vec<RefSite>,
+    pub span: Span,
+}
+
+/// The fields of a resource table that belong to the engine, not the kind.
+pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle"];

@@ -1,0 +1,115 @@
+//! Check a loaded stack against the kinds: known kinds, fields that fit each
+//! kind's schema, references to resources, attributes and variables that exist.
+
+use super::error::{did_you_mean, StackError, StackErrors};
+use super::node::PathSeg;
+use super::template::Ref;
+use super::{RefSite, Stack};
+use crate::providers::{error_is_about_unknown, Registry};
+
+/// Every problem in the stack, or `Ok` when it can be planned.
+pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
+    let mut errors = Vec::new();
+    let mut reported_kinds = Vec::new();
+    for r in &stack.resources {
+        let Some(kind) = registry.get(&r.kind) else {
+            if !reported_kinds.contains(&r.kind) {
+                reported_kinds.push(r.kind.clone());
+                let kinds: Vec<&str> = registry.names().collect();
+                let help = match did_you_mean(&r.kind, kinds.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("known kinds: {}", kinds.join(", ")),
+                };
+                errors.push(
+                    StackError::new(Some(stack.sources.locate(&r.span)), format!("unknown kind `{}` in `{}`", r.kind, r.address))
+                        .with_help(help),
+                );
+            }
+            continue;
+        };
+        if let Err(e) = kind.check(&r.config) {
+            let mut path = e.path.clone();
+            if let Some(word) = e.message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                path.push(PathSeg::Field(word.to_string()));
+            }
+            if !error_is_about_unknown(&r.config, &e.path) {
+                let range = r.body.span_at(&path);
+                let loc = stack.sources.locate(&super::source::Span { file: r.file, range });
+                let field: String = path.iter().map(|s| s.to_string()).collect();
+                let msg = if field.is_empty() {
+                    format!("{}: {}", r.address, e.message)
+                } else {
+                    format!("{}{field}: {}", r.address, e.message)
+                };
+                let mut err = StackError::new(Some(loc), msg);
+                if let Some(s) = &e.suggestion {
+                    err = err.with_help(format!("did you mean `{s}`?"));
+                }
+                errors.push(err);
+            }
+        }
+        for site in &r.refs {
+            check_ref(stack, registry, site, Some(&r.address), &mut errors);
+        }
+        for (dep, span) in &r.depends_on {
+            let loc = || Some(stack.sources.locate(span));
+            if dep == &r.address {
+                errors.push(StackError::new(loc(), format!("`{}` cannot depend on itself", r.address)));
+            } else if stack.resource(dep).is_none() {
+                errors.push(unknown_resource(stack, dep, loc()));
+            }
+        }
+    }
+    for o in &stack.outputs {
+        for site in &o.refs {
+            check_ref(stack, registry, site, None, &mut errors);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(StackErrors(errors))
+    }
+}
+
+fn unknown_resource(stack: &Stack, address: &str, loc: Option<super::source::Location>) -> StackError {
+    let e = StackError::new(loc, format!("reference to unknown resource `{address}`"));
+    match did_you_mean(address, stack.resources.iter().map(|r| r.address.as_str())) {
+        Some(s) => e.with_help(format!("did you mean `{s}`?")),
+        None => e.with_help("declare it, e.g. [KIND.NAME], or fix the address"),
+    }
+}
+
+fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&str>, errors: &mut Vec<StackError>) {
+    let loc = Some(stack.sources.locate(&site.span));
+    match &site.reference {
+        Ref::Var(name) => {
+            if !stack.variables.contains_key(name) {
+                let e = StackError::new(loc, format!("reference to undeclared variable `{name}`"));
+                errors.push(match did_you_mean(name, stack.variables.keys().map(String::as_str)) {
+                    Some(s) => e.with_help(format!("did you mean `var.{s}`?")),
+                    None => e.with_help(format!("declare it under [variables], e.g. {name} = \"default\"")),
+                });
+            }
+        }
+        r @ Ref::Attr { attr, .. } => {
+            let address = r.address().unwrap_or_default();
+            let Some(target) = stack.resource(&address) else {
+                errors.push(unknown_resource(stack, &address, loc));
+                return;
+            };
+            let Some(kind) = registry.get(&target.kind) else { return };
+            let mut known: Vec<&str> = kind.computed_attributes().to_vec();
+            if let Some(o) = target.config.as_object() {
+                known.extend(o.keys().map(String::as_str));
+            }
+            if !known.contains(&attr.as_str()) {
+                let e = StackError::new(loc, format!("`{address}` has no attribute `{attr}`"));
+                errors.push(match did_you_mean(attr, known.iter().copied()) {
+                    Some(s) => e.with_help(format!("did you mean `{address}.{s}`?")),
+                    None => e.with_help(format!("`{address}` has: {}", known.join(", "))),
+                });
+            }
+        }
+    }
+}

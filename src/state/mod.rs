@@ -1,0 +1,114 @@
+//! The state: what slipway has created, as a JSON snapshot plus a journal of
+//! what happened since, guarded by a lock file.
+
+pub mod file;
+pub mod journal;
+pub mod lock;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The state format this binary reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole state of one stack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub format_version: u32,
+    /// Fixed at the first apply; a plan or state from another lineage is refused.
+    pub lineage: String,
+    /// +1 for every snapshot written.
+    pub serial: u64,
+    pub stack: String,
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceState>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, OutputState>,
+    /// Operations started but not known to have finished (a killed run).
+    #[serde(default)]
+    pub pending: Vec<Intent>,
+    /// Old objects of a create-before-destroy replacement, still to delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<DeposedObject>,
+}
+
+impl State {
+    pub fn new(stack: &str) -> Self {
+        State {
+            format_version: FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            stack: stack.to_string(),
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            pending: Vec::new(),
+            deposed: Vec::new(),
+        }
+    }
+}
+
+/// One resource as last applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceState {
+    pub kind: String,
+    pub id: String,
+    /// The config as applied (references resolved).
+    pub inputs: Value,
+    /// Inputs plus computed attributes; what references read.
+    pub attributes: Value,
+    /// Addresses this resource depended on when applied (for delete order).
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Keyed hashes of sensitive inputs, which are never stored in clear.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sensitive_hashes: BTreeMap<String, String>,
+}
+
+/// A stack output as last applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputState {
+    pub value: Value,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// What an intent was about to do.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// An operation written down before it was started.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Intent {
+    pub address: String,
+    pub kind: String,
+    pub operation: Operation,
+    /// RFC 3339 time the operation started.
+    pub started: String,
+    /// The object's ID for update and delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// The old object of a create-before-destroy replacement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeposedObject {
+    pub address: String,
+    pub resource: ResourceState,
+}
+
+/// Now, as RFC 3339 UTC to the second.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

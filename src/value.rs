@@ -1,0 +1,124 @@
+//! Attribute values: JSON values plus the unknown-until-apply marker.
+//!
+//! An unknown value is a JSON string holding a control character no TOML or
+//! JSON input can produce by accident; it never reaches the state file.
+
+use serde_json::Value;
+
+/// The marker string standing for a value known only after apply.
+pub const UNKNOWN: &str = "\u{1}slipway:unknown\u{1}";
+
+/// A value known only after apply.
+pub fn unknown() -> Value {
+    Value::String(UNKNOWN.to_string())
+}
+
+/// True when `v` is the unknown marker itself.
+pub fn is_unknown(v: &Value) -> bool {
+    matches!(v, Value::String(s) if s == UNKNOWN)
+}
+
+/// True when `v` or anything inside it is unknown.
+pub fn contains_unknown(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s == UNKNOWN,
+        Value::Array(a) => a.iter().any(contains_unknown),
+        Value::Object(o) => o.values().any(contains_unknown),
+        _ => false,
+    }
+}
+
+/// True when a value planned as `planned` (which may hold unknowns) admits `actual`.
+pub fn conforms(planned: &Value, actual: &Value) -> bool {
+    if is_unknown(planned) {
+        return true;
+    }
+    match (planned, actual) {
+        (Value::Array(p), Value::Array(a)) => {
+            p.len() == a.len() && p.iter().zip(a).all(|(p, a)| conforms(p, a))
+        }
+        (Value::Object(p), Value::Object(a)) => {
+            p.len() == a.len()
+                && p.iter().all(|(k, pv)| a.get(k).is_some_and(|av| conforms(pv, av)))
+        }
+        _ => planned == actual,
+    }
+}
+
+/// Replace unknown markers by null and return the JSON paths of the unknowns.
+pub fn split_unknowns(v: &Value) -> (Value, Vec<String>) {
+    fn walk(v: &Value, path: &str, out: &mut Vec<String>) -> Value {
+        match v {
+            Value::String(s) if s == UNKNOWN => {
+                out.push(path.to_string());
+                Value::Null
+            }
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, x)| walk(x, &format!("{path}[{i}]"), out))
+                    .collect(),
+            ),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| {
+                        let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                        (k.clone(), walk(x, &p, out))
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    let mut out = Vec::new();
+    let v = walk(v, "", &mut out);
+    (v, out)
+}
+
+/// Render a value for text output: strings quoted, unknowns as `(known after apply)`.
+pub fn render(v: &Value, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::String(s) if s == UNKNOWN => "(known after apply)".to_string(),
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Array(a) if a.is_empty() => "[]".to_string(),
+        Value::Object(o) if o.is_empty() => "{}".to_string(),
+        Value::Array(a) => {
+            let mut s = "[\n".to_string();
+            for x in a {
+                s.push_str(&format!("{pad}    {},\n", render(x, indent + 4)));
+            }
+            s.push_str(&format!("{pad}]"));
+            s
+        }
+        Value::Object(o) => {
+            let width = o.keys().map(|k| k.len()).max().unwrap_or(0);
+            let mut s = "{\n".to_string();
+            for (k, x) in o {
+                s.push_str(&format!("{pad}    {k:width$} = {}\n", render(x, indent + 4)));
+            }
+            s.push_str(&format!("{pad}}}"));
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_conforms_to_anything() {
+        assert!(conforms(&json!({"a": UNKNOWN, "b": 1}), &json!({"a": [1, 2], "b": 1})));
+        assert!(!conforms(&json!({"a": UNKNOWN, "b": 1}), &json!({"a": 1, "b": 2})));
+    }
+
+    #[test]
+    fn split_unknowns_lists_paths() {
+        let (v, paths) = split_unknowns(&json!({"id": UNKNOWN, "x": [1, UNKNOWN]}));
+        assert_eq!(v, json!({"id": null, "x": [1, null]}));
+        assert_eq!(paths, vec!["id".to_string(), "x[1]".to_string()]);
+    }
+}
