@@ -80,7 +80,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = edit_distance(word, c);
-        if d <= (word.len().max(c.len()) / 3).max(1) && best.is_none_or(|(bd, _)| d < bd) {
+        if d <= (word.len().max(c.len()) / 3).max(2) && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }
@@ -109,5 +109,6 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(did_you_mean("inptu", ["input", "replace_on_change"]), Some("input"));
         assert_eq!(did_you_mean("zzz", ["input", "replace_on_change"]), None);
+        assert_eq!(did_you_mean("image_tga", ["image_tag", "env"]), Some("image_tag"));
     }
 }

@@ -30,7 +30,9 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         if let Err(e) = kind.check(&r.config) {
             let mut path = e.path.clone();
             if let Some(word) = e.message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
-                path.push(PathSeg::Field(word.to_string()));
+                if path.last() != Some(&PathSeg::Field(word.to_string())) {
+                    path.push(PathSeg::Field(word.to_string()));
+                }
             }
             if !error_is_about_unknown(&r.config, &e.path) {
                 let range = r.body.span_at(&path);
