@@ -386,3 +386,42 @@ fn state_output_and_graph_commands() {
     let p = sb.run(&["plan", "stacks/demo"]).expect(0);
     assert!(p.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."), "{}", p.stdout);
 }
+
+#[test]
+fn create_before_destroy_makes_the_new_object_before_deleting_the_old() {
+    let sb = Sandbox::new();
+    let stack = |v: &str| {
+        format!(
+            "[data.pool]\ninput = \"{v}\"\nreplace_on_change = \"{v}\"\nlifecycle = {{ create_before_destroy = true }}\n\n[data.user]\ninput = \"${{data.pool.id}}\"\n"
+        )
+    };
+    sb.write("stacks/cbd/main.toml", &stack("a"));
+    sb.run(&["apply", "stacks/cbd", "--auto-approve"]).expect(0);
+    let old = sb.state("cbd")["resources"]["data.pool"]["id"].clone();
+    sb.write("stacks/cbd/main.toml", &stack("b"));
+    let p = sb.run(&["plan", "stacks/cbd"]).expect(0);
+    assert!(p.stdout.contains("forces replacement, new object first"), "{}", p.stdout);
+    let r = sb.run(&["apply", "stacks/cbd", "--auto-approve"]).expect(0);
+    let pos = |s: &str| r.stdout.find(s).unwrap_or_else(|| panic!("{s} missing in {}", r.stdout));
+    assert!(pos("data.pool: Creation complete") < pos("data.user: Modifications complete"), "{}", r.stdout);
+    assert!(pos("data.user: Modifications complete") < pos("data.pool: Destruction complete"), "{}", r.stdout);
+    let st = sb.state("cbd");
+    assert_ne!(st["resources"]["data.pool"]["id"], old);
+    assert_eq!(st["resources"]["data.user"]["attributes"]["output"], st["resources"]["data.pool"]["id"]);
+    assert!(st.get("deposed").is_none(), "the old object is gone: {st}");
+    sb.run(&["plan", "stacks/cbd", "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn sensitive_outputs_are_hidden_unless_asked_for_by_name() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/o/main.toml",
+        "[data.a]\ninput = \"s3cr3t\"\n\n[outputs]\nplain = \"${data.a.id}\"\nhidden = { value = \"${data.a.output}\", sensitive = true }\n",
+    );
+    let a = sb.run(&["apply", "stacks/o", "--auto-approve"]).expect(0);
+    assert!(a.stdout.contains("hidden = \"(sensitive)\""), "{}", a.stdout);
+    let o = sb.run(&["output", "stacks/o"]).expect(0);
+    assert!(o.stdout.contains("hidden = \"(sensitive)\"") && !o.stdout.contains("s3cr3t"), "{}", o.stdout);
+    assert_eq!(sb.run(&["output", "stacks/o", "hidden"]).expect(0).stdout, "s3cr3t\n");
+}
