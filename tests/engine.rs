@@ -291,6 +291,8 @@ fn a_killed_apply_is_replayed_and_settled_without_duplicates() {
     child.wait().expect("reap");
     assert!(journal.exists(), "a killed run leaves its journal");
     assert!(!sb.exists("state/k.json"), "no snapshot yet: everything is in the journal");
+    let r = sb.run(&["plan", "stacks/k"]).expect(1);
+    assert!(r.stderr.contains("no longer running on this host"), "{}", r.stderr);
     let lock = sb.read("state/k.json.lock");
     let id = serde_json::from_str::<serde_json::Value>(&lock).unwrap()["id"].as_str().unwrap().to_string();
     sb.run(&["force-unlock", &id, "--state", "state/k.json"]).expect(0);

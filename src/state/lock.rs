@@ -41,8 +41,8 @@ impl std::fmt::Display for LockInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("the state {state} is locked: {holder}\n  Another slipway run is using it. Wait for it, retry with --lock-timeout 5m, or, if that run is gone, run `slipway force-unlock {id}`.", id = holder.id)]
-    Held { state: PathBuf, holder: LockInfo },
+    #[error("the state {state} is locked: {holder}{note}\n  Another slipway run is using it. Wait for it, retry with --lock-timeout 5m, or, if that run is gone, run `slipway force-unlock {id}`.", id = holder.id)]
+    Held { state: PathBuf, holder: LockInfo, note: String },
     #[error("the state {state} is locked, but its lock file {path} cannot be read ({detail}).\n  If no slipway run is active, remove that file.")]
     Unreadable { state: PathBuf, path: PathBuf, detail: String },
     #[error("cannot create the lock file {path}: {source}")]
@@ -119,7 +119,11 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
                     continue;
                 }
                 return Err(match read_info(&path) {
-                    Ok(holder) => LockError::Held { state: state.to_path_buf(), holder },
+                    Ok(holder) => {
+                        let gone = holder.host == info.host && !Path::new(&format!("/proc/{}", holder.pid)).exists();
+                        let note = if gone { " (that process is no longer running on this host)".to_string() } else { String::new() };
+                        LockError::Held { state: state.to_path_buf(), holder, note }
+                    }
                     Err(detail) => LockError::Unreadable { state: state.to_path_buf(), path, detail },
                 });
             }
