@@ -77,6 +77,9 @@ enum Command {
         /// Plan the deletion of everything in the state.
         #[arg(long)]
         destroy: bool,
+        /// Print how many cloud API calls the plan made, per service and operation (on stderr).
+        #[arg(long)]
+        stats: bool,
     },
     /// Apply a stack directory, or a plan saved with `plan --out`.
     Apply {
@@ -163,8 +166,8 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
     match cli.command {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
-        Command::Plan { stack, out, json, detailed_exitcode, destroy } => {
-            commands::plan::run(&stack.plan_args(destroy), out.as_deref(), json, detailed_exitcode, &registry).await
+        Command::Plan { stack, out, json, detailed_exitcode, destroy, stats } => {
+            commands::plan::run(&stack.plan_args(destroy), out.as_deref(), json, detailed_exitcode, stats, &registry).await
         }
         Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism } => {
             if slipway::plan::file::is_plan_file(&target) {

@@ -196,6 +196,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             let field: String = e.path.iter().map(|s| s.to_string()).collect();
             return Err(format!("{}{field}: {}", step.address, e.message));
         }
+        let v = kind.complete(&sh.plan.stack, &step.address, &v);
         if let Some(planned) = &c.after {
             if !conforms(planned, &v) {
                 return Err(format!(
@@ -231,7 +232,9 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 }
             }
             sh.intent(&step, &c.kind, Operation::Create, None).await?;
-            match kind.create(&sh.ctx, &step.address, &config).await {
+            let created = kind.create(&sh.ctx, &step.address, &config).await;
+            failpoint("after-create", &step.address);
+            match created {
                 Ok(live) => Ok(Some(record_live(live))),
                 Err(e) => {
                     // The call may have failed after the object was made: look for it.
@@ -295,6 +298,17 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                     Err(e.to_string())
                 }
             }
+        }
+    }
+}
+
+/// Test hook: `SLIPWAY_FAILPOINT=after-create:ADDRESS` kills the process
+/// right after that create call returns, before its result is recorded.
+fn failpoint(point: &str, address: &str) {
+    if let Ok(fp) = std::env::var("SLIPWAY_FAILPOINT") {
+        if fp.split_once(':') == Some((point, address)) {
+            eprintln!("slipway: failpoint {fp} reached, aborting");
+            std::process::abort();
         }
     }
 }

@@ -84,7 +84,7 @@ fn summarize(report: &Report, state: &crate::state::State) -> u8 {
 
 async fn execute(plan: Plan, state: Option<crate::state::State>, parallelism: usize, registry: &Registry) -> Exit {
     let path = plan.state_path.clone();
-    let ctx = ctx_for(&plan.stack);
+    let ctx = ctx_for(&plan.stack, plan.region.clone());
     let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, parallelism, &mut print_event).await?;
     Ok(summarize(&report, &state))
 }
@@ -92,7 +92,7 @@ async fn execute(plan: Plan, state: Option<crate::state::State>, parallelism: us
 /// `slipway apply DIR` or `slipway destroy DIR`.
 pub async fn run_dir(args: &PlanArgs, auto_approve: bool, parallelism: usize, registry: &Registry) -> Exit {
     let op = if args.destroy { "destroy" } else { "apply" };
-    let (plan, _lock, state) = make_plan(args, op, registry).await?;
+    let (plan, _lock, state, _ctx) = make_plan(args, op, registry).await?;
     print!("{}", plan::render::render_plan(&plan));
     if !plan.has_changes() {
         // Outputs may still have changed (a new output over unchanged resources).

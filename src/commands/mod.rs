@@ -135,6 +135,16 @@ pub async fn open_state(path: &Path, stack_name: &str, registry: &Registry, ctx:
 }
 
 /// The context every provider call gets.
-pub fn ctx_for(stack: &str) -> Ctx {
-    Ctx { stack: stack.to_string() }
+pub fn ctx_for(stack: &str, region: Option<String>) -> Ctx {
+    Ctx::new(stack, region)
+}
+
+/// Print the API calls a run made, per service and operation.
+pub fn print_stats(ctx: &Ctx) {
+    let calls = ctx.calls.snapshot();
+    let total: u64 = calls.values().sum();
+    eprintln!("\nAPI calls: {total}");
+    for ((service, op), n) in calls {
+        eprintln!("  {service:<24} {op:<40} {n}");
+    }
 }

@@ -22,12 +22,12 @@ pub async fn make_plan(
     args: &PlanArgs,
     operation: &str,
     registry: &Registry,
-) -> Result<(Plan, lock::Lock, Option<State>), CmdError> {
+) -> Result<(Plan, lock::Lock, Option<State>, crate::providers::Ctx), CmdError> {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
     let timeout = parse_timeout(args.lock_timeout.as_deref())?;
     let path = state_path(&loaded.stack, args.state.as_deref());
     let held = lock::acquire(&path, operation, timeout)?;
-    let ctx = ctx_for(&loaded.stack.name);
+    let ctx = ctx_for(&loaded.stack.name, loaded.stack.region.clone());
     let (state, recovered) = open_state(&path, &loaded.stack.name, registry, &ctx).await?;
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
@@ -44,7 +44,7 @@ pub async fn make_plan(
         destroy: args.destroy,
         recovered,
     })?;
-    Ok((plan, held, state))
+    Ok((plan, held, state, ctx))
 }
 
 pub async fn run(
@@ -52,9 +52,13 @@ pub async fn run(
     out: Option<&Path>,
     json: bool,
     detailed_exitcode: bool,
+    stats: bool,
     registry: &Registry,
 ) -> Exit {
-    let (plan, _lock, _state) = make_plan(args, "plan", registry).await?;
+    let (plan, _lock, _state, ctx) = make_plan(args, "plan", registry).await?;
+    if stats {
+        super::print_stats(&ctx);
+    }
     if json {
         let doc = plan::json::to_json(&plan);
         println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?);

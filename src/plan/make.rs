@@ -107,6 +107,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     continue;
                 }
             }
+            let resolved = kind.complete(&stack.name, &addr, &resolved);
             let cbd = r.create_before_destroy.unwrap_or_else(|| kind.create_before_destroy());
             let prior = state.resources.get(&addr);
             let live = inp.live.get(&addr);
@@ -180,6 +181,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
 
     Ok(Plan {
         stack: stack.name.clone(),
+        region: stack.region.clone(),
         state_path: inp.state_path.to_path_buf(),
         state_lineage: inp.state.map(|s| s.lineage.clone()),
         state_serial: inp.state.map(|s| s.serial).unwrap_or(0),

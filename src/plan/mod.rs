@@ -19,6 +19,9 @@ pub use action::Action;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub stack: String,
+    /// The stack's region, for the clients apply makes.
+    #[serde(default)]
+    pub region: Option<String>,
     pub state_path: PathBuf,
     /// The lineage and serial of the state the plan was made from (none: empty state).
     pub state_lineage: Option<String>,

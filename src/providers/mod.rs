@@ -4,6 +4,7 @@
 //! delete and find (by ownership tags) its objects. It knows nothing of the
 //! CLI, the plan renderer or the state file format.
 
+pub mod aws;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -17,11 +18,70 @@ use serde_json::Value;
 use crate::stack::node::{path_segments, PathSeg};
 use crate::value::{contains_unknown, is_unknown, unknown};
 
-/// What every provider call gets: which stack it works for.
-#[derive(Debug, Clone)]
+/// What every provider call gets: which stack it works for, and the cloud
+/// clients (made on first use, so a stack without AWS never loads credentials).
+#[derive(Clone)]
 pub struct Ctx {
     /// The stack name, written into ownership tags.
     pub stack: String,
+    /// `[stack] region`, else the AWS SDK's own chain (AWS_REGION, profile).
+    pub region: Option<String>,
+    aws: Arc<tokio::sync::OnceCell<Arc<aws::Clients>>>,
+    /// API calls made through the clients, per service and operation.
+    pub calls: Arc<aws::CallCounter>,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx").field("stack", &self.stack).field("region", &self.region).finish()
+    }
+}
+
+impl Ctx {
+    pub fn new(stack: &str, region: Option<String>) -> Ctx {
+        Ctx {
+            stack: stack.to_string(),
+            region,
+            aws: Arc::new(tokio::sync::OnceCell::new()),
+            calls: Arc::new(aws::CallCounter::default()),
+        }
+    }
+
+    /// The AWS clients, configured on first use.
+    pub async fn aws(&self) -> Result<Arc<aws::Clients>, ProviderError> {
+        self.aws
+            .get_or_try_init(|| aws::Clients::load(self.region.clone(), self.calls.clone()))
+            .await
+            .cloned()
+    }
+}
+
+/// What a kind sees of the whole stack when it checks relations between
+/// resources (a subnet inside its VPC's CIDR, no overlapping subnets).
+pub struct StackView<'a> {
+    pub region: Option<&'a str>,
+    /// Every resource: address, kind, config as written (references unresolved).
+    pub resources: Vec<(&'a str, &'a str, &'a Value)>,
+}
+
+impl StackView<'_> {
+    /// The config of the resource a whole-string reference like
+    /// `${vpc.main.id}` points at, with its address.
+    pub fn target_of(&self, reference: &Value) -> Option<(&str, &str, &Value)> {
+        let s = reference.as_str()?;
+        let inner = s.strip_prefix("${")?.strip_suffix('}')?;
+        let mut parts = inner.split('.');
+        let addr = format!("{}.{}", parts.next()?, parts.next()?);
+        self.resources.iter().find(|(a, _, _)| *a == addr).map(|(a, k, c)| (*a, *k, *c))
+    }
+}
+
+/// A problem found by a kind's whole-stack check.
+#[derive(Debug, Clone)]
+pub struct StackIssue {
+    pub address: String,
+    pub path: Vec<PathSeg>,
+    pub message: String,
 }
 
 /// A failed provider call.
@@ -51,6 +111,16 @@ pub struct SchemaError {
     pub message: String,
     /// The field name a user most likely meant, for unknown fields.
     pub suggestion: Option<String>,
+}
+
+/// The config in the canonical form of `T`: defaults filled, through a
+/// serde round trip. A config that does not fit (a value still unknown where
+/// a number belongs) is returned as it is.
+pub fn complete_as<T: DeserializeOwned + serde::Serialize>(config: &Value) -> Value {
+    serde_json::from_value::<T>(config.clone())
+        .ok()
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or_else(|| config.clone())
 }
 
 /// Check `config` against the serde struct `T` (which should deny unknown
@@ -116,6 +186,18 @@ pub trait ResourceKind: Send + Sync {
 
     /// Check a config against the kind's schema.
     fn check(&self, config: &Value) -> Result<(), SchemaError>;
+
+    /// The config with every default filled in and values in canonical form,
+    /// so that it compares equal to what a read of the live object gives.
+    fn complete(&self, _stack: &str, _address: &str, config: &Value) -> Value {
+        config.clone()
+    }
+
+    /// Check relations between this kind's resources and the rest of the
+    /// stack, before any cloud call.
+    fn check_stack(&self, _view: &StackView<'_>) -> Vec<StackIssue> {
+        Vec::new()
+    }
 
     /// Attributes computed by the cloud (an `id` at least), beyond the inputs.
     fn computed_attributes(&self) -> &'static [&'static str];
@@ -201,6 +283,7 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut r = Registry { kinds: BTreeMap::new() };
         r.add(Arc::new(local::Data));
+        aws::register(&mut r);
         r
     }
 

@@ -85,6 +85,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         dir: dir.to_path_buf(),
         name: String::new(),
         state: None,
+        region: None,
         sources: Sources::default(),
         variables: BTreeMap::new(),
         resources: Vec::new(),
@@ -142,11 +143,17 @@ fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, v
             ("state", _) => {
                 l.err(file, v.span.clone(), "`state` must be a non-empty string path");
             }
+            ("region", NodeKind::Str(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') => {
+                stack.region = Some(s.clone())
+            }
+            ("region", _) => {
+                l.err(file, v.span.clone(), "`region` must be an AWS region name like \"eu-west-1\"");
+            }
             (other, _) => {
                 let e = l.err(file, k.span.clone(), format!("unknown field `{other}` in [stack]"));
-                e.help = Some(match did_you_mean(other, ["name", "state"]) {
+                e.help = Some(match did_you_mean(other, ["name", "state", "region"]) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "[stack] accepts `name` and `state`".into(),
+                    None => "[stack] accepts `name`, `state` and `region`".into(),
                 });
             }
         }

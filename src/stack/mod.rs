@@ -27,6 +27,8 @@ pub struct Stack {
     pub name: String,
     /// `[stack] state = "..."`, relative to the working directory.
     pub state: Option<PathBuf>,
+    /// `[stack] region`: the AWS region of the stack's cloud objects.
+    pub region: Option<String>,
     pub sources: Sources,
     pub variables: BTreeMap<String, Variable>,
     /// Resources in file order.

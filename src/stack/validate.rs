@@ -5,7 +5,7 @@ use super::error::{did_you_mean, StackError, StackErrors};
 use super::node::PathSeg;
 use super::template::Ref;
 use super::{RefSite, Stack};
-use crate::providers::{error_is_about_unknown, Registry};
+use crate::providers::{error_is_about_unknown, Registry, StackView};
 
 /// Every problem in the stack, or `Ok` when it can be planned.
 pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
@@ -67,6 +67,25 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
             check_ref(stack, registry, site, None, &mut errors);
         }
     }
+    // Relations between resources, kind by kind (subnets inside their VPC, ...).
+    let view = StackView {
+        region: stack.region.as_deref(),
+        resources: stack.resources.iter().map(|r| (r.address.as_str(), r.kind.as_str(), &r.config)).collect(),
+    };
+    let mut kinds: Vec<&str> = stack.resources.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    for k in kinds {
+        let Some(kind) = registry.get(k) else { continue };
+        for issue in kind.check_stack(&view) {
+            let loc = stack.resource(&issue.address).map(|r| {
+                stack.sources.locate(&super::source::Span { file: r.file, range: r.body.span_at(&issue.path) })
+            });
+            let field: String = issue.path.iter().map(|s| s.to_string()).collect();
+            errors.push(StackError::new(loc, format!("{}{field}: {}", issue.address, issue.message)));
+        }
+    }
+    errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.path.clone(), l.line, l.column)));
     if errors.is_empty() {
         Ok(())
     } else {

@@ -1,0 +1,238 @@
+//! AWS kinds, through the real aws-sdk-rust clients. The clients come from
+//! the standard chain (credentials, region, `AWS_ENDPOINT_URL`), the same way
+//! a user points any AWS SDK anywhere; every call is counted for `--stats`.
+
+pub mod ec2;
+pub mod iam;
+pub mod policy;
+pub mod route_table;
+pub mod security_group;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_sdk_ec2::config::ConfigBag;
+
+use super::{Ctx, ProviderError, Registry};
+
+/// Register every AWS kind.
+pub fn register(r: &mut Registry) {
+    r.add(Arc::new(ec2::Vpc));
+    r.add(Arc::new(ec2::Subnet));
+    r.add(Arc::new(ec2::InternetGateway));
+    r.add(Arc::new(ec2::ElasticIp));
+    r.add(Arc::new(ec2::NatGateway));
+    r.add(Arc::new(route_table::RouteTable));
+    r.add(Arc::new(security_group::SecurityGroup));
+    r.add(Arc::new(iam::IamRole));
+}
+
+/// The service clients of one run.
+#[derive(Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub region: String,
+}
+
+impl Clients {
+    /// Load the SDK config from the standard chain, with `region` if given.
+    pub async fn load(region: Option<String>, calls: Arc<CallCounter>) -> Result<Arc<Clients>, ProviderError> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(r) = region {
+            loader = loader.region(aws_config::Region::new(r));
+        }
+        let conf = loader.load().await;
+        let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {
+            ProviderError::new("no AWS region: set `region` in [stack], or AWS_REGION in the environment")
+        })?;
+        let counter = CountCalls(calls);
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone()).build());
+        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter).build());
+        Ok(Arc::new(Clients { ec2, iam, region }))
+    }
+}
+
+/// API calls per (service, operation), retries included.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    counts: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl CallCounter {
+    pub fn snapshot(&self) -> BTreeMap<(String, String), u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+
+    fn add(&self, service: &str, op: &str) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry((service.to_string(), op.to_string())).or_default() += 1;
+        }
+    }
+}
+
+/// Interceptor that counts every attempt sent.
+#[derive(Debug, Clone)]
+struct CountCalls(Arc<CallCounter>);
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "slipway-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.add(m.service(), m.name());
+        }
+        Ok(())
+    }
+}
+
+/// A failed AWS call: its error code (when the service sent one) and text.
+#[derive(Debug, Clone)]
+pub struct AwsError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl AwsError {
+    pub fn is(&self, codes: &[&str]) -> bool {
+        self.code.as_deref().is_some_and(|c| codes.contains(&c))
+    }
+}
+
+impl From<AwsError> for ProviderError {
+    fn from(e: AwsError) -> Self {
+        ProviderError::new(e.message)
+    }
+}
+
+/// Turn an SDK error into an `AwsError` naming the operation.
+pub fn aws_err<E, R>(op: &str) -> impl FnOnce(SdkError<E, R>) -> AwsError + '_
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    move |e| {
+        let code = e.code().map(str::to_string);
+        let message = match (e.code(), e.message()) {
+            (Some(c), Some(m)) => format!("{op}: {c}: {m}"),
+            (Some(c), None) => format!("{op}: {c}"),
+            _ => format!("{op}: {}", aws_smithy_types_display(&e)),
+        };
+        AwsError { code, message }
+    }
+}
+
+fn aws_smithy_types_display<E: std::error::Error>(e: &E) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// How long eventual-consistency errors (DependencyViolation while a
+/// dependent is still going away) are retried.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Run `f` until it succeeds, fails with a code not in `retry_on`, or
+/// `timeout` passes; waits grow from 1 s to 10 s.
+pub async fn retry_on<T, F, Fut>(retry_on: &[&str], timeout: Duration, mut f: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let t0 = Instant::now();
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match f().await {
+            Err(e) if e.is(retry_on) && t0.elapsed() + wait < timeout => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 3 / 2).min(Duration::from_secs(10));
+            }
+            Err(e) if e.is(retry_on) => {
+                return Err(AwsError {
+                    code: e.code.clone(),
+                    message: format!("{} (still failing after {}s of retries)", e.message, t0.elapsed().as_secs()),
+                })
+            }
+            other => return other,
+        }
+    }
+}
+
+pub const TAG_STACK: &str = "slipway:stack";
+pub const TAG_ADDRESS: &str = "slipway:address";
+
+/// The `Name` tag an object gets when the stack gives none: `<stack>-<name>`.
+pub fn default_name(ctx: &Ctx, address: &str) -> String {
+    let name = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
+    format!("{}-{name}", ctx.stack)
+}
+
+/// Every tag an object is created with: the user's, `Name`, and ownership.
+pub fn all_tags(ctx: &Ctx, address: &str, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut t = user.clone();
+    t.entry("Name".into()).or_insert_with(|| default_name(ctx, address));
+    t.insert(TAG_STACK.into(), ctx.stack.clone());
+    t.insert(TAG_ADDRESS.into(), address.to_string());
+    t
+}
+
+/// The user's tags from a live object's: ownership tags and a default
+/// `Name` removed, so a fresh object shows no difference from its config.
+pub fn user_tags(ctx: &Ctx, address: &str, live: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    let dflt = default_name(ctx, address);
+    live.into_iter()
+        .filter(|(k, v)| k != TAG_STACK && k != TAG_ADDRESS && !(k == "Name" && *v == dflt))
+        .collect()
+}
+
+/// True when live tags say this object belongs to `address` of this stack.
+pub fn owned_by(ctx: &Ctx, address: &str, live: &BTreeMap<String, String>) -> bool {
+    live.get(TAG_STACK) == Some(&ctx.stack) && live.get(TAG_ADDRESS).map(String::as_str) == Some(address)
+}
+
+/// The tags to set and the keys to remove to go from `old` to `new`, with
+/// the `Name` default and ownership tags kept in place.
+pub fn tag_changes(
+    ctx: &Ctx,
+    address: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let want = all_tags(ctx, address, new);
+    let had = all_tags(ctx, address, old);
+    let set = want.iter().filter(|(k, v)| had.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = had.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+    (set, remove)
+}

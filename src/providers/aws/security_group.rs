@@ -1,0 +1,378 @@
+//! `security_group`: a VPC security group and its ingress and egress rules.
+//! Rules are compared as a set of single-source rules (one CIDR, one source
+//! group, or the group itself), so the way AWS groups them never shows as
+//! a difference. Rule changes revoke and authorize only what differs from
+//! what is live now.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::aws_err;
+use super::ec2::{filter, find_by, read_by, sync_tags, tag_map, tag_spec, with_attrs};
+use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
+use crate::stack::node::PathSeg;
+
+/// One rule as written, and (with `port` folded into from/to and protocol
+/// names canonical) as compared.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// "tcp", "udp", "icmp", or "all" (-1).
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_security_group: Option<String>,
+    #[serde(default, rename = "self", skip_serializing_if = "Option::is_none")]
+    pub self_: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn canonical_protocol(p: &str) -> String {
+    match p.to_ascii_lowercase().as_str() {
+        "all" | "-1" => "-1".into(),
+        "6" | "tcp" => "tcp".into(),
+        "17" | "udp" => "udp".into(),
+        "1" | "icmp" => "icmp".into(),
+        other => other.into(),
+    }
+}
+
+impl Rule {
+    fn canonical(&self) -> Rule {
+        let protocol = canonical_protocol(&self.protocol);
+        let (from, to) = if protocol == "-1" {
+            (None, None)
+        } else {
+            (self.from_port.or(self.port), self.to_port.or(self.port))
+        };
+        Rule {
+            protocol,
+            port: None,
+            from_port: from,
+            to_port: to,
+            cidr: self.cidr.clone(),
+            source_security_group: self.source_security_group.clone(),
+            self_: self.self_.filter(|s| *s),
+            description: self.description.clone().filter(|d| !d.is_empty()),
+        }
+    }
+
+    /// What is wrong with the rule, if anything (references left unchecked).
+    fn problem(&self) -> Option<(&'static str, String)> {
+        let p = canonical_protocol(&self.protocol);
+        if !["-1", "tcp", "udp", "icmp"].contains(&p.as_str()) && p.parse::<u8>().is_err() {
+            return Some(("protocol", format!("unknown protocol {:?}: use \"tcp\", \"udp\", \"icmp\", \"all\" or a protocol number", self.protocol)));
+        }
+        if self.port.is_some() && (self.from_port.is_some() || self.to_port.is_some()) {
+            return Some(("port", "give either `port` or `from_port` and `to_port`, not both".into()));
+        }
+        let (from, to) = (self.from_port.or(self.port), self.to_port.or(self.port));
+        match p.as_str() {
+            "-1" if from.is_some() || to.is_some() => {
+                return Some(("protocol", "protocol \"all\" covers every port: leave the ports out".into()))
+            }
+            "tcp" | "udp" => match (from, to) {
+                (Some(f), Some(t)) if (0..=65535).contains(&f) && (0..=65535).contains(&t) && f <= t => {}
+                (Some(_), Some(_)) => return Some(("from_port", "ports must be 0-65535 with from_port <= to_port".into())),
+                _ => return Some(("port", format!("{p} rules need `port`, or `from_port` and `to_port`"))),
+            },
+            "icmp" => {
+                if from.is_none_or(|f| !(-1..=255).contains(&f)) || to.is_none_or(|t| !(-1..=255).contains(&t)) {
+                    return Some(("from_port", "icmp rules need from_port (type) and to_port (code), -1 to 255".into()));
+                }
+            }
+            _ => {}
+        }
+        let sources = usize::from(self.cidr.is_some())
+            + usize::from(self.source_security_group.is_some())
+            + usize::from(self.self_ == Some(true));
+        if sources != 1 {
+            return Some(("cidr", "a rule needs exactly one source: `cidr`, `source_security_group`, or `self = true`".into()));
+        }
+        if let Some(c) = self.cidr.as_deref().filter(|c| !c.contains("${")) {
+            if let Err(e) = super::validate::parse_cidr(c) {
+                return Some(("cidr", e));
+            }
+        }
+        None
+    }
+
+    fn permission(&self, own_id: &str) -> IpPermission {
+        let mut b = IpPermission::builder().ip_protocol(&self.protocol).set_from_port(self.from_port).set_to_port(self.to_port);
+        if let Some(c) = &self.cidr {
+            b = b.ip_ranges(IpRange::builder().cidr_ip(c).set_description(self.description.clone()).build());
+        } else {
+            let group = if self.self_ == Some(true) { own_id.to_string() } else { self.source_security_group.clone().unwrap_or_default() };
+            b = b.user_id_group_pairs(UserIdGroupPair::builder().group_id(group).set_description(self.description.clone()).build());
+        }
+        b.build()
+    }
+}
+
+/// Split AWS's grouped permissions into single-source canonical rules.
+fn explode(perms: &[IpPermission], own_id: &str) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for p in perms {
+        let base = Rule {
+            protocol: canonical_protocol(p.ip_protocol().unwrap_or("-1")),
+            port: None,
+            from_port: p.from_port(),
+            to_port: p.to_port(),
+            cidr: None,
+            source_security_group: None,
+            self_: None,
+            description: None,
+        };
+        for r in p.ip_ranges() {
+            out.push(Rule { cidr: r.cidr_ip().map(str::to_string), description: r.description().map(str::to_string), ..base.clone() }.canonical());
+        }
+        for g in p.user_id_group_pairs() {
+            let gid = g.group_id().unwrap_or_default();
+            let mut r = Rule { description: g.description().map(str::to_string), ..base.clone() };
+            if gid == own_id {
+                r.self_ = Some(true);
+            } else {
+                r.source_security_group = Some(gid.to_string());
+            }
+            out.push(r.canonical());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SgConfig {
+    vpc: String,
+    /// The group name (unique in the VPC); default `<stack>-<name>`.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default = "default_description")]
+    description: String,
+    #[serde(default)]
+    ingress: Vec<Rule>,
+    /// Left out: AWS's default, all traffic out.
+    #[serde(default)]
+    egress: Option<Vec<Rule>>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn default_description() -> String {
+    "Managed by slipway".into()
+}
+
+fn allow_all_out() -> Vec<Rule> {
+    vec![Rule {
+        protocol: "-1".into(),
+        port: None,
+        from_port: None,
+        to_port: None,
+        cidr: Some("0.0.0.0/0".into()),
+        source_security_group: None,
+        self_: None,
+        description: None,
+    }]
+}
+
+fn canonical_rules(rules: &[Rule]) -> Vec<Rule> {
+    let mut v: Vec<Rule> = rules.iter().map(Rule::canonical).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl SgConfig {
+    fn canonical(mut self, stack: &str, address: &str) -> Self {
+        let name = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
+        self.name = Some(self.name.unwrap_or_else(|| format!("{stack}-{name}")));
+        self.ingress = canonical_rules(&self.ingress);
+        self.egress = Some(canonical_rules(&self.egress.unwrap_or_else(allow_all_out)));
+        self
+    }
+}
+
+/// `security_group`
+pub struct SecurityGroup;
+
+async fn describe(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Live>, ProviderError> {
+    let aws = ctx.aws().await?;
+    let groups = aws
+        .ec2
+        .describe_security_groups()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws_err("ec2 DescribeSecurityGroups"))?;
+    Ok(groups
+        .into_iter()
+        .filter_map(|g| {
+            let id = g.group_id()?.to_string();
+            Some(Live {
+                inputs: json!({
+                    "vpc": g.vpc_id().unwrap_or_default(),
+                    "name": g.group_name().unwrap_or_default(),
+                    "description": g.description().unwrap_or_default(),
+                    "ingress": explode(g.ip_permissions(), &id),
+                    "egress": explode(g.ip_permissions_egress(), &id),
+                    "tags": tag_map(g.tags()),
+                }),
+                attributes: json!({ "id": id, "arn": g.security_group_arn().unwrap_or_default() }),
+                id,
+            })
+        })
+        .collect())
+}
+
+/// Revoke and authorize so that the live rules become `want`.
+async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live: &Value) -> Result<(), ProviderError> {
+    let aws = ctx.aws().await?;
+    let have_in: Vec<Rule> = serde_json::from_value(live["ingress"].clone()).unwrap_or_default();
+    let have_out: Vec<Rule> = serde_json::from_value(live["egress"].clone()).unwrap_or_default();
+    let diff = |want: &[Rule], have: &[Rule]| -> (Vec<IpPermission>, Vec<IpPermission>) {
+        let w: BTreeSet<&Rule> = want.iter().collect();
+        let h: BTreeSet<&Rule> = have.iter().collect();
+        (
+            w.difference(&h).map(|r| r.permission(id)).collect(),
+            h.difference(&w).map(|r| r.permission(id)).collect(),
+        )
+    };
+    let (add_in, del_in) = diff(want_in, &have_in);
+    let (add_out, del_out) = diff(want_out, &have_out);
+    if !del_in.is_empty() {
+        aws.ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(del_in)).send().await
+            .map_err(aws_err("ec2 RevokeSecurityGroupIngress"))?;
+    }
+    if !del_out.is_empty() {
+        aws.ec2.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(del_out)).send().await
+            .map_err(aws_err("ec2 RevokeSecurityGroupEgress"))?;
+    }
+    if !add_in.is_empty() {
+        aws.ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add_in)).send().await
+            .map_err(aws_err("ec2 AuthorizeSecurityGroupIngress"))?;
+    }
+    if !add_out.is_empty() {
+        aws.ec2.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(add_out)).send().await
+            .map_err(aws_err("ec2 AuthorizeSecurityGroupEgress"))?;
+    }
+    Ok(())
+}
+
+fn parse(stack: &str, address: &str, config: &Value) -> Result<SgConfig, ProviderError> {
+    serde_json::from_value::<SgConfig>(config.clone())
+        .map(|c| c.canonical(stack, address))
+        .map_err(|e| ProviderError::new(e.to_string()))
+}
+
+#[async_trait]
+impl ResourceKind for SecurityGroup {
+    fn name(&self) -> &'static str {
+        "security_group"
+    }
+
+    fn check(&self, config: &Value) -> Result<(), SchemaError> {
+        check_schema::<SgConfig>(config)?;
+        for dir in ["ingress", "egress"] {
+            for (i, raw) in config.get(dir).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let Ok(rule) = serde_json::from_value::<Rule>(raw.clone()) else { continue };
+                if let Some((field, message)) = rule.problem() {
+                    let mut path = vec![PathSeg::Field(dir.into()), PathSeg::Index(i)];
+                    if raw.get(field).is_some() {
+                        path.push(PathSeg::Field(field.into()));
+                    }
+                    return Err(SchemaError { path, message, suggestion: None });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
+        serde_json::from_value::<SgConfig>(config.clone())
+            .ok()
+            .and_then(|c| serde_json::to_value(c.canonical(stack, address)).ok())
+            .unwrap_or_else(|| config.clone())
+    }
+
+    fn computed_attributes(&self) -> &'static [&'static str] {
+        &["id", "arn"]
+    }
+
+    fn force_new_fields(&self) -> &'static [&'static str] {
+        &["vpc", "name", "description"]
+    }
+
+    async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
+        read_by(ctx, reqs, "group-id", |f| describe(ctx, f)).await
+    }
+
+    async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
+        let aws = ctx.aws().await?;
+        let c = parse(&ctx.stack, address, config)?;
+        let out = aws
+            .ec2
+            .create_security_group()
+            .group_name(c.name.clone().unwrap_or_default())
+            .description(&c.description)
+            .vpc_id(&c.vpc)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &super::all_tags(ctx, address, &c.tags)))
+            .send()
+            .await
+            .map_err(aws_err("ec2 CreateSecurityGroup"))?;
+        let id = out.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no ID"))?.to_string();
+        let live = describe(ctx, vec![filter("group-id", [id.clone()])]).await?;
+        let live_inputs = live.first().map(|l| l.inputs.clone()).unwrap_or(json!({}));
+        converge(ctx, &id, &c.ingress, c.egress.as_deref().unwrap_or_default(), &live_inputs).await?;
+        let arn = live.first().and_then(|l| l.attributes.get("arn").cloned()).unwrap_or(json!(""));
+        let inputs = serde_json::to_value(&c).unwrap_or_default();
+        Ok(Live { attributes: with_attrs(&inputs, json!({"id": id, "arn": arn})), id, inputs })
+    }
+
+    async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
+        let aws = ctx.aws().await?;
+        let c = parse(&ctx.stack, address, config)?;
+        let now = describe(ctx, vec![filter("group-id", [prior.id.clone()])])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ProviderError::new(format!("security group {} is gone", prior.id)))?;
+        converge(ctx, &prior.id, &c.ingress, c.egress.as_deref().unwrap_or_default(), &now.inputs).await?;
+        let live_tags: BTreeMap<String, String> = serde_json::from_value(now.inputs["tags"].clone()).unwrap_or_default();
+        sync_tags(ctx, &aws.ec2, &prior.id, address, &super::user_tags(ctx, address, live_tags), &c.tags).await?;
+        let inputs = serde_json::to_value(&c).unwrap_or_default();
+        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+    }
+
+    async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
+        let aws = ctx.aws().await?;
+        let r = super::retry_on(&["DependencyViolation"], super::SETTLE_TIMEOUT, || async {
+            aws.ec2.delete_security_group().group_id(id).send().await.map(|_| ()).map_err(aws_err("ec2 DeleteSecurityGroup"))
+        })
+        .await;
+        match r {
+            Err(e) if e.is(&["InvalidGroup.NotFound"]) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
+        find_by(ctx, address, |f| describe(ctx, f)).await
+    }
+}
