@@ -28,14 +28,39 @@ pub fn contains_unknown(v: &Value) -> bool {
     }
 }
 
-/// True when a value planned as `planned` (which may hold unknowns) admits `actual`.
+/// Sort and deduplicate a list whose order carries no meaning; elements that
+/// hold unknown values are never merged (two unknowns may differ).
+pub fn sort_dedup<T: serde::Serialize + Ord>(v: &mut Vec<T>) {
+    v.sort();
+    v.dedup_by(|a, b| a == b && !serde_json::to_value(&*a).is_ok_and(|x| contains_unknown(&x)));
+}
+
+/// True when a value planned as `planned` (which may hold unknowns) admits
+/// `actual`. Lists match position by position or, failing that, as sets
+/// (a sorted list with unknowns sorts differently once they are known).
 pub fn conforms(planned: &Value, actual: &Value) -> bool {
     if is_unknown(planned) {
         return true;
     }
     match (planned, actual) {
         (Value::Array(p), Value::Array(a)) => {
-            p.len() == a.len() && p.iter().zip(a).all(|(p, a)| conforms(p, a))
+            if p.len() != a.len() {
+                return false;
+            }
+            if p.iter().zip(a).all(|(p, a)| conforms(p, a)) {
+                return true;
+            }
+            let mut left: Vec<&Value> = a.iter().collect();
+            for pv in p.iter().filter(|x| !contains_unknown(x)) {
+                match left.iter().position(|av| *av == pv) {
+                    Some(i) => {
+                        left.swap_remove(i);
+                    }
+                    None => return false,
+                }
+            }
+            let unknowns: Vec<&Value> = p.iter().filter(|x| contains_unknown(x)).collect();
+            unknowns.iter().all(|u| left.iter().any(|av| conforms(u, av)))
         }
         (Value::Object(p), Value::Object(a)) => {
             p.len() == a.len()
@@ -108,6 +133,16 @@ pub fn render(v: &Value, indent: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn lists_with_unknowns_conform_in_any_order() {
+        assert!(conforms(&json!(["b", UNKNOWN]), &json!(["a", "b"])));
+        assert!(conforms(&json!([UNKNOWN, "b"]), &json!(["b", "c"])));
+        assert!(!conforms(&json!([UNKNOWN, "b"]), &json!(["a", "c"])));
+        let mut v = vec![UNKNOWN.to_string(), UNKNOWN.to_string(), "x".into(), "x".into()];
+        sort_dedup(&mut v);
+        assert_eq!(v.len(), 3);
+    }
 
     #[test]
     fn unknown_conforms_to_anything() {

@@ -269,7 +269,13 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             }
             .ok_or("the resource vanished from the state")?;
             sh.intent(&step, &c.kind, Operation::Update, Some(prior.id.clone())).await?;
-            let live = Live { id: prior.id.clone(), inputs: prior.inputs.clone(), attributes: prior.attributes.clone() };
+            // The refreshed object the plan was made against (so drift gets
+            // repaired), else what the state holds.
+            let live = Live {
+                id: prior.id.clone(),
+                inputs: c.before.clone().unwrap_or_else(|| prior.inputs.clone()),
+                attributes: c.before_attributes.clone().unwrap_or_else(|| prior.attributes.clone()),
+            };
             match kind.update(&sh.ctx, &step.address, &live, &config).await {
                 Ok(l) => Ok(Some(record_live(l))),
                 Err(e) => {

@@ -3,11 +3,15 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// Extra environment for every run (e.g. a moto endpoint).
+    pub env: Vec<(String, String)>,
 }
 
 /// What one run of slipway printed and returned.
@@ -36,7 +40,12 @@ impl Run {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+        Sandbox { dir: tempfile::tempdir().expect("tempdir"), env: Vec::new() }
+    }
+
+    /// A sandbox whose runs talk to `moto`.
+    pub fn with_moto(moto: &moto::Moto) -> Sandbox {
+        Sandbox { env: moto.env(), ..Sandbox::new() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -62,10 +71,11 @@ impl Sandbox {
         let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
         c.args(args).current_dir(self.dir.path()).stdin(Stdio::null());
         for (k, _) in std::env::vars() {
-            if k.starts_with("SLIPWAY_VAR_") {
+            if k.starts_with("SLIPWAY_") || k.starts_with("AWS_") {
                 c.env_remove(k);
             }
         }
+        c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         c
     }
 

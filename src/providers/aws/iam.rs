@@ -46,8 +46,7 @@ impl RoleConfig {
         for doc in self.inline_policies.values_mut() {
             *doc = policy::canonical(&policy::parse(doc)?);
         }
-        self.managed_policy_arns.sort();
-        self.managed_policy_arns.dedup();
+        crate::value::sort_dedup(&mut self.managed_policy_arns);
         Ok(self)
     }
 }

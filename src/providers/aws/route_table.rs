@@ -42,10 +42,8 @@ struct RouteTableConfig {
 impl RouteTableConfig {
     /// Routes sorted and subnets sorted: order carries no meaning.
     fn canonical(mut self) -> Self {
-        self.routes.sort();
-        self.routes.dedup();
-        self.subnets.sort();
-        self.subnets.dedup();
+        crate::value::sort_dedup(&mut self.routes);
+        crate::value::sort_dedup(&mut self.subnets);
         self
     }
 }

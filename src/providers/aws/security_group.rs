@@ -191,8 +191,7 @@ fn allow_all_out() -> Vec<Rule> {
 
 fn canonical_rules(rules: &[Rule]) -> Vec<Rule> {
     let mut v: Vec<Rule> = rules.iter().map(Rule::canonical).collect();
-    v.sort();
-    v.dedup();
+    crate::value::sort_dedup(&mut v);
     v
 }
 

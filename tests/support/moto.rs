@@ -1,0 +1,107 @@
+//! A moto server (AWS emulator) on a free loopback port, one per test,
+//! killed by its PID when the test ends. slipway reaches it the way a user
+//! points any AWS SDK elsewhere: AWS_ENDPOINT_URL and dummy credentials.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+const INSTALL: &str = "pip install 'moto[server]==5.2.1'";
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+/// GET a path on the server; the status code, or None when it does not answer.
+pub fn http(port: u16, method: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let head = String::from_utf8_lossy(&buf);
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Moto {
+    /// Start a fresh moto server; panics with the install command when moto is missing.
+    pub fn start() -> Moto {
+        let probe = Command::new("python3").args(["-c", "import moto.server"]).output();
+        match probe {
+            Ok(o) if o.status.success() => {}
+            _ => panic!("the moto AWS emulator is not installed; install it with: {INSTALL}"),
+        }
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("slipway-moto-{port}.log"));
+        let out = std::fs::File::create(&log).expect("moto log file");
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto ({e}); install it with: {INSTALL}"));
+        let mut m = Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") };
+        let t0 = Instant::now();
+        while http(port, "GET", "/moto-api/") != Some(200) {
+            if let Ok(Some(status)) = m.child.try_wait() {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("moto exited ({status}) before answering; install it with: {INSTALL}\n{text}");
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "moto did not answer on port {port} within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        m
+    }
+
+    /// The environment that points slipway (or any AWS SDK) at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent/slipway-test-aws-config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/slipway-test-aws-credentials"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// An SDK config for tests that change things behind slipway's back.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config().await)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // Our own child, by its PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
