@@ -42,17 +42,18 @@ fn print_event(e: Event<'_>) {
     }
 }
 
-fn summarize(report: &Report, state: &crate::state::State) -> u8 {
-    let (mut add, mut change, mut destroy) = (0, 0, 0);
+fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 {
+    let (mut add, mut change, mut destroyed) = (0, 0, 0);
     for s in &report.done {
         match s.kind {
             StepKind::Create => add += 1,
             StepKind::Update => change += 1,
-            StepKind::Delete => destroy += 1,
+            StepKind::Delete => destroyed += 1,
         }
     }
     if report.failed.is_empty() {
-        println!("\nApply complete! Resources: {add} added, {change} changed, {destroy} destroyed.");
+        let what = if destroy { "Destroy" } else { "Apply" };
+        println!("\n{what} complete! Resources: {add} added, {change} changed, {destroyed} destroyed.");
         let outs = apply::display_outputs(&state.outputs);
         if !outs.is_empty() {
             println!("\nOutputs:\n");
@@ -63,7 +64,7 @@ fn summarize(report: &Report, state: &crate::state::State) -> u8 {
         return 0;
     }
     eprintln!(
-        "\nApply failed: {} step(s) failed, {} done ({add} added, {change} changed, {destroy} destroyed), {} not started.",
+        "\nApply failed: {} step(s) failed, {} done ({add} added, {change} changed, {destroyed} destroyed), {} not started.",
         report.failed.len(),
         report.done.len(),
         report.skipped.len()
@@ -85,8 +86,9 @@ fn summarize(report: &Report, state: &crate::state::State) -> u8 {
 async fn execute(plan: Plan, state: Option<crate::state::State>, parallelism: usize, registry: &Registry) -> Exit {
     let path = plan.state_path.clone();
     let ctx = ctx_for(&plan.stack, plan.region.clone());
+    let destroy = plan.destroy;
     let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, parallelism, &mut print_event).await?;
-    Ok(summarize(&report, &state))
+    Ok(summarize(&report, &state, destroy))
 }
 
 /// `slipway apply DIR` or `slipway destroy DIR`.

@@ -56,14 +56,14 @@ pub async fn run(
     registry: &Registry,
 ) -> Exit {
     let (plan, _lock, _state, ctx) = make_plan(args, "plan", registry).await?;
-    if stats {
-        super::print_stats(&ctx);
-    }
     if json {
         let doc = plan::json::to_json(&plan);
         println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?);
     } else {
         print!("{}", plan::render::render_plan(&plan));
+    }
+    if stats {
+        super::print_stats(&ctx);
     }
     if let Some(out) = out {
         plan::file::save(out, &plan)?;
