@@ -127,6 +127,27 @@ enum Command {
     /// Inspect or edit the state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Print an EKS bearer token as kubectl ExecCredential JSON (exec plugin).
+    EksToken {
+        /// The EKS cluster's name.
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        region: Option<String>,
+        /// Assume this role first (e.g. the CI deployer's).
+        #[arg(long)]
+        role_arn: Option<String>,
+    },
+    /// Write a kubeconfig for the stack's EKS cluster that authenticates with `slipway eks-token`.
+    Kubeconfig {
+        dir: PathBuf,
+        /// The eks_cluster address, when the stack has several.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Write to FILE (mode 0600) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Remove a stale state lock by its ID (printed by the command that found it).
     ForceUnlock {
         lock_id: String,
@@ -195,6 +216,8 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         Command::State(StateCommand::Rm { addresses, at, lock_timeout }) => {
             commands::state::rm(&addresses, at.stack.as_deref(), at.state.as_deref(), lock_timeout.as_deref())
         }
+        Command::EksToken { cluster, region, role_arn } => commands::eks::eks_token(&cluster, region, role_arn).await,
+        Command::Kubeconfig { dir, cluster, out } => commands::eks::kubeconfig(&dir, cluster.as_deref(), out.as_deref()),
         Command::ForceUnlock { lock_id, at } => {
             commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref())
         }

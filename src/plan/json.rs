@@ -33,6 +33,7 @@ pub fn to_json(plan: &Plan) -> Value {
                 "create_before_destroy": c.create_before_destroy,
                 "deposed": c.deposed,
                 "gone": c.gone,
+                "warning": c.warning,
             })
         })
         .collect();

@@ -82,9 +82,17 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     let state = inp.state.unwrap_or(&empty);
 
     if !inp.destroy {
+        // Resources that could not be planned; their dependents are skipped
+        // rather than reported again as "no attributes yet".
+        let mut failed: std::collections::HashSet<String> = std::collections::HashSet::new();
         for addr in inp.graph.order() {
             let Some(r) = stack.resource(&addr) else { continue };
             let Some(kind) = inp.registry.get(&r.kind) else { continue };
+            if inp.graph.dependencies(&addr).iter().any(|d| failed.contains(d)) {
+                failed.insert(addr.clone());
+                continue;
+            }
+            let errors_before = errors.len();
             let at = |span: &Span| Some(stack.sources.locate(span));
             let resolved = {
                 let attrs = |a: &str| planned.get(a).cloned();
@@ -92,6 +100,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     Ok(v) => v,
                     Err(msg) => {
                         errors.push(StackError::new(at(&r.span), format!("{addr}: {msg}")));
+                        failed.insert(addr.clone());
                         continue;
                     }
                 }
@@ -104,6 +113,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                         at(&Span { file: r.file, range }),
                         format!("{addr}{field}: {} (after resolving references)", e.message),
                     ));
+                    failed.insert(addr.clone());
                     continue;
                 }
             }
@@ -129,6 +139,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                 create_before_destroy: cbd,
                 deposed: false,
                 gone,
+                warning: None,
             };
             match prior {
                 Some(p) if !gone => {
@@ -137,6 +148,15 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                         _ => (p.inputs.clone(), p.attributes.clone()),
                     };
                     let d = kind.diff(&before, &resolved);
+                    if !d.changed.is_empty() {
+                        if let Err(e) = kind.check_change(&before, &resolved) {
+                            let field: String = e.path.iter().map(|s| s.to_string()).collect();
+                            let range = r.body.span_at(&e.path);
+                            errors.push(StackError::new(at(&Span { file: r.file, range }), format!("{addr}{field}: {}", e.message)));
+                            failed.insert(addr.clone());
+                            continue;
+                        }
+                    }
                     c.prior_id = Some(p.id.clone());
                     c.changed = d.changed;
                     c.replace_because = d.forces_replace;
@@ -145,6 +165,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                         before_attrs.clone()
                     } else if !c.replace_because.is_empty() {
                         c.action = Action::Replace;
+                        c.warning = kind.replace_warning().map(str::to_string);
                         kind.planned_attributes(&resolved, None)
                     } else {
                         c.action = Action::Update;
@@ -154,6 +175,10 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     c.before_attributes = Some(before_attrs);
                 }
                 _ => c.after_attributes = Some(kind.planned_attributes(&resolved, None)),
+            }
+            if errors.len() > errors_before {
+                failed.insert(addr.clone());
+                continue;
             }
             planned.insert(addr.clone(), c.after_attributes.clone().unwrap_or(Value::Null));
             changes.push(c);
@@ -221,5 +246,6 @@ fn delete_change(addr: &str, p: &crate::state::ResourceState, deposed: bool, gon
         create_before_destroy: false,
         deposed,
         gone,
+        warning: None,
     }
 }

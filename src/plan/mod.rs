@@ -75,6 +75,9 @@ pub struct Change {
     /// The object was in the state but is gone from the cloud.
     #[serde(default)]
     pub gone: bool,
+    /// What a person must know before approving (a replaced cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A stack output and its template.

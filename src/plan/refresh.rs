@@ -36,32 +36,8 @@ pub async fn refresh(state: &State, registry: &Registry, ctx: &Ctx) -> Result<Li
         });
     }
     let mut out = HashMap::with_capacity(state.resources.len());
-    for r in futures_join_all(tasks).await {
+    for r in crate::providers::join_all(tasks).await {
         out.extend(r?);
     }
     Ok(out)
-}
-
-/// Run futures concurrently on the current task and collect their results in order.
-async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in futs.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => results[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
 }

@@ -41,6 +41,13 @@ pub fn render_plan(plan: &Plan) -> String {
     }
     let s = plan.summary();
     let _ = writeln!(out, "Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    let warnings: Vec<&Change> = plan.changes.iter().filter(|c| c.warning.is_some() && c.action == Action::Replace).collect();
+    if !warnings.is_empty() {
+        out.push_str("\n!!! This plan REPLACES:\n");
+        for c in warnings {
+            let _ = writeln!(out, "!!!   {}: {}", c.address, c.warning.as_deref().unwrap_or(""));
+        }
+    }
     out
 }
 
@@ -59,7 +66,11 @@ fn header(c: &Change) -> String {
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp => "is unchanged".to_string(),
     };
-    format!("  # {} {what}\n", c.address)
+    let mut s = format!("  # {} {what}\n", c.address);
+    if let Some(w) = &c.warning {
+        s.push_str(&format!("  # !!! WARNING: {w}\n"));
+    }
+    s
 }
 
 fn render_change(out: &mut String, c: &Change) {

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod local;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +46,14 @@ impl Ctx {
             aws: Arc::new(tokio::sync::OnceCell::new()),
             calls: Arc::new(aws::CallCounter::default()),
         }
+    }
+
+    /// A context with clients made elsewhere (tests with mocked clients).
+    pub fn with_clients(stack: &str, clients: Arc<aws::Clients>) -> Ctx {
+        let region = Some(clients.region.clone());
+        let ctx = Ctx::new(stack, region);
+        let _ = ctx.aws.set(clients);
+        ctx
     }
 
     /// The AWS clients, configured on first use.
@@ -219,24 +228,18 @@ pub trait ResourceKind: Send + Sync {
 
     /// Which fields change, and which of them force a replacement.
     fn diff(&self, prior: &Value, desired: &Value) -> Diff {
-        let mut diff = Diff::default();
-        let empty = serde_json::Map::new();
-        let p = prior.as_object().unwrap_or(&empty);
-        let d = desired.as_object().unwrap_or(&empty);
-        let mut fields: Vec<&String> = p.keys().chain(d.keys()).collect();
-        fields.sort();
-        fields.dedup();
-        for f in fields {
-            let pv = p.get(f.as_str()).unwrap_or(&Value::Null);
-            let dv = d.get(f.as_str()).unwrap_or(&Value::Null);
-            if contains_unknown(dv) || self.normalize(f, pv) != self.normalize(f, dv) {
-                diff.changed.push(f.clone());
-                if self.force_new_fields().contains(&f.as_str()) {
-                    diff.forces_replace.push(f.clone());
-                }
-            }
-        }
-        diff
+        generic_diff(self, prior, desired)
+    }
+
+    /// Check a change from `prior` inputs to `desired` that the schema alone
+    /// cannot judge (an EKS version may go up one minor at a time).
+    fn check_change(&self, _prior: &Value, _desired: &Value) -> Result<(), SchemaError> {
+        Ok(())
+    }
+
+    /// A warning the plan shows when this kind is replaced.
+    fn replace_warning(&self) -> Option<&'static str> {
+        None
     }
 
     /// The attributes as the plan predicts them: inputs from the desired
@@ -270,6 +273,53 @@ pub trait ResourceKind: Send + Sync {
 
     /// Every live object carrying the ownership tags of `address` in this stack.
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError>;
+}
+
+/// Field by field: a field changes when its normalized values differ or the
+/// desired one is not known yet.
+pub fn generic_diff<K: ResourceKind + ?Sized>(kind: &K, prior: &Value, desired: &Value) -> Diff {
+    let mut diff = Diff::default();
+    let empty = serde_json::Map::new();
+    let p = prior.as_object().unwrap_or(&empty);
+    let d = desired.as_object().unwrap_or(&empty);
+    let mut fields: Vec<&String> = p.keys().chain(d.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    for f in fields {
+        let pv = p.get(f.as_str()).unwrap_or(&Value::Null);
+        let dv = d.get(f.as_str()).unwrap_or(&Value::Null);
+        if contains_unknown(dv) || kind.normalize(f, pv) != kind.normalize(f, dv) {
+            diff.changed.push(f.clone());
+            if kind.force_new_fields().contains(&f.as_str()) {
+                diff.forces_replace.push(f.clone());
+            }
+        }
+    }
+    diff
+}
+
+/// Await futures concurrently on the current task; results in order.
+pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
 }
 
 /// All kinds slipway knows, by name.

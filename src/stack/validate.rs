@@ -120,12 +120,18 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
                 return;
             };
             let Some(kind) = registry.get(&target.kind) else { return };
+            // Computed attributes, and every input field, defaults included.
+            let completed = kind.complete(&stack.name, &address, &target.config);
             let mut known: Vec<&str> = kind.computed_attributes().to_vec();
-            if let Some(o) = target.config.as_object() {
-                known.extend(o.keys().map(String::as_str));
+            for c in [&target.config, &completed] {
+                if let Some(o) = c.as_object() {
+                    known.extend(o.keys().map(String::as_str));
+                }
             }
+            known.sort();
+            known.dedup();
             if !known.contains(&attr.as_str()) {
-                let e = StackError::new(loc, format!("`{address}` has no attribute `{attr}`"));
+                let e = StackError::new(loc.clone(), format!("`{address}` has no attribute `{attr}`"));
                 errors.push(match did_you_mean(attr, known.iter().copied()) {
                     Some(s) => e.with_help(format!("did you mean `{address}.{s}`?")),
                     None => e.with_help(format!("`{address}` has: {}", known.join(", "))),

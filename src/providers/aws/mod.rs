@@ -3,10 +3,12 @@
 //! a user points any AWS SDK anywhere; every call is counted for `--stats`.
 
 pub mod ec2;
+pub mod eks;
 pub mod iam;
 pub mod policy;
 pub mod route_table;
 pub mod security_group;
+pub mod token;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,8 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(route_table::RouteTable));
     r.add(Arc::new(security_group::SecurityGroup));
     r.add(Arc::new(iam::IamRole));
+    r.add(Arc::new(eks::EksCluster::default()));
+    r.add(Arc::new(eks::EksNodegroup::default()));
 }
 
 /// The service clients of one run.
@@ -42,7 +46,10 @@ pub fn register(r: &mut Registry) {
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
     pub region: String,
+    /// The loaded SDK config (credentials for EKS tokens).
+    pub config: aws_config::SdkConfig,
 }
 
 impl Clients {
@@ -58,8 +65,9 @@ impl Clients {
         })?;
         let counter = CountCalls(calls);
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone()).build());
-        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter).build());
-        Ok(Arc::new(Clients { ec2, iam, region }))
+        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter.clone()).build());
+        let eks = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&conf).interceptor(counter).build());
+        Ok(Arc::new(Clients { ec2, iam, eks, region, config: conf }))
     }
 }
 

@@ -1,0 +1,202 @@
+//! EKS clusters and nodegroups against the moto AWS emulator. moto makes
+//! clusters and nodegroups ACTIVE at once and lacks UpdateClusterVersion,
+//! DescribeUpdate and access entries: the waiting logic and those calls are
+//! tested with the SDK's mock client in src/providers/aws/eks.rs.
+
+mod support;
+
+use support::moto::Moto;
+use support::Sandbox;
+
+const STACK: &str = r#"
+[stack]
+name = "eks"
+region = "us-east-1"
+
+[vpc.main]
+cidr = "10.0.0.0/16"
+
+[subnet.a]
+vpc = "${vpc.main.id}"
+cidr = "10.0.1.0/24"
+availability_zone = "us-east-1a"
+
+[subnet.b]
+vpc = "${vpc.main.id}"
+cidr = "10.0.2.0/24"
+availability_zone = "us-east-1b"
+
+[iam_role.cluster]
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "eks.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+managed_policy_arns = ["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"]
+
+[iam_role.nodes]
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+
+[eks_cluster.main]
+version = "1.30"
+role = "${iam_role.cluster.arn}"
+subnets = ["${subnet.a.id}", "${subnet.b.id}"]
+logging = ["api", "audit"]
+
+[eks_nodegroup.main]
+cluster = "${eks_cluster.main.name}"
+node_role = "${iam_role.nodes.arn}"
+subnets = ["${subnet.a.id}", "${subnet.b.id}"]
+instance_types = ["t3.large"]
+scaling = { min = 1, max = 3, desired = 2 }
+labels = { role = "web" }
+taints = [{ key = "dedicated", value = "web", effect = "NO_SCHEDULE" }]
+"#;
+
+fn setup() -> (Moto, Sandbox) {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/eks/main.toml", STACK);
+    sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
+    (moto, sb)
+}
+
+fn attr(sb: &Sandbox, addr: &str, a: &str) -> String {
+    sb.state("eks")["resources"][addr]["attributes"][a].as_str().unwrap_or_default().to_string()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn cluster_and_nodegroup_apply_and_replan_clean_against_moto_emulator() {
+    let (moto, sb) = setup();
+    let p = sb.run(&["plan", "stacks/eks", "--detailed-exitcode", "--stats"]).expect(0);
+    assert!(p.stderr.contains("DescribeCluster                          1"), "{}", p.stderr);
+    assert!(p.stderr.contains("DescribeNodegroup                        1"), "{}", p.stderr);
+    assert!(attr(&sb, "eks_cluster.main", "arn").starts_with("arn:aws:eks:us-east-1:"));
+    assert!(!attr(&sb, "eks_cluster.main", "endpoint").is_empty());
+    assert!(!attr(&sb, "eks_cluster.main", "certificate_authority").is_empty());
+    assert!(attr(&sb, "eks_nodegroup.main", "nodegroup_name").starts_with("main-"));
+    rt().block_on(async {
+        let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
+        let c = eks.describe_cluster().name("eks-main").send().await.unwrap();
+        let tags = c.cluster().unwrap().tags().unwrap();
+        assert_eq!(tags.get("slipway:address").map(String::as_str), Some("eks_cluster.main"), "tagged in CreateCluster");
+    });
+
+    // The kubeconfig authenticates with slipway itself and holds no secret.
+    sb.run(&["kubeconfig", "stacks/eks", "--out", "kube.yaml"]).expect(0);
+    let kc = sb.read("kube.yaml");
+    assert!(kc.contains(&format!("server: \"{}\"", attr(&sb, "eks_cluster.main", "endpoint"))), "{kc}");
+    assert!(kc.contains("- \"eks-token\"") && kc.contains("- \"eks-main\"") && kc.contains("- \"us-east-1\""), "{kc}");
+    assert!(!kc.contains("token:") && !kc.contains("password"), "{kc}");
+}
+
+#[test]
+fn scaling_labels_and_taints_update_in_place_against_moto_emulator() {
+    let (moto, sb) = setup();
+    let before = attr(&sb, "eks_nodegroup.main", "nodegroup_name");
+    sb.write(
+        "stacks/eks/main.toml",
+        &STACK
+            .replace("scaling = { min = 1, max = 3, desired = 2 }", "scaling = { min = 2, max = 5, desired = 4 }")
+            .replace("labels = { role = \"web\" }", "labels = { role = \"api\", tier = \"1\" }")
+            .replace("value = \"web\", effect = \"NO_SCHEDULE\"", "value = \"api\", effect = \"NO_EXECUTE\""),
+    );
+    let p = sb.run(&["plan", "stacks/eks"]).expect(0);
+    assert!(p.stdout.contains("# eks_nodegroup.main will be updated in place"), "{}", p.stdout);
+    assert!(p.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", p.stdout);
+    sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
+    assert_eq!(attr(&sb, "eks_nodegroup.main", "nodegroup_name"), before);
+    sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(0);
+    rt().block_on(async {
+        let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
+        let n = eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name(&before).send().await.unwrap();
+        let n = n.nodegroup().unwrap();
+        assert_eq!(n.scaling_config().unwrap().max_size(), Some(5));
+        assert_eq!(n.labels().unwrap().get("tier").map(String::as_str), Some("1"));
+        assert_eq!(n.taints()[0].value(), Some("api"));
+    });
+}
+
+#[test]
+fn instance_type_change_replaces_the_nodegroup_new_one_first_against_moto_emulator() {
+    let (moto, sb) = setup();
+    let old = attr(&sb, "eks_nodegroup.main", "nodegroup_name");
+    sb.write("stacks/eks/main.toml", &STACK.replace("t3.large", "m5.large"));
+    let p = sb.run(&["plan", "stacks/eks"]).expect(0);
+    assert!(p.stdout.contains("must be replaced (`instance_types` forces replacement, new object first)"), "{}", p.stdout);
+    let a = sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
+    let pos = |s: &str| a.stdout.find(s).unwrap_or_else(|| panic!("{s}: {}", a.stdout));
+    assert!(pos("eks_nodegroup.main: Creation complete") < pos("eks_nodegroup.main: Destroying..."), "{}", a.stdout);
+    let new = attr(&sb, "eks_nodegroup.main", "nodegroup_name");
+    assert_ne!(new, old, "the new nodegroup has its own name, so both exist during the switch");
+    sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(0);
+    rt().block_on(async {
+        let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
+        let ngs = eks.list_nodegroups().cluster_name("eks-main").send().await.unwrap();
+        assert_eq!(ngs.nodegroups(), [new.clone()]);
+    });
+}
+
+#[test]
+fn desired_size_changed_by_hand_is_drift_only_when_not_autoscaled_against_moto_emulator() {
+    let (moto, sb) = setup();
+    let ng = attr(&sb, "eks_nodegroup.main", "nodegroup_name");
+    let scale_by_hand = |desired: i32| {
+        rt().block_on(async {
+            let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
+            eks.update_nodegroup_config()
+                .cluster_name("eks-main")
+                .nodegroup_name(&ng)
+                .scaling_config(aws_sdk_eks::types::NodegroupScalingConfig::builder().min_size(1).max_size(3).desired_size(desired).build())
+                .send()
+                .await
+                .unwrap();
+        })
+    };
+    scale_by_hand(3);
+    let p = sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(2);
+    assert!(p.stdout.contains("# eks_nodegroup.main has changed"), "{}", p.stdout);
+    sb.write(
+        "stacks/eks/main.toml",
+        &STACK.replace("scaling = { min = 1, max = 3, desired = 2 }", "scaling = { min = 1, max = 3, desired = 2 }\nautoscaled = true"),
+    );
+    sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
+    scale_by_hand(1);
+    let p = sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(0);
+    assert!(p.stdout.contains("No changes."), "{}", p.stdout);
+}
+
+#[test]
+fn version_jumps_are_refused_and_subnet_changes_replace_loudly_against_moto_emulator() {
+    let (_moto, sb) = setup();
+    sb.write("stacks/eks/main.toml", &STACK.replace("version = \"1.30\"", "version = \"1.32\""));
+    let r = sb.run(&["plan", "stacks/eks"]).expect(1);
+    assert!(r.stderr.contains("stacks/eks/main.toml:27:11"), "{}", r.stderr);
+    assert!(r.stderr.contains("one minor version at a time: from 1.30 go to 1.31 first"), "{}", r.stderr);
+    assert!(!r.stderr.contains("no attributes yet"), "no cascade of errors: {}", r.stderr);
+    sb.write("stacks/eks/main.toml", &STACK.replace("version = \"1.30\"", "version = \"1.31\""));
+    let p = sb.run(&["plan", "stacks/eks"]).expect(0);
+    assert!(p.stdout.contains("# eks_cluster.main will be updated in place"), "{}", p.stdout);
+    assert!(p.stdout.contains("~ version"), "{}", p.stdout);
+
+    let moved = STACK.replace("subnets = [\"${subnet.a.id}\", \"${subnet.b.id}\"]\nlogging", "subnets = [\"${subnet.a.id}\", \"${subnet.c.id}\"]\nlogging")
+        + "\n[subnet.c]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.0.3.0/24\"\navailability_zone = \"us-east-1c\"\n";
+    sb.write("stacks/eks/main.toml", &moved);
+    let p = sb.run(&["plan", "stacks/eks"]).expect(0);
+    assert!(p.stdout.contains("# eks_cluster.main must be replaced (`subnets` forces replacement)"), "{}", p.stdout);
+    assert!(p.stdout.contains("!!! WARNING: replacing an EKS cluster deletes it"), "{}", p.stdout);
+    assert!(p.stdout.contains("!!! This plan REPLACES:"), "{}", p.stdout);
+}
+
+#[test]
+fn destroy_deletes_nodegroups_before_their_cluster_against_moto_emulator() {
+    let (moto, sb) = setup();
+    let d = sb.run(&["destroy", "stacks/eks", "--auto-approve"]).expect(0);
+    let pos = |s: &str| d.stdout.find(s).unwrap_or_else(|| panic!("{s}: {}", d.stdout));
+    assert!(pos("eks_nodegroup.main: Destruction complete") < pos("eks_cluster.main: Destroying..."), "{}", d.stdout);
+    assert!(pos("eks_cluster.main: Destruction complete") < pos("subnet.a: Destroying..."), "{}", d.stdout);
+    rt().block_on(async {
+        let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
+        assert!(eks.list_clusters().send().await.unwrap().clusters().is_empty());
+    });
+}
