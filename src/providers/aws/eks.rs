@@ -957,3 +957,154 @@ impl ResourceKind for EksNodegroup {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The waits and the update calls moto lacks, on the AWS SDK's own mock
+    //! client (aws-smithy-mocks): these prove the calls slipway makes and how
+    //! it reads the answers, not how EKS behaves.
+
+    use super::*;
+    use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+    use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+    use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
+    use aws_sdk_eks::operation::update_cluster_version::UpdateClusterVersionOutput;
+    use aws_sdk_eks::types::{ErrorCode, ErrorDetail};
+    use aws_sdk_eks::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn cluster(status: ClusterStatus) -> DescribeClusterOutput {
+        DescribeClusterOutput::builder().cluster(Cluster::builder().name("c").status(status).build()).build()
+    }
+
+    fn update(status: UpdateStatus) -> DescribeUpdateOutput {
+        DescribeUpdateOutput::builder().update(Update::builder().id("u1").status(status).build()).build()
+    }
+
+    fn fast() -> Policy {
+        Policy::fast(Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn wait_cluster_follows_creating_to_active_with_sdk_mock_client() {
+        let rule = mock!(Client::describe_cluster)
+            .sequence()
+            .output(|| cluster(ClusterStatus::Creating))
+            .times(2)
+            .output(|| cluster(ClusterStatus::Active))
+            .build();
+        let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, [&rule]);
+        let c = wait_cluster(&eks, "c", fast()).await.unwrap();
+        assert_eq!(c.status(), Some(&ClusterStatus::Active));
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn wait_cluster_stops_on_failed_with_sdk_mock_client() {
+        let rule = mock!(Client::describe_cluster)
+            .sequence()
+            .output(|| cluster(ClusterStatus::Creating))
+            .output(|| cluster(ClusterStatus::Failed))
+            .build();
+        let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, [&rule]);
+        let e = wait_cluster(&eks, "c", fast()).await.unwrap_err();
+        assert!(e.message.contains("the cluster is FAILED"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn wait_cluster_times_out_naming_the_status_with_sdk_mock_client() {
+        let rule = mock!(Client::describe_cluster).sequence().output(|| cluster(ClusterStatus::Creating)).repeatedly().build();
+        let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, [&rule]);
+        let e = wait_cluster(&eks, "c", Policy::fast(Duration::from_millis(40))).await.unwrap_err();
+        assert!(e.message.contains("timed out"), "{}", e.message);
+        assert!(e.message.contains("last status: CREATING"), "{}", e.message);
+    }
+
+    fn view(version: &str, logging: &[&str], public: bool) -> ClusterConfigView {
+        ClusterConfigView {
+            version: version.into(),
+            logging: logging.iter().map(|s| s.to_string()).collect(),
+            public,
+            private: false,
+            cidrs: vec!["0.0.0.0/0".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn version_change_is_update_cluster_version_then_waits_for_the_update_with_sdk_mock_client() {
+        let upgrade = mock!(Client::update_cluster_version)
+            .match_requests(|r| r.name() == Some("c") && r.version() == Some("1.31"))
+            .then_output(|| UpdateClusterVersionOutput::builder().update(Update::builder().id("u1").build()).build());
+        let describe = mock!(Client::describe_update)
+            .match_requests(|r| r.update_id() == Some("u1"))
+            .sequence()
+            .output(|| update(UpdateStatus::InProgress))
+            .output(|| update(UpdateStatus::Successful))
+            .build();
+        let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&upgrade, &describe]);
+        let k = EksCluster { policy: fast() };
+        k.converge(&eks, "c", &view("1.30", &[], true), &view("1.31", &[], true)).await.unwrap();
+        assert_eq!(upgrade.num_calls(), 1);
+        assert_eq!(describe.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn logging_and_endpoint_access_are_separate_update_calls_with_sdk_mock_client() {
+        let logging = mock!(Client::update_cluster_config)
+            .match_requests(|r| r.logging().is_some() && r.resources_vpc_config().is_none())
+            .then_output(|| UpdateClusterConfigOutput::builder().update(Update::builder().id("u1").build()).build());
+        let endpoint = mock!(Client::update_cluster_config)
+            .match_requests(|r| {
+                r.logging().is_none() && r.resources_vpc_config().and_then(|v| v.endpoint_public_access()) == Some(false)
+            })
+            .then_output(|| UpdateClusterConfigOutput::builder().update(Update::builder().id("u1").build()).build());
+        let describe = mock!(Client::describe_update).then_output(|| update(UpdateStatus::Successful));
+        let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&logging, &endpoint, &describe]);
+        let k = EksCluster { policy: fast() };
+        k.converge(&eks, "c", &view("1.30", &["api"], true), &view("1.30", &["api", "audit"], false)).await.unwrap();
+        assert_eq!(logging.num_calls(), 1, "one call for logging");
+        assert_eq!(endpoint.num_calls(), 1, "another for endpoint access");
+        assert_eq!(describe.num_calls(), 2, "each update waited for");
+    }
+
+    #[tokio::test]
+    async fn a_failed_update_reports_the_eks_errors_with_sdk_mock_client() {
+        let upgrade = mock!(Client::update_cluster_version)
+            .then_output(|| UpdateClusterVersionOutput::builder().update(Update::builder().id("u1").build()).build());
+        let describe = mock!(Client::describe_update).then_output(|| {
+            DescribeUpdateOutput::builder()
+                .update(
+                    Update::builder()
+                        .id("u1")
+                        .status(UpdateStatus::Failed)
+                        .errors(ErrorDetail::builder().error_code(ErrorCode::InsufficientFreeAddresses).error_message("subnet full").build())
+                        .build(),
+                )
+                .build()
+        });
+        let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&upgrade, &describe]);
+        let e = EksCluster { policy: fast() }.converge(&eks, "c", &view("1.30", &[], true), &view("1.31", &[], true)).await.unwrap_err();
+        assert!(e.message.contains("update u1 is Failed: InsufficientFreeAddresses: subnet full"), "{}", e.message);
+    }
+
+    #[test]
+    fn nodegroup_conditions() {
+        let ng = |s: NodegroupStatus| Nodegroup::builder().status(s).build();
+        assert_eq!(nodegroup_active(&ng(NodegroupStatus::Active)), Check::Done(()));
+        assert_eq!(nodegroup_active(&ng(NodegroupStatus::Creating)), Check::Pending("CREATING".into()));
+        assert!(matches!(nodegroup_active(&ng(NodegroupStatus::CreateFailed)), Check::Failed(_)));
+    }
+
+    #[test]
+    fn nodegroup_names_change_exactly_when_a_replacement_is_forced() {
+        let base = serde_json::json!({"cluster": "c", "node_role": "r", "subnets": ["s1", "s2"], "scaling": {"min": 1, "max": 2, "desired": 1}});
+        let n = |v: &Value| parse_ng("eks_nodegroup.main", v).unwrap().full_name();
+        let mut scaled = base.clone();
+        scaled["scaling"]["max"] = serde_json::json!(5);
+        let mut bigger = base.clone();
+        bigger["instance_types"] = serde_json::json!(["m5.large"]);
+        assert_eq!(n(&base), n(&scaled));
+        assert_ne!(n(&base), n(&bigger));
+        assert!(n(&base).starts_with("main-"));
+    }
+}
