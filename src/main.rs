@@ -6,7 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use slipway::commands::{self, plan::PlanArgs, CmdError};
+use slipway::commands::{self, apply::RunOpts, plan::PlanArgs, CmdError};
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; write e.g. 30s, 45m or 1h30m"))
+}
 use slipway::providers::Registry;
 
 #[derive(Parser)]
@@ -97,6 +101,9 @@ enum Command {
         /// At most this many resource operations at once.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
         parallelism: u32,
+        /// Time limit of each operation without its own `timeouts` (e.g. 45m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
     /// Delete everything the stack's state holds, in reverse dependency order.
     Destroy {
@@ -106,6 +113,9 @@ enum Command {
         auto_approve: bool,
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
         parallelism: u32,
+        /// Time limit of each operation without its own `timeouts` (e.g. 45m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
     /// Print the dependency graph as Graphviz DOT.
     Graph {
@@ -190,21 +200,23 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         Command::Plan { stack, out, json, detailed_exitcode, destroy, stats } => {
             commands::plan::run(&stack.plan_args(destroy), out.as_deref(), json, detailed_exitcode, stats, &registry).await
         }
-        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism } => {
+        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout } => {
+            let opts = RunOpts { parallelism: parallelism as usize, timeout };
             if slipway::plan::file::is_plan_file(&target) {
                 if !vars.is_empty() || state.is_some() {
                     return Err(CmdError::Other(
                         "a saved plan carries its variables and state path; --var and --state cannot change them".into(),
                     ));
                 }
-                commands::apply::run_saved(&target, lock_timeout.as_deref(), parallelism as usize, &registry).await
+                commands::apply::run_saved(&target, lock_timeout.as_deref(), opts, &registry).await
             } else {
                 let args = PlanArgs { dir: target, vars, state, lock_timeout, destroy: false };
-                commands::apply::run_dir(&args, auto_approve, parallelism as usize, &registry).await
+                commands::apply::run_dir(&args, auto_approve, opts, &registry).await
             }
         }
-        Command::Destroy { stack, auto_approve, parallelism } => {
-            commands::apply::run_dir(&stack.plan_args(true), auto_approve, parallelism as usize, &registry).await
+        Command::Destroy { stack, auto_approve, parallelism, timeout } => {
+            let opts = RunOpts { parallelism: parallelism as usize, timeout };
+            commands::apply::run_dir(&stack.plan_args(true), auto_approve, opts, &registry).await
         }
         Command::Output { dir, name, state, json } => {
             commands::output::run(dir.as_deref(), state.as_deref(), name.as_deref(), json)

@@ -427,3 +427,24 @@ fn sensitive_outputs_are_hidden_unless_asked_for_by_name() {
     assert!(o.stdout.contains("hidden = \"(sensitive)\"") && !o.stdout.contains("s3cr3t"), "{}", o.stdout);
     assert_eq!(sb.run(&["output", "stacks/o", "hidden"]).expect(0).stdout, "s3cr3t\n");
 }
+
+#[test]
+fn an_operation_over_its_time_limit_fails_and_is_settled_by_the_next_run() {
+    let sb = Sandbox::new();
+    sb.write("stacks/t/main.toml", "[data.slow]\ninput = 1\ndelay = \"5s\"\ntimeouts = { create = \"300ms\" }\n\n[data.quick]\ninput = 2\n");
+    let r = sb.run(&["apply", "stacks/t", "--auto-approve"]).expect(1);
+    assert!(r.stderr.contains("create of data.slow timed out after 300ms"), "{}", r.stderr);
+    let st = sb.state("t");
+    assert_eq!(st["pending"][0]["address"], "data.slow", "the outcome is unknown: the intent stays pending");
+    let p = sb.run(&["plan", "stacks/t"]).expect(0);
+    assert!(p.stdout.contains("data.slow: the interrupted create made nothing; forgot it"), "{}", p.stdout);
+
+    sb.write("stacks/t/main.toml", "[data.slow]\ninput = 1\ndelay = \"5s\"\n");
+    let r = sb.run(&["apply", "stacks/t", "--auto-approve", "--timeout", "200ms"]).expect(1);
+    assert!(r.stderr.contains("timed out after 200ms"), "{}", r.stderr);
+    let r = sb.run(&["plan", "stacks/t", "--var", "x=1"]).expect(1);
+    assert!(r.stderr.contains("declares no variable"), "{}", r.stderr);
+    sb.write("stacks/t/main.toml", "[data.slow]\ninput = 1\ntimeouts = { craete = \"1m\" }\n");
+    let r = sb.run(&["plan", "stacks/t"]).expect(1);
+    assert!(r.stderr.contains("stacks/t/main.toml:3:14: error: unknown timeout `craete`"), "{}", r.stderr);
+}

@@ -151,7 +151,28 @@ pub fn steps(plan: &Plan) -> Result<(Vec<Step>, Vec<(usize, usize)>), String> {
     Ok((steps, edges))
 }
 
+/// Run a cloud call with a time limit. On timeout the intent stays pending:
+/// the operation may still finish in the cloud, and the next run settles it.
+async fn within<T>(
+    limit: Option<Duration>,
+    address: &str,
+    op: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    match limit {
+        None => Ok(fut.await),
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+            format!(
+                "{op} of {address} timed out after {} (timeouts.{op} or --timeout); it may still finish in the cloud, and the next run finds it by its tags",
+                humantime::format_duration(d)
+            )
+        }),
+    }
+}
+
 struct Shared {
+    /// `--timeout`: the limit of every operation without its own `timeouts`.
+    default_timeout: Option<Duration>,
     plan: Arc<Plan>,
     state: Mutex<State>,
     journal: Writer,
@@ -160,6 +181,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn limit(&self, c: &crate::plan::Change, op: &str) -> Option<Duration> {
+        c.timeouts.get(op).map(|ms| Duration::from_millis(*ms)).or(self.default_timeout)
+    }
+
     /// Apply a record to the state in memory and append it to the journal, in
     /// one critical section so that both see the same order.
     fn record(&self, rec: Record) {
@@ -232,7 +257,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 }
             }
             sh.intent(&step, &c.kind, Operation::Create, None).await?;
-            let created = kind.create(&sh.ctx, &step.address, &config).await;
+            let created = within(sh.limit(c, "create"), &step.address, "create", kind.create(&sh.ctx, &step.address, &config)).await?;
             failpoint("after-create", &step.address);
             match created {
                 Ok(live) => Ok(Some(record_live(live))),
@@ -276,7 +301,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 inputs: c.before.clone().unwrap_or_else(|| prior.inputs.clone()),
                 attributes: c.before_attributes.clone().unwrap_or_else(|| prior.attributes.clone()),
             };
-            match kind.update(&sh.ctx, &step.address, &live, &config).await {
+            match within(sh.limit(c, "update"), &step.address, "update", kind.update(&sh.ctx, &step.address, &live, &config)).await? {
                 Ok(l) => Ok(Some(record_live(l))),
                 Err(e) => {
                     sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Update });
@@ -288,7 +313,11 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             let id = c.prior_id.clone().ok_or("no ID to delete")?;
             let attrs = c.before_attributes.clone().unwrap_or(Value::Null);
             sh.intent(&step, &c.kind, Operation::Delete, Some(id.clone())).await?;
-            let result = if c.gone { Ok(()) } else { kind.delete(&sh.ctx, &step.address, &id, &attrs).await };
+            let result = if c.gone {
+                Ok(())
+            } else {
+                within(sh.limit(c, "delete"), &step.address, "delete", kind.delete(&sh.ctx, &step.address, &id, &attrs)).await?
+            };
             match result {
                 Ok(()) => {
                     let deposed = c.deposed || (c.action == Action::Replace && c.create_before_destroy);
@@ -327,12 +356,13 @@ pub async fn execute(
     ctx: Ctx,
     journal: Writer,
     parallelism: usize,
+    default_timeout: Option<Duration>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(State, Report, Writer), String> {
     let (steps, edges) = steps(&plan)?;
     let mut q = DependencyQueue::new(steps.len(), &edges)
         .ok_or("internal error: the apply steps form a cycle; nothing was changed")?;
-    let sh = Arc::new(Shared { plan, state: Mutex::new(state), journal, registry, ctx });
+    let sh = Arc::new(Shared { default_timeout, plan, state: Mutex::new(state), journal, registry, ctx });
     let mut set = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
     let mut started = vec![false; steps.len()];

@@ -46,6 +46,7 @@ pub async fn apply_plan(
     registry: &Registry,
     ctx: &Ctx,
     parallelism: usize,
+    default_timeout: Option<std::time::Duration>,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(State, Report), String> {
     let mut base = state.unwrap_or_else(|| State::new(&plan.stack));
@@ -62,7 +63,7 @@ pub async fn apply_plan(
     let writer = Writer::open(state_path, begin).map_err(|e| e.to_string())?;
     let plan = Arc::new(plan);
     let (mut state, report, writer) =
-        executor::execute(plan.clone(), base, registry.clone(), ctx.clone(), writer, parallelism, on_event).await?;
+        executor::execute(plan.clone(), base, registry.clone(), ctx.clone(), writer, parallelism, default_timeout, on_event).await?;
     state.outputs = compute_outputs(&plan, &state);
     let closed = writer.close();
     state.serial += 1;

@@ -83,33 +83,40 @@ fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 
     1
 }
 
-async fn execute(plan: Plan, state: Option<crate::state::State>, parallelism: usize, registry: &Registry) -> Exit {
+/// How an apply runs: parallelism and the default operation time limit.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOpts {
+    pub parallelism: usize,
+    pub timeout: Option<std::time::Duration>,
+}
+
+async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, registry: &Registry) -> Exit {
     let path = plan.state_path.clone();
     let ctx = ctx_for(&plan.stack, plan.region.clone());
     let destroy = plan.destroy;
-    let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, parallelism, &mut print_event).await?;
+    let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, opts.parallelism, opts.timeout, &mut print_event).await?;
     Ok(summarize(&report, &state, destroy))
 }
 
 /// `slipway apply DIR` or `slipway destroy DIR`.
-pub async fn run_dir(args: &PlanArgs, auto_approve: bool, parallelism: usize, registry: &Registry) -> Exit {
+pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registry: &Registry) -> Exit {
     let op = if args.destroy { "destroy" } else { "apply" };
     let (plan, _lock, state, _ctx) = make_plan(args, op, registry).await?;
     print!("{}", plan::render::render_plan(&plan));
     if !plan.has_changes() {
         // Outputs may still have changed (a new output over unchanged resources).
-        return execute(plan, state, parallelism, registry).await;
+        return execute(plan, state, opts, registry).await;
     }
     if !auto_approve {
         let q = if args.destroy { "Do you really want to destroy all resources?" } else { "Do you want to perform these actions?" };
         confirm(q)?;
     }
-    execute(plan, state, parallelism, registry).await
+    execute(plan, state, opts, registry).await
 }
 
 /// `slipway apply PLANFILE`: apply a saved plan exactly, or refuse it when the
 /// state moved on since it was made.
-pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, parallelism: usize, registry: &Registry) -> Exit {
+pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, registry: &Registry) -> Exit {
     let plan = plan::file::load(file)?;
     let timeout = parse_timeout(lock_timeout)?;
     let _lock = lock::acquire(&plan.state_path, "apply", timeout)?;
@@ -145,5 +152,5 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, parallelism: usi
         _ => {}
     }
     print!("{}", plan::render::render_plan(&plan));
-    execute(plan, state, parallelism, registry).await
+    execute(plan, state, opts, registry).await
 }

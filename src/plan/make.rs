@@ -139,6 +139,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                 create_before_destroy: cbd,
                 deposed: false,
                 gone,
+                timeouts: r.timeouts.clone(),
                 warning: None,
             };
             match prior {
@@ -246,6 +247,7 @@ fn delete_change(addr: &str, p: &crate::state::ResourceState, deposed: bool, gon
         create_before_destroy: false,
         deposed,
         gone,
+        timeouts: Default::default(),
         warning: None,
     }
 }

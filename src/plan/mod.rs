@@ -75,6 +75,9 @@ pub struct Change {
     /// The object was in the state but is gone from the cloud.
     #[serde(default)]
     pub gone: bool,
+    /// Per-operation time limits in milliseconds (`timeouts` in the stack).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeouts: BTreeMap<String, u64>,
     /// What a person must know before approving (a replaced cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,

@@ -260,6 +260,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
         }
         let mut depends_on = Vec::new();
         let mut create_before_destroy = None;
+        let mut timeouts = BTreeMap::new();
         let mut config = serde_json::Map::new();
         for (ek, ev) in entries {
             match ek.name.as_str() {
@@ -276,6 +277,28 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
                     }
                     _ => {
                         l.err(file, ev.span.clone(), "depends_on must be a list of addresses like [\"kind.name\"]");
+                    }
+                },
+                "timeouts" => match ev.as_table() {
+                    Some(t) => {
+                        for (tk, tv) in t {
+                            let ok_key = ["create", "update", "delete"].contains(&tk.name.as_str());
+                            match (ok_key, tv.as_str().map(humantime::parse_duration)) {
+                                (true, Some(Ok(d))) => {
+                                    timeouts.insert(tk.name.clone(), (d.as_millis() as u64).max(1));
+                                }
+                                (false, _) => {
+                                    l.err(file, tk.span.clone(), format!("unknown timeout `{}`", tk.name)).help =
+                                        Some("timeouts has `create`, `update` and `delete`".into());
+                                }
+                                _ => {
+                                    l.err(file, tv.span.clone(), "a timeout is a duration such as \"30m\" or \"1h30m\"");
+                                }
+                            }
+                        }
+                    }
+                    None => {
+                        l.err(file, ev.span.clone(), "timeouts must be a table like { create = \"30m\" }");
                     }
                 },
                 "lifecycle" => match ev.get("create_before_destroy").map(|n| &n.kind) {
@@ -309,6 +332,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
             refs,
             depends_on,
             create_before_destroy,
+            timeouts,
         });
     }
 }

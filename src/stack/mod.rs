@@ -70,6 +70,8 @@ pub struct Resource {
     pub depends_on: Vec<(String, Span)>,
     /// `lifecycle.create_before_destroy`, overriding the kind's default.
     pub create_before_destroy: Option<bool>,
+    /// `timeouts = { create = "30m", update = "1h", delete = "20m" }`, in milliseconds.
+    pub timeouts: BTreeMap<String, u64>,
 }
 
 /// A reference as written in a stack file.
@@ -102,4 +104,4 @@ pub struct Output {
 }
 
 /// The fields of a resource table that belong to the engine, not the kind.
-pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle"];
+pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle", "timeouts"];
