@@ -47,6 +47,9 @@ instance_types = ["t3.large"]
 scaling = { min = 1, max = 3, desired = 2 }
 labels = { role = "web" }
 taints = [{ key = "dedicated", value = "web", effect = "NO_SCHEDULE" }]
+
+[iam_oidc_provider.cluster]
+url = "${eks_cluster.main.oidc_issuer}"
 "#;
 
 fn setup() -> (Moto, Sandbox) {
@@ -75,6 +78,10 @@ fn cluster_and_nodegroup_apply_and_replan_clean_against_moto_emulator() {
     assert!(!attr(&sb, "eks_cluster.main", "endpoint").is_empty());
     assert!(!attr(&sb, "eks_cluster.main", "certificate_authority").is_empty());
     assert!(attr(&sb, "eks_nodegroup.main", "nodegroup_name").starts_with("main-"));
+    let oidc = attr(&sb, "iam_oidc_provider.cluster", "arn");
+    let issuer = attr(&sb, "eks_cluster.main", "oidc_issuer");
+    assert!(oidc.ends_with(issuer.trim_start_matches("https://")), "{oidc} for {issuer}");
+    assert_eq!(sb.state("eks")["resources"]["iam_oidc_provider.cluster"]["attributes"]["client_ids"], serde_json::json!(["sts.amazonaws.com"]));
     rt().block_on(async {
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
         let c = eks.describe_cluster().name("eks-main").send().await.unwrap();
@@ -199,4 +206,31 @@ fn destroy_deletes_nodegroups_before_their_cluster_against_moto_emulator() {
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
         assert!(eks.list_clusters().send().await.unwrap().clusters().is_empty());
     });
+}
+
+#[test]
+fn eks_token_prints_an_exec_credential_without_any_network_call() {
+    let mut sb = Sandbox::new();
+    sb.env = vec![
+        ("AWS_ACCESS_KEY_ID".into(), "AKIDEXAMPLE".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "secret".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_CONFIG_FILE".into(), "/nonexistent".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/nonexistent".into()),
+    ];
+    let r = sb.run(&["eks-token", "--cluster", "blog", "--region", "eu-west-1"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(v["kind"], "ExecCredential");
+    let tok = v["status"]["token"].as_str().unwrap();
+    assert!(tok.starts_with("k8s-aws-v1."), "{tok}");
+    use base64::Engine;
+    let url = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&tok[11..]).unwrap()).unwrap();
+    assert!(url.starts_with("https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"), "{url}");
+    assert!(url.contains("X-Amz-SignedHeaders=host%3Bx-k8s-aws-id"), "{url}");
+    assert!(!r.stdout.contains("secret") && !r.stderr.contains("secret"), "the secret key never shows");
+
+    sb.env.retain(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"));
+    let r = sb.run(&["eks-token", "--cluster", "blog", "--region", "eu-west-1"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("credentials"), "{}", r.stderr);
 }

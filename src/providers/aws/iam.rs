@@ -332,3 +332,211 @@ impl ResourceKind for IamRole {
             .collect())
     }
 }
+
+// ------------------------------------------------------------ iam_oidc_provider
+
+/// The thumbprint of the root CA behind every EKS OIDC issuer. IAM no longer
+/// checks it for EKS issuers (it trusts its own CA store) but still requires one.
+pub const EKS_OIDC_THUMBPRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
+
+fn sts_audience() -> Vec<String> {
+    vec!["sts.amazonaws.com".into()]
+}
+
+fn eks_thumbprint() -> Vec<String> {
+    vec![EKS_OIDC_THUMBPRINT.into()]
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcConfig {
+    /// The issuer URL, e.g. the cluster's `oidc_issuer`.
+    url: String,
+    #[serde(default = "sts_audience")]
+    client_ids: Vec<String>,
+    #[serde(default = "eks_thumbprint")]
+    thumbprints: Vec<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl OidcConfig {
+    fn canonical(mut self) -> Self {
+        // IAM stores the URL without its scheme.
+        if let Some(rest) = self.url.strip_prefix("https://") {
+            self.url = rest.to_string();
+        }
+        crate::value::sort_dedup(&mut self.client_ids);
+        for t in &mut self.thumbprints {
+            *t = t.to_ascii_lowercase();
+        }
+        crate::value::sort_dedup(&mut self.thumbprints);
+        self
+    }
+}
+
+fn parse_oidc(config: &Value) -> Result<OidcConfig, ProviderError> {
+    serde_json::from_value::<OidcConfig>(config.clone()).map(OidcConfig::canonical).map_err(|e| ProviderError::new(e.to_string()))
+}
+
+/// `iam_oidc_provider`: the IAM OIDC provider of a cluster's issuer (IRSA).
+pub struct OidcProvider;
+
+async fn get_oidc(ctx: &Ctx, arn: &str) -> Result<Option<(Live, BTreeMap<String, String>)>, ProviderError> {
+    let aws = ctx.aws().await?;
+    let out = match aws.iam.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send().await.map_err(aws_err("iam GetOpenIDConnectProvider")) {
+        Ok(o) => o,
+        Err(e) if e.is(&["NoSuchEntity"]) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut clients = out.client_id_list().to_vec();
+    clients.sort();
+    let mut thumbs: Vec<String> = out.thumbprint_list().iter().map(|t| t.to_ascii_lowercase()).collect();
+    thumbs.sort();
+    let tags: BTreeMap<String, String> = out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    let url = out.url().unwrap_or_default();
+    let url = url.strip_prefix("https://").unwrap_or(url);
+    Ok(Some((
+        Live {
+            id: arn.to_string(),
+            inputs: json!({ "url": url, "client_ids": clients, "thumbprints": thumbs, "tags": tags.clone() }),
+            attributes: json!({ "id": arn, "arn": arn }),
+        },
+        tags,
+    )))
+}
+
+#[async_trait]
+impl ResourceKind for OidcProvider {
+    fn name(&self) -> &'static str {
+        "iam_oidc_provider"
+    }
+    fn check(&self, config: &Value) -> Result<(), SchemaError> {
+        check_schema::<OidcConfig>(config)
+    }
+    fn complete(&self, _s: &str, _a: &str, config: &Value) -> Value {
+        parse_oidc(config).ok().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| config.clone())
+    }
+    fn computed_attributes(&self) -> &'static [&'static str] {
+        &["id", "arn"]
+    }
+    fn force_new_fields(&self) -> &'static [&'static str] {
+        &["url"]
+    }
+
+    async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
+        // IAM has no batch read of OIDC providers: one Get per provider, concurrently.
+        let got = crate::providers::join_all(reqs.iter().map(|r| get_oidc(ctx, r.id))).await;
+        let mut out = Vec::new();
+        for (r, g) in reqs.iter().zip(got) {
+            out.push(g?.map(|(mut l, tags)| {
+                l.inputs["tags"] = json!(user_tags(ctx, r.address, tags));
+                l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
+                l
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
+        let aws = ctx.aws().await?;
+        let c = parse_oidc(config)?;
+        let out = aws
+            .iam
+            .create_open_id_connect_provider()
+            .url(format!("https://{}", c.url))
+            .set_client_id_list(Some(c.client_ids.clone()))
+            .set_thumbprint_list(Some(c.thumbprints.clone()))
+            .set_tags(Some(iam_tags(&all_tags(ctx, address, &c.tags))))
+            .send()
+            .await
+            .map_err(aws_err("iam CreateOpenIDConnectProvider"))?;
+        let arn = out.open_id_connect_provider_arn().unwrap_or_default().to_string();
+        let inputs = serde_json::to_value(&c).unwrap_or_default();
+        Ok(Live { attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})), id: arn, inputs })
+    }
+
+    async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
+        let aws = ctx.aws().await?;
+        let c = parse_oidc(config)?;
+        let old = parse_oidc(&prior.inputs)?;
+        for id in c.client_ids.iter().filter(|i| !old.client_ids.contains(i)) {
+            aws.iam
+                .add_client_id_to_open_id_connect_provider()
+                .open_id_connect_provider_arn(&prior.id)
+                .client_id(id)
+                .send()
+                .await
+                .map_err(aws_err("iam AddClientIDToOpenIDConnectProvider"))?;
+        }
+        for id in old.client_ids.iter().filter(|i| !c.client_ids.contains(i)) {
+            aws.iam
+                .remove_client_id_from_open_id_connect_provider()
+                .open_id_connect_provider_arn(&prior.id)
+                .client_id(id)
+                .send()
+                .await
+                .map_err(aws_err("iam RemoveClientIDFromOpenIDConnectProvider"))?;
+        }
+        if c.thumbprints != old.thumbprints {
+            aws.iam
+                .update_open_id_connect_provider_thumbprint()
+                .open_id_connect_provider_arn(&prior.id)
+                .set_thumbprint_list(Some(c.thumbprints.clone()))
+                .send()
+                .await
+                .map_err(aws_err("iam UpdateOpenIDConnectProviderThumbprint"))?;
+        }
+        let (set, remove) = super::tag_changes(ctx, address, &old.tags, &c.tags);
+        if !set.is_empty() {
+            aws.iam
+                .tag_open_id_connect_provider()
+                .open_id_connect_provider_arn(&prior.id)
+                .set_tags(Some(iam_tags(&set)))
+                .send()
+                .await
+                .map_err(aws_err("iam TagOpenIDConnectProvider"))?;
+        }
+        if !remove.is_empty() {
+            aws.iam
+                .untag_open_id_connect_provider()
+                .open_id_connect_provider_arn(&prior.id)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(aws_err("iam UntagOpenIDConnectProvider"))?;
+        }
+        let inputs = serde_json::to_value(&c).unwrap_or_default();
+        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()), inputs })
+    }
+
+    async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
+        let aws = ctx.aws().await?;
+        let r = aws
+            .iam
+            .delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam DeleteOpenIDConnectProvider"));
+        Ok(ignore_missing(r)?)
+    }
+
+    async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
+        let aws = ctx.aws().await?;
+        let list = aws.iam.list_open_id_connect_providers().send().await.map_err(aws_err("iam ListOpenIDConnectProviders"))?;
+        let mut out = Vec::new();
+        for p in list.open_id_connect_provider_list() {
+            let Some(arn) = p.arn() else { continue };
+            if let Some((mut l, tags)) = get_oidc(ctx, arn).await? {
+                if owned_by(ctx, address, &tags) {
+                    l.inputs["tags"] = json!(user_tags(ctx, address, tags));
+                    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
+                    out.push(l);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -2,6 +2,7 @@
 //! the standard chain (credentials, region, `AWS_ENDPOINT_URL`), the same way
 //! a user points any AWS SDK anywhere; every call is counted for `--stats`.
 
+pub mod access;
 pub mod ec2;
 pub mod eks;
 pub mod iam;
@@ -39,6 +40,8 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(iam::IamRole));
     r.add(Arc::new(eks::EksCluster::default()));
     r.add(Arc::new(eks::EksNodegroup::default()));
+    r.add(Arc::new(access::EksAccessEntry));
+    r.add(Arc::new(iam::OidcProvider));
 }
 
 /// The service clients of one run.
