@@ -11,3 +11,4 @@ pub mod providers;
 pub mod stack;
 pub mod state;
 pub mod value;
+pub mod yaml;

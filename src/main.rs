@@ -43,6 +43,7 @@ impl StackArgs {
             state: self.state.clone(),
             lock_timeout: self.lock_timeout.clone(),
             destroy,
+            rollout_timeout: None,
         }
     }
 }
@@ -104,6 +105,9 @@ enum Command {
         /// Time limit of each operation without its own `timeouts` (e.g. 45m).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// How long a Deployment's rollout may take before the apply fails (default 5m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        rollout_timeout: Option<std::time::Duration>,
     },
     /// Delete everything the stack's state holds, in reverse dependency order.
     Destroy {
@@ -120,6 +124,14 @@ enum Command {
     /// Print the dependency graph as Graphviz DOT.
     Graph {
         dir: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Print the Kubernetes objects the stack's Kubernetes resources render, as YAML (secret data left out).
+    Render {
+        dir: PathBuf,
+        /// Only this resource.
+        address: Option<String>,
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
     },
@@ -197,11 +209,12 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
     match cli.command {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
+        Command::Render { dir, address, vars } => commands::render::run(&dir, address.as_deref(), &vars, &registry),
         Command::Plan { stack, out, json, detailed_exitcode, destroy, stats } => {
             commands::plan::run(&stack.plan_args(destroy), out.as_deref(), json, detailed_exitcode, stats, &registry).await
         }
-        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout } => {
-            let opts = RunOpts { parallelism: parallelism as usize, timeout };
+        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout, rollout_timeout } => {
+            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout };
             if slipway::plan::file::is_plan_file(&target) {
                 if !vars.is_empty() || state.is_some() {
                     return Err(CmdError::Other(
@@ -210,12 +223,12 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
                 }
                 commands::apply::run_saved(&target, lock_timeout.as_deref(), opts, &registry).await
             } else {
-                let args = PlanArgs { dir: target, vars, state, lock_timeout, destroy: false };
+                let args = PlanArgs { dir: target, vars, state, lock_timeout, destroy: false, rollout_timeout };
                 commands::apply::run_dir(&args, auto_approve, opts, &registry).await
             }
         }
         Command::Destroy { stack, auto_approve, parallelism, timeout } => {
-            let opts = RunOpts { parallelism: parallelism as usize, timeout };
+            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout: None };
             commands::apply::run_dir(&stack.plan_args(true), auto_approve, opts, &registry).await
         }
         Command::Output { dir, name, state, json } => {
@@ -238,6 +251,9 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The AWS SDK and kube both link rustls with different crypto backends;
+    // name one for the process, as rustls requires.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

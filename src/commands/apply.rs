@@ -88,11 +88,16 @@ fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 
 pub struct RunOpts {
     pub parallelism: usize,
     pub timeout: Option<std::time::Duration>,
+    /// How long a Deployment's rollout may take (default 5 minutes).
+    pub rollout_timeout: Option<std::time::Duration>,
 }
 
 async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, registry: &Registry) -> Exit {
     let path = plan.state_path.clone();
-    let ctx = ctx_for(&plan.stack, plan.region.clone());
+    let mut ctx = ctx_for(&plan.stack, plan.region.clone(), plan.kubernetes.clone());
+    if let Some(t) = opts.rollout_timeout {
+        ctx.rollout_timeout = t;
+    }
     let destroy = plan.destroy;
     let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, opts.parallelism, opts.timeout, &mut print_event).await?;
     Ok(summarize(&report, &state, destroy))

@@ -7,6 +7,7 @@ pub mod eks;
 pub mod graph;
 pub mod output;
 pub mod plan;
+pub mod render;
 pub mod state;
 pub mod validate;
 
@@ -55,7 +56,7 @@ pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Lo
     let stack = stack::load::load(dir)?;
     stack::validate::validate(&stack, registry)?;
     let variables = stack::variables::resolve(&stack, &cli_vars, &|k| std::env::var(k).ok())?;
-    let graph = Graph::build(&stack)?;
+    let graph = Graph::build(&stack, registry)?;
     Ok(Loaded { stack, graph, variables })
 }
 
@@ -136,8 +137,10 @@ pub async fn open_state(path: &Path, stack_name: &str, registry: &Registry, ctx:
 }
 
 /// The context every provider call gets.
-pub fn ctx_for(stack: &str, region: Option<String>) -> Ctx {
-    Ctx::new(stack, region)
+pub fn ctx_for(stack: &str, region: Option<String>, kubernetes: Option<(String, Option<String>)>) -> Ctx {
+    let mut c = Ctx::new(stack, region);
+    c.kubernetes = kubernetes;
+    c
 }
 
 /// Print the API calls a run made, per service and operation.

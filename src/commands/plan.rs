@@ -15,6 +15,8 @@ pub struct PlanArgs {
     pub state: Option<PathBuf>,
     pub lock_timeout: Option<String>,
     pub destroy: bool,
+    /// How long a Deployment's rollout may take.
+    pub rollout_timeout: Option<std::time::Duration>,
 }
 
 /// Make a plan under a held lock; the lock is returned so apply can keep it.
@@ -27,7 +29,10 @@ pub async fn make_plan(
     let timeout = parse_timeout(args.lock_timeout.as_deref())?;
     let path = state_path(&loaded.stack, args.state.as_deref());
     let held = lock::acquire(&path, operation, timeout)?;
-    let ctx = ctx_for(&loaded.stack.name, loaded.stack.region.clone());
+    let mut ctx = ctx_for(&loaded.stack.name, loaded.stack.region.clone(), loaded.stack.kubernetes.clone());
+    if let Some(t) = args.rollout_timeout {
+        ctx.rollout_timeout = t;
+    }
     let (state, recovered) = open_state(&path, &loaded.stack.name, registry, &ctx).await?;
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,

@@ -140,6 +140,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                 deposed: false,
                 gone,
                 timeouts: r.timeouts.clone(),
+                sensitive: kind.sensitive_fields().iter().map(|s| s.to_string()).collect(),
                 warning: None,
             };
             match prior {
@@ -208,6 +209,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     Ok(Plan {
         stack: stack.name.clone(),
         region: stack.region.clone(),
+        kubernetes: stack.kubernetes.clone(),
         state_path: inp.state_path.to_path_buf(),
         state_lineage: inp.state.map(|s| s.lineage.clone()),
         state_serial: inp.state.map(|s| s.serial).unwrap_or(0),
@@ -248,6 +250,7 @@ fn delete_change(addr: &str, p: &crate::state::ResourceState, deposed: bool, gon
         deposed,
         gone,
         timeouts: Default::default(),
+        sensitive: Vec::new(),
         warning: None,
     }
 }

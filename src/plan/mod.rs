@@ -22,6 +22,9 @@ pub struct Plan {
     /// The stack's region, for the clients apply makes.
     #[serde(default)]
     pub region: Option<String>,
+    /// The stack's `[kubernetes]` kubeconfig and context.
+    #[serde(default)]
+    pub kubernetes: Option<(String, Option<String>)>,
     pub state_path: PathBuf,
     /// The lineage and serial of the state the plan was made from (none: empty state).
     pub state_lineage: Option<String>,
@@ -78,6 +81,9 @@ pub struct Change {
     /// Per-operation time limits in milliseconds (`timeouts` in the stack).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timeouts: BTreeMap<String, u64>,
+    /// Fields whose values plans never show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
     /// What a person must know before approving (a replaced cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,

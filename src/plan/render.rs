@@ -24,7 +24,11 @@ pub fn render_plan(plan: &Plan) -> String {
             } else {
                 let _ = writeln!(out, "  # {} has changed", d.address);
                 for f in &d.fields {
-                    let _ = writeln!(out, "      ~ {} = {} -> {}", f.field, render(&f.state, 6), render(&f.live, 6));
+                    if f.state.is_object() || f.state.is_array() {
+                        let _ = writeln!(out, "{}", leaf_lines(&f.field, &f.state, &f.live, ""));
+                    } else {
+                        let _ = writeln!(out, "      ~ {} = {} -> {}", f.field, render(&f.state, 6), render(&f.live, 6));
+                    }
                 }
             }
         }
@@ -92,8 +96,19 @@ fn render_change(out: &mut String, c: &Change) {
     keys.dedup();
     let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
     for k in keys {
-        let b = before.get(k.as_str());
-        let a = after.get(k.as_str());
+        let hide = |v: Option<&Value>| v.filter(|v| !v.is_null()).map(|_| Value::String("(sensitive value)".into()));
+        let secret = c.sensitive.iter().any(|s| s == k);
+        let (hb, ha) = (hide(before.get(k.as_str())), hide(after.get(k.as_str())));
+        let (b, a) = if secret {
+            let changed = before.get(k.as_str()) != after.get(k.as_str());
+            match (hb, ha, changed) {
+                (Some(_), Some(_), true) => (Some(Value::String("(sensitive value)".into())), Some(Value::String("(sensitive value, changed)".into()))),
+                (x, y, _) => (x, y),
+            }
+        } else {
+            (before.get(k.as_str()).cloned(), after.get(k.as_str()).cloned())
+        };
+        let (b, a) = (b.as_ref(), a.as_ref());
         let line = match c.action {
             Action::Create => a.filter(|v| !v.is_null()).map(|v| format!("      + {k:width$} = {}", render(v, 6))),
             Action::Delete => b.filter(|v| !v.is_null()).map(|v| format!("      - {k:width$} = {}", render(v, 6))),
@@ -106,8 +121,8 @@ fn render_change(out: &mut String, c: &Change) {
                     Some(format!("      + {k:width$} = {}{forces}", render(av, 6)))
                 } else if av.is_null() {
                     Some(format!("      - {k:width$} = {}{forces}", render(bv, 6)))
-                } else if let (Value::Object(bo), Value::Object(ao)) = (bv, av) {
-                    Some(format!("      ~ {k:width$} = {{\n{}          }}{forces}", object_diff(bo, ao, 10)))
+                } else if bv.is_object() || bv.is_array() {
+                    Some(leaf_lines(k, bv, av, forces))
                 } else {
                     Some(format!("      ~ {k:width$} = {} -> {}{forces}", render(bv, 6), render(av, 6)))
                 }
@@ -121,37 +136,46 @@ fn render_change(out: &mut String, c: &Change) {
     out.push_str("    }\n");
 }
 
-/// The changed keys of two objects, one line each, nested objects recursed;
-/// unchanged keys are counted, not shown.
-fn object_diff(b: &serde_json::Map<String, Value>, a: &serde_json::Map<String, Value>, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    let mut unchanged = 0;
-    for k in keys {
-        match (b.get(k.as_str()), a.get(k.as_str())) {
-            (Some(bv), Some(av)) if bv == av && !is_unknown(av) => unchanged += 1,
-            (Some(Value::Object(bo)), Some(Value::Object(ao))) => {
-                let _ = writeln!(out, "{pad}~ {k:width$} = {{\n{}{pad}  }}", object_diff(bo, ao, indent + 4));
+/// Every leaf that differs between two nested values, one line each with
+/// its full path (`spec.template.spec.containers[0].image`), so a deep
+/// change reads in one line instead of two whole documents.
+pub fn leaf_diffs(path: &str, b: &Value, a: &Value, out: &mut Vec<(String, Option<Value>, Option<Value>)>) {
+    if b == a && !is_unknown(a) {
+        return;
+    }
+    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    match (b, a) {
+        (Value::Object(bo), Value::Object(ao)) => {
+            for (k, bv) in bo {
+                match ao.get(k) {
+                    Some(av) => leaf_diffs(&join(k), bv, av, out),
+                    None => out.push((join(k), Some(bv.clone()), None)),
+                }
             }
-            (Some(bv), Some(av)) => {
-                let _ = writeln!(out, "{pad}~ {k:width$} = {} -> {}", render(bv, indent), render(av, indent));
+            for (k, av) in ao.iter().filter(|(k, _)| !bo.contains_key(*k)) {
+                out.push((join(k), None, Some(av.clone())));
             }
-            (None, Some(av)) => {
-                let _ = writeln!(out, "{pad}+ {k:width$} = {}", render(av, indent));
-            }
-            (Some(bv), None) => {
-                let _ = writeln!(out, "{pad}- {k:width$} = {}", render(bv, indent));
-            }
-            (None, None) => {}
         }
+        (Value::Array(ba), Value::Array(aa)) if ba.len() == aa.len() => {
+            for (i, (bv, av)) in ba.iter().zip(aa).enumerate() {
+                leaf_diffs(&format!("{path}[{i}]"), bv, av, out);
+            }
+        }
+        _ => out.push((path.to_string(), Some(b.clone()), Some(a.clone()))),
     }
-    if unchanged > 0 {
-        let s = if unchanged == 1 { "" } else { "s" };
-        let _ = writeln!(out, "{pad}  # ({unchanged} unchanged attribute{s} hidden)");
-    }
-    out
+}
+
+fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str) -> String {
+    let mut diffs = Vec::new();
+    leaf_diffs(field, b, a, &mut diffs);
+    let lines: Vec<String> = diffs
+        .iter()
+        .map(|(p, bv, av)| match (bv, av) {
+            (Some(bv), Some(av)) => format!("      ~ {p} = {} -> {}{forces}", render(bv, 8), render(av, 8)),
+            (None, Some(av)) => format!("      + {p} = {}{forces}", render(av, 8)),
+            (Some(bv), None) => format!("      - {p} = {}{forces}", render(bv, 8)),
+            (None, None) => String::new(),
+        })
+        .collect();
+    lines.join("\n")
 }

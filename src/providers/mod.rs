@@ -5,6 +5,7 @@
 //! CLI, the plan renderer or the state file format.
 
 pub mod aws;
+pub mod k8s;
 pub mod local;
 pub mod wait;
 
@@ -30,6 +31,12 @@ pub struct Ctx {
     aws: Arc<tokio::sync::OnceCell<Arc<aws::Clients>>>,
     /// API calls made through the clients, per service and operation.
     pub calls: Arc<aws::CallCounter>,
+    /// `[kubernetes] kubeconfig` and `context` of the stack.
+    pub kubernetes: Option<(String, Option<String>)>,
+    /// Kubernetes clients by cluster.
+    pub kube: Arc<k8s::client::ClientCache>,
+    /// How long a Deployment's rollout may take (`--rollout-timeout`).
+    pub rollout_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for Ctx {
@@ -45,6 +52,9 @@ impl Ctx {
             region,
             aws: Arc::new(tokio::sync::OnceCell::new()),
             calls: Arc::new(aws::CallCounter::default()),
+            kubernetes: None,
+            kube: Arc::new(k8s::client::ClientCache::default()),
+            rollout_timeout: std::time::Duration::from_secs(300),
         }
     }
 
@@ -237,6 +247,17 @@ pub trait ResourceKind: Send + Sync {
         Ok(())
     }
 
+    /// Dependencies not written as references (objects in a namespace the
+    /// stack declares come after it).
+    fn implied_dependencies(&self, _config: &Value, _view: &StackView<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Input fields shown as `(sensitive)` in plans.
+    fn sensitive_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// A warning the plan shows when this kind is replaced.
     fn replace_warning(&self) -> Option<&'static str> {
         None
@@ -334,6 +355,9 @@ impl Registry {
         let mut r = Registry { kinds: BTreeMap::new() };
         r.add(Arc::new(local::Data));
         aws::register(&mut r);
+        for k in k8s::kinds::all() {
+            r.add(Arc::new(k));
+        }
         r
     }
 

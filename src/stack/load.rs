@@ -86,6 +86,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         name: String::new(),
         state: None,
         region: None,
+        kubernetes: None,
         sources: Sources::default(),
         variables: BTreeMap::new(),
         resources: Vec::new(),
@@ -109,6 +110,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
                 }
                 "variables" => load_variables(&mut l, &mut stack, *file, value),
                 "outputs" => load_outputs(&mut l, &mut stack, *file, value),
+                "kubernetes" => load_kubernetes(&mut l, &mut stack, *file, value),
                 kind => load_kind(&mut l, &mut stack, *file, kind, key, value),
             }
         }
@@ -156,6 +158,33 @@ fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, v
                     None => "[stack] accepts `name`, `state` and `region`".into(),
                 });
             }
+        }
+    }
+}
+
+fn load_kubernetes(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let Some(t) = value.as_table() else {
+        l.err(file, value.span.clone(), "`kubernetes` must be a table with `kubeconfig` and optional `context`");
+        return;
+    };
+    let (mut path, mut context) = (None, None);
+    for (k, v) in t {
+        match (k.name.as_str(), v.as_str()) {
+            ("kubeconfig", Some(s)) => path = Some(s.to_string()),
+            ("context", Some(s)) => context = Some(s.to_string()),
+            ("kubeconfig" | "context", None) => {
+                l.err(file, v.span.clone(), format!("`{}` must be a string", k.name));
+            }
+            (other, _) => {
+                let e = l.err(file, k.span.clone(), format!("unknown field `{other}` in [kubernetes]"));
+                e.help = Some("[kubernetes] accepts `kubeconfig` and `context`".into());
+            }
+        }
+    }
+    match path {
+        Some(p) => stack.kubernetes = Some((p, context)),
+        None => {
+            l.err(file, value.span.clone(), "[kubernetes] needs `kubeconfig = \"path\"`");
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Stack {
     pub state: Option<PathBuf>,
     /// `[stack] region`: the AWS region of the stack's cloud objects.
     pub region: Option<String>,
+    /// `[kubernetes] kubeconfig` and `context`, for objects without a `cluster`.
+    pub kubernetes: Option<(String, Option<String>)>,
     pub sources: Sources,
     pub variables: BTreeMap<String, Variable>,
     /// Resources in file order.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod k8s;
 pub mod moto;
 
 use std::path::{Path, PathBuf};

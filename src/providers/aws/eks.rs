@@ -259,11 +259,20 @@ fn cluster_live(c: &Cluster) -> Live {
     }
 }
 
-/// The user's view: ownership tags dropped, attributes include inputs.
+/// The user's view: ownership tags dropped, attributes include inputs; a
+/// cluster also gets `connection`, what Kubernetes resources need to reach it.
 fn view(ctx: &Ctx, address: &str, mut l: Live) -> Live {
     let all: BTreeMap<String, String> = serde_json::from_value(l.inputs["tags"].clone()).unwrap_or_default();
     l.inputs["tags"] = json!(user_tags(ctx, address, all));
     l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
+    if let Some(endpoint) = l.attributes.get("endpoint").cloned() {
+        l.attributes["connection"] = json!({
+            "name": l.attributes.get("name").cloned().unwrap_or_default(),
+            "endpoint": endpoint,
+            "certificate_authority": l.attributes.get("certificate_authority").cloned().unwrap_or_default(),
+            "region": ctx.region.clone().unwrap_or_default(),
+        });
+    }
     l
 }
 
@@ -448,7 +457,7 @@ impl ResourceKind for EksCluster {
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {
-        &["id", "arn", "endpoint", "certificate_authority", "oidc_issuer", "cluster_security_group_id", "vpc_id", "status"]
+        &["id", "arn", "endpoint", "certificate_authority", "oidc_issuer", "cluster_security_group_id", "vpc_id", "status", "connection"]
     }
 
     fn force_new_fields(&self) -> &'static [&'static str] {
@@ -491,11 +500,10 @@ impl ResourceKind for EksCluster {
         }
         req.send().await.map_err(aws_err("eks CreateCluster"))?;
         let cluster = wait_cluster(&aws.eks, &name, self.policy).await?;
-        let mut live = view(ctx, address, cluster_live(&cluster));
+        let mut live = cluster_live(&cluster);
         // Inputs are what was asked for (what EKS echoes can lag behind).
         live.inputs = serde_json::to_value(&c).unwrap_or_default();
-        live.attributes = super::ec2::with_attrs(&live.attributes, live.inputs.clone());
-        Ok(live)
+        Ok(view(ctx, address, live))
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
@@ -507,10 +515,9 @@ impl ResourceKind for EksCluster {
         let (set, remove) = super::tag_changes(ctx, address, &old.tags, &c.tags);
         sync_eks_tags(&aws.eks, &arn, set, remove).await?;
         let cluster = wait_cluster(&aws.eks, &prior.id, self.policy).await?;
-        let mut live = view(ctx, address, cluster_live(&cluster));
+        let mut live = cluster_live(&cluster);
         live.inputs = serde_json::to_value(&c).unwrap_or_default();
-        live.attributes = super::ec2::with_attrs(&live.attributes, live.inputs.clone());
-        Ok(live)
+        Ok(view(ctx, address, live))
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {

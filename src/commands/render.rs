@@ -1,0 +1,56 @@
+//! `slipway render DIR [ADDR]`: the Kubernetes objects the stack applies, as
+//! YAML, with references resolved as far as they are known without the
+//! cloud (unknown values print as "(known after apply)"); secret data is
+//! never printed.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{load_stack, CmdError, Exit};
+use crate::providers::Registry;
+use crate::stack::template;
+use crate::value::UNKNOWN;
+
+fn show_unknowns(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s == UNKNOWN => Value::String("(known after apply)".into()),
+        Value::Array(a) => Value::Array(a.iter().map(show_unknowns).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), show_unknowns(x))).collect()),
+        other => other.clone(),
+    }
+}
+
+pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Registry) -> Exit {
+    let l = load_stack(dir, vars, registry)?;
+    if let Some(a) = address {
+        if l.stack.resource(a).is_none() {
+            return Err(CmdError::Other(format!("no resource `{a}` in the stack")));
+        }
+    }
+    let mut docs = Vec::new();
+    for addr in l.graph.order() {
+        if address.is_some_and(|a| a != addr) {
+            continue;
+        }
+        let Some(r) = l.stack.resource(&addr) else { continue };
+        let Some(kind) = registry.get(&r.kind) else { continue };
+        // References to other resources are unknown here: render never reads the cloud.
+        let resolved = template::resolve(&r.config, &|rf| match rf {
+            template::Ref::Var(n) => l.variables.get(n).cloned().ok_or_else(|| format!("variable `{n}` has no value")),
+            template::Ref::Attr { .. } => Ok(crate::value::unknown()),
+        })
+        .map_err(|e| CmdError::Other(format!("{addr}: {e}")))?;
+        let completed = kind.complete(&l.stack.name, &addr, &resolved);
+        if let Some(ms) = completed.get("manifests").and_then(Value::as_array) {
+            for m in ms {
+                docs.push(show_unknowns(m));
+            }
+        }
+    }
+    if docs.is_empty() && address.is_some() {
+        return Err(CmdError::Other("that resource renders no Kubernetes objects".into()));
+    }
+    print!("{}", crate::yaml::documents(&docs));
+    Ok(0)
+}

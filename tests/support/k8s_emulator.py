@@ -1,0 +1,302 @@
+"""A Kubernetes API emulator for slipway's tests (not a real API server).
+
+It stores objects in memory and answers the REST calls slipway's kube client
+makes: server-side apply (PATCH application/apply-patch+yaml, create or
+merge, with managedFields, uid, resourceVersion, generation), GET, LIST with
+label selectors, DELETE, merge patches (what `kubectl set image` does), the
+status subresource (tests write Deployment and Pod status the way a
+controller would), and enough discovery for `pinned_kind`.
+
+What it does NOT do: real merge semantics of server-side apply (lists are
+replaced, not merged by key), conflicts between field managers, defaulting,
+validation, admission, RBAC, Service IP allocation, controllers, watches.
+
+Run: python3 k8s_emulator.py PORT
+"""
+
+import copy
+import json
+import sys
+import threading
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+# group/version -> plural -> (kind, namespaced)
+RESOURCES = {
+    "v1": {
+        "namespaces": ("Namespace", False),
+        "configmaps": ("ConfigMap", True),
+        "secrets": ("Secret", True),
+        "serviceaccounts": ("ServiceAccount", True),
+        "services": ("Service", True),
+        "pods": ("Pod", True),
+    },
+    "apps/v1": {"deployments": ("Deployment", True), "replicasets": ("ReplicaSet", True)},
+    "rbac.authorization.k8s.io/v1": {
+        "roles": ("Role", True),
+        "rolebindings": ("RoleBinding", True),
+        "clusterroles": ("ClusterRole", False),
+        "clusterrolebindings": ("ClusterRoleBinding", False),
+    },
+    "networking.k8s.io/v1": {"ingresses": ("Ingress", True)},
+    "autoscaling/v2": {"horizontalpodautoscalers": ("HorizontalPodAutoscaler", True)},
+    "policy/v1": {"poddisruptionbudgets": ("PodDisruptionBudget", True)},
+}
+
+LOCK = threading.Lock()
+STORE = {}  # (gv, plural, namespace, name) -> object
+APPLIED = {}  # same key -> {manager: last applied object}
+RV = [1000]
+LOG = []  # (method, path) of every request, for tests that count calls
+# --auto-rollout: act as a Deployment controller that succeeds at once (for
+# the demo only; tests write status themselves).
+AUTO_ROLLOUT = "--auto-rollout" in sys.argv
+
+
+def roll_out(dep):
+    n = dep.get("spec", {}).get("replicas", 1)
+    dep["status"] = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": n,
+                     "updatedReplicas": n, "readyReplicas": n, "availableReplicas": n,
+                     "conditions": [{"type": "Available", "status": "True"},
+                                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_rv():
+    RV[0] += 1
+    return str(RV[0])
+
+
+def status(code, reason, message):
+    return code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                  "message": message, "reason": reason, "code": code}
+
+
+def merge(base, patch):
+    """JSON merge patch (RFC 7386): maps merge, null deletes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge(out.get(k), v)
+    return out
+
+
+def strategic(base, patch):
+    """Strategic merge patch, simplified: like merge(), but lists of objects
+    that all have a "name" merge item by item on that name (what
+    `kubectl set image` relies on)."""
+    if isinstance(patch, list) and isinstance(base, list) and all(isinstance(x, dict) and "name" in x for x in patch + base):
+        out = copy.deepcopy(base)
+        for item in patch:
+            for i, cur in enumerate(out):
+                if cur.get("name") == item["name"]:
+                    out[i] = strategic(cur, item)
+                    break
+            else:
+                out.append(copy.deepcopy(item))
+        return out
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = strategic(out.get(k), v)
+    return out
+
+
+def prune(obj, old, new):
+    """Remove from obj the fields a manager applied before (old) but not now (new)."""
+    if not isinstance(old, dict) or not isinstance(obj, dict):
+        return
+    for k, v in old.items():
+        if not isinstance(new, dict) or k not in new:
+            obj.pop(k, None)
+        elif isinstance(v, dict):
+            prune(obj.get(k), v, new.get(k))
+
+
+def parse_path(path):
+    """-> (gv, plural, namespace, name, subresource) or None."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        gv, rest = parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        gv, rest = parts[1] + "/" + parts[2], parts[3:]
+    else:
+        return None
+    ns = ""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        ns, rest = rest[1], rest[2:]
+    if not rest:
+        return (gv, None, ns, None, None)
+    plural = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    return (gv, plural, ns, name, sub)
+
+
+def matches(obj, selector):
+    labels = obj.get("metadata", {}).get("labels", {}) or {}
+    for term in [t for t in selector.split(",") if t]:
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k) == v:
+                return False
+        elif "=" in term:
+            k, v = term.replace("==", "=").split("=", 1)
+            if labels.get(k) != v:
+                return False
+        elif labels.get(term) is None:
+            return False
+    return True
+
+
+def discovery(path):
+    if path == "/api":
+        return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+    if path == "/apis":
+        groups = []
+        for gv in RESOURCES:
+            if "/" in gv:
+                g, v = gv.split("/")
+                groups.append({"name": g, "versions": [{"groupVersion": gv, "version": v}],
+                               "preferredVersion": {"groupVersion": gv, "version": v}})
+        return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    if path == "/version":
+        return 200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0-slipway-emulator"}
+    return None
+
+
+def handle(method, raw_path, headers, body):
+    url = urlparse(raw_path)
+    q = parse_qs(url.query)
+    d = discovery(url.path)
+    if d and method == "GET":
+        return d
+    p = parse_path(url.path)
+    if p is None or p[0] not in RESOURCES:
+        return status(404, "NotFound", f"the server could not find the requested resource ({url.path})")
+    gv, plural, ns, name, sub = p
+    if plural is None:
+        resources = [{"name": pl, "singularName": k.lower(), "namespaced": nsd, "kind": k,
+                      "verbs": ["create", "delete", "get", "list", "patch", "update"]}
+                     for pl, (k, nsd) in RESOURCES[gv].items()]
+        return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+    if plural not in RESOURCES[gv]:
+        return status(404, "NotFound", f"no resource {plural} in {gv}")
+    kind, namespaced = RESOURCES[gv][plural]
+    with LOCK:
+        LOG.append((method, url.path))
+        if name is None:
+            if method != "GET":
+                return status(405, "MethodNotAllowed", "only GET on collections")
+            sel = q.get("labelSelector", [""])[0]
+            items = [copy.deepcopy(o) for (g, pl, n, _), o in sorted(STORE.items())
+                     if g == gv and pl == plural and (not ns or n == ns) and matches(o, sel)]
+            return 200, {"kind": kind + "List", "apiVersion": gv, "metadata": {"resourceVersion": str(RV[0])}, "items": items}
+        key = (gv, plural, ns if namespaced else "", name)
+        cur = STORE.get(key)
+        if method == "GET":
+            if cur is None:
+                return status(404, "NotFound", f'{plural} "{name}" not found')
+            return 200, copy.deepcopy(cur)
+        if method == "DELETE":
+            if cur is None:
+                return status(404, "NotFound", f'{plural} "{name}" not found')
+            del STORE[key]
+            APPLIED.pop(key, None)
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": plural}}
+        if method == "PATCH":
+            ctype = headers.get("Content-Type", "")
+            try:
+                patch = json.loads(body or b"{}")
+            except ValueError as e:
+                return status(400, "BadRequest", f"the patch is not JSON: {e}")
+            if sub == "status":
+                if cur is None:
+                    return status(404, "NotFound", f'{plural} "{name}" not found')
+                cur["status"] = merge(cur.get("status", {}), patch.get("status", {}))
+                cur["metadata"]["resourceVersion"] = next_rv()
+                return 200, copy.deepcopy(cur)
+            if ctype.startswith("application/apply-patch"):
+                manager = q.get("fieldManager", [""])[0]
+                if not manager:
+                    return status(422, "Invalid", "fieldManager is required for apply")
+                if patch.get("kind") != kind or patch.get("apiVersion") != gv:
+                    return status(400, "BadRequest", f"apply of {patch.get('apiVersion')}/{patch.get('kind')} to {gv}/{plural}")
+                if patch.get("metadata", {}).get("name") != name:
+                    return status(400, "BadRequest", "the name in the body does not match the URL")
+                if cur is None:
+                    obj = copy.deepcopy(patch)
+                    md = obj.setdefault("metadata", {})
+                    if namespaced:
+                        md["namespace"] = ns
+                    md.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1})
+                else:
+                    obj = copy.deepcopy(cur)
+                    prune(obj, APPLIED.get(key, {}).get(manager), patch)
+                    obj = merge(obj, patch)
+                    if obj.get("spec") != cur.get("spec"):
+                        obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
+                obj["metadata"]["resourceVersion"] = next_rv()
+                obj["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": gv, "time": now()}]
+                if AUTO_ROLLOUT and kind == "Deployment":
+                    roll_out(obj)
+                STORE[key] = obj
+                APPLIED.setdefault(key, {})[manager] = copy.deepcopy(patch)
+                return (201 if cur is None else 200), copy.deepcopy(obj)
+            if ctype.startswith("application/merge-patch") or ctype.startswith("application/strategic-merge-patch"):
+                if cur is None:
+                    return status(404, "NotFound", f'{plural} "{name}" not found')
+                obj = strategic(cur, patch) if "strategic" in ctype else merge(cur, patch)
+                if obj.get("spec") != cur.get("spec"):
+                    obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
+                    if AUTO_ROLLOUT and kind == "Deployment":
+                        roll_out(obj)
+                obj["metadata"]["resourceVersion"] = next_rv()
+                STORE[key] = obj
+                return 200, copy.deepcopy(obj)
+            return status(415, "UnsupportedMediaType", f"unsupported patch type {ctype}")
+        if method == "POST":
+            return status(405, "MethodNotAllowed", "create by POST is not emulated; use server-side apply")
+        return status(405, "MethodNotAllowed", method)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        if self.path == "/_emulator/log":
+            code, out = 200, {"calls": [[m, p] for m, p in LOG]}
+        else:
+            code, out = handle(self.command, self.path, self.headers, body)
+        data = json.dumps(out).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _serve
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
