@@ -753,7 +753,7 @@ impl ResourceKind for K8sKind {
     async fn delete(&self, ctx: &Ctx, _address: &str, _id: &str, attributes: &Value) -> Result<(), ProviderError> {
         let t = target(ctx, attributes)?;
         let client = client::client(ctx, &t).await?;
-        for m in attributes.get("manifests").and_then(Value::as_array).into_iter().flatten().rev() {
+        for m in attributes.get("manifests").and_then(Value::as_array).into_iter().flatten().rev().filter(|m| m.is_object()) {
             client::delete(&client, m).await?;
         }
         Ok(())
@@ -776,7 +776,8 @@ impl K8sKind {
             client::apply(&client, o).await?;
         }
         let keep: Vec<_> = objs.iter().map(identity).collect();
-        for o in old.iter().rev().filter(|o| !keep.contains(&identity(o))) {
+        // Objects rendered last time but not now go (entries gone already are null).
+        for o in old.iter().rev().filter(|o| o.is_object() && !keep.contains(&identity(o))) {
             client::delete(&client, o).await?;
         }
         for o in objs.iter().filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment")) {
