@@ -75,7 +75,7 @@ fn changing_input_updates_in_place_but_replace_on_change_forces_replacement() {
     // env changes input only: update in place, IDs kept.
     let p = sb.run(&["plan", "stacks/demo", "--var", "env=prod"]).expect(0);
     assert!(p.stdout.contains("# data.network will be updated in place"), "{}", p.stdout);
-    assert!(p.stdout.contains("~ env  = \"dev\" -> \"prod\""), "{}", p.stdout);
+    assert!(p.stdout.contains("~ input.env = \"dev\" -> \"prod\""), "{}", p.stdout);
     assert!(p.stdout.contains("Plan: 0 to add, 3 to change, 0 to destroy."));
     sb.run(&["apply", "stacks/demo", "--auto-approve", "--var", "env=prod"]).expect(0);
     assert_eq!(id_of(&sb, "data.network"), net);
