@@ -89,7 +89,7 @@ fn render_change(out: &mut String, c: &Change) {
         Action::Delete => before.as_object().map(|o| o.keys().collect()).unwrap_or_default(),
         _ => after.as_object().map(|o| o.keys().collect()).unwrap_or_default(),
     };
-    if c.action == Action::Delete || c.action == Action::Replace {
+    if c.action != Action::Create {
         keys.extend(before.as_object().map(|o| o.keys().collect::<Vec<_>>()).unwrap_or_default());
     }
     keys.sort();

@@ -45,6 +45,8 @@ impl Moto {
         let child = Command::new("python3")
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            // Certificates stay PENDING_VALIDATION this long (moto's default is 60 s).
+            .env("MOTO_ACM_VALIDATION_WAIT", "2")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)

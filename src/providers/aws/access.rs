@@ -308,6 +308,8 @@ mod tests {
             ec2: aws_sdk_ec2::Client::new(&conf),
             iam: aws_sdk_iam::Client::new(&conf),
             eks,
+            acm: aws_sdk_acm::Client::new(&conf),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             region: "us-east-1".into(),
             config: conf,
         };

@@ -3,8 +3,10 @@
 //! a user points any AWS SDK anywhere; every call is counted for `--stats`.
 
 pub mod access;
+pub mod acm;
 pub mod ec2;
 pub mod eks;
+pub mod elb;
 pub mod iam;
 pub mod policy;
 pub mod route_table;
@@ -42,6 +44,10 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(eks::EksNodegroup::default()));
     r.add(Arc::new(access::EksAccessEntry));
     r.add(Arc::new(iam::OidcProvider));
+    r.add(Arc::new(acm::AcmCertificate));
+    r.add(Arc::new(elb::Alb));
+    r.add(Arc::new(elb::AlbTargetGroup));
+    r.add(Arc::new(elb::AlbListener));
 }
 
 /// The service clients of one run.
@@ -50,6 +56,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub eks: aws_sdk_eks::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub region: String,
     /// The loaded SDK config (credentials for EKS tokens).
     pub config: aws_config::SdkConfig,
@@ -69,8 +77,12 @@ impl Clients {
         let counter = CountCalls(calls);
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone()).build());
         let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter.clone()).build());
-        let eks = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&conf).interceptor(counter).build());
-        Ok(Arc::new(Clients { ec2, iam, eks, region, config: conf }))
+        let eks = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&conf).interceptor(counter.clone()).build());
+        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(&conf).interceptor(counter.clone()).build());
+        let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf).interceptor(counter).build(),
+        );
+        Ok(Arc::new(Clients { ec2, iam, eks, acm, elb, region, config: conf }))
     }
 }
 
