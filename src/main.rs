@@ -85,6 +85,9 @@ enum Command {
         /// Print how many cloud API calls the plan made, per service and operation (on stderr).
         #[arg(long)]
         stats: bool,
+        /// Write GitLab's Terraform report JSON ({"create","update","delete"}) to FILE.
+        #[arg(long, value_name = "FILE")]
+        gitlab_report: Option<PathBuf>,
     },
     /// Apply a stack directory, or a plan saved with `plan --out`.
     Apply {
@@ -120,6 +123,23 @@ enum Command {
         /// Time limit of each operation without its own `timeouts` (e.g. 45m).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+    },
+    /// Compare the live cloud and clusters with the state (and the stack with the
+    /// state) without changing anything: exit 0 in sync, 2 drifted, 1 error.
+    Drift {
+        dir: PathBuf,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Print the report as JSON (format in README.md).
+        #[arg(long)]
+        json: bool,
+        /// Take the state lock while reading (off by default: drift only reads).
+        #[arg(long)]
+        lock: bool,
+        #[arg(long, value_name = "DURATION")]
+        lock_timeout: Option<String>,
     },
     /// Print the dependency graph as Graphviz DOT.
     Graph {
@@ -209,9 +229,13 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
     match cli.command {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
+        Command::Drift { dir, vars, state, json, lock, lock_timeout } => {
+            commands::drift::run(&commands::drift::DriftArgs { dir, vars, state, json, lock, lock_timeout }, &registry).await
+        }
         Command::Render { dir, address, vars } => commands::render::run(&dir, address.as_deref(), &vars, &registry),
-        Command::Plan { stack, out, json, detailed_exitcode, destroy, stats } => {
-            commands::plan::run(&stack.plan_args(destroy), out.as_deref(), json, detailed_exitcode, stats, &registry).await
+        Command::Plan { stack, out, json, detailed_exitcode, destroy, stats, gitlab_report } => {
+            let outs = commands::plan::PlanOutputs { out, json, detailed_exitcode, stats, gitlab_report };
+            commands::plan::run(&stack.plan_args(destroy), &outs, &registry).await
         }
         Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout, rollout_timeout } => {
             let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout };

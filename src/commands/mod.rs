@@ -3,6 +3,7 @@
 //! of cloud types: kinds are reached only through the registry.
 
 pub mod apply;
+pub mod drift;
 pub mod eks;
 pub mod graph;
 pub mod output;

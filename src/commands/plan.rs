@@ -1,6 +1,6 @@
 //! `slipway plan DIR`: settle, refresh, diff, print; optionally save the plan.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{ctx_for, load_stack, open_state, parse_timeout, state_path, CmdError, Exit};
 use crate::plan::{self, make::PlanInputs, Plan};
@@ -52,14 +52,24 @@ pub async fn make_plan(
     Ok((plan, held, state, ctx))
 }
 
-pub async fn run(
-    args: &PlanArgs,
-    out: Option<&Path>,
-    json: bool,
-    detailed_exitcode: bool,
-    stats: bool,
-    registry: &Registry,
-) -> Exit {
+/// What `slipway plan` writes besides the plan text.
+#[derive(Debug, Default)]
+pub struct PlanOutputs {
+    pub out: Option<PathBuf>,
+    pub json: bool,
+    pub detailed_exitcode: bool,
+    pub stats: bool,
+    pub gitlab_report: Option<PathBuf>,
+}
+
+/// GitLab's Terraform report: a replacement counts once in create and once in delete.
+pub fn gitlab_report(plan: &Plan) -> serde_json::Value {
+    let s = plan.summary();
+    serde_json::json!({ "create": s.add, "update": s.change, "delete": s.destroy })
+}
+
+pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit {
+    let (out, json, detailed_exitcode, stats) = (o.out.as_deref(), o.json, o.detailed_exitcode, o.stats);
     let (plan, _lock, _state, ctx) = make_plan(args, "plan", registry).await?;
     if json {
         let doc = plan::json::to_json(&plan);
@@ -69,6 +79,13 @@ pub async fn run(
     }
     if stats {
         super::print_stats(&ctx);
+    }
+    if let Some(f) = &o.gitlab_report {
+        let text = serde_json::to_string(&gitlab_report(&plan)).map_err(|e| CmdError::Other(e.to_string()))?;
+        let tmp = super::super::state::file::sibling(f, ".tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, f))
+            .map_err(|e| CmdError::Other(format!("cannot write the GitLab report {}: {e}", f.display())))?;
     }
     if let Some(out) = out {
         plan::file::save(out, &plan)?;
