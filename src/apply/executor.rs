@@ -52,6 +52,8 @@ pub enum Event<'a> {
     Finished(&'a Step, Duration, Option<&'a str>),
     Failed(&'a Step, &'a str),
     StillRunning(&'a Step, Duration),
+    /// Something a person should know (an adopted object, a deleted duplicate).
+    Note(&'a str, &'a str),
 }
 
 /// What happened, step by step.
@@ -174,6 +176,8 @@ struct Shared {
     /// `--timeout`: the limit of every operation without its own `timeouts`.
     default_timeout: Option<Duration>,
     plan: Arc<Plan>,
+    /// Notes from running steps, printed by the main loop.
+    notes: Mutex<Vec<(String, String)>>,
     state: Mutex<State>,
     journal: Writer,
     registry: Registry,
@@ -181,6 +185,12 @@ struct Shared {
 }
 
 impl Shared {
+    fn note(&self, address: &str, text: String) {
+        if let Ok(mut n) = self.notes.lock() {
+            n.push((address.to_string(), text));
+        }
+    }
+
     fn limit(&self, c: &crate::plan::Change, op: &str) -> Option<Duration> {
         c.timeouts.get(op).map(|ms| Duration::from_millis(*ms)).or(self.default_timeout)
     }
@@ -259,25 +269,55 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             sh.intent(&step, &c.kind, Operation::Create, None).await?;
             let created = within(sh.limit(c, "create"), &step.address, "create", kind.create(&sh.ctx, &step.address, &config)).await?;
             failpoint("after-create", &step.address);
+            let deposed_ids = || -> Vec<String> {
+                let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.deposed.iter().filter(|d| d.address == step.address).map(|d| d.resource.id.clone()).collect()
+            };
             match created {
-                Ok(live) => Ok(Some(record_live(live))),
+                Ok(live) => {
+                    let id = record_live(live);
+                    if kind.may_duplicate() {
+                        // A create whose answer was lost and was retried (by the SDK or by
+                        // us) may have made a second object where the API has no
+                        // idempotency: keep the recorded one, delete the others.
+                        match kind.find_owned(&sh.ctx, &step.address).await {
+                            Ok(found) => {
+                                let known = deposed_ids();
+                                for extra in found.into_iter().filter(|l| l.id != id && !known.contains(&l.id)) {
+                                    match kind.delete(&sh.ctx, &step.address, &extra.id, &extra.attributes).await {
+                                        Ok(()) => sh.note(&step.address, format!("deleted duplicate {} left by a retried create", extra.id)),
+                                        Err(e) => sh.note(&step.address, format!("could not delete duplicate {}: {e}", extra.id)),
+                                    }
+                                }
+                            }
+                            Err(e) => sh.note(&step.address, format!("could not check for duplicates: {e}")),
+                        }
+                    }
+                    Ok(Some(id))
+                }
                 Err(e) => {
-                    // The call may have failed after the object was made: look for it.
+                    // The call may have failed after the object was made (a lost
+                    // answer, then "already exists" on retry): look for it.
                     match kind.find_owned(&sh.ctx, &step.address).await {
                         Ok(found) => {
-                            let known: Vec<String> = {
-                                let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
-                                s.deposed.iter().filter(|d| d.address == step.address).map(|d| d.resource.id.clone()).collect()
-                            };
-                            match found.into_iter().find(|l| !known.contains(&l.id)) {
-                                Some(l) => {
-                                    let id = record_live(l);
-                                    Err(format!("{e} (the object {id} was created anyway and is now in the state)"))
+                            let known = deposed_ids();
+                            let mut fresh: Vec<Live> = found.into_iter().filter(|l| !known.contains(&l.id)).collect();
+                            if fresh.is_empty() {
+                                sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Create });
+                                return Err(e.to_string());
+                            }
+                            let adopt = fresh.remove(0);
+                            for extra in fresh {
+                                if kind.delete(&sh.ctx, &step.address, &extra.id, &extra.attributes).await.is_ok() {
+                                    sh.note(&step.address, format!("deleted duplicate {} left by a retried create", extra.id));
                                 }
-                                None => {
-                                    sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Create });
-                                    Err(e.to_string())
-                                }
+                            }
+                            let id = record_live(adopt.clone());
+                            sh.note(&step.address, format!("the create answered \"{e}\", but {id} exists with this resource's ownership tags: adopted it"));
+                            // A create that failed half-way may have skipped steps: converge.
+                            match kind.update(&sh.ctx, &step.address, &adopt, &config).await {
+                                Ok(l) => Ok(Some(record_live(l))),
+                                Err(e2) => Err(format!("{e}; adopted {id} but could not bring it to the config: {e2}")),
                             }
                         }
                         // Unknown outcome: the intent stays pending for the next run to settle.
@@ -362,7 +402,7 @@ pub async fn execute(
     let (steps, edges) = steps(&plan)?;
     let mut q = DependencyQueue::new(steps.len(), &edges)
         .ok_or("internal error: the apply steps form a cycle; nothing was changed")?;
-    let sh = Arc::new(Shared { default_timeout, plan, state: Mutex::new(state), journal, registry, ctx });
+    let sh = Arc::new(Shared { default_timeout, plan, notes: Mutex::new(Vec::new()), state: Mutex::new(state), journal, registry, ctx });
     let mut set = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
     let mut started = vec![false; steps.len()];
@@ -388,6 +428,10 @@ pub async fn execute(
                     Ok((id, r)) => (id, r),
                     Err(e) => (e.id(), Err(format!("the step panicked: {e}"))),
                 };
+                let notes: Vec<(String, String)> = sh.notes.lock().map(|mut n| std::mem::take(&mut *n)).unwrap_or_default();
+                for (a, t) in &notes {
+                    on_event(Event::Note(a, t));
+                }
                 let Some((i, t0)) = running.remove(&id) else { continue };
                 match result {
                     Ok(obj) => {

@@ -36,6 +36,7 @@ fn print_event(e: Event<'_>) {
             None => println!("{}: {} complete after {}s", s.address, s.kind.verb().1, t.as_secs()),
         },
         Event::Failed(s, err) => eprintln!("{}: {} failed: {err}", s.address, s.kind.verb().1),
+        Event::Note(a, t) => println!("{a}: {t}"),
         Event::StillRunning(s, t) => {
             println!("{}: Still {}... [{}s elapsed]", s.address, s.kind.verb().0.to_lowercase(), t.as_secs())
         }

@@ -258,6 +258,13 @@ pub trait ResourceKind: Send + Sync {
         &[]
     }
 
+    /// Whether a retried create can make a second object (no idempotency in
+    /// the API, or an emulator that ignores it); then every create is
+    /// followed by a look for duplicates under the ownership tags.
+    fn may_duplicate(&self) -> bool {
+        false
+    }
+
     /// A warning the plan shows when this kind is replaced.
     fn replace_warning(&self) -> Option<&'static str> {
         None

@@ -5,6 +5,7 @@
 
 pub mod k8s;
 pub mod moto;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

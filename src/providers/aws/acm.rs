@@ -147,6 +147,9 @@ impl ResourceKind for AcmCertificate {
     fn name(&self) -> &'static str {
         "acm_certificate"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<CertConfig>(config)?;

@@ -220,6 +220,9 @@ impl ResourceKind for Vpc {
     fn name(&self) -> &'static str {
         "vpc"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<VpcConfig>(config)
     }
@@ -369,6 +372,9 @@ impl ResourceKind for Subnet {
     fn name(&self) -> &'static str {
         "subnet"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<SubnetConfig>(config)
     }
@@ -509,6 +515,9 @@ impl ResourceKind for InternetGateway {
     fn name(&self) -> &'static str {
         "internet_gateway"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<IgwConfig>(config)
     }
@@ -637,6 +646,9 @@ impl ElasticIp {
 impl ResourceKind for ElasticIp {
     fn name(&self) -> &'static str {
         "elastic_ip"
+    }
+    fn may_duplicate(&self) -> bool {
+        true
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<EipConfig>(config)
@@ -798,6 +810,9 @@ impl NatGateway {
 impl ResourceKind for NatGateway {
     fn name(&self) -> &'static str {
         "nat_gateway"
+    }
+    fn may_duplicate(&self) -> bool {
+        true
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<NatConfig>(config)

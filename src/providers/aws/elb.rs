@@ -138,6 +138,9 @@ impl ResourceKind for Alb {
     fn name(&self) -> &'static str {
         "alb"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<AlbConfig>(config)?;
         if let Some(s) = config.get("scheme").and_then(Value::as_str).filter(|s| !["internet-facing", "internal"].contains(s)) {
@@ -557,6 +560,9 @@ impl ResourceKind for AlbListener {
     fn name(&self) -> &'static str {
         "alb_listener"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<ListenerConfig>(config)?;
         let bad = |f: &str, m: &str| Err(SchemaError { path: vec![PathSeg::Field(f.into())], message: m.into(), suggestion: None });
@@ -657,8 +663,22 @@ impl ResourceKind for AlbListener {
         }
     }
 
-    async fn find_owned(&self, _ctx: &Ctx, _address: &str) -> Result<Vec<Live>, ProviderError> {
-        // Listeners are found by port on their ALB at create time (see create).
-        Ok(Vec::new())
+    async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
+        // Every listener of every ALB, kept when it carries this address's tags
+        // (moto, unlike AWS, accepts a second listener on a port in use).
+        let aws = ctx.aws().await?;
+        let mut all = Vec::new();
+        for (lb, _) in all_albs(&aws.elb).await? {
+            all.extend(listeners_of(&aws.elb, &lb.id).await?);
+        }
+        let arns: Vec<String> = all.iter().map(|(_, a)| a.clone()).collect();
+        let mut tags = tags_of(&aws.elb, &arns).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(l, arn)| {
+                let t = tags.remove(&arn).unwrap_or_default();
+                owned_by(ctx, address, &t).then(|| user_view(ctx, address, l, t))
+            })
+            .collect())
     }
 }

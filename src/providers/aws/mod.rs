@@ -66,7 +66,14 @@ pub struct Clients {
 impl Clients {
     /// Load the SDK config from the standard chain, with `region` if given.
     pub async fn load(region: Option<String>, calls: Arc<CallCounter>) -> Result<Arc<Clients>, ProviderError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        // Throttling and 5xx answers are retried with exponential backoff and
+        // jitter; the standard mode's retry quota keeps a throttled account
+        // from being hammered.
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(8)
+            .with_initial_backoff(std::time::Duration::from_millis(200))
+            .with_max_backoff(std::time::Duration::from_secs(20));
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry);
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r));
         }

@@ -189,6 +189,9 @@ impl ResourceKind for RouteTable {
     fn name(&self) -> &'static str {
         "route_table"
     }
+    fn may_duplicate(&self) -> bool {
+        true
+    }
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<RouteTableConfig>(config)?;

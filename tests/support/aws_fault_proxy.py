@@ -1,0 +1,183 @@
+"""A reverse proxy between slipway and moto that behaves like a busy AWS.
+
+Loopback only. For every call it can: add a fixed latency; answer a
+protocol-correct throttling error or a 5xx, with given probabilities, before
+forwarding; forward a create and then lose its response (the cloud acted,
+the client never heard); and report EKS clusters and nodegroups as CREATING
+for N seconds after their create. Every call is logged as a JSON line
+(service, action, status, fault) so tests can count calls.
+
+Run: python3 aws_fault_proxy.py --port P --upstream http://127.0.0.1:M [--latency-ms N]
+     [--throttle P] [--error5xx P] [--lose P] [--eks-cluster-creating S]
+     [--eks-nodegroup-creating S] [--seed N] [--log FILE]
+"""
+
+import argparse
+import http.client
+import json
+import random
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+ARGS = None
+RNG = random.Random()
+LOCK = threading.Lock()
+CREATED = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> time created
+LOSE = re.compile(r"^(Create|Allocate|Request|Import)")
+
+
+def service_of(headers):
+    m = re.search(r"Credential=[^/]+/\d+/[^/]+/([^/]+)/", headers.get("Authorization", ""))
+    return m.group(1) if m else "unknown"
+
+
+def action_of(service, method, path, headers, body):
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target.split(".")[-1]
+    if body and b"Action=" in body:
+        return parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+    if service == "eks":
+        parts = [p for p in urlparse(path).path.split("/") if p]
+        if method == "POST" and parts == ["clusters"]:
+            return "CreateCluster"
+        if method == "POST" and len(parts) == 3 and parts[2] == "node-groups":
+            return "CreateNodegroup"
+        if method == "GET" and len(parts) == 2 and parts[0] == "clusters":
+            return "DescribeCluster"
+        if method == "GET" and len(parts) == 4 and parts[2] == "node-groups":
+            return "DescribeNodegroup"
+        return f"{method} /{'/'.join(parts[:1])}"
+    return "?"
+
+
+def throttle_response(service):
+    """The error each service's SDK parser reads as throttling."""
+    if service == "ec2":
+        body = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+        return 503, "text/xml", body, {}
+    if service in ("iam", "elasticloadbalancing", "sts"):
+        body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+        return 400, "text/xml", body, {}
+    if service == "eks":
+        return 429, "application/json", b'{"message":"Too Many Requests"}', {"x-amzn-ErrorType": "TooManyRequestsException"}
+    return 400, "application/x-amz-json-1.1", b'{"__type":"ThrottlingException","message":"Rate exceeded"}', {}
+
+
+def server_error(service):
+    if service == "ec2":
+        return 500, "text/xml", b"<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>proxy</RequestID></Response>", {}
+    if service in ("iam", "elasticloadbalancing", "sts"):
+        return 500, "text/xml", b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>internal failure</Message></Error><RequestId>proxy</RequestId></ErrorResponse>", {}
+    return 500, "application/json", b'{"__type":"InternalFailure","message":"internal failure"}', {"x-amzn-ErrorType": "InternalFailure"}
+
+
+def hold_creating(action, path, status, data):
+    """Report EKS clusters/nodegroups as CREATING for a while after their create."""
+    parts = [p for p in urlparse(path).path.split("/") if p]
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return data
+    now = time.time()
+    with LOCK:
+        if action == "CreateCluster" and status < 300:
+            CREATED[("cluster", doc.get("cluster", {}).get("name"))] = now
+        elif action == "CreateNodegroup" and status < 300:
+            n = doc.get("nodegroup", {})
+            CREATED[("nodegroup", n.get("clusterName"), n.get("nodegroupName"))] = now
+        elif action == "DescribeCluster" and "cluster" in doc:
+            t = CREATED.get(("cluster", parts[1]))
+            if t and now - t < ARGS.eks_cluster_creating:
+                doc["cluster"]["status"] = "CREATING"
+                return json.dumps(doc).encode()
+        elif action == "DescribeNodegroup" and "nodegroup" in doc:
+            t = CREATED.get(("nodegroup", parts[1], parts[3]))
+            if t and now - t < ARGS.eks_nodegroup_creating:
+                doc["nodegroup"]["status"] = "CREATING"
+                return json.dumps(doc).encode()
+    return data
+
+
+def log(entry):
+    if ARGS.log:
+        with LOCK, open(ARGS.log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _send(self, status, ctype, body, headers):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        service = service_of(self.headers)
+        action = action_of(service, self.command, self.path, self.headers, body)
+        if ARGS.latency_ms:
+            time.sleep(ARGS.latency_ms / 1000.0)
+        with LOCK:
+            roll = RNG.random()
+        if roll < ARGS.throttle:
+            status, ctype, data, hdrs = throttle_response(service)
+            log({"service": service, "action": action, "status": status, "fault": "throttle"})
+            return self._send(status, ctype, data, hdrs)
+        if roll < ARGS.throttle + ARGS.error5xx:
+            status, ctype, data, hdrs = server_error(service)
+            log({"service": service, "action": action, "status": status, "fault": "5xx"})
+            return self._send(status, ctype, data, hdrs)
+        up = urlparse(ARGS.upstream)
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        ctype = resp.getheader("Content-Type", "application/octet-stream")
+        extra = {k: v for k, v in resp.getheaders() if k.lower().startswith("x-amz")}
+        conn.close()
+        with LOCK:
+            lose = LOSE.match(action) and resp.status < 300 and RNG.random() < ARGS.lose
+        if lose:
+            status, ctype2, data2, hdrs = server_error(service)
+            log({"service": service, "action": action, "status": status, "fault": "lost-response", "upstream": resp.status})
+            return self._send(503, ctype2, data2, hdrs)
+        if service == "eks":
+            data = hold_creating(action, self.path, resp.status, data)
+        log({"service": service, "action": action, "status": resp.status, "fault": None})
+        self._send(resp.status, ctype, data, extra)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--throttle", type=float, default=0.0)
+    p.add_argument("--error5xx", type=float, default=0.0)
+    p.add_argument("--lose", type=float, default=0.0)
+    p.add_argument("--eks-cluster-creating", type=float, default=0.0)
+    p.add_argument("--eks-nodegroup-creating", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--log", default=None)
+    ARGS = p.parse_args()
+    if ARGS.seed is not None:
+        RNG.seed(ARGS.seed)
+    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Proxy)
+    server.daemon_threads = True
+    server.serve_forever()
