@@ -111,6 +111,9 @@ enum Command {
         /// How long a Deployment's rollout may take before the apply fails (default 5m).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         rollout_timeout: Option<std::time::Duration>,
+        /// Write each step's start and finish (seconds) and the wall time as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        timings: Option<PathBuf>,
     },
     /// Delete everything the stack's state holds, in reverse dependency order.
     Destroy {
@@ -237,8 +240,8 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             let outs = commands::plan::PlanOutputs { out, json, detailed_exitcode, stats, gitlab_report };
             commands::plan::run(&stack.plan_args(destroy), &outs, &registry).await
         }
-        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout, rollout_timeout } => {
-            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout };
+        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout, rollout_timeout, timings } => {
+            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout, timings };
             if slipway::plan::file::is_plan_file(&target) {
                 if !vars.is_empty() || state.is_some() {
                     return Err(CmdError::Other(
@@ -252,7 +255,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             }
         }
         Command::Destroy { stack, auto_approve, parallelism, timeout } => {
-            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout: None };
+            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout: None, timings: None };
             commands::apply::run_dir(&stack.plan_args(true), auto_approve, opts, &registry).await
         }
         Command::Output { dir, name, state, json } => {

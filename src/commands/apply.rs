@@ -85,12 +85,14 @@ fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 
 }
 
 /// How an apply runs: parallelism and the default operation time limit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOpts {
     pub parallelism: usize,
     pub timeout: Option<std::time::Duration>,
     /// How long a Deployment's rollout may take (default 5 minutes).
     pub rollout_timeout: Option<std::time::Duration>,
+    /// Write when each step started and finished (seconds from the start) as JSON.
+    pub timings: Option<std::path::PathBuf>,
 }
 
 async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, registry: &Registry) -> Exit {
@@ -100,7 +102,33 @@ async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, 
         ctx.rollout_timeout = t;
     }
     let destroy = plan.destroy;
-    let (state, report) = apply::apply_plan(plan, state, &path, registry, &ctx, opts.parallelism, opts.timeout, &mut print_event).await?;
+    let (state, report) = {
+        let t0 = std::time::Instant::now();
+        let mut started: std::collections::HashMap<(String, String), f64> = Default::default();
+        let mut rows: Vec<serde_json::Value> = Vec::new();
+        let mut on_event = |e: Event<'_>| {
+            let key = |s: &apply::Step| (s.address.clone(), format!("{:?}", s.kind).to_lowercase());
+            match &e {
+                Event::Started(s) => {
+                    started.insert(key(s), t0.elapsed().as_secs_f64());
+                }
+                Event::Finished(s, _, _) | Event::Failed(s, _) => {
+                    let k = key(s);
+                    let start = started.get(&k).copied().unwrap_or(0.0);
+                    rows.push(serde_json::json!({ "address": k.0, "step": k.1, "started_s": start, "finished_s": t0.elapsed().as_secs_f64(), "ok": matches!(e, Event::Finished(..)) }));
+                }
+                _ => {}
+            }
+            print_event(e);
+        };
+        let r = apply::apply_plan(plan, state, &path, registry, &ctx, opts.parallelism, opts.timeout, &mut on_event).await;
+        if let Some(f) = &opts.timings {
+            let doc = serde_json::json!({ "wall_s": t0.elapsed().as_secs_f64(), "steps": rows });
+            std::fs::write(f, serde_json::to_vec_pretty(&doc).unwrap_or_default())
+                .map_err(|e| CmdError::Other(format!("cannot write timings {}: {e}", f.display())))?;
+        }
+        r
+    }?;
     Ok(summarize(&report, &state, destroy))
 }
 
