@@ -82,12 +82,16 @@ impl Clients {
             ProviderError::new("no AWS region: set `region` in [stack], or AWS_REGION in the environment")
         })?;
         let counter = CountCalls(calls);
-        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone()).build());
-        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter.clone()).build());
-        let eks = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&conf).interceptor(counter.clone()).build());
-        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(&conf).interceptor(counter.clone()).build());
+        // One retry partition for every client: the run shares one retry
+        // budget (token bucket), so a throttled account is not hammered by
+        // each service client on its own.
+        let shared = aws_sdk_ec2::config::retry::RetryPartition::new("slipway-run");
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
+        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
+        let eks = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
+        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
         let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf).interceptor(counter).build(),
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf).interceptor(counter).retry_partition(shared).build(),
         );
         Ok(Arc::new(Clients { ec2, iam, eks, acm, elb, region, config: conf }))
     }
