@@ -144,6 +144,20 @@ enum Command {
         #[arg(long, value_name = "DURATION")]
         lock_timeout: Option<String>,
     },
+    /// Bring an existing cloud object under a resource declared in the stack (reads only).
+    Import {
+        dir: PathBuf,
+        /// The declared resource, e.g. vpc.main.
+        address: String,
+        /// The object's ID (VPC ID, role name, ARN, ...).
+        id: String,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long, value_name = "DURATION")]
+        lock_timeout: Option<String>,
+    },
     /// Print the dependency graph as Graphviz DOT.
     Graph {
         dir: PathBuf,
@@ -232,6 +246,9 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
     match cli.command {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
+        Command::Import { dir, address, id, vars, state, lock_timeout } => {
+            commands::import::run(&commands::import::ImportArgs { dir, address, id, vars, state, lock_timeout }, &registry).await
+        }
         Command::Drift { dir, vars, state, json, lock, lock_timeout } => {
             commands::drift::run(&commands::drift::DriftArgs { dir, vars, state, json, lock, lock_timeout }, &registry).await
         }

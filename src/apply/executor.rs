@@ -253,6 +253,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 attributes: live.attributes,
                 dependencies: c.dependencies.clone(),
                 sensitive_hashes: Default::default(),
+                protect: c.protect,
             },
         });
         id

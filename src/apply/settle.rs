@@ -53,6 +53,7 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
                         attributes: adopt.attributes,
                         dependencies: Vec::new(),
                         sensitive_hashes: Default::default(),
+                        protect: false,
                     },
                 );
             }

@@ -140,6 +140,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                 deposed: false,
                 gone,
                 timeouts: r.timeouts.clone(),
+                protect: r.protect.unwrap_or_else(|| prior.is_some_and(|p| p.protect)),
                 sensitive: kind.sensitive_fields().iter().map(|s| s.to_string()).collect(),
                 warning: None,
             };
@@ -167,6 +168,18 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                         before_attrs.clone()
                     } else if !c.replace_because.is_empty() {
                         c.action = Action::Replace;
+                        if c.protect {
+                            let fields: Vec<String> = c.replace_because.iter().map(|f| format!("`{f}`")).collect();
+                            errors.push(
+                                StackError::new(
+                                    at(&r.span),
+                                    format!("{addr} is protected, and this plan would replace it ({} forces replacement)", fields.join(", ")),
+                                )
+                                .with_help(format!("to allow it, set `protect = false` in [{addr}]")),
+                            );
+                            failed.insert(addr.clone());
+                            continue;
+                        }
                         c.warning = kind.replace_warning().map(str::to_string);
                         kind.planned_attributes(&resolved, None)
                     } else {
@@ -195,6 +208,17 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         if !inp.destroy && stack.resource(addr).is_some() {
             continue;
         }
+        let protected = stack.resource(addr).and_then(|r| r.protect).unwrap_or(p.protect);
+        if protected {
+            let loc = stack.resource(addr).map(|r| stack.sources.locate(&r.span));
+            let help = if stack.resource(addr).is_some() {
+                format!("to allow it, set `protect = false` in [{addr}] and apply, then destroy")
+            } else {
+                format!("to delete it, declare it again with `protect = false` and apply first; to only forget it, `slipway state rm {addr}`")
+            };
+            errors.push(StackError::new(loc, format!("{addr} is protected, and this plan would delete it")).with_help(help));
+            continue;
+        }
         // A resource already gone from the cloud still plans as a delete: apply
         // finds nothing to delete and drops it from the state.
         let gone = matches!(inp.live.get(addr), Some(None));
@@ -202,6 +226,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     }
     for d in &state.deposed {
         deletes.push(delete_change(&d.address, &d.resource, true, false));
+    }
+    if !errors.is_empty() {
+        return Err(StackErrors(errors));
     }
     deletes.sort_by(|a, b| a.address.cmp(&b.address));
     changes.extend(deletes);
@@ -250,6 +277,7 @@ fn delete_change(addr: &str, p: &crate::state::ResourceState, deposed: bool, gon
         deposed,
         gone,
         timeouts: Default::default(),
+        protect: p.protect,
         sensitive: Vec::new(),
         warning: None,
     }

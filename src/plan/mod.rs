@@ -81,6 +81,10 @@ pub struct Change {
     /// Per-operation time limits in milliseconds (`timeouts` in the stack).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timeouts: BTreeMap<String, u64>,
+    /// Whether the resource is protected after this change (state flag, or
+    /// the stack's `protect`).
+    #[serde(default)]
+    pub protect: bool,
     /// Fields whose values plans never show.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensitive: Vec<String>,

@@ -290,6 +290,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
         let mut depends_on = Vec::new();
         let mut create_before_destroy = None;
         let mut timeouts = BTreeMap::new();
+        let mut protect = None;
         let mut config = serde_json::Map::new();
         for (ek, ev) in entries {
             match ek.name.as_str() {
@@ -306,6 +307,12 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
                     }
                     _ => {
                         l.err(file, ev.span.clone(), "depends_on must be a list of addresses like [\"kind.name\"]");
+                    }
+                },
+                "protect" => match &ev.kind {
+                    NodeKind::Bool(b) => protect = Some(*b),
+                    _ => {
+                        l.err(file, ev.span.clone(), "protect must be true or false");
                     }
                 },
                 "timeouts" => match ev.as_table() {
@@ -362,6 +369,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
             depends_on,
             create_before_destroy,
             timeouts,
+            protect,
         });
     }
 }

@@ -74,6 +74,8 @@ pub struct Resource {
     pub create_before_destroy: Option<bool>,
     /// `timeouts = { create = "30m", update = "1h", delete = "20m" }`, in milliseconds.
     pub timeouts: BTreeMap<String, u64>,
+    /// `protect = true|false`; imported resources are protected unless false.
+    pub protect: Option<bool>,
 }
 
 /// A reference as written in a stack file.
@@ -106,4 +108,4 @@ pub struct Output {
 }
 
 /// The fields of a resource table that belong to the engine, not the kind.
-pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle", "timeouts"];
+pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle", "timeouts", "protect"];

@@ -250,6 +250,7 @@ mod tests {
             attributes: json!({"id": id}),
             dependencies: vec![],
             sensitive_hashes: Default::default(),
+            protect: false,
         }
     }
 

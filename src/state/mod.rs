@@ -66,6 +66,14 @@ pub struct ResourceState {
     /// Keyed hashes of sensitive inputs, which are never stored in clear.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sensitive_hashes: BTreeMap<String, String>,
+    /// Imported (or `protect = true`): destroy and replacement are refused
+    /// until the stack says `protect = false`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protect: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A stack output as last applied.
