@@ -547,13 +547,13 @@ impl ResourceKind for InternetGateway {
             .and_then(|g| g.internet_gateway_id())
             .ok_or_else(|| ProviderError::new("CreateInternetGateway returned no ID"))?
             .to_string();
-        aws.ec2
-            .attach_internet_gateway()
-            .internet_gateway_id(&id)
-            .vpc_id(&c.vpc)
-            .send()
-            .await
-            .map_err(aws_err("ec2 AttachInternetGateway"))?;
+        match aws.ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(&c.vpc).send().await.map_err(aws_err("ec2 AttachInternetGateway")) {
+            // Already attached (a retried call whose first answer was lost).
+            Err(e) if e.is(&["Resource.AlreadyAssociated"]) => {}
+            other => {
+                other?;
+            }
+        }
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live { attributes: with_attrs(&inputs, json!({"id": id})), id, inputs })
     }

@@ -132,7 +132,8 @@ async fn converge(ctx: &Ctx, id: &str, c: &RouteTableConfig, live_routes: &[Rout
                     .map_err(aws_err("ec2 ReplaceRoute"))?;
             }
             None => {
-                aws.ec2
+                let created = aws
+                    .ec2
                     .create_route()
                     .route_table_id(id)
                     .destination_cidr_block(*cidr)
@@ -140,7 +141,24 @@ async fn converge(ctx: &Ctx, id: &str, c: &RouteTableConfig, live_routes: &[Rout
                     .set_nat_gateway_id(r.nat_gateway.clone())
                     .send()
                     .await
-                    .map_err(aws_err("ec2 CreateRoute"))?;
+                    .map_err(aws_err("ec2 CreateRoute"));
+                match created {
+                    // A retried call whose first answer was lost: point the route where we want.
+                    Err(e) if e.is(&["RouteAlreadyExists"]) => {
+                        aws.ec2
+                            .replace_route()
+                            .route_table_id(id)
+                            .destination_cidr_block(*cidr)
+                            .set_gateway_id(r.internet_gateway.clone())
+                            .set_nat_gateway_id(r.nat_gateway.clone())
+                            .send()
+                            .await
+                            .map_err(aws_err("ec2 ReplaceRoute"))?;
+                    }
+                    other => {
+                        other?;
+                    }
+                }
             }
         }
     }
@@ -166,13 +184,13 @@ async fn converge(ctx: &Ctx, id: &str, c: &RouteTableConfig, live_routes: &[Rout
     }
     for subnet in want_subnets {
         if !assoc.contains_key(subnet) {
-            aws.ec2
-                .associate_route_table()
-                .route_table_id(id)
-                .subnet_id(subnet)
-                .send()
-                .await
-                .map_err(aws_err("ec2 AssociateRouteTable"))?;
+            match aws.ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.map_err(aws_err("ec2 AssociateRouteTable")) {
+                // Already associated (a retried call whose first answer was lost).
+                Err(e) if e.is(&["Resource.AlreadyAssociated"]) => {}
+                other => {
+                    other?;
+                }
+            }
         }
     }
     Ok(())

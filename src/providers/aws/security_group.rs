@@ -256,20 +256,40 @@ async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live
     let (add_in, del_in) = diff(want_in, &have_in);
     let (add_out, del_out) = diff(want_out, &have_out);
     if !del_in.is_empty() {
-        aws.ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(del_in)).send().await
-            .map_err(aws_err("ec2 RevokeSecurityGroupIngress"))?;
+        match aws.ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(del_in)).send().await.map_err(aws_err("ec2 RevokeSecurityGroupIngress")) {
+            // Already so (a retried call whose first answer was lost).
+            Err(e) if e.is(&["InvalidPermission.NotFound"]) => {}
+            other => {
+                other?;
+            }
+        }
     }
     if !del_out.is_empty() {
-        aws.ec2.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(del_out)).send().await
-            .map_err(aws_err("ec2 RevokeSecurityGroupEgress"))?;
+        match aws.ec2.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(del_out)).send().await.map_err(aws_err("ec2 RevokeSecurityGroupEgress")) {
+            // Already so (a retried call whose first answer was lost).
+            Err(e) if e.is(&["InvalidPermission.NotFound"]) => {}
+            other => {
+                other?;
+            }
+        }
     }
     if !add_in.is_empty() {
-        aws.ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add_in)).send().await
-            .map_err(aws_err("ec2 AuthorizeSecurityGroupIngress"))?;
+        match aws.ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add_in)).send().await.map_err(aws_err("ec2 AuthorizeSecurityGroupIngress")) {
+            // Already so (a retried call whose first answer was lost).
+            Err(e) if e.is(&["InvalidPermission.Duplicate"]) => {}
+            other => {
+                other?;
+            }
+        }
     }
     if !add_out.is_empty() {
-        aws.ec2.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(add_out)).send().await
-            .map_err(aws_err("ec2 AuthorizeSecurityGroupEgress"))?;
+        match aws.ec2.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(add_out)).send().await.map_err(aws_err("ec2 AuthorizeSecurityGroupEgress")) {
+            // Already so (a retried call whose first answer was lost).
+            Err(e) if e.is(&["InvalidPermission.Duplicate"]) => {}
+            other => {
+                other?;
+            }
+        }
     }
     Ok(())
 }
