@@ -41,7 +41,11 @@ fn measure(dir: &Path, args: &[&str]) -> (Duration, f64, i32) {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4 failed");
     let wall = t0.elapsed();
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (wall, usage.ru_maxrss as f64 / 1024.0, code)
 }
 
@@ -51,14 +55,21 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    println!("slipway engine benchmark ({} build), data kind, i depends on (i-1)/2", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "slipway engine benchmark ({} build), data kind, i depends on (i-1)/2",
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
     println!("{:>7}  {:<22} {:>10} {:>12}", "N", "phase", "wall", "peak RSS");
     for n in sizes {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("stacks/bench")).unwrap();
         std::fs::write(dir.path().join("stacks/bench/main.toml"), stack(n)).unwrap();
         let phases: [(&str, &[&str], i32); 3] = [
-            ("plan (empty state)", &["plan", "stacks/bench", "--detailed-exitcode"], 2),
+            (
+                "plan (empty state)",
+                &["plan", "stacks/bench", "--detailed-exitcode"],
+                2,
+            ),
             ("apply", &["apply", "stacks/bench", "--auto-approve"], 0),
             ("no-op plan", &["plan", "stacks/bench", "--detailed-exitcode"], 0),
         ];
@@ -67,7 +78,9 @@ fn main() {
             assert_eq!(code, want, "{name} exited {code}");
             println!("{n:>7}  {name:<22} {:>8.3} s {:>8.1} MiB", wall.as_secs_f64(), rss);
         }
-        let state = std::fs::metadata(dir.path().join("state/bench.json")).map(|m| m.len()).unwrap_or(0);
+        let state = std::fs::metadata(dir.path().join("state/bench.json"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         println!("{n:>7}  state file size        {:>8.1} MiB", state as f64 / 1048576.0);
     }
 }

@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::stack::source::Span;
-use crate::stack::{StackError, StackErrors, Stack};
+use crate::stack::{Stack, StackError, StackErrors};
 
 /// Why one resource depends on another: the first place it says so.
 #[derive(Debug, Clone)]
@@ -37,7 +37,11 @@ impl Graph {
         }
         let view = crate::providers::StackView {
             region: stack.region.as_deref(),
-            resources: stack.resources.iter().map(|r| (r.address.as_str(), r.kind.as_str(), &r.config)).collect(),
+            resources: stack
+                .resources
+                .iter()
+                .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
+                .collect(),
         };
         for r in &stack.resources {
             let to = index[&r.address];
@@ -53,8 +57,16 @@ impl Graph {
             let sites = r
                 .refs
                 .iter()
-                .filter_map(|s| s.reference.address().map(|a| (a, s.span.clone(), format!("${{{}}}", s.text))))
-                .chain(r.depends_on.iter().map(|(a, sp)| (a.clone(), sp.clone(), "depends_on".to_string())))
+                .filter_map(|s| {
+                    s.reference
+                        .address()
+                        .map(|a| (a, s.span.clone(), format!("${{{}}}", s.text)))
+                })
+                .chain(
+                    r.depends_on
+                        .iter()
+                        .map(|(a, sp)| (a.clone(), sp.clone(), "depends_on".to_string())),
+                )
                 .chain(implied);
             for (dep, span, text) in sites {
                 if let Some(&from) = index.get(&dep) {
@@ -95,7 +107,10 @@ impl Graph {
                 }
             }
             lines.reverse();
-            let first = self.g.find_edge(cycle[0], cycle[1 % cycle.len()]).map(|e| self.g[e].span.clone());
+            let first = self
+                .g
+                .find_edge(cycle[0], cycle[1 % cycle.len()])
+                .map(|e| self.g[e].span.clone());
             errors.push(
                 StackError::new(
                     first.map(|s| stack.sources.locate(&s)),
@@ -153,7 +168,9 @@ impl Graph {
 
     /// The addresses `address` depends on directly, sorted.
     pub fn dependencies(&self, address: &str) -> Vec<String> {
-        let Some(&n) = self.index.get(address) else { return Vec::new() };
+        let Some(&n) = self.index.get(address) else {
+            return Vec::new();
+        };
         let mut deps: Vec<String> = self
             .g
             .neighbors_directed(n, petgraph::Direction::Incoming)

@@ -14,7 +14,11 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 use slipway::providers::Registry;
 
 #[derive(Parser)]
-#[command(name = "slipway", version, about = "Infrastructure as code for AWS EKS stacks, with a state file")]
+#[command(
+    name = "slipway",
+    version,
+    about = "Infrastructure as code for AWS EKS stacks, with a state file"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -246,33 +250,116 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
     match cli.command {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
-        Command::Import { dir, address, id, vars, state, lock_timeout } => {
-            commands::import::run(&commands::import::ImportArgs { dir, address, id, vars, state, lock_timeout }, &registry).await
+        Command::Import {
+            dir,
+            address,
+            id,
+            vars,
+            state,
+            lock_timeout,
+        } => {
+            commands::import::run(
+                &commands::import::ImportArgs {
+                    dir,
+                    address,
+                    id,
+                    vars,
+                    state,
+                    lock_timeout,
+                },
+                &registry,
+            )
+            .await
         }
-        Command::Drift { dir, vars, state, json, lock, lock_timeout } => {
-            commands::drift::run(&commands::drift::DriftArgs { dir, vars, state, json, lock, lock_timeout }, &registry).await
+        Command::Drift {
+            dir,
+            vars,
+            state,
+            json,
+            lock,
+            lock_timeout,
+        } => {
+            commands::drift::run(
+                &commands::drift::DriftArgs {
+                    dir,
+                    vars,
+                    state,
+                    json,
+                    lock,
+                    lock_timeout,
+                },
+                &registry,
+            )
+            .await
         }
         Command::Render { dir, address, vars } => commands::render::run(&dir, address.as_deref(), &vars, &registry),
-        Command::Plan { stack, out, json, detailed_exitcode, destroy, stats, gitlab_report } => {
-            let outs = commands::plan::PlanOutputs { out, json, detailed_exitcode, stats, gitlab_report };
+        Command::Plan {
+            stack,
+            out,
+            json,
+            detailed_exitcode,
+            destroy,
+            stats,
+            gitlab_report,
+        } => {
+            let outs = commands::plan::PlanOutputs {
+                out,
+                json,
+                detailed_exitcode,
+                stats,
+                gitlab_report,
+            };
             commands::plan::run(&stack.plan_args(destroy), &outs, &registry).await
         }
-        Command::Apply { target, vars, state, lock_timeout, auto_approve, parallelism, timeout, rollout_timeout, timings } => {
-            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout, timings };
+        Command::Apply {
+            target,
+            vars,
+            state,
+            lock_timeout,
+            auto_approve,
+            parallelism,
+            timeout,
+            rollout_timeout,
+            timings,
+        } => {
+            let opts = RunOpts {
+                parallelism: parallelism as usize,
+                timeout,
+                rollout_timeout,
+                timings,
+            };
             if slipway::plan::file::is_plan_file(&target) {
                 if !vars.is_empty() || state.is_some() {
                     return Err(CmdError::Other(
-                        "a saved plan carries its variables and state path; --var and --state cannot change them".into(),
+                        "a saved plan carries its variables and state path; --var and --state cannot change them"
+                            .into(),
                     ));
                 }
                 commands::apply::run_saved(&target, lock_timeout.as_deref(), opts, &registry).await
             } else {
-                let args = PlanArgs { dir: target, vars, state, lock_timeout, destroy: false, rollout_timeout };
+                let args = PlanArgs {
+                    dir: target,
+                    vars,
+                    state,
+                    lock_timeout,
+                    destroy: false,
+                    rollout_timeout,
+                };
                 commands::apply::run_dir(&args, auto_approve, opts, &registry).await
             }
         }
-        Command::Destroy { stack, auto_approve, parallelism, timeout } => {
-            let opts = RunOpts { parallelism: parallelism as usize, timeout, rollout_timeout: None, timings: None };
+        Command::Destroy {
+            stack,
+            auto_approve,
+            parallelism,
+            timeout,
+        } => {
+            let opts = RunOpts {
+                parallelism: parallelism as usize,
+                timeout,
+                rollout_timeout: None,
+                timings: None,
+            };
             commands::apply::run_dir(&stack.plan_args(true), auto_approve, opts, &registry).await
         }
         Command::Output { dir, name, state, json } => {
@@ -282,11 +369,24 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         Command::State(StateCommand::Show { address, at }) => {
             commands::state::show(&address, at.stack.as_deref(), at.state.as_deref())
         }
-        Command::State(StateCommand::Rm { addresses, at, lock_timeout }) => {
-            commands::state::rm(&addresses, at.stack.as_deref(), at.state.as_deref(), lock_timeout.as_deref())
+        Command::State(StateCommand::Rm {
+            addresses,
+            at,
+            lock_timeout,
+        }) => commands::state::rm(
+            &addresses,
+            at.stack.as_deref(),
+            at.state.as_deref(),
+            lock_timeout.as_deref(),
+        ),
+        Command::EksToken {
+            cluster,
+            region,
+            role_arn,
+        } => commands::eks::eks_token(&cluster, region, role_arn).await,
+        Command::Kubeconfig { dir, cluster, out } => {
+            commands::eks::kubeconfig(&dir, cluster.as_deref(), out.as_deref())
         }
-        Command::EksToken { cluster, region, role_arn } => commands::eks::eks_token(&cluster, region, role_arn).await,
-        Command::Kubeconfig { dir, cluster, out } => commands::eks::kubeconfig(&dir, cluster.as_deref(), out.as_deref()),
         Command::ForceUnlock { lock_id, at } => {
             commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref())
         }

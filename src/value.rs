@@ -63,8 +63,7 @@ pub fn conforms(planned: &Value, actual: &Value) -> bool {
             unknowns.iter().all(|u| left.iter().any(|av| conforms(u, av)))
         }
         (Value::Object(p), Value::Object(a)) => {
-            p.len() == a.len()
-                && p.iter().all(|(k, pv)| a.get(k).is_some_and(|av| conforms(pv, av)))
+            p.len() == a.len() && p.iter().all(|(k, pv)| a.get(k).is_some_and(|av| conforms(pv, av)))
         }
         _ => planned == actual,
     }
@@ -87,7 +86,11 @@ pub fn split_unknowns(v: &Value) -> (Value, Vec<String>) {
             Value::Object(o) => Value::Object(
                 o.iter()
                     .map(|(k, x)| {
-                        let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
                         (k.clone(), walk(x, &p, out))
                     })
                     .collect(),

@@ -8,7 +8,8 @@ fn key(k: &str) -> String {
     let plain = !k.is_empty()
         && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
         && !k.starts_with(|c: char| c.is_ascii_digit() || c == '-')
-        && !["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"].contains(&k.to_ascii_lowercase().as_str());
+        && !["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"]
+            .contains(&k.to_ascii_lowercase().as_str());
     if plain {
         k.to_string()
     } else {

@@ -61,39 +61,71 @@ fn setup() -> (Moto, Sandbox) {
 }
 
 fn attr(sb: &Sandbox, addr: &str, a: &str) -> String {
-    sb.state("eks")["resources"][addr]["attributes"][a].as_str().unwrap_or_default().to_string()
+    sb.state("eks")["resources"][addr]["attributes"][a]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
 fn cluster_and_nodegroup_apply_and_replan_clean_against_moto_emulator() {
     let (moto, sb) = setup();
-    let p = sb.run(&["plan", "stacks/eks", "--detailed-exitcode", "--stats"]).expect(0);
-    assert!(p.stderr.contains("DescribeCluster                          1"), "{}", p.stderr);
-    assert!(p.stderr.contains("DescribeNodegroup                        1"), "{}", p.stderr);
+    let p = sb
+        .run(&["plan", "stacks/eks", "--detailed-exitcode", "--stats"])
+        .expect(0);
+    assert!(
+        p.stderr.contains("DescribeCluster                          1"),
+        "{}",
+        p.stderr
+    );
+    assert!(
+        p.stderr.contains("DescribeNodegroup                        1"),
+        "{}",
+        p.stderr
+    );
     assert!(attr(&sb, "eks_cluster.main", "arn").starts_with("arn:aws:eks:us-east-1:"));
     assert!(!attr(&sb, "eks_cluster.main", "endpoint").is_empty());
     assert!(!attr(&sb, "eks_cluster.main", "certificate_authority").is_empty());
     assert!(attr(&sb, "eks_nodegroup.main", "nodegroup_name").starts_with("main-"));
     let oidc = attr(&sb, "iam_oidc_provider.cluster", "arn");
     let issuer = attr(&sb, "eks_cluster.main", "oidc_issuer");
-    assert!(oidc.ends_with(issuer.trim_start_matches("https://")), "{oidc} for {issuer}");
-    assert_eq!(sb.state("eks")["resources"]["iam_oidc_provider.cluster"]["attributes"]["client_ids"], serde_json::json!(["sts.amazonaws.com"]));
+    assert!(
+        oidc.ends_with(issuer.trim_start_matches("https://")),
+        "{oidc} for {issuer}"
+    );
+    assert_eq!(
+        sb.state("eks")["resources"]["iam_oidc_provider.cluster"]["attributes"]["client_ids"],
+        serde_json::json!(["sts.amazonaws.com"])
+    );
     rt().block_on(async {
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
         let c = eks.describe_cluster().name("eks-main").send().await.unwrap();
         let tags = c.cluster().unwrap().tags().unwrap();
-        assert_eq!(tags.get("slipway:address").map(String::as_str), Some("eks_cluster.main"), "tagged in CreateCluster");
+        assert_eq!(
+            tags.get("slipway:address").map(String::as_str),
+            Some("eks_cluster.main"),
+            "tagged in CreateCluster"
+        );
     });
 
     // The kubeconfig authenticates with slipway itself and holds no secret.
     sb.run(&["kubeconfig", "stacks/eks", "--out", "kube.yaml"]).expect(0);
     let kc = sb.read("kube.yaml");
-    assert!(kc.contains(&format!("server: \"{}\"", attr(&sb, "eks_cluster.main", "endpoint"))), "{kc}");
-    assert!(kc.contains("- \"eks-token\"") && kc.contains("- \"eks-main\"") && kc.contains("- \"us-east-1\""), "{kc}");
+    assert!(
+        kc.contains(&format!("server: \"{}\"", attr(&sb, "eks_cluster.main", "endpoint"))),
+        "{kc}"
+    );
+    assert!(
+        kc.contains("- \"eks-token\"") && kc.contains("- \"eks-main\"") && kc.contains("- \"us-east-1\""),
+        "{kc}"
+    );
     assert!(!kc.contains("token:") && !kc.contains("password"), "{kc}");
 }
 
@@ -104,19 +136,42 @@ fn scaling_labels_and_taints_update_in_place_against_moto_emulator() {
     sb.write(
         "stacks/eks/main.toml",
         &STACK
-            .replace("scaling = { min = 1, max = 3, desired = 2 }", "scaling = { min = 2, max = 5, desired = 4 }")
-            .replace("labels = { role = \"web\" }", "labels = { role = \"api\", tier = \"1\" }")
-            .replace("value = \"web\", effect = \"NO_SCHEDULE\"", "value = \"api\", effect = \"NO_EXECUTE\""),
+            .replace(
+                "scaling = { min = 1, max = 3, desired = 2 }",
+                "scaling = { min = 2, max = 5, desired = 4 }",
+            )
+            .replace(
+                "labels = { role = \"web\" }",
+                "labels = { role = \"api\", tier = \"1\" }",
+            )
+            .replace(
+                "value = \"web\", effect = \"NO_SCHEDULE\"",
+                "value = \"api\", effect = \"NO_EXECUTE\"",
+            ),
     );
     let p = sb.run(&["plan", "stacks/eks"]).expect(0);
-    assert!(p.stdout.contains("# eks_nodegroup.main will be updated in place"), "{}", p.stdout);
-    assert!(p.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# eks_nodegroup.main will be updated in place"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
     sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
     assert_eq!(attr(&sb, "eks_nodegroup.main", "nodegroup_name"), before);
     sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(0);
     rt().block_on(async {
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
-        let n = eks.describe_nodegroup().cluster_name("eks-main").nodegroup_name(&before).send().await.unwrap();
+        let n = eks
+            .describe_nodegroup()
+            .cluster_name("eks-main")
+            .nodegroup_name(&before)
+            .send()
+            .await
+            .unwrap();
         let n = n.nodegroup().unwrap();
         assert_eq!(n.scaling_config().unwrap().max_size(), Some(5));
         assert_eq!(n.labels().unwrap().get("tier").map(String::as_str), Some("1"));
@@ -130,12 +185,24 @@ fn instance_type_change_replaces_the_nodegroup_new_one_first_against_moto_emulat
     let old = attr(&sb, "eks_nodegroup.main", "nodegroup_name");
     sb.write("stacks/eks/main.toml", &STACK.replace("t3.large", "m5.large"));
     let p = sb.run(&["plan", "stacks/eks"]).expect(0);
-    assert!(p.stdout.contains("must be replaced (`instance_types` forces replacement, new object first)"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("must be replaced (`instance_types` forces replacement, new object first)"),
+        "{}",
+        p.stdout
+    );
     let a = sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
     let pos = |s: &str| a.stdout.find(s).unwrap_or_else(|| panic!("{s}: {}", a.stdout));
-    assert!(pos("eks_nodegroup.main: Creation complete") < pos("eks_nodegroup.main: Destroying..."), "{}", a.stdout);
+    assert!(
+        pos("eks_nodegroup.main: Creation complete") < pos("eks_nodegroup.main: Destroying..."),
+        "{}",
+        a.stdout
+    );
     let new = attr(&sb, "eks_nodegroup.main", "nodegroup_name");
-    assert_ne!(new, old, "the new nodegroup has its own name, so both exist during the switch");
+    assert_ne!(
+        new, old,
+        "the new nodegroup has its own name, so both exist during the switch"
+    );
     sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(0);
     rt().block_on(async {
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
@@ -154,7 +221,13 @@ fn desired_size_changed_by_hand_is_drift_only_when_not_autoscaled_against_moto_e
             eks.update_nodegroup_config()
                 .cluster_name("eks-main")
                 .nodegroup_name(&ng)
-                .scaling_config(aws_sdk_eks::types::NodegroupScalingConfig::builder().min_size(1).max_size(3).desired_size(desired).build())
+                .scaling_config(
+                    aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                        .min_size(1)
+                        .max_size(3)
+                        .desired_size(desired)
+                        .build(),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -165,7 +238,10 @@ fn desired_size_changed_by_hand_is_drift_only_when_not_autoscaled_against_moto_e
     assert!(p.stdout.contains("# eks_nodegroup.main has changed"), "{}", p.stdout);
     sb.write(
         "stacks/eks/main.toml",
-        &STACK.replace("scaling = { min = 1, max = 3, desired = 2 }", "scaling = { min = 1, max = 3, desired = 2 }\nautoscaled = true"),
+        &STACK.replace(
+            "scaling = { min = 1, max = 3, desired = 2 }",
+            "scaling = { min = 1, max = 3, desired = 2 }\nautoscaled = true",
+        ),
     );
     sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
     scale_by_hand(1);
@@ -176,22 +252,53 @@ fn desired_size_changed_by_hand_is_drift_only_when_not_autoscaled_against_moto_e
 #[test]
 fn version_jumps_are_refused_and_subnet_changes_replace_loudly_against_moto_emulator() {
     let (_moto, sb) = setup();
-    sb.write("stacks/eks/main.toml", &STACK.replace("version = \"1.30\"", "version = \"1.32\""));
+    sb.write(
+        "stacks/eks/main.toml",
+        &STACK.replace("version = \"1.30\"", "version = \"1.32\""),
+    );
     let r = sb.run(&["plan", "stacks/eks"]).expect(1);
     assert!(r.stderr.contains("stacks/eks/main.toml:27:11"), "{}", r.stderr);
-    assert!(r.stderr.contains("one minor version at a time: from 1.30 go to 1.31 first"), "{}", r.stderr);
-    assert!(!r.stderr.contains("no attributes yet"), "no cascade of errors: {}", r.stderr);
-    sb.write("stacks/eks/main.toml", &STACK.replace("version = \"1.30\"", "version = \"1.31\""));
+    assert!(
+        r.stderr
+            .contains("one minor version at a time: from 1.30 go to 1.31 first"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("no attributes yet"),
+        "no cascade of errors: {}",
+        r.stderr
+    );
+    sb.write(
+        "stacks/eks/main.toml",
+        &STACK.replace("version = \"1.30\"", "version = \"1.31\""),
+    );
     let p = sb.run(&["plan", "stacks/eks"]).expect(0);
-    assert!(p.stdout.contains("# eks_cluster.main will be updated in place"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# eks_cluster.main will be updated in place"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("~ version"), "{}", p.stdout);
 
-    let moved = STACK.replace("subnets = [\"${subnet.a.id}\", \"${subnet.b.id}\"]\nlogging", "subnets = [\"${subnet.a.id}\", \"${subnet.c.id}\"]\nlogging")
+    let moved = STACK.replace(
+        "subnets = [\"${subnet.a.id}\", \"${subnet.b.id}\"]\nlogging",
+        "subnets = [\"${subnet.a.id}\", \"${subnet.c.id}\"]\nlogging",
+    )
         + "\n[subnet.c]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.0.3.0/24\"\navailability_zone = \"us-east-1c\"\n";
     sb.write("stacks/eks/main.toml", &moved);
     let p = sb.run(&["plan", "stacks/eks"]).expect(0);
-    assert!(p.stdout.contains("# eks_cluster.main must be replaced (`subnets` forces replacement)"), "{}", p.stdout);
-    assert!(p.stdout.contains("!!! WARNING: replacing an EKS cluster deletes it"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("# eks_cluster.main must be replaced (`subnets` forces replacement)"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("!!! WARNING: replacing an EKS cluster deletes it"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("!!! This plan REPLACES:"), "{}", p.stdout);
 }
 
@@ -200,8 +307,16 @@ fn destroy_deletes_nodegroups_before_their_cluster_against_moto_emulator() {
     let (moto, sb) = setup();
     let d = sb.run(&["destroy", "stacks/eks", "--auto-approve"]).expect(0);
     let pos = |s: &str| d.stdout.find(s).unwrap_or_else(|| panic!("{s}: {}", d.stdout));
-    assert!(pos("eks_nodegroup.main: Destruction complete") < pos("eks_cluster.main: Destroying..."), "{}", d.stdout);
-    assert!(pos("eks_cluster.main: Destruction complete") < pos("subnet.a: Destroying..."), "{}", d.stdout);
+    assert!(
+        pos("eks_nodegroup.main: Destruction complete") < pos("eks_cluster.main: Destroying..."),
+        "{}",
+        d.stdout
+    );
+    assert!(
+        pos("eks_cluster.main: Destruction complete") < pos("subnet.a: Destroying..."),
+        "{}",
+        d.stdout
+    );
     rt().block_on(async {
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
         assert!(eks.list_clusters().send().await.unwrap().clusters().is_empty());
@@ -218,18 +333,32 @@ fn eks_token_prints_an_exec_credential_without_any_network_call() {
         ("AWS_CONFIG_FILE".into(), "/nonexistent".into()),
         ("AWS_SHARED_CREDENTIALS_FILE".into(), "/nonexistent".into()),
     ];
-    let r = sb.run(&["eks-token", "--cluster", "blog", "--region", "eu-west-1"]).expect(0);
+    let r = sb
+        .run(&["eks-token", "--cluster", "blog", "--region", "eu-west-1"])
+        .expect(0);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(v["kind"], "ExecCredential");
     let tok = v["status"]["token"].as_str().unwrap();
     assert!(tok.starts_with("k8s-aws-v1."), "{tok}");
     use base64::Engine;
-    let url = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&tok[11..]).unwrap()).unwrap();
-    assert!(url.starts_with("https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"), "{url}");
+    let url = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&tok[11..])
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        url.starts_with("https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"),
+        "{url}"
+    );
     assert!(url.contains("X-Amz-SignedHeaders=host%3Bx-k8s-aws-id"), "{url}");
-    assert!(!r.stdout.contains("secret") && !r.stderr.contains("secret"), "the secret key never shows");
+    assert!(
+        !r.stdout.contains("secret") && !r.stderr.contains("secret"),
+        "the secret key never shows"
+    );
 
-    sb.env.retain(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"));
+    sb.env
+        .retain(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET"));
     let r = sb.run(&["eks-token", "--cluster", "blog", "--region", "eu-west-1"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("credentials"), "{}", r.stderr);

@@ -15,7 +15,10 @@ fn stack(cidr: &str, protect: &str) -> String {
 fn imported_objects_plan_clean_and_are_protected_until_the_stack_says_otherwise_against_moto_emulator() {
     let moto = Moto::start();
     let sb = Sandbox::with_moto(&moto);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     // Objects made by hand, before slipway.
     let vpc = rt.block_on(async {
         let ec2 = moto.ec2().await;
@@ -44,19 +47,36 @@ fn imported_objects_plan_clean_and_are_protected_until_the_stack_says_otherwise_
     sb.write("stacks/i/main.toml", &stack("10.7.0.0/16", ""));
 
     let r = sb.run(&["import", "stacks/i", "vpc.mian", &vpc]).expect(1);
-    assert!(r.stderr.contains("`vpc.mian` is not declared") && r.stderr.contains("Did you mean `vpc.main`?"), "{}", r.stderr);
-    let r = sb.run(&["import", "stacks/i", "vpc.main", "vpc-00000000000000000"]).expect(1);
-    assert!(r.stderr.contains("no vpc with ID vpc-00000000000000000 was found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`vpc.mian` is not declared") && r.stderr.contains("Did you mean `vpc.main`?"),
+        "{}",
+        r.stderr
+    );
+    let r = sb
+        .run(&["import", "stacks/i", "vpc.main", "vpc-00000000000000000"])
+        .expect(1);
+    assert!(
+        r.stderr.contains("no vpc with ID vpc-00000000000000000 was found"),
+        "{}",
+        r.stderr
+    );
     assert!(!sb.exists("state/imp.json"), "nothing written on a failed import");
 
     let r = sb.run(&["import", "stacks/i", "vpc.main", &vpc]).expect(0);
-    assert!(r.stdout.contains("The cloud was not changed") && r.stdout.contains("It is protected"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("The cloud was not changed") && r.stdout.contains("It is protected"),
+        "{}",
+        r.stdout
+    );
     sb.run(&["import", "stacks/i", "iam_role.app", "legacy-app"]).expect(0);
     let r = sb.run(&["import", "stacks/i", "vpc.main", &vpc]).expect(1);
     assert!(r.stderr.contains("already in the state"), "{}", r.stderr);
     let st = sb.state("imp");
     assert_eq!(st["resources"]["vpc.main"]["protect"], true);
-    assert_eq!(st["resources"]["iam_role.app"]["attributes"]["arn"], "arn:aws:iam::123456789012:role/legacy-app");
+    assert_eq!(
+        st["resources"]["iam_role.app"]["attributes"]["arn"],
+        "arn:aws:iam::123456789012:role/legacy-app"
+    );
 
     // Only real differences show: none here.
     sb.run(&["plan", "stacks/i", "--detailed-exitcode"]).expect(0);
@@ -64,11 +84,21 @@ fn imported_objects_plan_clean_and_are_protected_until_the_stack_says_otherwise_
     // A replacement and a destroy are refused while protected.
     sb.write("stacks/i/main.toml", &stack("10.8.0.0/16", ""));
     let r = sb.run(&["plan", "stacks/i"]).expect(1);
-    assert!(r.stderr.contains("stacks/i/main.toml:5:6") && r.stderr.contains("vpc.main is protected, and this plan would replace it (`cidr` forces replacement)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stacks/i/main.toml:5:6")
+            && r.stderr
+                .contains("vpc.main is protected, and this plan would replace it (`cidr` forces replacement)"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("set `protect = false` in [vpc.main]"), "{}", r.stderr);
     sb.write("stacks/i/main.toml", &stack("10.7.0.0/16", ""));
     let r = sb.run(&["destroy", "stacks/i", "--auto-approve"]).expect(1);
-    assert!(r.stderr.contains("is protected, and this plan would delete it"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is protected, and this plan would delete it"),
+        "{}",
+        r.stderr
+    );
 
     // Saying so in the stack allows it.
     sb.write("stacks/i/main.toml", &stack("10.8.0.0/16", "protect = false"));

@@ -110,11 +110,17 @@ fn setup() -> (Moto, Sandbox) {
 }
 
 fn id(sb: &Sandbox, addr: &str) -> String {
-    sb.state("net")["resources"][addr]["id"].as_str().unwrap_or_else(|| panic!("no {addr} in state")).to_string()
+    sb.state("net")["resources"][addr]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {addr} in state"))
+        .to_string()
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Count the API calls `plan --stats` reports, by operation.
@@ -136,7 +142,9 @@ fn network_stack_applies_then_a_no_op_plan_makes_one_describe_per_kind_against_m
     let a = sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
     assert!(a.stdout.contains("Apply complete! Resources: 20 added"), "{}", a.stdout);
 
-    let p = sb.run(&["plan", "stacks/net", "--detailed-exitcode", "--stats"]).expect(0);
+    let p = sb
+        .run(&["plan", "stacks/net", "--detailed-exitcode", "--stats"])
+        .expect(0);
     assert!(p.stdout.contains("No changes."), "{}", p.stdout);
     let calls = stats(&p.stderr);
     for op in [
@@ -160,13 +168,26 @@ fn network_stack_applies_then_a_no_op_plan_makes_one_describe_per_kind_against_m
         let ec2 = moto.ec2().await;
         let subnets = ec2
             .describe_subnets()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:slipway:stack").values("net").build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:slipway:stack")
+                    .values("net")
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(subnets.subnets().len(), 6);
-        let s = subnets.subnets().iter().find(|s| s.subnet_id() == Some(id(&sb, "subnet.public_b").as_str())).unwrap();
-        let tags: BTreeMap<_, _> = s.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+        let s = subnets
+            .subnets()
+            .iter()
+            .find(|s| s.subnet_id() == Some(id(&sb, "subnet.public_b").as_str()))
+            .unwrap();
+        let tags: BTreeMap<_, _> = s
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap(), t.value().unwrap()))
+            .collect();
         assert_eq!(tags.get("slipway:address"), Some(&"subnet.public_b"));
         assert_eq!(tags.get("Name"), Some(&"net-public_b"));
         assert_eq!(tags.get("kubernetes.io/role/elb"), Some(&"1"));
@@ -177,13 +198,40 @@ fn network_stack_applies_then_a_no_op_plan_makes_one_describe_per_kind_against_m
     sb.run(&["destroy", "stacks/net", "--auto-approve"]).expect(0);
     rt().block_on(async {
         let ec2 = moto.ec2().await;
-        let owned = aws_sdk_ec2::types::Filter::builder().name("tag:slipway:stack").values("net").build();
-        assert!(ec2.describe_vpcs().filters(owned.clone()).send().await.unwrap().vpcs().is_empty());
-        assert!(ec2.describe_subnets().filters(owned.clone()).send().await.unwrap().subnets().is_empty());
-        assert!(ec2.describe_security_groups().filters(owned).send().await.unwrap().security_groups().is_empty());
+        let owned = aws_sdk_ec2::types::Filter::builder()
+            .name("tag:slipway:stack")
+            .values("net")
+            .build();
+        assert!(ec2
+            .describe_vpcs()
+            .filters(owned.clone())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .is_empty());
+        assert!(ec2
+            .describe_subnets()
+            .filters(owned.clone())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .is_empty());
+        assert!(ec2
+            .describe_security_groups()
+            .filters(owned)
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .is_empty());
         let iam = moto.iam().await;
         let roles = iam.list_roles().send().await.unwrap();
-        assert!(!roles.roles().iter().any(|r| r.role_name().starts_with("net-")), "roles left behind");
+        assert!(
+            !roles.roles().iter().any(|r| r.role_name().starts_with("net-")),
+            "roles left behind"
+        );
     });
     assert_eq!(sb.state("net")["resources"], serde_json::json!({}));
 }
@@ -192,46 +240,101 @@ fn network_stack_applies_then_a_no_op_plan_makes_one_describe_per_kind_against_m
 fn in_place_updates_keep_ids_against_moto_emulator() {
     let (moto, sb) = setup();
     sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
-    let before: Vec<String> = ["vpc.main", "subnet.public_a", "security_group.alb", "route_table.public", "iam_role.nodes", "iam_role.deployer"]
-        .iter()
-        .map(|a| id(&sb, a))
-        .collect();
+    let before: Vec<String> = [
+        "vpc.main",
+        "subnet.public_a",
+        "security_group.alb",
+        "route_table.public",
+        "iam_role.nodes",
+        "iam_role.deployer",
+    ]
+    .iter()
+    .map(|a| id(&sb, a))
+    .collect();
     let changed = network()
         .replace("enable_dns_hostnames = true", "enable_dns_hostnames = false")
-        .replace("tags = { team = \"platform\" }", "tags = { team = \"web\", cost = \"42\" }")
-        .replace("{ protocol = \"tcp\", port = 80, cidr = \"0.0.0.0/0\" },", "{ protocol = \"tcp\", port = 8443, cidr = \"10.0.0.0/8\" },")
+        .replace(
+            "tags = { team = \"platform\" }",
+            "tags = { team = \"web\", cost = \"42\" }",
+        )
+        .replace(
+            "{ protocol = \"tcp\", port = 80, cidr = \"0.0.0.0/0\" },",
+            "{ protocol = \"tcp\", port = 8443, cidr = \"10.0.0.0/8\" },",
+        )
         .replace(
             "subnets = [\"${subnet.public_a.id}\", \"${subnet.public_b.id}\", \"${subnet.public_c.id}\"]",
             "subnets = [\"${subnet.public_a.id}\", \"${subnet.public_b.id}\"]",
         )
         .replace("  \"arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy\",\n", "")
-        .replace("Action = [\"eks:DescribeCluster\"]", "Action = [\"eks:DescribeCluster\", \"eks:ListClusters\"]")
+        .replace(
+            "Action = [\"eks:DescribeCluster\"]",
+            "Action = [\"eks:DescribeCluster\", \"eks:ListClusters\"]",
+        )
         .replace("tags = { purpose = \"ci\" }", "tags = { purpose = \"deploy\" }")
         .replacen("public = true", "public = false", 1);
     sb.write("stacks/net/main.toml", &changed);
     let p = sb.run(&["plan", "stacks/net", "--detailed-exitcode"]).expect(2);
-    for a in ["vpc.main", "subnet.public_a", "security_group.alb", "route_table.public", "iam_role.nodes", "iam_role.deployer"] {
-        assert!(p.stdout.contains(&format!("# {a} will be updated in place")), "{a}:\n{}", p.stdout);
+    for a in [
+        "vpc.main",
+        "subnet.public_a",
+        "security_group.alb",
+        "route_table.public",
+        "iam_role.nodes",
+        "iam_role.deployer",
+    ] {
+        assert!(
+            p.stdout.contains(&format!("# {a} will be updated in place")),
+            "{a}:\n{}",
+            p.stdout
+        );
     }
     assert!(!p.stdout.contains("must be replaced"), "{}", p.stdout);
-    assert!(p.stdout.contains("Plan: 0 to add, 6 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Plan: 0 to add, 6 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
     sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
-    let after: Vec<String> = ["vpc.main", "subnet.public_a", "security_group.alb", "route_table.public", "iam_role.nodes", "iam_role.deployer"]
-        .iter()
-        .map(|a| id(&sb, a))
-        .collect();
+    let after: Vec<String> = [
+        "vpc.main",
+        "subnet.public_a",
+        "security_group.alb",
+        "route_table.public",
+        "iam_role.nodes",
+        "iam_role.deployer",
+    ]
+    .iter()
+    .map(|a| id(&sb, a))
+    .collect();
     assert_eq!(before, after, "in-place updates keep every ID");
     sb.run(&["plan", "stacks/net", "--detailed-exitcode"]).expect(0);
 
     rt().block_on(async {
         let iam = moto.iam().await;
-        let attached = iam.list_attached_role_policies().role_name("net-nodes").send().await.unwrap();
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name("net-nodes")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(attached.attached_policies().len(), 2);
         let tags = iam.list_role_tags().role_name("net-deployer").send().await.unwrap();
-        assert!(tags.tags().iter().any(|t| t.key() == "purpose" && t.value() == "deploy"));
+        assert!(tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "purpose" && t.value() == "deploy"));
         let ec2 = moto.ec2().await;
-        let sg = ec2.describe_security_groups().group_ids(id(&sb, "security_group.alb")).send().await.unwrap();
-        let ports: Vec<i32> = sg.security_groups()[0].ip_permissions().iter().filter_map(|p| p.from_port()).collect();
+        let sg = ec2
+            .describe_security_groups()
+            .group_ids(id(&sb, "security_group.alb"))
+            .send()
+            .await
+            .unwrap();
+        let ports: Vec<i32> = sg.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .filter_map(|p| p.from_port())
+            .collect();
         assert!(ports.contains(&8443) && !ports.contains(&80), "{ports:?}");
     });
 }
@@ -244,22 +347,49 @@ fn cidr_zone_and_vpc_changes_force_replacement_naming_the_field_against_moto_emu
     let changed = network().replace("cidr = \"10.0.12.0/24\"", "cidr = \"10.0.22.0/24\"");
     sb.write("stacks/net/main.toml", &changed);
     let p = sb.run(&["plan", "stacks/net"]).expect(0);
-    assert!(p.stdout.contains("# subnet.private_c must be replaced (`cidr` forces replacement)"), "{}", p.stdout);
-    assert!(p.stdout.contains("= \"10.0.12.0/24\" -> \"10.0.22.0/24\" # forces replacement"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("# subnet.private_c must be replaced (`cidr` forces replacement)"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout
+            .contains("= \"10.0.12.0/24\" -> \"10.0.22.0/24\" # forces replacement"),
+        "{}",
+        p.stdout
+    );
     // The route table that names the subnet updates in place.
-    assert!(p.stdout.contains("# route_table.private_c will be updated in place"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# route_table.private_c will be updated in place"),
+        "{}",
+        p.stdout
+    );
     sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
     assert_ne!(id(&sb, "subnet.private_c"), old_subnet);
     sb.run(&["plan", "stacks/net", "--detailed-exitcode"]).expect(0);
 
-    let changed = changed.replace("availability_zone = \"us-east-1b\"", "availability_zone = \"us-east-1d\"");
+    let changed = changed.replace(
+        "availability_zone = \"us-east-1b\"",
+        "availability_zone = \"us-east-1d\"",
+    );
     sb.write("stacks/net/main.toml", &changed);
     let p = sb.run(&["plan", "stacks/net"]).expect(0);
-    assert!(p.stdout.contains("# subnet.public_b must be replaced (`availability_zone` forces replacement)"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("# subnet.public_b must be replaced (`availability_zone` forces replacement)"),
+        "{}",
+        p.stdout
+    );
     let changed = changed.replace("description = \"public HTTPS\"", "description = \"public TLS\"");
     sb.write("stacks/net/main.toml", &changed);
     let p = sb.run(&["plan", "stacks/net"]).expect(0);
-    assert!(p.stdout.contains("# security_group.alb must be replaced (`description` forces replacement)"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("# security_group.alb must be replaced (`description` forces replacement)"),
+        "{}",
+        p.stdout
+    );
 }
 
 #[test]
@@ -278,8 +408,16 @@ fn policy_documents_compare_by_meaning_against_moto_emulator() {
     let other = same.replace("Service = \"ec2.amazonaws.com\"", "Service = \"eks.amazonaws.com\"");
     sb.write("stacks/net/main.toml", &other);
     let p = sb.run(&["plan", "stacks/net", "--detailed-exitcode"]).expect(2);
-    assert!(p.stdout.contains("# iam_role.nodes will be updated in place"), "{}", p.stdout);
-    assert!(p.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# iam_role.nodes will be updated in place"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
 }
 
 #[test]
@@ -287,10 +425,19 @@ fn drift_made_with_the_sdk_is_shown_and_repaired_against_moto_emulator() {
     use aws_sdk_ec2::types::{IpPermission, IpRange, Tag};
     let (moto, sb) = setup();
     sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
-    let (subnet, sg, rtb) = (id(&sb, "subnet.private_a"), id(&sb, "security_group.alb"), id(&sb, "route_table.private_b"));
+    let (subnet, sg, rtb) = (
+        id(&sb, "subnet.private_a"),
+        id(&sb, "security_group.alb"),
+        id(&sb, "route_table.private_b"),
+    );
     rt().block_on(async {
         let ec2 = moto.ec2().await;
-        ec2.create_tags().resources(&subnet).tags(Tag::builder().key("owner").value("someone").build()).send().await.unwrap();
+        ec2.create_tags()
+            .resources(&subnet)
+            .tags(Tag::builder().key("owner").value("someone").build())
+            .send()
+            .await
+            .unwrap();
         ec2.authorize_security_group_ingress()
             .group_id(&sg)
             .ip_permissions(
@@ -306,25 +453,55 @@ fn drift_made_with_the_sdk_is_shown_and_repaired_against_moto_emulator() {
             .unwrap();
         let t = ec2.describe_route_tables().route_table_ids(&rtb).send().await.unwrap();
         for a in t.route_tables()[0].associations() {
-            ec2.disassociate_route_table().association_id(a.route_table_association_id().unwrap()).send().await.unwrap();
+            ec2.disassociate_route_table()
+                .association_id(a.route_table_association_id().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
         ec2.delete_route_table().route_table_id(&rtb).send().await.unwrap();
     });
     let p = sb.run(&["plan", "stacks/net", "--detailed-exitcode"]).expect(2);
-    assert!(p.stdout.contains("objects have changed outside of slipway"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("objects have changed outside of slipway"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("# subnet.private_a has changed"), "{}", p.stdout);
     assert!(p.stdout.contains("# security_group.alb has changed"), "{}", p.stdout);
-    assert!(p.stdout.contains("# route_table.private_b has been deleted"), "{}", p.stdout);
-    assert!(p.stdout.contains("# route_table.private_b will be created (its object was deleted outside of slipway)"), "{}", p.stdout);
-    assert!(p.stdout.contains("Plan: 1 to add, 2 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# route_table.private_b has been deleted"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout
+            .contains("# route_table.private_b will be created (its object was deleted outside of slipway)"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("Plan: 1 to add, 2 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
     sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
     sb.run(&["plan", "stacks/net", "--detailed-exitcode"]).expect(0);
     rt().block_on(async {
         let ec2 = moto.ec2().await;
         let g = ec2.describe_security_groups().group_ids(&sg).send().await.unwrap();
-        assert!(!g.security_groups()[0].ip_permissions().iter().any(|p| p.from_port() == Some(22)), "the hand-made rule was revoked");
+        assert!(
+            !g.security_groups()[0]
+                .ip_permissions()
+                .iter()
+                .any(|p| p.from_port() == Some(22)),
+            "the hand-made rule was revoked"
+        );
         let s = ec2.describe_subnets().subnet_ids(&subnet).send().await.unwrap();
-        assert!(!s.subnets()[0].tags().iter().any(|t| t.key() == Some("owner")), "the hand-made tag was removed");
+        assert!(
+            !s.subnets()[0].tags().iter().any(|t| t.key() == Some("owner")),
+            "the hand-made tag was removed"
+        );
     });
 }
 
@@ -343,10 +520,15 @@ fn a_process_killed_after_create_is_adopted_not_duplicated_against_moto_emulator
             .output()
             .unwrap();
         assert!(!r.status.success(), "the failpoint kills the run");
-        assert!(String::from_utf8_lossy(&r.stderr).contains("failpoint"), "{}", String::from_utf8_lossy(&r.stderr));
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains("failpoint"),
+            "{}",
+            String::from_utf8_lossy(&r.stderr)
+        );
         assert!(sb.exists("state/net.json.journal"));
         let lock: serde_json::Value = serde_json::from_str(&sb.read("state/net.json.lock")).unwrap();
-        sb.run(&["force-unlock", lock["id"].as_str().unwrap(), "--stack", "stacks/net"]).expect(0);
+        sb.run(&["force-unlock", lock["id"].as_str().unwrap(), "--stack", "stacks/net"])
+            .expect(0);
         let a = sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
         assert!(a.stdout.contains(&format!("{addr}: adopted")), "{}", a.stdout);
         assert!(!a.stdout.contains(&format!("{addr}: Creating")), "{}", a.stdout);
@@ -357,7 +539,12 @@ fn a_process_killed_after_create_is_adopted_not_duplicated_against_moto_emulator
         let ec2 = moto.ec2().await;
         let vpcs = ec2
             .describe_vpcs()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:slipway:address").values("vpc.main").build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:slipway:address")
+                    .values("vpc.main")
+                    .build(),
+            )
             .send()
             .await
             .unwrap();

@@ -42,7 +42,10 @@ fn cidr_syntax_is_checked() {
 fn a_subnet_must_lie_inside_its_vpc() {
     fails(
         "[subnet.a]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.1.0.0/24\"\navailability_zone = \"eu-west-1a\"\n",
-        &["stacks/v/main.toml:10:8", "\"10.1.0.0/24\" is not inside vpc.main's block \"10.0.0.0/16\""],
+        &[
+            "stacks/v/main.toml:10:8",
+            "\"10.1.0.0/24\" is not inside vpc.main's block \"10.0.0.0/16\"",
+        ],
     );
 }
 
@@ -58,7 +61,10 @@ fn subnets_of_one_vpc_must_not_overlap() {
 fn zones_must_belong_to_the_stack_region() {
     fails(
         "[subnet.a]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.0.0.0/24\"\navailability_zone = \"us-east-1a\"\n",
-        &["stacks/v/main.toml:11:21", "\"us-east-1a\" is not in the stack's region \"eu-west-1\""],
+        &[
+            "stacks/v/main.toml:11:21",
+            "\"us-east-1a\" is not in the stack's region \"eu-west-1\"",
+        ],
     );
 }
 
@@ -94,9 +100,16 @@ fn route_targets_and_policies_are_checked() {
     );
     fails(
         "[iam_role.r]\nassume_role_policy = '{\"Version\": \"2012-10-17\", '\n",
-        &["stacks/v/main.toml:9:22", "iam_role.r.assume_role_policy", "not valid JSON"],
+        &[
+            "stacks/v/main.toml:9:22",
+            "iam_role.r.assume_role_policy",
+            "not valid JSON",
+        ],
     );
-    fails("[iam_role.r]\nmanaged_policy_arns = []\n", &["iam_role.r", "missing field `assume_role_policy`"]);
+    fails(
+        "[iam_role.r]\nmanaged_policy_arns = []\n",
+        &["iam_role.r", "missing field `assume_role_policy`"],
+    );
 }
 
 #[test]
@@ -105,5 +118,8 @@ fn unknown_fields_of_aws_kinds_suggest_the_right_one() {
         "[subnet.a]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.0.0.0/24\"\navailability_zone = \"eu-west-1a\"\nmap_public_ip = true\n",
         &["stacks/v/main.toml:12:", "unknown field `map_public_ip`"],
     );
-    fails("[vpc.other]\ncidr = \"10.5.0.0/16\"\nenable_dns_hostname = true\n", &["did you mean `enable_dns_hostnames`?"]);
+    fails(
+        "[vpc.other]\ncidr = \"10.5.0.0/16\"\nenable_dns_hostname = true\n",
+        &["did you mean `enable_dns_hostnames`?"],
+    );
 }

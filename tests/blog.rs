@@ -18,51 +18,161 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     sb.write("kubeconfig.yaml", &emu.kubeconfig());
     sb.env.retain(|(k, _)| k != "AWS_REGION");
     sb.env.push(("AWS_REGION".into(), "us-west-2".into()));
-    sb.env.push(("SLIPWAY_KUBECONFIG_OVERRIDE".into(), sb.path("kubeconfig.yaml").display().to_string()));
+    sb.env.push((
+        "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
+        sb.path("kubeconfig.yaml").display().to_string(),
+    ));
     sb.env.push(("REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
     let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/blog");
     let stack = stack.to_str().unwrap();
     let _controller = emu.controller();
 
-    let a = sb.run(&["apply", stack, "--auto-approve", "--var", "image_tag=main-1a2b3c4"]).expect(0);
-    assert!(a.stdout.contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."), "{}", a.stdout);
-    let p = sb.run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"]).expect(0);
+    let a = sb
+        .run(&["apply", stack, "--auto-approve", "--var", "image_tag=main-1a2b3c4"])
+        .expect(0);
+    assert!(
+        a.stdout
+            .contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
+        "{}",
+        a.stdout
+    );
+    let p = sb
+        .run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"])
+        .expect(0);
     assert!(p.stdout.contains("No changes."), "{}", p.stdout);
-    let d = emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").expect("app-a runs in the emulator");
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "registry.gitlab.com/blog/app-a:main-1a2b3c4");
-    assert!(emu.get("/api/v1/namespaces/default/services/app-b").is_some(), "app-b is reachable inside the cluster");
+    let d = emu
+        .get("/apis/apps/v1/namespaces/default/deployments/app-a")
+        .expect("app-a runs in the emulator");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.gitlab.com/blog/app-a:main-1a2b3c4"
+    );
+    assert!(
+        emu.get("/api/v1/namespaces/default/services/app-b").is_some(),
+        "app-b is reachable inside the cluster"
+    );
 
     // A new image from CI is an in-place update of the two apps only.
     let p = sb.run(&["plan", stack, "--var", "image_tag=main-5d6e7f8"]).expect(0);
-    assert!(p.stdout.contains("Plan: 0 to add, 2 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Plan: 0 to add, 2 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
 
     sb.run(&["destroy", stack, "--auto-approve"]).expect(0);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut conf = moto.sdk_config().await.into_builder();
         conf.set_region(Some(aws_config::Region::new("us-west-2")));
         let conf = conf.build();
         let ec2 = aws_sdk_ec2::Client::new(&conf);
         let owned = || Filter::builder().name("tag:slipway:stack").values("blog").build();
-        assert!(ec2.describe_vpcs().filters(owned()).send().await.unwrap().vpcs().is_empty(), "VPC left");
-        assert!(ec2.describe_subnets().filters(owned()).send().await.unwrap().subnets().is_empty(), "subnet left");
-        assert!(ec2.describe_internet_gateways().filters(owned()).send().await.unwrap().internet_gateways().is_empty(), "gateway left");
-        assert!(ec2.describe_route_tables().filters(owned()).send().await.unwrap().route_tables().is_empty(), "route table left");
-        assert!(ec2.describe_security_groups().filters(owned()).send().await.unwrap().security_groups().is_empty(), "security group left");
+        assert!(
+            ec2.describe_vpcs()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .is_empty(),
+            "VPC left"
+        );
+        assert!(
+            ec2.describe_subnets()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .subnets()
+                .is_empty(),
+            "subnet left"
+        );
+        assert!(
+            ec2.describe_internet_gateways()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .internet_gateways()
+                .is_empty(),
+            "gateway left"
+        );
+        assert!(
+            ec2.describe_route_tables()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .route_tables()
+                .is_empty(),
+            "route table left"
+        );
+        assert!(
+            ec2.describe_security_groups()
+                .filters(owned())
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+                .is_empty(),
+            "security group left"
+        );
         let nats = ec2.describe_nat_gateways().send().await.unwrap();
-        assert!(nats.nat_gateways().iter().all(|n| n.state().map(|s| s.as_str()) == Some("deleted")), "NAT gateway left");
+        assert!(
+            nats.nat_gateways()
+                .iter()
+                .all(|n| n.state().map(|s| s.as_str()) == Some("deleted")),
+            "NAT gateway left"
+        );
         let iam = aws_sdk_iam::Client::new(&conf);
         let roles = iam.list_roles().send().await.unwrap();
-        assert!(!roles.roles().iter().any(|r| r.role_name().starts_with("blog-")), "role left");
+        assert!(
+            !roles.roles().iter().any(|r| r.role_name().starts_with("blog-")),
+            "role left"
+        );
         let eks = aws_sdk_eks::Client::new(&conf);
-        assert!(eks.list_clusters().send().await.unwrap().clusters().is_empty(), "cluster (and its nodegroups) left");
+        assert!(
+            eks.list_clusters().send().await.unwrap().clusters().is_empty(),
+            "cluster (and its nodegroups) left"
+        );
         let acm = aws_sdk_acm::Client::new(&conf);
-        assert!(acm.list_certificates().send().await.unwrap().certificate_summary_list().is_empty(), "certificate left");
+        assert!(
+            acm.list_certificates()
+                .send()
+                .await
+                .unwrap()
+                .certificate_summary_list()
+                .is_empty(),
+            "certificate left"
+        );
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
-        assert!(elb.describe_load_balancers().send().await.unwrap().load_balancers().is_empty(), "load balancer left");
-        assert!(elb.describe_target_groups().send().await.unwrap().target_groups().is_empty(), "target group left");
+        assert!(
+            elb.describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+                .is_empty(),
+            "load balancer left"
+        );
+        assert!(
+            elb.describe_target_groups()
+                .send()
+                .await
+                .unwrap()
+                .target_groups()
+                .is_empty(),
+            "target group left"
+        );
     });
-    assert!(emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").is_none(), "apps deleted from the cluster");
+    assert!(
+        emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").is_none(),
+        "apps deleted from the cluster"
+    );
 }
 
 #[test]
@@ -70,8 +180,20 @@ fn the_blog_graph_has_one_edge_per_reference() {
     let sb = Sandbox::new();
     let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/blog");
     let g = sb.run(&["graph", stack.to_str().unwrap()]).expect(0);
-    assert!(g.stdout.contains("\"alb_listener.https\" -> \"acm_certificate.site\";"), "{}", g.stdout);
-    assert!(g.stdout.contains("\"app.app_a\" -> \"eks_cluster.main\";"), "{}", g.stdout);
-    assert!(g.stdout.contains("\"subnet.public_us_west_2a\" -> \"vpc.main\";"), "{}", g.stdout);
+    assert!(
+        g.stdout.contains("\"alb_listener.https\" -> \"acm_certificate.site\";"),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout.contains("\"app.app_a\" -> \"eks_cluster.main\";"),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout.contains("\"subnet.public_us_west_2a\" -> \"vpc.main\";"),
+        "{}",
+        g.stdout
+    );
     assert_eq!(g.stdout.matches(" -> ").count(), 53, "{}", g.stdout);
 }

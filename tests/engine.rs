@@ -36,7 +36,10 @@ fn demo() -> Sandbox {
 }
 
 fn id_of(sb: &Sandbox, addr: &str) -> String {
-    sb.state("demo")["resources"][addr]["id"].as_str().expect("id").to_string()
+    sb.state("demo")["resources"][addr]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
 }
 
 #[test]
@@ -49,7 +52,12 @@ fn plan_apply_then_plan_again_shows_no_changes() {
     assert!(!sb.exists("state/demo.json"), "plan must not write a state");
 
     let a = sb.run(&["apply", "stacks/demo", "--auto-approve"]).expect(0);
-    assert!(a.stdout.contains("Apply complete! Resources: 3 added, 0 changed, 0 destroyed."), "{}", a.stdout);
+    assert!(
+        a.stdout
+            .contains("Apply complete! Resources: 3 added, 0 changed, 0 destroyed."),
+        "{}",
+        a.stdout
+    );
     assert!(a.stdout.contains("cluster = \"blog-dev\""));
 
     let again = sb.run(&["plan", "stacks/demo", "--detailed-exitcode"]).expect(0);
@@ -58,11 +66,23 @@ fn plan_apply_then_plan_again_shows_no_changes() {
     let st = sb.state("demo");
     assert_eq!(st["format_version"], 1);
     assert_eq!(st["serial"], 1);
-    assert_eq!(st["resources"]["data.cluster"]["dependencies"], serde_json::json!(["data.network"]));
-    assert_eq!(st["resources"]["data.cluster"]["attributes"]["input"]["network"], st["resources"]["data.network"]["id"]);
-    assert!(!sb.exists("state/demo.json.journal"), "the journal is removed after the snapshot is written");
+    assert_eq!(
+        st["resources"]["data.cluster"]["dependencies"],
+        serde_json::json!(["data.network"])
+    );
+    assert_eq!(
+        st["resources"]["data.cluster"]["attributes"]["input"]["network"],
+        st["resources"]["data.network"]["id"]
+    );
+    assert!(
+        !sb.exists("state/demo.json.journal"),
+        "the journal is removed after the snapshot is written"
+    );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(sb.path("state/demo.json")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(sb.path("state/demo.json"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -74,10 +94,15 @@ fn changing_input_updates_in_place_but_replace_on_change_forces_replacement() {
 
     // env changes input only: update in place, IDs kept.
     let p = sb.run(&["plan", "stacks/demo", "--var", "env=prod"]).expect(0);
-    assert!(p.stdout.contains("# data.network will be updated in place"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# data.network will be updated in place"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("~ input.env = \"dev\" -> \"prod\""), "{}", p.stdout);
     assert!(p.stdout.contains("Plan: 0 to add, 3 to change, 0 to destroy."));
-    sb.run(&["apply", "stacks/demo", "--auto-approve", "--var", "env=prod"]).expect(0);
+    sb.run(&["apply", "stacks/demo", "--auto-approve", "--var", "env=prod"])
+        .expect(0);
     assert_eq!(id_of(&sb, "data.network"), net);
     assert_eq!(id_of(&sb, "data.cluster"), cluster);
     assert_eq!(sb.state("demo")["outputs"]["cluster"]["value"], "blog-prod");
@@ -85,15 +110,26 @@ fn changing_input_updates_in_place_but_replace_on_change_forces_replacement() {
     // The cidr feeds replace_on_change: the cluster is replaced, naming the field.
     sb.write("stacks/demo/main.toml", &CHAIN.replace("10.0.0.0/16", "10.1.0.0/16"));
     let p = sb.run(&["plan", "stacks/demo", "--var", "env=prod"]).expect(0);
-    assert!(p.stdout.contains("# data.cluster must be replaced (`replace_on_change` forces replacement)"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("# data.cluster must be replaced (`replace_on_change` forces replacement)"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("-/+ data \"cluster\""));
     assert!(p.stdout.contains("# forces replacement"));
     // data.app reads the cluster's name, known at plan time and unchanged: no-op.
-    assert!(p.stdout.contains("Plan: 1 to add, 1 to change, 1 to destroy."), "{}", p.stdout);
-    sb.run(&["apply", "stacks/demo", "--auto-approve", "--var", "env=prod"]).expect(0);
+    assert!(
+        p.stdout.contains("Plan: 1 to add, 1 to change, 1 to destroy."),
+        "{}",
+        p.stdout
+    );
+    sb.run(&["apply", "stacks/demo", "--auto-approve", "--var", "env=prod"])
+        .expect(0);
     assert_eq!(id_of(&sb, "data.network"), net);
     assert_ne!(id_of(&sb, "data.cluster"), cluster);
-    sb.run(&["plan", "stacks/demo", "--var", "env=prod", "--detailed-exitcode"]).expect(0);
+    sb.run(&["plan", "stacks/demo", "--var", "env=prod", "--detailed-exitcode"])
+        .expect(0);
 }
 
 #[test]
@@ -101,12 +137,17 @@ fn destroy_deletes_dependents_before_their_dependencies() {
     let sb = demo();
     sb.run(&["apply", "stacks/demo", "--auto-approve"]).expect(0);
     let d = sb.run(&["destroy", "stacks/demo", "--auto-approve"]).expect(0);
-    let pos = |s: &str| d.stdout.find(&format!("{s}: Destruction complete")).unwrap_or_else(|| panic!("{}", d.stdout));
+    let pos = |s: &str| {
+        d.stdout
+            .find(&format!("{s}: Destruction complete"))
+            .unwrap_or_else(|| panic!("{}", d.stdout))
+    };
     assert!(pos("data.app") < pos("data.cluster"));
     assert!(pos("data.cluster") < pos("data.network"));
     assert!(d.stdout.contains("0 added, 0 changed, 3 destroyed"));
     assert_eq!(sb.state("demo")["resources"], serde_json::json!({}));
-    sb.run(&["plan", "stacks/demo", "--destroy", "--detailed-exitcode"]).expect(0);
+    sb.run(&["plan", "stacks/demo", "--destroy", "--detailed-exitcode"])
+        .expect(0);
 }
 
 #[test]
@@ -125,13 +166,35 @@ fn removing_a_resource_from_the_stack_plans_its_delete() {
 #[test]
 fn a_cycle_is_reported_with_every_address_and_where_each_reference_is() {
     let sb = Sandbox::new();
-    sb.write("stacks/c/a.toml", "[data.a]\ninput = \"${data.c.output}\"\n\n[data.b]\ninput = \"${data.a.id}\"\n");
+    sb.write(
+        "stacks/c/a.toml",
+        "[data.a]\ninput = \"${data.c.output}\"\n\n[data.b]\ninput = \"${data.a.id}\"\n",
+    );
     sb.write("stacks/c/b.toml", "[data.c]\ninput = { x = \"${data.b.output}\" }\n");
     let r = sb.run(&["plan", "stacks/c"]).expect(1);
-    assert!(r.stderr.contains("dependency cycle between data.a, data.b, data.c"), "{}", r.stderr);
-    assert!(r.stderr.contains("data.a refers to data.c at stacks/c/a.toml:2:10 (${data.c.output})"), "{}", r.stderr);
-    assert!(r.stderr.contains("data.b refers to data.a at stacks/c/a.toml:5:10 (${data.a.id})"), "{}", r.stderr);
-    assert!(r.stderr.contains("data.c refers to data.b at stacks/c/b.toml:2:16 (${data.b.output})"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("dependency cycle between data.a, data.b, data.c"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("data.a refers to data.c at stacks/c/a.toml:2:10 (${data.c.output})"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("data.b refers to data.a at stacks/c/a.toml:5:10 (${data.a.id})"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("data.c refers to data.b at stacks/c/b.toml:2:16 (${data.b.output})"),
+        "{}",
+        r.stderr
+    );
     assert!(!sb.exists("state"), "nothing may be written");
 }
 
@@ -148,7 +211,8 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     assert_eq!(sb.read("state/demo.json"), before);
 
     // A fresh saved plan applies; the same plan again is stale (serial moved).
-    sb.run(&["plan", "stacks/demo", "--var", "env=prod", "--out", "prod.plan"]).expect(0);
+    sb.run(&["plan", "stacks/demo", "--var", "env=prod", "--out", "prod.plan"])
+        .expect(0);
     // The stack file changing after the plan does not change what the plan does.
     sb.write("stacks/demo/main.toml", &CHAIN.replace("blog-", "other-"));
     let a = sb.run(&["apply", "prod.plan"]).expect(0);
@@ -179,27 +243,41 @@ fn a_second_concurrent_apply_is_refused_by_the_lock_naming_the_holder() {
     assert!(r.stderr.contains("for `apply`"), "{}", r.stderr);
     assert!(r.stderr.contains("slipway force-unlock"), "{}", r.stderr);
     // With a lock timeout the second run waits for the first and then succeeds.
-    sb.run(&["plan", "stacks/slow", "--lock-timeout", "60s", "--detailed-exitcode"]).expect(0);
+    sb.run(&["plan", "stacks/slow", "--lock-timeout", "60s", "--detailed-exitcode"])
+        .expect(0);
     assert!(first.wait().expect("wait").success());
 }
 
 #[test]
 fn a_corrupted_or_newer_state_is_refused_and_left_byte_for_byte() {
     for (content, needle) in [
-        (&b"{\"format_version\": 1, \"lineage\": \"x\", \"serial\": 3, \"resou"[..], "is not valid slipway state"),
-        (&b"{\"format_version\": 7, \"lineage\": \"x\", \"serial\": 3}"[..], "newer than this slipway understands"),
+        (
+            &b"{\"format_version\": 1, \"lineage\": \"x\", \"serial\": 3, \"resou"[..],
+            "is not valid slipway state",
+        ),
+        (
+            &b"{\"format_version\": 7, \"lineage\": \"x\", \"serial\": 3}"[..],
+            "newer than this slipway understands",
+        ),
         (&b"\x00\xff garbage"[..], "is not valid slipway state"),
     ] {
         let sb = demo();
         std::fs::create_dir_all(sb.path("state")).unwrap();
         std::fs::write(sb.path("state/demo.json"), content).unwrap();
-        for args in [&["plan", "stacks/demo"][..], &["apply", "stacks/demo", "--auto-approve"], &["destroy", "stacks/demo", "--auto-approve"]] {
+        for args in [
+            &["plan", "stacks/demo"][..],
+            &["apply", "stacks/demo", "--auto-approve"],
+            &["destroy", "stacks/demo", "--auto-approve"],
+        ] {
             let r = sb.run(args).expect(1);
             assert!(r.stderr.contains(needle), "{}", r.stderr);
             assert!(r.stderr.contains("left unchanged"), "{}", r.stderr);
             assert_eq!(std::fs::read(sb.path("state/demo.json")).unwrap(), content);
             assert!(!sb.exists("state/demo.json.backup"));
-            assert!(!sb.exists("state/demo.json.lock"), "the lock is released after an error");
+            assert!(
+                !sb.exists("state/demo.json.lock"),
+                "the lock is released after an error"
+            );
         }
     }
 }
@@ -224,8 +302,14 @@ input = "${data.broken.id}"
 input = "fine"
 "#,
     );
-    let r = sb.run(&["apply", "stacks/f", "--auto-approve", "--parallelism", "1"]).expect(1);
-    assert!(r.stderr.contains("data.broken: Creation failed: the API said no"), "{}", r.stderr);
+    let r = sb
+        .run(&["apply", "stacks/f", "--auto-approve", "--parallelism", "1"])
+        .expect(1);
+    assert!(
+        r.stderr.contains("data.broken: Creation failed: the API said no"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("Apply failed: 1 step(s) failed"), "{}", r.stderr);
     assert!(r.stderr.contains("not started: data.after_broken"), "{}", r.stderr);
     let st = sb.state("f");
@@ -237,10 +321,18 @@ input = "fine"
     assert_eq!(st["pending"], serde_json::json!([]));
 
     // Fixing the failure and applying again creates only what is missing.
-    sb.write("stacks/f/main.toml", &sb.read("stacks/f/main.toml").replace("fail = \"the API said no\"\n", ""));
+    sb.write(
+        "stacks/f/main.toml",
+        &sb.read("stacks/f/main.toml")
+            .replace("fail = \"the API said no\"\n", ""),
+    );
     let first_id = st["resources"]["data.first"]["id"].clone();
     let p = sb.run(&["apply", "stacks/f", "--auto-approve"]).expect(0);
-    assert!(p.stdout.contains("Resources: 2 added") || p.stdout.contains("Resources: 3 added"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Resources: 2 added") || p.stdout.contains("Resources: 3 added"),
+        "{}",
+        p.stdout
+    );
     assert_eq!(sb.state("f")["resources"]["data.first"]["id"], first_id);
 }
 
@@ -263,8 +355,16 @@ input = "${data.quick.id}"
 "#,
     );
     let r = sb.run(&["apply", "stacks/p", "--auto-approve"]).expect(0);
-    let pos = |s: &str| r.stdout.find(s).unwrap_or_else(|| panic!("{s} missing in {}", r.stdout));
-    assert!(pos("data.after_quick: Creation complete") < pos("data.slow: Creation complete"), "{}", r.stdout);
+    let pos = |s: &str| {
+        r.stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("{s} missing in {}", r.stdout))
+    };
+    assert!(
+        pos("data.after_quick: Creation complete") < pos("data.slow: Creation complete"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -272,7 +372,11 @@ fn a_killed_apply_is_replayed_and_settled_without_duplicates() {
     let sb = Sandbox::new();
     let mut toml = String::new();
     for i in 0..40 {
-        let input = if i == 0 { "\"root\"".to_string() } else { format!("\"${{data.r{}.id}}\"", (i - 1) / 2) };
+        let input = if i == 0 {
+            "\"root\"".to_string()
+        } else {
+            format!("\"${{data.r{}.id}}\"", (i - 1) / 2)
+        };
         toml.push_str(&format!("[data.r{i}]\ninput = {input}\ndelay = \"150ms\"\n\n"));
     }
     sb.write("stacks/k/main.toml", &toml);
@@ -284,35 +388,66 @@ fn a_killed_apply_is_replayed_and_settled_without_duplicates() {
     let journal = sb.path("state/k.json.journal");
     let t0 = std::time::Instant::now();
     // Kill once some resources are done and others are in flight.
-    while sb.read("state/k.json.journal").matches("\"t\":\"done\"").count() < 5 && t0.elapsed() < Duration::from_secs(30) {
+    while sb.read("state/k.json.journal").matches("\"t\":\"done\"").count() < 5
+        && t0.elapsed() < Duration::from_secs(30)
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().expect("kill -9");
     child.wait().expect("reap");
     assert!(journal.exists(), "a killed run leaves its journal");
-    assert!(!sb.exists("state/k.json"), "no snapshot yet: everything is in the journal");
+    assert!(
+        !sb.exists("state/k.json"),
+        "no snapshot yet: everything is in the journal"
+    );
     let r = sb.run(&["plan", "stacks/k"]).expect(1);
     assert!(r.stderr.contains("no longer running on this host"), "{}", r.stderr);
     let lock = sb.read("state/k.json.lock");
-    let id = serde_json::from_str::<serde_json::Value>(&lock).unwrap()["id"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&lock).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sb.run(&["force-unlock", &id, "--state", "state/k.json"]).expect(0);
 
     let p = sb.run(&["plan", "stacks/k"]).expect(0);
-    assert!(p.stdout.contains("replayed the journal of an interrupted run"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("replayed the journal of an interrupted run"),
+        "{}",
+        p.stdout
+    );
     let st = sb.state("k");
     let done = st["resources"].as_object().unwrap().len();
     assert!(done >= 5, "finished resources survive the kill: {done}");
     assert_eq!(st["pending"], serde_json::json!([]), "every pending intent is settled");
     assert!(!journal.exists());
-    assert!(p.stdout.contains(&format!("Plan: {} to add, 0 to change, 0 to destroy.", 40 - done)), "{}", p.stdout);
-    let kept: Vec<String> = st["resources"].as_object().unwrap().values().map(|r| r["id"].to_string()).collect();
+    assert!(
+        p.stdout
+            .contains(&format!("Plan: {} to add, 0 to change, 0 to destroy.", 40 - done)),
+        "{}",
+        p.stdout
+    );
+    let kept: Vec<String> = st["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["id"].to_string())
+        .collect();
 
-    sb.run(&["apply", "stacks/k", "--auto-approve", "--parallelism", "40"]).expect(0);
+    sb.run(&["apply", "stacks/k", "--auto-approve", "--parallelism", "40"])
+        .expect(0);
     let st = sb.state("k");
     assert_eq!(st["resources"].as_object().unwrap().len(), 40);
-    let ids: Vec<String> = st["resources"].as_object().unwrap().values().map(|r| r["id"].to_string()).collect();
+    let ids: Vec<String> = st["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["id"].to_string())
+        .collect();
     for k in kept {
-        assert!(ids.contains(&k), "a resource finished before the kill was not recreated");
+        assert!(
+            ids.contains(&k),
+            "a resource finished before the kill was not recreated"
+        );
     }
     sb.run(&["plan", "stacks/k", "--detailed-exitcode"]).expect(0);
 }
@@ -332,13 +467,22 @@ fn apply_asks_for_confirmation_and_only_yes_applies() {
 fn variables_come_from_var_then_environment_then_default() {
     let sb = demo();
     let out = |r: support::Run| r.stdout;
-    let p = out(sb.command(&["plan", "stacks/demo"]).env("SLIPWAY_VAR_env", "staging").output().map(|o| support::Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into(),
-        stderr: String::from_utf8_lossy(&o.stderr).into(),
-    }).unwrap());
+    let p = out(sb
+        .command(&["plan", "stacks/demo"])
+        .env("SLIPWAY_VAR_env", "staging")
+        .output()
+        .map(|o| support::Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        })
+        .unwrap());
     assert!(p.contains("\"blog-staging\""), "{p}");
-    let o = sb.command(&["plan", "stacks/demo", "--var", "env=cli"]).env("SLIPWAY_VAR_env", "staging").output().unwrap();
+    let o = sb
+        .command(&["plan", "stacks/demo", "--var", "env=cli"])
+        .env("SLIPWAY_VAR_env", "staging")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"blog-cli\""));
     let p = sb.run(&["plan", "stacks/demo"]).expect(0);
     assert!(p.stdout.contains("\"blog-dev\""));
@@ -355,9 +499,20 @@ fn plan_json_is_machine_readable() {
     assert_eq!(net["address"], "data.network");
     assert_eq!(net["action"], "create");
     assert_eq!(net["after"]["id"], serde_json::Value::Null);
-    assert!(net["after_unknown"].as_array().unwrap().contains(&serde_json::json!("id")));
-    let cluster = doc["resource_changes"].as_array().unwrap().iter().find(|c| c["address"] == "data.cluster").unwrap();
-    assert!(cluster["after_unknown"].as_array().unwrap().contains(&serde_json::json!("input.network")));
+    assert!(net["after_unknown"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("id")));
+    let cluster = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "data.cluster")
+        .unwrap();
+    assert!(cluster["after_unknown"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("input.network")));
 }
 
 #[test]
@@ -381,12 +536,19 @@ fn state_output_and_graph_commands() {
 
     let r = sb.run(&["state", "rm", "data.app", "data.nope"]).expect(1);
     assert!(r.stderr.contains("data.nope"), "{}", r.stderr);
-    assert!(sb.state("demo")["resources"].get("data.app").is_some(), "nothing removed on error");
+    assert!(
+        sb.state("demo")["resources"].get("data.app").is_some(),
+        "nothing removed on error"
+    );
     sb.run(&["state", "rm", "data.app"]).expect(0);
     assert!(sb.state("demo")["resources"].get("data.app").is_none());
     assert!(sb.exists("state/demo.json.backup"));
     let p = sb.run(&["plan", "stacks/demo"]).expect(0);
-    assert!(p.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
 }
 
 #[test]
@@ -402,14 +564,33 @@ fn create_before_destroy_makes_the_new_object_before_deleting_the_old() {
     let old = sb.state("cbd")["resources"]["data.pool"]["id"].clone();
     sb.write("stacks/cbd/main.toml", &stack("b"));
     let p = sb.run(&["plan", "stacks/cbd"]).expect(0);
-    assert!(p.stdout.contains("forces replacement, new object first"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("forces replacement, new object first"),
+        "{}",
+        p.stdout
+    );
     let r = sb.run(&["apply", "stacks/cbd", "--auto-approve"]).expect(0);
-    let pos = |s: &str| r.stdout.find(s).unwrap_or_else(|| panic!("{s} missing in {}", r.stdout));
-    assert!(pos("data.pool: Creation complete") < pos("data.user: Modifications complete"), "{}", r.stdout);
-    assert!(pos("data.user: Modifications complete") < pos("data.pool: Destruction complete"), "{}", r.stdout);
+    let pos = |s: &str| {
+        r.stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("{s} missing in {}", r.stdout))
+    };
+    assert!(
+        pos("data.pool: Creation complete") < pos("data.user: Modifications complete"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        pos("data.user: Modifications complete") < pos("data.pool: Destruction complete"),
+        "{}",
+        r.stdout
+    );
     let st = sb.state("cbd");
     assert_ne!(st["resources"]["data.pool"]["id"], old);
-    assert_eq!(st["resources"]["data.user"]["attributes"]["output"], st["resources"]["data.pool"]["id"]);
+    assert_eq!(
+        st["resources"]["data.user"]["attributes"]["output"],
+        st["resources"]["data.pool"]["id"]
+    );
     assert!(st.get("deposed").is_none(), "the old object is gone: {st}");
     sb.run(&["plan", "stacks/cbd", "--detailed-exitcode"]).expect(0);
 }
@@ -424,27 +605,56 @@ fn sensitive_outputs_are_hidden_unless_asked_for_by_name() {
     let a = sb.run(&["apply", "stacks/o", "--auto-approve"]).expect(0);
     assert!(a.stdout.contains("hidden = \"(sensitive)\""), "{}", a.stdout);
     let o = sb.run(&["output", "stacks/o"]).expect(0);
-    assert!(o.stdout.contains("hidden = \"(sensitive)\"") && !o.stdout.contains("s3cr3t"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("hidden = \"(sensitive)\"") && !o.stdout.contains("s3cr3t"),
+        "{}",
+        o.stdout
+    );
     assert_eq!(sb.run(&["output", "stacks/o", "hidden"]).expect(0).stdout, "s3cr3t\n");
 }
 
 #[test]
 fn an_operation_over_its_time_limit_fails_and_is_settled_by_the_next_run() {
     let sb = Sandbox::new();
-    sb.write("stacks/t/main.toml", "[data.slow]\ninput = 1\ndelay = \"5s\"\ntimeouts = { create = \"300ms\" }\n\n[data.quick]\ninput = 2\n");
+    sb.write(
+        "stacks/t/main.toml",
+        "[data.slow]\ninput = 1\ndelay = \"5s\"\ntimeouts = { create = \"300ms\" }\n\n[data.quick]\ninput = 2\n",
+    );
     let r = sb.run(&["apply", "stacks/t", "--auto-approve"]).expect(1);
-    assert!(r.stderr.contains("create of data.slow timed out after 300ms"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("create of data.slow timed out after 300ms"),
+        "{}",
+        r.stderr
+    );
     let st = sb.state("t");
-    assert_eq!(st["pending"][0]["address"], "data.slow", "the outcome is unknown: the intent stays pending");
+    assert_eq!(
+        st["pending"][0]["address"], "data.slow",
+        "the outcome is unknown: the intent stays pending"
+    );
     let p = sb.run(&["plan", "stacks/t"]).expect(0);
-    assert!(p.stdout.contains("data.slow: the interrupted create made nothing; forgot it"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("data.slow: the interrupted create made nothing; forgot it"),
+        "{}",
+        p.stdout
+    );
 
     sb.write("stacks/t/main.toml", "[data.slow]\ninput = 1\ndelay = \"5s\"\n");
-    let r = sb.run(&["apply", "stacks/t", "--auto-approve", "--timeout", "200ms"]).expect(1);
+    let r = sb
+        .run(&["apply", "stacks/t", "--auto-approve", "--timeout", "200ms"])
+        .expect(1);
     assert!(r.stderr.contains("timed out after 200ms"), "{}", r.stderr);
     let r = sb.run(&["plan", "stacks/t", "--var", "x=1"]).expect(1);
     assert!(r.stderr.contains("declares no variable"), "{}", r.stderr);
-    sb.write("stacks/t/main.toml", "[data.slow]\ninput = 1\ntimeouts = { craete = \"1m\" }\n");
+    sb.write(
+        "stacks/t/main.toml",
+        "[data.slow]\ninput = 1\ntimeouts = { craete = \"1m\" }\n",
+    );
     let r = sb.run(&["plan", "stacks/t"]).expect(1);
-    assert!(r.stderr.contains("stacks/t/main.toml:3:14: error: unknown timeout `craete`"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("stacks/t/main.toml:3:14: error: unknown timeout `craete`"),
+        "{}",
+        r.stderr
+    );
 }

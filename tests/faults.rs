@@ -12,14 +12,20 @@ use support::proxy::FaultProxy;
 use support::Sandbox;
 
 fn blog() -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/blog").display().to_string()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("stacks/blog")
+        .display()
+        .to_string()
 }
 
 /// Objects carrying the blog stack's ownership tag, per kind, read from moto
 /// directly (not through the proxy, not through slipway's state).
 fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
     use aws_sdk_ec2::types::Filter;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut conf = moto.sdk_config().await.into_builder();
         conf.set_region(Some(aws_config::Region::new("us-west-2")));
@@ -27,36 +33,135 @@ fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
         let ec2 = aws_sdk_ec2::Client::new(&conf);
         let f = || Filter::builder().name("tag:slipway:stack").values("blog").build();
         let mut c = BTreeMap::new();
-        c.insert("vpc", ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len());
-        c.insert("subnet", ec2.describe_subnets().filters(f()).send().await.unwrap().subnets().len());
-        c.insert("internet_gateway", ec2.describe_internet_gateways().filters(f()).send().await.unwrap().internet_gateways().len());
-        c.insert("elastic_ip", ec2.describe_addresses().filters(f()).send().await.unwrap().addresses().len());
+        c.insert(
+            "vpc",
+            ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len(),
+        );
+        c.insert(
+            "subnet",
+            ec2.describe_subnets()
+                .filters(f())
+                .send()
+                .await
+                .unwrap()
+                .subnets()
+                .len(),
+        );
+        c.insert(
+            "internet_gateway",
+            ec2.describe_internet_gateways()
+                .filters(f())
+                .send()
+                .await
+                .unwrap()
+                .internet_gateways()
+                .len(),
+        );
+        c.insert(
+            "elastic_ip",
+            ec2.describe_addresses()
+                .filters(f())
+                .send()
+                .await
+                .unwrap()
+                .addresses()
+                .len(),
+        );
         let nats = ec2.describe_nat_gateways().send().await.unwrap();
         c.insert(
             "nat_gateway",
             nats.nat_gateways()
                 .iter()
                 .filter(|n| n.state().map(|s| s.as_str()) != Some("deleted"))
-                .filter(|n| n.tags().iter().any(|t| t.key() == Some("slipway:stack") && t.value() == Some("blog")))
+                .filter(|n| {
+                    n.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("slipway:stack") && t.value() == Some("blog"))
+                })
                 .count(),
         );
-        c.insert("route_table", ec2.describe_route_tables().filters(f()).send().await.unwrap().route_tables().len());
-        c.insert("security_group", ec2.describe_security_groups().filters(f()).send().await.unwrap().security_groups().len());
+        c.insert(
+            "route_table",
+            ec2.describe_route_tables()
+                .filters(f())
+                .send()
+                .await
+                .unwrap()
+                .route_tables()
+                .len(),
+        );
+        c.insert(
+            "security_group",
+            ec2.describe_security_groups()
+                .filters(f())
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+                .len(),
+        );
         let iam = aws_sdk_iam::Client::new(&conf);
-        c.insert("iam_role", iam.list_roles().send().await.unwrap().roles().iter().filter(|r| r.role_name().starts_with("blog-")).count());
-        c.insert("iam_oidc_provider", iam.list_open_id_connect_providers().send().await.unwrap().open_id_connect_provider_list().len());
+        c.insert(
+            "iam_role",
+            iam.list_roles()
+                .send()
+                .await
+                .unwrap()
+                .roles()
+                .iter()
+                .filter(|r| r.role_name().starts_with("blog-"))
+                .count(),
+        );
+        c.insert(
+            "iam_oidc_provider",
+            iam.list_open_id_connect_providers()
+                .send()
+                .await
+                .unwrap()
+                .open_id_connect_provider_list()
+                .len(),
+        );
         let eks = aws_sdk_eks::Client::new(&conf);
-        c.insert("eks_cluster", eks.list_clusters().send().await.unwrap().clusters().len());
-        c.insert("eks_nodegroup", eks.list_nodegroups().cluster_name("blog").send().await.map(|o| o.nodegroups().len()).unwrap_or(0));
+        c.insert(
+            "eks_cluster",
+            eks.list_clusters().send().await.unwrap().clusters().len(),
+        );
+        c.insert(
+            "eks_nodegroup",
+            eks.list_nodegroups()
+                .cluster_name("blog")
+                .send()
+                .await
+                .map(|o| o.nodegroups().len())
+                .unwrap_or(0),
+        );
         let acm = aws_sdk_acm::Client::new(&conf);
-        c.insert("acm_certificate", acm.list_certificates().send().await.unwrap().certificate_summary_list().len());
+        c.insert(
+            "acm_certificate",
+            acm.list_certificates()
+                .send()
+                .await
+                .unwrap()
+                .certificate_summary_list()
+                .len(),
+        );
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
         let lbs = elb.describe_load_balancers().send().await.unwrap();
         c.insert("alb", lbs.load_balancers().len());
-        c.insert("alb_target_group", elb.describe_target_groups().send().await.unwrap().target_groups().len());
+        c.insert(
+            "alb_target_group",
+            elb.describe_target_groups().send().await.unwrap().target_groups().len(),
+        );
         let mut listeners = 0;
         for lb in lbs.load_balancers() {
-            listeners += elb.describe_listeners().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap().listeners().len();
+            listeners += elb
+                .describe_listeners()
+                .load_balancer_arn(lb.load_balancer_arn().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .listeners()
+                .len();
         }
         c.insert("alb_listener", listeners);
         c
@@ -65,9 +170,21 @@ fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
 
 fn declared() -> BTreeMap<&'static str, usize> {
     [
-        ("vpc", 1), ("subnet", 6), ("internet_gateway", 1), ("elastic_ip", 1), ("nat_gateway", 1), ("route_table", 2),
-        ("security_group", 2), ("iam_role", 2), ("iam_oidc_provider", 1), ("eks_cluster", 1), ("eks_nodegroup", 1),
-        ("acm_certificate", 1), ("alb", 1), ("alb_target_group", 1), ("alb_listener", 2),
+        ("vpc", 1),
+        ("subnet", 6),
+        ("internet_gateway", 1),
+        ("elastic_ip", 1),
+        ("nat_gateway", 1),
+        ("route_table", 2),
+        ("security_group", 2),
+        ("iam_role", 2),
+        ("iam_oidc_provider", 1),
+        ("eks_cluster", 1),
+        ("eks_nodegroup", 1),
+        ("acm_certificate", 1),
+        ("alb", 1),
+        ("alb_target_group", 1),
+        ("alb_listener", 2),
     ]
     .into_iter()
     .collect()
@@ -82,13 +199,20 @@ fn run_blog_through(flags: &[&str]) -> (Moto, FaultProxy, Sandbox, K8sEmulator) 
     sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
     sb.env.push(("AWS_REGION".into(), "us-west-2".into()));
     sb.write("kubeconfig.yaml", &emu.kubeconfig());
-    sb.env.push(("SLIPWAY_KUBECONFIG_OVERRIDE".into(), sb.path("kubeconfig.yaml").display().to_string()));
+    sb.env.push((
+        "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
+        sb.path("kubeconfig.yaml").display().to_string(),
+    ));
     sb.env.push(("REGISTRY_PASSWORD".into(), "token".into()));
     let _controller = emu.controller();
     let a = sb.run(&["apply", &blog(), "--auto-approve"]);
     assert_eq!(a.code, 0, "apply did not converge:\n{}\n{}", a.stdout, a.stderr);
     sb.run(&["plan", &blog(), "--detailed-exitcode"]).expect(0);
-    assert_eq!(owned_counts(&moto), declared(), "exactly one object per declared resource");
+    assert_eq!(
+        owned_counts(&moto),
+        declared(),
+        "exactly one object per declared resource"
+    );
     drop(_controller);
     (moto, proxy, sb, emu)
 }
@@ -100,8 +224,11 @@ fn the_blog_stack_converges_under_throttling_and_server_errors_through_the_fault
     let faults = |f: &str| calls.iter().filter(|c| c["fault"] == f).count();
     assert!(faults("throttle") > 10, "the proxy throttled ({} calls)", calls.len());
     assert!(faults("5xx") > 1, "the proxy answered server errors");
-    let throttled: std::collections::BTreeSet<&str> =
-        calls.iter().filter(|c| c["fault"] == "throttle").filter_map(|c| c["service"].as_str()).collect();
+    let throttled: std::collections::BTreeSet<&str> = calls
+        .iter()
+        .filter(|c| c["fault"] == "throttle")
+        .filter_map(|c| c["service"].as_str())
+        .collect();
     assert!(throttled.len() >= 3, "several services were throttled: {throttled:?}");
 }
 
@@ -114,5 +241,9 @@ fn lost_create_responses_leave_no_duplicates_and_no_orphans_through_the_fault_pr
     assert!(lost >= 1, "some creates acted but their answers were lost ({lost})");
     // And destroy through the same lossy proxy leaves nothing.
     sb.run(&["destroy", &blog(), "--auto-approve"]).expect(0);
-    assert!(owned_counts(&moto).values().all(|n| *n == 0), "orphans: {:?}", owned_counts(&moto));
+    assert!(
+        owned_counts(&moto).values().all(|n| *n == 0),
+        "orphans: {:?}",
+        owned_counts(&moto)
+    );
 }

@@ -75,16 +75,31 @@ fn apps_apply_through_the_kube_client_and_replan_clean_with_the_emulator() {
     let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     drop(controller);
     let pos = |s: &str| a.stdout.find(s).unwrap_or_else(|| panic!("{s}: {}", a.stdout));
-    assert!(pos("k8s_namespace.app_a: Creation complete") < pos("app.web: Creating..."), "namespaces first: {}", a.stdout);
+    assert!(
+        pos("k8s_namespace.app_a: Creation complete") < pos("app.web: Creating..."),
+        "namespaces first: {}",
+        a.stdout
+    );
     let d = emu.get(DEP).expect("the Deployment exists");
     assert_eq!(d["metadata"]["labels"]["app.kubernetes.io/managed-by"], "slipway");
     assert_eq!(d["metadata"]["labels"]["slipway.dev/stack"], "apps");
-    assert_eq!(d["metadata"]["managedFields"][0]["manager"], "slipway", "server-side apply as field manager slipway");
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"], "/healthz");
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"], "256Mi");
+    assert_eq!(
+        d["metadata"]["managedFields"][0]["manager"], "slipway",
+        "server-side apply as field manager slipway"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/healthz"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"],
+        "256Mi"
+    );
     let svc = emu.get("/api/v1/namespaces/app-a/services/web").expect("service");
     assert_eq!(svc["spec"]["type"], "NodePort");
-    let role = emu.get("/apis/rbac.authorization.k8s.io/v1/namespaces/app-a/roles/gitlab").expect("role");
+    let role = emu
+        .get("/apis/rbac.authorization.k8s.io/v1/namespaces/app-a/roles/gitlab")
+        .expect("role");
     assert_eq!(
         role["rules"],
         json!([
@@ -100,7 +115,12 @@ fn apps_apply_through_the_kube_client_and_replan_clean_with_the_emulator() {
 #[test]
 fn a_failed_rollout_fails_the_apply_with_the_pods_reasons_with_the_emulator() {
     let (emu, sb) = setup("");
-    let child = sb.command(&["apply", "stacks/apps", "--auto-approve"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = sb
+        .command(&["apply", "stacks/apps", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Play a controller whose pod cannot pull its image.
     let t0 = std::time::Instant::now();
     while emu.get(DEP).is_none() && t0.elapsed() < Duration::from_secs(30) {
@@ -108,7 +128,14 @@ fn a_failed_rollout_fails_the_apply_with_the_pods_reasons_with_the_emulator() {
     }
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-7d9c-x1", "namespace": "app-a",
         "labels": {"app.kubernetes.io/name": "web", "slipway.dev/stack": "apps"}}, "spec": {"containers": [{"name": "web", "image": "x"}]}});
-    assert_eq!(emu.patch("/api/v1/namespaces/app-a/pods/web-7d9c-x1?fieldManager=test", "application/apply-patch+yaml", pod), 201);
+    assert_eq!(
+        emu.patch(
+            "/api/v1/namespaces/app-a/pods/web-7d9c-x1?fieldManager=test",
+            "application/apply-patch+yaml",
+            pod
+        ),
+        201
+    );
     emu.patch(
         "/api/v1/namespaces/app-a/pods/web-7d9c-x1/status",
         "application/merge-patch+json",
@@ -117,15 +144,28 @@ fn a_failed_rollout_fails_the_apply_with_the_pods_reasons_with_the_emulator() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("pod web-7d9c-x1: container web: ImagePullBackOff: Back-off pulling image"), "{stderr}");
+    assert!(
+        stderr.contains("pod web-7d9c-x1: container web: ImagePullBackOff: Back-off pulling image"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_rollout_that_never_finishes_times_out_with_the_emulator() {
     let (_emu, sb) = setup("");
-    let r = sb.run(&["apply", "stacks/apps", "--auto-approve", "--rollout-timeout", "2s"]).expect(1);
-    assert!(r.stderr.contains("timed out after") && r.stderr.contains("rollout of Deployment app-a/web"), "{}", r.stderr);
-    assert!(r.stderr.contains("last status: waiting for the controller"), "{}", r.stderr);
+    let r = sb
+        .run(&["apply", "stacks/apps", "--auto-approve", "--rollout-timeout", "2s"])
+        .expect(1);
+    assert!(
+        r.stderr.contains("timed out after") && r.stderr.contains("rollout of Deployment app-a/web"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("last status: waiting for the controller"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -134,7 +174,11 @@ fn kubectl_set_image_and_a_deleted_service_are_drift_and_apply_repairs_them_with
     let _controller = emu.controller();
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     // What `kubectl set image` sends: a strategic merge patch by container name.
-    emu.patch(DEP, "application/strategic-merge-patch+json", json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "evil:latest"}]}}}}));
+    emu.patch(
+        DEP,
+        "application/strategic-merge-patch+json",
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "evil:latest"}]}}}}),
+    );
     assert_eq!(emu.delete("/api/v1/namespaces/app-a/services/web"), 200);
     let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
     assert!(p.stdout.contains("# app.web has changed"), "{}", p.stdout);
@@ -143,10 +187,20 @@ fn kubectl_set_image_and_a_deleted_service_are_drift_and_apply_repairs_them_with
         "{}",
         p.stdout
     );
-    assert!(p.stdout.contains("manifests[1]"), "the deleted Service shows: {}", p.stdout);
+    assert!(
+        p.stdout.contains("manifests[1]"),
+        "the deleted Service shows: {}",
+        p.stdout
+    );
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
-    assert_eq!(emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"], "registry.gitlab.com/team/web:v1");
-    assert!(emu.get("/api/v1/namespaces/app-a/services/web").is_some(), "the Service is back");
+    assert_eq!(
+        emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.gitlab.com/team/web:v1"
+    );
+    assert!(
+        emu.get("/api/v1/namespaces/app-a/services/web").is_some(),
+        "the Service is back"
+    );
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
 }
 
@@ -155,15 +209,28 @@ fn an_image_tag_from_ci_updates_in_place_and_dropped_objects_are_deleted_with_th
     let (emu, sb) = setup("");
     let _controller = emu.controller();
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
-    let r = sb.command(&["apply", "stacks/apps", "--auto-approve"]).env("SLIPWAY_VAR_image_tag", "v2").output().unwrap();
+    let r = sb
+        .command(&["apply", "stacks/apps", "--auto-approve"])
+        .env("SLIPWAY_VAR_image_tag", "v2")
+        .output()
+        .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert_eq!(emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"], "registry.gitlab.com/team/web:v2");
+    assert_eq!(
+        emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.gitlab.com/team/web:v2"
+    );
     // Drop the CI deployer from the stack: its objects go.
     let without = stack("").replace("[ci_deployer.gitlab]\nnamespaces = [\"app-a\"]\n", "");
     sb.write("stacks/apps/main.toml", &without);
-    let r = sb.command(&["apply", "stacks/apps", "--auto-approve"]).env("SLIPWAY_VAR_image_tag", "v2").output().unwrap();
+    let r = sb
+        .command(&["apply", "stacks/apps", "--auto-approve"])
+        .env("SLIPWAY_VAR_image_tag", "v2")
+        .output()
+        .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(emu.get("/apis/rbac.authorization.k8s.io/v1/namespaces/app-a/roles/gitlab").is_none());
+    assert!(emu
+        .get("/apis/rbac.authorization.k8s.io/v1/namespaces/app-a/roles/gitlab")
+        .is_none());
     assert!(emu.get("/api/v1/namespaces/app-a/serviceaccounts/gitlab").is_none());
 }
 
@@ -171,10 +238,21 @@ fn an_image_tag_from_ci_updates_in_place_and_dropped_objects_are_deleted_with_th
 fn replicas_belong_to_the_hpa_when_autoscaled_with_the_emulator() {
     let (emu, sb) = setup("");
     let _controller = emu.controller();
-    sb.write("stacks/apps/main.toml", &stack("").replace("node_port = 30080", "node_port = 30080\nautoscale = { min = 2, max = 5 }"));
+    sb.write(
+        "stacks/apps/main.toml",
+        &stack("").replace(
+            "node_port = 30080",
+            "node_port = 30080\nautoscale = { min = 2, max = 5 }",
+        ),
+    );
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
-    assert!(emu.get(DEP).unwrap()["spec"].get("replicas").is_none(), "slipway leaves replicas to the HPA");
-    let hpa = emu.get("/apis/autoscaling/v2/namespaces/app-a/horizontalpodautoscalers/web").expect("HPA");
+    assert!(
+        emu.get(DEP).unwrap()["spec"].get("replicas").is_none(),
+        "slipway leaves replicas to the HPA"
+    );
+    let hpa = emu
+        .get("/apis/autoscaling/v2/namespaces/app-a/horizontalpodautoscalers/web")
+        .expect("HPA");
     assert_eq!(hpa["spec"]["maxReplicas"], 5);
     emu.patch(DEP, "application/merge-patch+json", json!({"spec": {"replicas": 4}}));
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
@@ -210,24 +288,42 @@ fn the_registry_password_reaches_the_cluster_but_no_file_or_output_with_the_emul
         printed.push_str(&r.stderr);
     }
     // Rotation shows as an update, still without the value.
-    let r = sb.command(&["plan", "stacks/apps"]).env("REGISTRY_PASSWORD", "rotated-token").output().unwrap();
+    let r = sb
+        .command(&["plan", "stacks/apps"])
+        .env("REGISTRY_PASSWORD", "rotated-token")
+        .output()
+        .unwrap();
     let rotated = String::from_utf8_lossy(&r.stdout).to_string();
-    assert!(rotated.contains("# registry_secret.gitlab will be updated in place"), "{rotated}");
+    assert!(
+        rotated.contains("# registry_secret.gitlab will be updated in place"),
+        "{rotated}"
+    );
     assert!(rotated.contains("(sensitive value, changed)"), "{rotated}");
     printed.push_str(&rotated);
-    assert!(!printed.contains(PASSWORD) && !printed.contains("rotated-token"), "a secret was printed");
+    assert!(
+        !printed.contains(PASSWORD) && !printed.contains("rotated-token"),
+        "a secret was printed"
+    );
     let mut files = Vec::new();
     all_files(sb.root(), &mut files);
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
     for f in files {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string();
-        assert!(!text.contains(PASSWORD) && !text.contains(&b64), "{} holds the password", f.display());
+        assert!(
+            !text.contains(PASSWORD) && !text.contains(&b64),
+            "{} holds the password",
+            f.display()
+        );
     }
     // ... while the cluster got it.
-    let secret = emu.get("/api/v1/namespaces/app-a/secrets/gitlab-registry").expect("secret");
+    let secret = emu
+        .get("/api/v1/namespaces/app-a/secrets/gitlab-registry")
+        .expect("secret");
     assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
-    let doc = base64::engine::general_purpose::STANDARD.decode(secret["data"][".dockerconfigjson"].as_str().unwrap()).unwrap();
+    let doc = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
     let doc: Value = serde_json::from_slice(&doc).unwrap();
     assert_eq!(doc["auths"]["registry.gitlab.com"]["password"], PASSWORD);
 }
@@ -241,18 +337,31 @@ fn bad_kubernetes_config_points_at_the_field_before_any_call() {
     );
     let r = sb.run(&["plan", "stacks/k"]).expect(1);
     assert!(r.stderr.contains("stacks/k/main.toml:3:"), "{}", r.stderr);
-    assert!(r.stderr.contains("k8s_deployment.web.spec.template.spec.containers[0].imagee: unknown field `imagee` in a Deployment"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "k8s_deployment.web.spec.template.spec.containers[0].imagee: unknown field `imagee` in a Deployment"
+        ),
+        "{}",
+        r.stderr
+    );
     sb.write("stacks/k/main.toml", "[app.web]\nnamespace = \"x\"\nimage = \"nginx\"\nport = 80\ncpu_request = \"1\"\nmemory_request = \"1Gi\"\nmemory_limit = \"1Gi\"\nhealth_path = \"/\"\n");
     let r = sb.run(&["plan", "stacks/k"]).expect(1);
     assert!(r.stderr.contains("missing field `cpu_limit`"), "{}", r.stderr);
     sb.write("stacks/k/main.toml", "[app.web]\nnamespace = \"x\"\nimage = \"nginx\"\nport = 80\ncpu_request = \"1\"\ncpu_limit = \"1\"\nmemory_request = \"1Gi\"\nmemory_limit = \"1Gi\"\nhealth_path = \"/\"\nexpose = \"public\"\n");
     let r = sb.run(&["plan", "stacks/k"]).expect(1);
-    assert!(r.stderr.contains("stacks/k/main.toml:10:10") && r.stderr.contains("must be internal, nodeport, loadbalancer or ingress"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stacks/k/main.toml:10:10")
+            && r.stderr.contains("must be internal, nodeport, loadbalancer or ingress"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn every_object_rendered_for_the_example_stacks_passes_the_official_schemas_in_strict_mode() {
-    let ok = std::process::Command::new("kubernetes-validate").arg("--version").output();
+    let ok = std::process::Command::new("kubernetes-validate")
+        .arg("--version")
+        .output();
     assert!(
         ok.is_ok_and(|o| o.status.success()),
         "kubernetes-validate is not installed; install it with: pip install 'kubernetes-validate==1.37.0'"
@@ -261,7 +370,11 @@ fn every_object_rendered_for_the_example_stacks_passes_the_official_schemas_in_s
     sb.env.push(("REGISTRY_PASSWORD".into(), "x".into()));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let validate = |file: &std::path::Path| {
-        std::process::Command::new("kubernetes-validate").args(["--strict", "-k", "1.31.0"]).arg(file).output().unwrap()
+        std::process::Command::new("kubernetes-validate")
+            .args(["--strict", "-k", "1.31.0"])
+            .arg(file)
+            .output()
+            .unwrap()
     };
     for stack in ["stacks/apps"] {
         let r = sb.run(&["render", root.join(stack).to_str().unwrap()]).expect(0);
@@ -270,7 +383,11 @@ fn every_object_rendered_for_the_example_stacks_passes_the_official_schemas_in_s
         let file = sb.path("rendered.yaml");
         std::fs::write(&file, &r.stdout).unwrap();
         let out = validate(&file);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "{stack}:\n{text}");
         assert_eq!(text.matches("passed").count(), n, "{text}");
     }

@@ -28,32 +28,51 @@ fn fails_with(files: &[(&str, &str)], needles: &[&str]) {
 
 #[test]
 fn malformed_toml_points_at_the_spot() {
-    fails_with(&[("main.toml", "[data.a]\ninput = \"x\n")], &["stacks/s/main.toml:2:", "invalid TOML"]);
+    fails_with(
+        &[("main.toml", "[data.a]\ninput = \"x\n")],
+        &["stacks/s/main.toml:2:", "invalid TOML"],
+    );
 }
 
 #[test]
 fn unknown_kind_suggests_the_right_one() {
-    fails_with(&[("main.toml", "[dta.a]\ninput = 1\n")], &["stacks/s/main.toml:1:6", "unknown kind `dta`", "did you mean `data`?"]);
+    fails_with(
+        &[("main.toml", "[dta.a]\ninput = 1\n")],
+        &["stacks/s/main.toml:1:6", "unknown kind `dta`", "did you mean `data`?"],
+    );
 }
 
 #[test]
 fn unknown_field_suggests_the_right_one() {
     fails_with(
         &[("main.toml", "[data.a]\ninput = 1\n\n[data.b]\ninptu = 2\n")],
-        &["stacks/s/main.toml:5:9", "data.b.inptu: unknown field `inptu`", "did you mean `input`?"],
+        &[
+            "stacks/s/main.toml:5:9",
+            "data.b.inptu: unknown field `inptu`",
+            "did you mean `input`?",
+        ],
     );
 }
 
 #[test]
 fn wrong_type_names_the_field() {
-    fails_with(&[("main.toml", "[data.a]\ndelay = 5\n")], &["stacks/s/main.toml:2:9", "data.a.delay", "wrong type"]);
+    fails_with(
+        &[("main.toml", "[data.a]\ndelay = 5\n")],
+        &["stacks/s/main.toml:2:9", "data.a.delay", "wrong type"],
+    );
 }
 
 #[test]
 fn duplicate_address_across_files_names_both_places() {
     fails_with(
-        &[("a.toml", "[data.x]\ninput = 1\n"), ("b.toml", "\n[data.x]\ninput = 2\n")],
-        &["stacks/s/b.toml:2:7", "`data.x` is declared twice (first at stacks/s/a.toml:1:7)"],
+        &[
+            ("a.toml", "[data.x]\ninput = 1\n"),
+            ("b.toml", "\n[data.x]\ninput = 2\n"),
+        ],
+        &[
+            "stacks/s/b.toml:2:7",
+            "`data.x` is declared twice (first at stacks/s/a.toml:1:7)",
+        ],
     );
 }
 
@@ -72,14 +91,25 @@ fn reference_to_unknown_resource_attribute_or_variable() {
 
 #[test]
 fn malformed_reference_syntax() {
-    fails_with(&[("main.toml", "[data.a]\ninput = \"${data.a}\"\n")], &["stacks/s/main.toml:2:9", "is not a reference"]);
+    fails_with(
+        &[("main.toml", "[data.a]\ninput = \"${data.a}\"\n")],
+        &["stacks/s/main.toml:2:9", "is not a reference"],
+    );
 }
 
 #[test]
 fn a_variable_without_a_value_says_how_to_give_one() {
     fails_with(
-        &[("main.toml", "[variables]\nimage_tag = { description = \"the tag\" }\n\n[data.a]\ninput = \"${var.image_tag}\"\n")],
-        &["stacks/s/main.toml:2:1", "variable `image_tag` has no value", "--var image_tag=VALUE", "SLIPWAY_VAR_image_tag"],
+        &[(
+            "main.toml",
+            "[variables]\nimage_tag = { description = \"the tag\" }\n\n[data.a]\ninput = \"${var.image_tag}\"\n",
+        )],
+        &[
+            "stacks/s/main.toml:2:1",
+            "variable `image_tag` has no value",
+            "--var image_tag=VALUE",
+            "SLIPWAY_VAR_image_tag",
+        ],
     );
 }
 
@@ -87,7 +117,11 @@ fn a_variable_without_a_value_says_how_to_give_one() {
 fn missing_or_empty_stack_directory() {
     let sb = Sandbox::new();
     let r = sb.run(&["plan", "stacks/none"]).expect(1);
-    assert!(r.stderr.contains("stack directory stacks/none does not exist"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("stack directory stacks/none does not exist"),
+        "{}",
+        r.stderr
+    );
     std::fs::create_dir_all(sb.path("stacks/empty")).unwrap();
     let r = sb.run(&["plan", "stacks/empty"]).expect(1);
     assert!(r.stderr.contains("has no .toml files"), "{}", r.stderr);
@@ -97,11 +131,22 @@ fn missing_or_empty_stack_directory() {
 #[test]
 fn malformed_or_unknown_var_flag() {
     let sb = Sandbox::new();
-    sb.write("stacks/s/main.toml", "[variables]\nenv = \"dev\"\nreplicas = 2\n\n[data.a]\ninput = \"${var.env}\"\n");
+    sb.write(
+        "stacks/s/main.toml",
+        "[variables]\nenv = \"dev\"\nreplicas = 2\n\n[data.a]\ninput = \"${var.env}\"\n",
+    );
     let r = sb.run(&["plan", "stacks/s", "--var", "env"]).expect(1);
-    assert!(r.stderr.contains("malformed --var \"env\": expected NAME=VALUE"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("malformed --var \"env\": expected NAME=VALUE"),
+        "{}",
+        r.stderr
+    );
     let r = sb.run(&["plan", "stacks/s", "--var", "evn=prod"]).expect(1);
-    assert!(r.stderr.contains("declares no variable `evn`") && r.stderr.contains("did you mean `env`?"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("declares no variable `evn`") && r.stderr.contains("did you mean `env`?"),
+        "{}",
+        r.stderr
+    );
     let r = sb.run(&["plan", "stacks/s", "--var", "replicas=many"]).expect(1);
     assert!(r.stderr.contains("expected an integer"), "{}", r.stderr);
     assert!(!sb.exists("state"));
@@ -130,7 +175,14 @@ fn arbitrary_bytes_never_panic() {
         std::fs::create_dir_all(sb.path("stacks/s")).unwrap();
         std::fs::write(sb.path("stacks/s/main.toml"), bytes).unwrap();
         let r = sb.run(&["plan", "stacks/s"]);
-        assert_eq!(r.code, 1, "{:?}: {}{}", String::from_utf8_lossy(bytes), r.stdout, r.stderr);
+        assert_eq!(
+            r.code,
+            1,
+            "{:?}: {}{}",
+            String::from_utf8_lossy(bytes),
+            r.stdout,
+            r.stderr
+        );
         assert!(r.stderr.contains("error"), "{}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }

@@ -72,7 +72,11 @@ pub fn steps(plan: &Plan) -> Result<(Vec<Step>, Vec<(usize, usize)>), String> {
     let mut delete_of: HashMap<&str, usize> = HashMap::new();
     for (i, c) in plan.changes.iter().enumerate() {
         let mut push = |kind| {
-            steps.push(Step { change: i, kind, address: c.address.clone() });
+            steps.push(Step {
+                change: i,
+                kind,
+                address: c.address.clone(),
+            });
             steps.len() - 1
         };
         match c.action {
@@ -105,8 +109,12 @@ pub fn steps(plan: &Plan) -> Result<(Vec<Step>, Vec<(usize, usize)>), String> {
             prior_dependents.entry(d.as_str()).or_default().push(&c.address);
         }
     }
-    let action_of: HashMap<&str, Action> =
-        plan.changes.iter().filter(|c| !c.deposed).map(|c| (c.address.as_str(), c.action)).collect();
+    let action_of: HashMap<&str, Action> = plan
+        .changes
+        .iter()
+        .filter(|c| !c.deposed)
+        .map(|c| (c.address.as_str(), c.action))
+        .collect();
     for c in &plan.changes {
         let addr = c.address.as_str();
         if let Some(&a) = apply_of.get(addr) {
@@ -192,7 +200,10 @@ impl Shared {
     }
 
     fn limit(&self, c: &crate::plan::Change, op: &str) -> Option<Duration> {
-        c.timeouts.get(op).map(|ms| Duration::from_millis(*ms)).or(self.default_timeout)
+        c.timeouts
+            .get(op)
+            .map(|ms| Duration::from_millis(*ms))
+            .or(self.default_timeout)
     }
 
     /// Apply a record to the state in memory and append it to the journal, in
@@ -205,13 +216,22 @@ impl Shared {
 
     async fn intent(&self, step: &Step, kind: &str, op: Operation, id: Option<String>) -> Result<(), String> {
         let rec = Record::Intent {
-            intent: Intent { address: step.address.clone(), kind: kind.to_string(), operation: op, started: now(), id },
+            intent: Intent {
+                address: step.address.clone(),
+                kind: kind.to_string(),
+                operation: op,
+                started: now(),
+                id,
+            },
         };
         {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             journal::apply(&mut s, &rec);
         }
-        self.journal.durable(rec).await.map_err(|e| format!("cannot record the intent, nothing was done: {e}"))
+        self.journal
+            .durable(rec)
+            .await
+            .map_err(|e| format!("cannot record the intent, nothing was done: {e}"))
     }
 
     fn attributes(&self, address: &str) -> Option<Value> {
@@ -222,7 +242,11 @@ impl Shared {
 
 async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String> {
     let c = &sh.plan.changes[step.change];
-    let kind = sh.registry.get(&c.kind).ok_or_else(|| format!("unknown kind `{}`", c.kind))?.clone();
+    let kind = sh
+        .registry
+        .get(&c.kind)
+        .ok_or_else(|| format!("unknown kind `{}`", c.kind))?
+        .clone();
     let resolve = || -> Result<Value, String> {
         let config = c.config.as_ref().ok_or("no config in plan")?;
         let attrs = |a: &str| sh.attributes(a);
@@ -262,17 +286,38 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
         StepKind::Create => {
             let config = resolve()?;
             if c.action == Action::Replace && c.create_before_destroy {
-                let prior = sh.state.lock().unwrap_or_else(|e| e.into_inner()).resources.get(&step.address).cloned();
+                let prior = sh
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .resources
+                    .get(&step.address)
+                    .cloned();
                 if let Some(p) = prior {
-                    sh.record(Record::Deposed { object: DeposedObject { address: step.address.clone(), resource: p } });
+                    sh.record(Record::Deposed {
+                        object: DeposedObject {
+                            address: step.address.clone(),
+                            resource: p,
+                        },
+                    });
                 }
             }
             sh.intent(&step, &c.kind, Operation::Create, None).await?;
-            let created = within(sh.limit(c, "create"), &step.address, "create", kind.create(&sh.ctx, &step.address, &config)).await?;
+            let created = within(
+                sh.limit(c, "create"),
+                &step.address,
+                "create",
+                kind.create(&sh.ctx, &step.address, &config),
+            )
+            .await?;
             failpoint("after-create", &step.address);
             let deposed_ids = || -> Vec<String> {
                 let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
-                s.deposed.iter().filter(|d| d.address == step.address).map(|d| d.resource.id.clone()).collect()
+                s.deposed
+                    .iter()
+                    .filter(|d| d.address == step.address)
+                    .map(|d| d.resource.id.clone())
+                    .collect()
             };
             match created {
                 Ok(live) => {
@@ -286,8 +331,14 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                                 let known = deposed_ids();
                                 for extra in found.into_iter().filter(|l| l.id != id && !known.contains(&l.id)) {
                                     match kind.delete(&sh.ctx, &step.address, &extra.id, &extra.attributes).await {
-                                        Ok(()) => sh.note(&step.address, format!("deleted duplicate {} left by a retried create", extra.id)),
-                                        Err(e) => sh.note(&step.address, format!("could not delete duplicate {}: {e}", extra.id)),
+                                        Ok(()) => sh.note(
+                                            &step.address,
+                                            format!("deleted duplicate {} left by a retried create", extra.id),
+                                        ),
+                                        Err(e) => sh.note(
+                                            &step.address,
+                                            format!("could not delete duplicate {}: {e}", extra.id),
+                                        ),
                                     }
                                 }
                             }
@@ -304,13 +355,23 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                             let known = deposed_ids();
                             let mut fresh: Vec<Live> = found.into_iter().filter(|l| !known.contains(&l.id)).collect();
                             if fresh.is_empty() {
-                                sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Create });
+                                sh.record(Record::Cleared {
+                                    address: step.address.clone(),
+                                    operation: Operation::Create,
+                                });
                                 return Err(e.to_string());
                             }
                             let adopt = fresh.remove(0);
                             for extra in fresh {
-                                if kind.delete(&sh.ctx, &step.address, &extra.id, &extra.attributes).await.is_ok() {
-                                    sh.note(&step.address, format!("deleted duplicate {} left by a retried create", extra.id));
+                                if kind
+                                    .delete(&sh.ctx, &step.address, &extra.id, &extra.attributes)
+                                    .await
+                                    .is_ok()
+                                {
+                                    sh.note(
+                                        &step.address,
+                                        format!("deleted duplicate {} left by a retried create", extra.id),
+                                    );
                                 }
                             }
                             let id = record_live(adopt.clone());
@@ -322,7 +383,9 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                             }
                         }
                         // Unknown outcome: the intent stays pending for the next run to settle.
-                        Err(e2) => Err(format!("{e} (and looking for a half-made object failed: {e2}; the next run will settle it)")),
+                        Err(e2) => Err(format!(
+                            "{e} (and looking for a half-made object failed: {e2}; the next run will settle it)"
+                        )),
                     }
                 }
             }
@@ -334,7 +397,8 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 s.resources.get(&step.address).cloned()
             }
             .ok_or("the resource vanished from the state")?;
-            sh.intent(&step, &c.kind, Operation::Update, Some(prior.id.clone())).await?;
+            sh.intent(&step, &c.kind, Operation::Update, Some(prior.id.clone()))
+                .await?;
             // The refreshed object the plan was made against (so drift gets
             // repaired), else what the state holds.
             let live = Live {
@@ -342,10 +406,20 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 inputs: c.before.clone().unwrap_or_else(|| prior.inputs.clone()),
                 attributes: c.before_attributes.clone().unwrap_or_else(|| prior.attributes.clone()),
             };
-            match within(sh.limit(c, "update"), &step.address, "update", kind.update(&sh.ctx, &step.address, &live, &config)).await? {
+            match within(
+                sh.limit(c, "update"),
+                &step.address,
+                "update",
+                kind.update(&sh.ctx, &step.address, &live, &config),
+            )
+            .await?
+            {
                 Ok(l) => Ok(Some(record_live(l))),
                 Err(e) => {
-                    sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Update });
+                    sh.record(Record::Cleared {
+                        address: step.address.clone(),
+                        operation: Operation::Update,
+                    });
                     Err(e.to_string())
                 }
             }
@@ -357,20 +431,34 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             let result = if c.gone {
                 Ok(())
             } else {
-                within(sh.limit(c, "delete"), &step.address, "delete", kind.delete(&sh.ctx, &step.address, &id, &attrs)).await?
+                within(
+                    sh.limit(c, "delete"),
+                    &step.address,
+                    "delete",
+                    kind.delete(&sh.ctx, &step.address, &id, &attrs),
+                )
+                .await?
             };
             match result {
                 Ok(()) => {
                     let deposed = c.deposed || (c.action == Action::Replace && c.create_before_destroy);
                     if deposed {
-                        sh.record(Record::DeposedRemoved { address: step.address.clone(), id });
+                        sh.record(Record::DeposedRemoved {
+                            address: step.address.clone(),
+                            id,
+                        });
                     } else {
-                        sh.record(Record::Removed { address: step.address.clone() });
+                        sh.record(Record::Removed {
+                            address: step.address.clone(),
+                        });
                     }
                     Ok(None)
                 }
                 Err(e) => {
-                    sh.record(Record::Cleared { address: step.address.clone(), operation: Operation::Delete });
+                    sh.record(Record::Cleared {
+                        address: step.address.clone(),
+                        operation: Operation::Delete,
+                    });
                     Err(e.to_string())
                 }
             }
@@ -403,7 +491,15 @@ pub async fn execute(
     let (steps, edges) = steps(&plan)?;
     let mut q = DependencyQueue::new(steps.len(), &edges)
         .ok_or("internal error: the apply steps form a cycle; nothing was changed")?;
-    let sh = Arc::new(Shared { default_timeout, plan, notes: Mutex::new(Vec::new()), state: Mutex::new(state), journal, registry, ctx });
+    let sh = Arc::new(Shared {
+        default_timeout,
+        plan,
+        notes: Mutex::new(Vec::new()),
+        state: Mutex::new(state),
+        journal,
+        registry,
+        ctx,
+    });
     let mut set = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
     let mut started = vec![false; steps.len()];
@@ -454,7 +550,12 @@ pub async fn execute(
             }
         }
     }
-    report.skipped = steps.iter().enumerate().filter(|(i, _)| !started[*i]).map(|(_, s)| s.clone()).collect();
+    report.skipped = steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !started[*i])
+        .map(|(_, s)| s.clone())
+        .collect();
     let sh = Arc::try_unwrap(sh).map_err(|_| "internal error: a step outlived the apply")?;
     let state = sh.state.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok((state, report, sh.journal))

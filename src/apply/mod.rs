@@ -26,7 +26,13 @@ pub fn compute_outputs(plan: &Plan, state: &State) -> BTreeMap<String, OutputSta
         let attrs = |a: &str| state.resources.get(a).map(|r| r.attributes.clone());
         match template::resolve(&o.value, &|r| lookup(r, &attrs, &plan.variables)) {
             Ok(v) if !crate::value::contains_unknown(&v) => {
-                out.insert(o.name.clone(), OutputState { value: v, sensitive: o.sensitive });
+                out.insert(
+                    o.name.clone(),
+                    OutputState {
+                        value: v,
+                        sensitive: o.sensitive,
+                    },
+                );
             }
             _ => {
                 if let Some(prev) = state.outputs.get(&o.name) {
@@ -59,16 +65,32 @@ pub async fn apply_plan(
         }
         return Ok((base, Report::default()));
     }
-    let begin = Record::Begin { lineage: base.lineage.clone(), serial: base.serial, stack: base.stack.clone() };
+    let begin = Record::Begin {
+        lineage: base.lineage.clone(),
+        serial: base.serial,
+        stack: base.stack.clone(),
+    };
     let writer = Writer::open(state_path, begin).map_err(|e| e.to_string())?;
     let plan = Arc::new(plan);
-    let (mut state, report, writer) =
-        executor::execute(plan.clone(), base, registry.clone(), ctx.clone(), writer, parallelism, default_timeout, on_event).await?;
+    let (mut state, report, writer) = executor::execute(
+        plan.clone(),
+        base,
+        registry.clone(),
+        ctx.clone(),
+        writer,
+        parallelism,
+        default_timeout,
+        on_event,
+    )
+    .await?;
     state.outputs = compute_outputs(&plan, &state);
     let closed = writer.close();
     state.serial += 1;
     file::write(state_path, &state).map_err(|e| {
-        format!("{e}\n  Everything done so far is in the journal {}; the next run replays it.", journal::path_for(state_path).display())
+        format!(
+            "{e}\n  Everything done so far is in the journal {}; the next run replays it.",
+            journal::path_for(state_path).display()
+        )
     })?;
     // The snapshot now holds everything; a failed journal write is reported
     // after the snapshot is safe.
@@ -81,6 +103,15 @@ pub async fn apply_plan(
 pub fn display_outputs(outputs: &BTreeMap<String, OutputState>) -> Vec<(String, Value)> {
     outputs
         .iter()
-        .map(|(k, o)| (k.clone(), if o.sensitive { Value::String("(sensitive)".into()) } else { o.value.clone() }))
+        .map(|(k, o)| {
+            (
+                k.clone(),
+                if o.sensitive {
+                    Value::String("(sensitive)".into())
+                } else {
+                    o.value.clone()
+                },
+            )
+        })
         .collect()
 }

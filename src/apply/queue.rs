@@ -42,7 +42,11 @@ impl DependencyQueue {
             return None;
         }
         let ready = (0..n).filter(|&i| remaining[i] == 0).collect();
-        Some(DependencyQueue { remaining, dependents, ready })
+        Some(DependencyQueue {
+            remaining,
+            dependents,
+            ready,
+        })
     }
 
     /// Any item whose dependencies are all finished.

@@ -12,7 +12,10 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
     let pending = std::mem::take(&mut state.pending);
     for intent in pending {
         let Some(kind) = registry.get(&intent.kind) else {
-            return Err(format!("a pending {:?} of `{}` has unknown kind `{}`", intent.operation, intent.address, intent.kind));
+            return Err(format!(
+                "a pending {:?} of `{}` has unknown kind `{}`",
+                intent.operation, intent.address, intent.kind
+            ));
         };
         match intent.operation {
             Operation::Create => {
@@ -25,11 +28,20 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
                     .get(&intent.address)
                     .map(|r| r.id.as_str())
                     .into_iter()
-                    .chain(state.deposed.iter().filter(|d| d.address == intent.address).map(|d| d.resource.id.as_str()))
+                    .chain(
+                        state
+                            .deposed
+                            .iter()
+                            .filter(|d| d.address == intent.address)
+                            .map(|d| d.resource.id.as_str()),
+                    )
                     .collect();
                 let mut new: Vec<_> = found.into_iter().filter(|l| !known.contains(&l.id.as_str())).collect();
                 if new.is_empty() {
-                    notes.push(format!("{}: the interrupted create made nothing; forgot it", intent.address));
+                    notes.push(format!(
+                        "{}: the interrupted create made nothing; forgot it",
+                        intent.address
+                    ));
                     continue;
                 }
                 let adopt = new.remove(0);
@@ -37,12 +49,21 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
                     kind.delete(ctx, &intent.address, &extra.id, &extra.attributes)
                         .await
                         .map_err(|e| format!("deleting duplicate {} of {}: {e}", extra.id, intent.address))?;
-                    notes.push(format!("{}: deleted duplicate object {} left by a retried create", intent.address, extra.id));
+                    notes.push(format!(
+                        "{}: deleted duplicate object {} left by a retried create",
+                        intent.address, extra.id
+                    ));
                 }
-                notes.push(format!("{}: adopted {} made by the interrupted create", intent.address, adopt.id));
+                notes.push(format!(
+                    "{}: adopted {} made by the interrupted create",
+                    intent.address, adopt.id
+                ));
                 if let Some(old) = state.resources.remove(&intent.address) {
                     // The interrupted create was a replacement: the old object is deposed.
-                    state.deposed.push(crate::state::DeposedObject { address: intent.address.clone(), resource: old });
+                    state.deposed.push(crate::state::DeposedObject {
+                        address: intent.address.clone(),
+                        resource: old,
+                    });
                 }
                 state.resources.insert(
                     intent.address.clone(),
@@ -58,7 +79,10 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
                 );
             }
             Operation::Update => {
-                notes.push(format!("{}: an update was interrupted; the refresh reads its live state", intent.address));
+                notes.push(format!(
+                    "{}: an update was interrupted; the refresh reads its live state",
+                    intent.address
+                ));
             }
             Operation::Delete => {
                 let Some(id) = intent.id.clone() else { continue };
@@ -66,20 +90,39 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
                     .resources
                     .get(&intent.address)
                     .filter(|r| r.id == id)
-                    .or_else(|| state.deposed.iter().find(|d| d.address == intent.address && d.resource.id == id).map(|d| &d.resource))
+                    .or_else(|| {
+                        state
+                            .deposed
+                            .iter()
+                            .find(|d| d.address == intent.address && d.resource.id == id)
+                            .map(|d| &d.resource)
+                    })
                     .cloned();
                 let Some(entry) = entry else { continue };
-                let req = ReadRequest { address: &intent.address, id: &id, inputs: &entry.inputs, attributes: &entry.attributes };
+                let req = ReadRequest {
+                    address: &intent.address,
+                    id: &id,
+                    inputs: &entry.inputs,
+                    attributes: &entry.attributes,
+                };
                 let live = kind
                     .read_many(ctx, &[req])
                     .await
                     .map_err(|e| format!("settling the interrupted delete of {}: {e}", intent.address))?;
                 if live.first().is_some_and(Option::is_some) {
-                    notes.push(format!("{}: an interrupted delete left {id} in place; it stays in the state", intent.address));
+                    notes.push(format!(
+                        "{}: an interrupted delete left {id} in place; it stays in the state",
+                        intent.address
+                    ));
                 } else {
-                    notes.push(format!("{}: the interrupted delete of {id} finished; removed it from the state", intent.address));
+                    notes.push(format!(
+                        "{}: the interrupted delete of {id} finished; removed it from the state",
+                        intent.address
+                    ));
                     state.resources.retain(|a, r| !(a == &intent.address && r.id == id));
-                    state.deposed.retain(|d| !(d.address == intent.address && d.resource.id == id));
+                    state
+                        .deposed
+                        .retain(|d| !(d.address == intent.address && d.resource.id == id));
                 }
             }
         }

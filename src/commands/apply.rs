@@ -22,7 +22,9 @@ fn confirm(question: &str) -> Result<(), CmdError> {
         ));
     }
     if line.trim() != "yes" {
-        return Err(CmdError::Other("cancelled: the answer was not 'yes'; nothing was changed".into()));
+        return Err(CmdError::Other(
+            "cancelled: the answer was not 'yes'; nothing was changed".into(),
+        ));
     }
     println!();
     Ok(())
@@ -32,13 +34,23 @@ fn print_event(e: Event<'_>) {
     match e {
         Event::Started(s) => println!("{}: {}...", s.address, s.kind.verb().0),
         Event::Finished(s, t, id) => match id {
-            Some(id) => println!("{}: {} complete after {}s [id={id}]", s.address, s.kind.verb().1, t.as_secs()),
+            Some(id) => println!(
+                "{}: {} complete after {}s [id={id}]",
+                s.address,
+                s.kind.verb().1,
+                t.as_secs()
+            ),
             None => println!("{}: {} complete after {}s", s.address, s.kind.verb().1, t.as_secs()),
         },
         Event::Failed(s, err) => eprintln!("{}: {} failed: {err}", s.address, s.kind.verb().1),
         Event::Note(a, t) => println!("{a}: {t}"),
         Event::StillRunning(s, t) => {
-            println!("{}: Still {}... [{}s elapsed]", s.address, s.kind.verb().0.to_lowercase(), t.as_secs())
+            println!(
+                "{}: Still {}... [{}s elapsed]",
+                s.address,
+                s.kind.verb().0.to_lowercase(),
+                t.as_secs()
+            )
         }
     }
 }
@@ -121,7 +133,17 @@ async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, 
             }
             print_event(e);
         };
-        let r = apply::apply_plan(plan, state, &path, registry, &ctx, opts.parallelism, opts.timeout, &mut on_event).await;
+        let r = apply::apply_plan(
+            plan,
+            state,
+            &path,
+            registry,
+            &ctx,
+            opts.parallelism,
+            opts.timeout,
+            &mut on_event,
+        )
+        .await;
         if let Some(f) = &opts.timings {
             let doc = serde_json::json!({ "wall_s": t0.elapsed().as_secs_f64(), "steps": rows });
             std::fs::write(f, serde_json::to_vec_pretty(&doc).unwrap_or_default())
@@ -142,7 +164,11 @@ pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registr
         return execute(plan, state, opts, registry).await;
     }
     if !auto_approve {
-        let q = if args.destroy { "Do you really want to destroy all resources?" } else { "Do you want to perform these actions?" };
+        let q = if args.destroy {
+            "Do you really want to destroy all resources?"
+        } else {
+            "Do you want to perform these actions?"
+        };
         confirm(q)?;
     }
     execute(plan, state, opts, registry).await
@@ -156,10 +182,15 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
     let _lock = lock::acquire(&plan.state_path, "apply", timeout)?;
     let (state, replayed) = read_state(&plan.state_path, Some(&plan.stack))?;
     let stale = |why: String| {
-        CmdError::Other(format!("the saved plan {} is stale: {why}.\n  Nothing was applied. Make a new plan with `slipway plan --out`.", file.display()))
+        CmdError::Other(format!(
+            "the saved plan {} is stale: {why}.\n  Nothing was applied. Make a new plan with `slipway plan --out`.",
+            file.display()
+        ))
     };
     if replayed || state.as_ref().is_some_and(|s| !s.pending.is_empty()) {
-        return Err(stale("an interrupted run left work to settle in the state since".into()));
+        return Err(stale(
+            "an interrupted run left work to settle in the state since".into(),
+        ));
     }
     match (&plan.state_lineage, &state) {
         (None, Some(s)) => {
@@ -170,10 +201,17 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
             )))
         }
         (Some(l), None) => {
-            return Err(stale(format!("it was made from state lineage {l}, but {} no longer exists", plan.state_path.display())))
+            return Err(stale(format!(
+                "it was made from state lineage {l}, but {} no longer exists",
+                plan.state_path.display()
+            )))
         }
         (Some(l), Some(s)) if *l != s.lineage => {
-            return Err(stale(format!("it was made from state lineage {l}, but {} has lineage {}", plan.state_path.display(), s.lineage)))
+            return Err(stale(format!(
+                "it was made from state lineage {l}, but {} has lineage {}",
+                plan.state_path.display(),
+                s.lineage
+            )))
         }
         (Some(_), Some(s)) if plan.state_serial != s.serial => {
             return Err(stale(format!(

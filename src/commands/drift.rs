@@ -28,9 +28,21 @@ pub struct DriftArgs {
 pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
     let path = state_path(&loaded.stack, args.state.as_deref());
-    let _lock = if args.lock { Some(lock::acquire(&path, "drift", parse_timeout(args.lock_timeout.as_deref())?)?) } else { None };
+    let _lock = if args.lock {
+        Some(lock::acquire(
+            &path,
+            "drift",
+            parse_timeout(args.lock_timeout.as_deref())?,
+        )?)
+    } else {
+        None
+    };
     let (state, replayed) = read_state(&path, Some(&loaded.stack.name))?;
-    let ctx = ctx_for(&loaded.stack.name, loaded.stack.region.clone(), loaded.stack.kubernetes.clone());
+    let ctx = ctx_for(
+        &loaded.stack.name,
+        loaded.stack.region.clone(),
+        loaded.stack.kubernetes.clone(),
+    );
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
@@ -46,13 +58,25 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         destroy: false,
         recovered: Vec::new(),
     })?;
-    let pending: Vec<String> = state.as_ref().map(|s| s.pending.iter().map(|i| format!("{} ({:?})", i.address, i.operation)).collect()).unwrap_or_default();
+    let pending: Vec<String> = state
+        .as_ref()
+        .map(|s| {
+            s.pending
+                .iter()
+                .map(|i| format!("{} ({:?})", i.address, i.operation))
+                .collect()
+        })
+        .unwrap_or_default();
     // Live vs state, field by field down to leaves.
     let drifted: Vec<Value> = p
         .drift
         .iter()
         .map(|d| {
-            let kind = state.as_ref().and_then(|s| s.resources.get(&d.address)).map(|r| r.kind.clone()).unwrap_or_default();
+            let kind = state
+                .as_ref()
+                .and_then(|s| s.resources.get(&d.address))
+                .map(|r| r.kind.clone())
+                .unwrap_or_default();
             let mut fields = Vec::new();
             for f in &d.fields {
                 let mut leaves = Vec::new();
@@ -82,28 +106,55 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
             "stack_changes": stack_changes,
             "interrupted": { "journal": replayed, "pending": pending },
         });
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?
+        );
     } else {
         if drifted.is_empty() {
-            println!("Live objects match the state ({} resources checked).", state.as_ref().map(|s| s.resources.len()).unwrap_or(0));
+            println!(
+                "Live objects match the state ({} resources checked).",
+                state.as_ref().map(|s| s.resources.len()).unwrap_or(0)
+            );
         } else {
             println!("Drift: {} resource(s) differ from the state:\n", drifted.len());
             for d in &drifted {
                 let status = d["status"].as_str().unwrap_or("");
-                println!("  {} [{}]: {}", d["address"].as_str().unwrap_or(""), d["kind"].as_str().unwrap_or(""), status.to_uppercase());
+                println!(
+                    "  {} [{}]: {}",
+                    d["address"].as_str().unwrap_or(""),
+                    d["kind"].as_str().unwrap_or(""),
+                    status.to_uppercase()
+                );
                 for f in d["fields"].as_array().into_iter().flatten() {
-                    println!("      {}: {} (state) -> {} (live)", f["field"].as_str().unwrap_or(""), render(&f["state"], 8), render(&f["live"], 8));
+                    println!(
+                        "      {}: {} (state) -> {} (live)",
+                        f["field"].as_str().unwrap_or(""),
+                        render(&f["state"], 8),
+                        render(&f["live"], 8)
+                    );
                 }
             }
         }
         if !stack_changes.is_empty() {
-            println!("\nThe stack differs from the state ({} resource(s) would change on apply):", stack_changes.len());
+            println!(
+                "\nThe stack differs from the state ({} resource(s) would change on apply):",
+                stack_changes.len()
+            );
             for c in &stack_changes {
-                println!("  {} {}", c["action"].as_str().unwrap_or(""), c["address"].as_str().unwrap_or(""));
+                println!(
+                    "  {} {}",
+                    c["action"].as_str().unwrap_or(""),
+                    c["address"].as_str().unwrap_or("")
+                );
             }
         }
         if !pending.is_empty() {
-            println!("\nAn interrupted run left {} operation(s) unsettled: {} (the next plan or apply settles them)", pending.len(), pending.join(", "));
+            println!(
+                "\nAn interrupted run left {} operation(s) unsettled: {} (the next plan or apply settles them)",
+                pending.len(),
+                pending.join(", ")
+            );
         }
         println!("\n{}", if in_sync { "In sync." } else { "Drifted." });
     }

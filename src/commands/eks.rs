@@ -10,7 +10,10 @@ use crate::providers::aws::token;
 
 pub async fn eks_token(cluster: &str, region: Option<String>, role_arn: Option<String>) -> Exit {
     let cred = token::exec_credential_for(cluster, region, role_arn).await?;
-    println!("{}", serde_json::to_string(&cred).map_err(|e| CmdError::Other(e.to_string()))?);
+    println!(
+        "{}",
+        serde_json::to_string(&cred).map_err(|e| CmdError::Other(e.to_string()))?
+    );
     Ok(0)
 }
 
@@ -25,8 +28,11 @@ pub fn kubeconfig(dir: &Path, address: Option<&str>, out: Option<&Path>) -> Exit
     let state = super::read_state(&path, Some(&stack.name))?
         .0
         .ok_or_else(|| CmdError::Other(format!("no state at {}: apply the stack first", path.display())))?;
-    let clusters: Vec<(&String, &crate::state::ResourceState)> =
-        state.resources.iter().filter(|(a, r)| r.kind == "eks_cluster" && address.is_none_or(|x| x == a.as_str())).collect();
+    let clusters: Vec<(&String, &crate::state::ResourceState)> = state
+        .resources
+        .iter()
+        .filter(|(a, r)| r.kind == "eks_cluster" && address.is_none_or(|x| x == a.as_str()))
+        .collect();
     let (addr, r) = match clusters.as_slice() {
         [one] => *one,
         [] => {
@@ -42,13 +48,25 @@ pub fn kubeconfig(dir: &Path, address: Option<&str>, out: Option<&Path>) -> Exit
             )))
         }
     };
-    let attr = |k: &str| r.attributes.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    let attr = |k: &str| {
+        r.attributes
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let (name, endpoint, ca) = (attr("name"), attr("endpoint"), attr("certificate_authority"));
     if endpoint.is_empty() {
         return Err(CmdError::Other(format!("{addr} has no endpoint in the state yet")));
     }
-    let region = stack.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_default();
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "slipway".into());
+    let region = stack
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "slipway".into());
     let mut args = vec!["eks-token".to_string(), "--cluster".into(), name.clone()];
     if !region.is_empty() {
         args.extend(["--region".to_string(), region]);
@@ -72,8 +90,12 @@ pub fn kubeconfig(dir: &Path, address: Option<&str>, out: Option<&Path>) -> Exit
                 .mode(0o600)
                 .open(p)
                 .map_err(|e| CmdError::Other(format!("cannot write {}: {e}", p.display())))?;
-            f.write_all(doc.as_bytes()).map_err(|e| CmdError::Other(format!("cannot write {}: {e}", p.display())))?;
-            eprintln!("Wrote {} for {addr} (its user runs `slipway eks-token`; no secret is stored)", p.display());
+            f.write_all(doc.as_bytes())
+                .map_err(|e| CmdError::Other(format!("cannot write {}: {e}", p.display())))?;
+            eprintln!(
+                "Wrote {} for {addr} (its user runs `slipway eks-token`; no secret is stored)",
+                p.display()
+            );
         }
     }
     Ok(0)

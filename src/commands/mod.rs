@@ -59,12 +59,17 @@ pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Lo
     stack::validate::validate(&stack, registry)?;
     let variables = stack::variables::resolve(&stack, &cli_vars, &|k| std::env::var(k).ok())?;
     let graph = Graph::build(&stack, registry)?;
-    Ok(Loaded { stack, graph, variables })
+    Ok(Loaded {
+        stack,
+        graph,
+        variables,
+    })
 }
 
 /// The state path: `--state` if given, else the stack's.
 pub fn state_path(stack: &Stack, flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf).unwrap_or_else(|| stack.default_state_path())
+    flag.map(Path::to_path_buf)
+        .unwrap_or_else(|| stack.default_state_path())
 }
 
 /// Find the state file for commands that take no stack (`state list`, ...):
@@ -88,10 +93,15 @@ pub fn find_state(dir: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf, Cm
         .unwrap_or_default();
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(CmdError::Other("no state file found in state/; pass --state FILE or --stack DIR".into())),
+        [] => Err(CmdError::Other(
+            "no state file found in state/; pass --state FILE or --stack DIR".into(),
+        )),
         many => Err(CmdError::Other(format!(
             "several state files in state/ ({}); pass --state FILE or --stack DIR",
-            many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -100,9 +110,11 @@ pub fn find_state(dir: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf, Cm
 pub fn parse_timeout(s: Option<&str>) -> Result<Option<Duration>, CmdError> {
     match s {
         None => Ok(None),
-        Some(s) => humantime::parse_duration(s)
-            .map(Some)
-            .map_err(|e| CmdError::Other(format!("--lock-timeout {s:?} is not a duration ({e}); write e.g. 30s or 5m"))),
+        Some(s) => humantime::parse_duration(s).map(Some).map_err(|e| {
+            CmdError::Other(format!(
+                "--lock-timeout {s:?} is not a duration ({e}); write e.g. 30s or 5m"
+            ))
+        }),
     }
 }
 
@@ -112,7 +124,12 @@ pub fn read_state(path: &Path, stack_name: Option<&str>) -> Result<(Option<State
     let (state, replayed) = journal::replay(path, snapshot)?;
     if let (Some(s), Some(name)) = (&state, stack_name) {
         if s.stack != name {
-            return Err(StateError::WrongStack { path: path.to_path_buf(), found: s.stack.clone(), expected: name.to_string() }.into());
+            return Err(StateError::WrongStack {
+                path: path.to_path_buf(),
+                found: s.stack.clone(),
+                expected: name.to_string(),
+            }
+            .into());
         }
     }
     Ok((state, replayed))
@@ -120,12 +137,22 @@ pub fn read_state(path: &Path, stack_name: Option<&str>) -> Result<(Option<State
 
 /// Read the state under a held lock and settle whatever an interrupted run
 /// left: replay its journal, resolve pending intents, and write the result.
-pub async fn open_state(path: &Path, stack_name: &str, registry: &Registry, ctx: &Ctx) -> Result<(Option<State>, Vec<String>), CmdError> {
+pub async fn open_state(
+    path: &Path,
+    stack_name: &str,
+    registry: &Registry,
+    ctx: &Ctx,
+) -> Result<(Option<State>, Vec<String>), CmdError> {
     let (state, replayed) = read_state(path, Some(stack_name))?;
-    let Some(mut state) = state else { return Ok((None, Vec::new())) };
+    let Some(mut state) = state else {
+        return Ok((None, Vec::new()));
+    };
     let mut notes = Vec::new();
     if replayed {
-        notes.push(format!("replayed the journal of an interrupted run ({})", journal::path_for(path).display()));
+        notes.push(format!(
+            "replayed the journal of an interrupted run ({})",
+            journal::path_for(path).display()
+        ));
     }
     if !state.pending.is_empty() {
         notes.extend(crate::apply::settle::settle(&mut state, registry, ctx).await?);

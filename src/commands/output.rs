@@ -7,13 +7,16 @@ use crate::value::render;
 
 pub fn run(dir: Option<&Path>, state: Option<&Path>, name: Option<&str>, json: bool) -> Exit {
     let path = find_state(dir, state)?;
-    let s = read_state(&path, None)?.0.ok_or_else(|| {
-        CmdError::Other(format!("no state at {}; apply the stack first", path.display()))
-    })?;
+    let s = read_state(&path, None)?
+        .0
+        .ok_or_else(|| CmdError::Other(format!("no state at {}; apply the stack first", path.display())))?;
     if let Some(n) = name {
         // Asked for by name: shown even when sensitive, as Terraform does.
         let o = s.outputs.get(n).ok_or_else(|| {
-            CmdError::Other(format!("no output `{n}`; the stack's outputs are: {}", s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")))
+            CmdError::Other(format!(
+                "no output `{n}`; the stack's outputs are: {}",
+                s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
         })?;
         match (&o.value, json) {
             (serde_json::Value::String(v), false) => println!("{v}"),

@@ -29,7 +29,11 @@ pub async fn make_plan(
     let timeout = parse_timeout(args.lock_timeout.as_deref())?;
     let path = state_path(&loaded.stack, args.state.as_deref());
     let held = lock::acquire(&path, operation, timeout)?;
-    let mut ctx = ctx_for(&loaded.stack.name, loaded.stack.region.clone(), loaded.stack.kubernetes.clone());
+    let mut ctx = ctx_for(
+        &loaded.stack.name,
+        loaded.stack.region.clone(),
+        loaded.stack.kubernetes.clone(),
+    );
     if let Some(t) = args.rollout_timeout {
         ctx.rollout_timeout = t;
     }
@@ -73,7 +77,10 @@ pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit 
     let (plan, _lock, _state, ctx) = make_plan(args, "plan", registry).await?;
     if json {
         let doc = plan::json::to_json(&plan);
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?
+        );
     } else {
         print!("{}", plan::render::render_plan(&plan));
     }
@@ -90,7 +97,11 @@ pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit 
     if let Some(out) = out {
         plan::file::save(out, &plan)?;
         if !json {
-            println!("\nSaved the plan to {}. To apply exactly it, run:\n    slipway apply {}", out.display(), out.display());
+            println!(
+                "\nSaved the plan to {}. To apply exactly it, run:\n    slipway apply {}",
+                out.display(),
+                out.display()
+            );
         }
     }
     Ok(if detailed_exitcode && plan.has_changes() { 2 } else { 0 })

@@ -37,7 +37,11 @@ pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Regist
         let Some(kind) = registry.get(&r.kind) else { continue };
         // References to other resources are unknown here: render never reads the cloud.
         let resolved = template::resolve(&r.config, &|rf| match rf {
-            template::Ref::Var(n) => l.variables.get(n).cloned().ok_or_else(|| format!("variable `{n}` has no value")),
+            template::Ref::Var(n) => l
+                .variables
+                .get(n)
+                .cloned()
+                .ok_or_else(|| format!("variable `{n}` has no value")),
             template::Ref::Attr { .. } => Ok(crate::value::unknown()),
         })
         .map_err(|e| CmdError::Other(format!("{addr}: {e}")))?;

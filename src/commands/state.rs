@@ -9,7 +9,10 @@ use crate::value::render;
 fn load(path: &Path) -> Result<State, CmdError> {
     match read_state(path, None)? {
         (Some(s), _) => Ok(s),
-        (None, _) => Err(CmdError::Other(format!("no state at {}; nothing has been applied yet", path.display()))),
+        (None, _) => Err(CmdError::Other(format!(
+            "no state at {}; nothing has been applied yet",
+            path.display()
+        ))),
     }
 }
 
@@ -36,8 +39,13 @@ pub fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
     let name = addr.split_once('.').map(|(_, n)| n).unwrap_or(addr);
     println!("# {addr}:");
     println!("{} \"{name}\" {{", r.kind);
-    let attrs: std::collections::BTreeMap<String, serde_json::Value> =
-        r.attributes.as_object().cloned().unwrap_or_default().into_iter().collect();
+    let attrs: std::collections::BTreeMap<String, serde_json::Value> = r
+        .attributes
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let width = attrs.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &attrs {
         println!("    {k:width$} = {}", render(v, 4));
@@ -56,7 +64,9 @@ pub fn rm(addrs: &[String], dir: Option<&Path>, state: Option<&Path>, lock_timeo
     let (s, replayed) = read_state(&path, None)?;
     let mut s = s.ok_or_else(|| CmdError::Other(format!("no state at {}", path.display())))?;
     if replayed || !s.pending.is_empty() {
-        return Err(CmdError::Other("an interrupted run left work to settle; run `slipway plan` first".into()));
+        return Err(CmdError::Other(
+            "an interrupted run left work to settle; run `slipway plan` first".into(),
+        ));
     }
     let missing: Vec<&String> = addrs.iter().filter(|a| !s.resources.contains_key(*a)).collect();
     if !missing.is_empty() {

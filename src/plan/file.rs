@@ -20,13 +20,27 @@ struct PlanFile {
 
 /// Write a plan file atomically, mode 0600.
 pub fn save(path: &Path, plan: &Plan) -> Result<(), String> {
-    let bytes = serde_json::to_vec(&PlanFile { slipway_plan: PLAN_FILE_VERSION, plan: plan.clone() })
-        .map_err(|e| format!("cannot encode the plan: {e}"))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let bytes = serde_json::to_vec(&PlanFile {
+        slipway_plan: PLAN_FILE_VERSION,
+        plan: plan.clone(),
+    })
+    .map_err(|e| format!("cannot encode the plan: {e}"))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let r = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -39,14 +53,13 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), String> {
 
 /// True when the file looks like a saved plan (rather than, say, a stack file).
 pub fn is_plan_file(path: &Path) -> bool {
-    path.is_file()
-        && fs::read(path).is_ok_and(|b| b.starts_with(b"{\"slipway_plan\":"))
+    path.is_file() && fs::read(path).is_ok_and(|b| b.starts_with(b"{\"slipway_plan\":"))
 }
 
 pub fn load(path: &Path) -> Result<Plan, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan file {}: {e}", path.display()))?;
-    let pf: PlanFile = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a slipway plan file: {e}", path.display()))?;
+    let pf: PlanFile =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a slipway plan file: {e}", path.display()))?;
     if pf.slipway_plan != PLAN_FILE_VERSION {
         return Err(format!(
             "{} is a plan of format {}, this slipway reads format {PLAN_FILE_VERSION}; make a new plan",

@@ -32,13 +32,15 @@ pub struct PlanInputs<'a> {
 /// Resolve a reference against planned attributes and variables.
 pub fn lookup(r: &Ref, attrs: &dyn Fn(&str) -> Option<Value>, vars: &BTreeMap<String, Value>) -> Result<Value, String> {
     match r {
-        Ref::Var(n) => vars.get(n).cloned().ok_or_else(|| format!("variable `{n}` has no value")),
+        Ref::Var(n) => vars
+            .get(n)
+            .cloned()
+            .ok_or_else(|| format!("variable `{n}` has no value")),
         Ref::Attr { attr, path, .. } => {
             let addr = r.address().unwrap_or_default();
             let a = attrs(&addr).ok_or_else(|| format!("`{addr}` has no attributes yet"))?;
             let v = a.get(attr).cloned().unwrap_or(Value::Null);
-            template::follow(&v, path)
-                .ok_or_else(|| format!("`{addr}.{attr}` has no element `{}`", path.join(".")))
+            template::follow(&v, path).ok_or_else(|| format!("`{addr}.{attr}` has no element `{}`", path.join(".")))
         }
     }
 }
@@ -50,7 +52,11 @@ pub fn drift(state: Option<&State>, live: &LiveMap, registry: &Registry) -> Vec<
     for (addr, r) in &state.resources {
         let Some(kind) = registry.get(&r.kind) else { continue };
         match live.get(addr) {
-            Some(None) => out.push(Drift { address: addr.clone(), status: "deleted".into(), fields: vec![] }),
+            Some(None) => out.push(Drift {
+                address: addr.clone(),
+                status: "deleted".into(),
+                fields: vec![],
+            }),
             Some(Some(l)) => {
                 let d = kind.diff(&r.inputs, &l.inputs);
                 if !d.changed.is_empty() {
@@ -63,7 +69,11 @@ pub fn drift(state: Option<&State>, live: &LiveMap, registry: &Registry) -> Vec<
                             live: l.inputs.get(f).cloned().unwrap_or(Value::Null),
                         })
                         .collect();
-                    out.push(Drift { address: addr.clone(), status: "modified".into(), fields });
+                    out.push(Drift {
+                        address: addr.clone(),
+                        status: "modified".into(),
+                        fields,
+                    });
                 }
             }
             None => {}
@@ -87,7 +97,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         let mut failed: std::collections::HashSet<String> = std::collections::HashSet::new();
         for addr in inp.graph.order() {
             let Some(r) = stack.resource(&addr) else { continue };
-            let Some(kind) = inp.registry.get(&r.kind) else { continue };
+            let Some(kind) = inp.registry.get(&r.kind) else {
+                continue;
+            };
             if inp.graph.dependencies(&addr).iter().any(|d| failed.contains(d)) {
                 failed.insert(addr.clone());
                 continue;
@@ -155,7 +167,10 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                         if let Err(e) = kind.check_change(&before, &resolved) {
                             let field: String = e.path.iter().map(|s| s.to_string()).collect();
                             let range = r.body.span_at(&e.path);
-                            errors.push(StackError::new(at(&Span { file: r.file, range }), format!("{addr}{field}: {}", e.message)));
+                            errors.push(StackError::new(
+                                at(&Span { file: r.file, range }),
+                                format!("{addr}{field}: {}", e.message),
+                            ));
                             failed.insert(addr.clone());
                             continue;
                         }
@@ -173,7 +188,10 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                             errors.push(
                                 StackError::new(
                                     at(&r.span),
-                                    format!("{addr} is protected, and this plan would replace it ({} forces replacement)", fields.join(", ")),
+                                    format!(
+                                        "{addr} is protected, and this plan would replace it ({} forces replacement)",
+                                        fields.join(", ")
+                                    ),
                                 )
                                 .with_help(format!("to allow it, set `protect = false` in [{addr}]")),
                             );
@@ -216,7 +234,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             } else {
                 format!("to delete it, declare it again with `protect = false` and apply first; to only forget it, `slipway state rm {addr}`")
             };
-            errors.push(StackError::new(loc, format!("{addr} is protected, and this plan would delete it")).with_help(help));
+            errors.push(
+                StackError::new(loc, format!("{addr} is protected, and this plan would delete it")).with_help(help),
+            );
             continue;
         }
         // A resource already gone from the cloud still plans as a delete: apply
@@ -249,7 +269,11 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             stack
                 .outputs
                 .iter()
-                .map(|o| PlannedOutput { name: o.name.clone(), value: o.value.clone(), sensitive: o.sensitive })
+                .map(|o| PlannedOutput {
+                    name: o.name.clone(),
+                    value: o.value.clone(),
+                    sensitive: o.sensitive,
+                })
                 .collect()
         },
         drift: drift(inp.state, inp.live, inp.registry),

@@ -19,18 +19,33 @@ pub async fn refresh(state: &State, registry: &Registry, ctx: &Ctx) -> Result<Li
     for (kind_name, items) in by_kind {
         let kind = registry
             .get(kind_name)
-            .ok_or_else(|| format!("the state holds `{}` of kind `{kind_name}`, which this slipway does not know", items[0].0))?
+            .ok_or_else(|| {
+                format!(
+                    "the state holds `{}` of kind `{kind_name}`, which this slipway does not know",
+                    items[0].0
+                )
+            })?
             .clone();
         tasks.push(async move {
             let reqs: Vec<ReadRequest<'_>> = items
                 .iter()
-                .map(|(a, r)| ReadRequest { address: a, id: &r.id, inputs: &r.inputs, attributes: &r.attributes })
+                .map(|(a, r)| ReadRequest {
+                    address: a,
+                    id: &r.id,
+                    inputs: &r.inputs,
+                    attributes: &r.attributes,
+                })
                 .collect();
-            let got = kind.read_many(ctx, &reqs).await.map_err(|e| {
-                format!("refreshing {} `{kind_name}` resource(s) failed: {e}", items.len())
-            })?;
+            let got = kind
+                .read_many(ctx, &reqs)
+                .await
+                .map_err(|e| format!("refreshing {} `{kind_name}` resource(s) failed: {e}", items.len()))?;
             if got.len() != items.len() {
-                return Err(format!("kind `{kind_name}` answered {} reads for {} resources", got.len(), items.len()));
+                return Err(format!(
+                    "kind `{kind_name}` answered {} reads for {} resources",
+                    got.len(),
+                    items.len()
+                ));
             }
             Ok::<_, String>(items.iter().map(|(a, _)| (*a).clone()).zip(got).collect::<Vec<_>>())
         });

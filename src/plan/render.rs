@@ -27,7 +27,13 @@ pub fn render_plan(plan: &Plan) -> String {
                     if f.state.is_object() || f.state.is_array() {
                         let _ = writeln!(out, "{}", leaf_lines(&f.field, &f.state, &f.live, ""));
                     } else {
-                        let _ = writeln!(out, "      ~ {} = {} -> {}", f.field, render(&f.state, 6), render(&f.live, 6));
+                        let _ = writeln!(
+                            out,
+                            "      ~ {} = {} -> {}",
+                            f.field,
+                            render(&f.state, 6),
+                            render(&f.live, 6)
+                        );
                     }
                 }
             }
@@ -44,8 +50,16 @@ pub fn render_plan(plan: &Plan) -> String {
         out.push('\n');
     }
     let s = plan.summary();
-    let _ = writeln!(out, "Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
-    let warnings: Vec<&Change> = plan.changes.iter().filter(|c| c.warning.is_some() && c.action == Action::Replace).collect();
+    let _ = writeln!(
+        out,
+        "Plan: {} to add, {} to change, {} to destroy.",
+        s.add, s.change, s.destroy
+    );
+    let warnings: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.warning.is_some() && c.action == Action::Replace)
+        .collect();
     if !warnings.is_empty() {
         out.push_str("\n!!! This plan REPLACES:\n");
         for c in warnings {
@@ -62,7 +76,11 @@ fn header(c: &Change) -> String {
         Action::Update => "will be updated in place".to_string(),
         Action::Replace => {
             let fields: Vec<String> = c.replace_because.iter().map(|f| format!("`{f}`")).collect();
-            let order = if c.create_before_destroy { ", new object first" } else { "" };
+            let order = if c.create_before_destroy {
+                ", new object first"
+            } else {
+                ""
+            };
             format!("must be replaced ({} forces replacement{order})", fields.join(", "))
         }
         Action::Delete if c.deposed => "(deposed object) will be destroyed".to_string(),
@@ -90,19 +108,30 @@ fn render_change(out: &mut String, c: &Change) {
         _ => after.as_object().map(|o| o.keys().collect()).unwrap_or_default(),
     };
     if c.action != Action::Create {
-        keys.extend(before.as_object().map(|o| o.keys().collect::<Vec<_>>()).unwrap_or_default());
+        keys.extend(
+            before
+                .as_object()
+                .map(|o| o.keys().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
     }
     keys.sort();
     keys.dedup();
     let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
     for k in keys {
-        let hide = |v: Option<&Value>| v.filter(|v| !v.is_null()).map(|_| Value::String("(sensitive value)".into()));
+        let hide = |v: Option<&Value>| {
+            v.filter(|v| !v.is_null())
+                .map(|_| Value::String("(sensitive value)".into()))
+        };
         let secret = c.sensitive.iter().any(|s| s == k);
         let (hb, ha) = (hide(before.get(k.as_str())), hide(after.get(k.as_str())));
         let (b, a) = if secret {
             let changed = before.get(k.as_str()) != after.get(k.as_str());
             match (hb, ha, changed) {
-                (Some(_), Some(_), true) => (Some(Value::String("(sensitive value)".into())), Some(Value::String("(sensitive value, changed)".into()))),
+                (Some(_), Some(_), true) => (
+                    Some(Value::String("(sensitive value)".into())),
+                    Some(Value::String("(sensitive value, changed)".into())),
+                ),
                 (x, y, _) => (x, y),
             }
         } else {
@@ -110,11 +139,19 @@ fn render_change(out: &mut String, c: &Change) {
         };
         let (b, a) = (b.as_ref(), a.as_ref());
         let line = match c.action {
-            Action::Create => a.filter(|v| !v.is_null()).map(|v| format!("      + {k:width$} = {}", render(v, 6))),
-            Action::Delete => b.filter(|v| !v.is_null()).map(|v| format!("      - {k:width$} = {}", render(v, 6))),
+            Action::Create => a
+                .filter(|v| !v.is_null())
+                .map(|v| format!("      + {k:width$} = {}", render(v, 6))),
+            Action::Delete => b
+                .filter(|v| !v.is_null())
+                .map(|v| format!("      - {k:width$} = {}", render(v, 6))),
             Action::Update | Action::Replace | Action::NoOp => {
                 let (bv, av) = (b.unwrap_or(&Value::Null), a.unwrap_or(&Value::Null));
-                let forces = if c.replace_because.iter().any(|f| f == k) { " # forces replacement" } else { "" };
+                let forces = if c.replace_because.iter().any(|f| f == k) {
+                    " # forces replacement"
+                } else {
+                    ""
+                };
                 if bv == av && !is_unknown(av) {
                     (k == "id").then(|| format!("        {k:width$} = {}", render(bv, 6)))
                 } else if bv.is_null() {
@@ -124,7 +161,11 @@ fn render_change(out: &mut String, c: &Change) {
                 } else if bv.is_object() || bv.is_array() {
                     Some(leaf_lines(k, bv, av, forces))
                 } else {
-                    Some(format!("      ~ {k:width$} = {} -> {}{forces}", render(bv, 6), render(av, 6)))
+                    Some(format!(
+                        "      ~ {k:width$} = {} -> {}{forces}",
+                        render(bv, 6),
+                        render(av, 6)
+                    ))
                 }
             }
         };
@@ -143,7 +184,13 @@ pub fn leaf_diffs(path: &str, b: &Value, a: &Value, out: &mut Vec<(String, Optio
     if b == a && !is_unknown(a) {
         return;
     }
-    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
     match (b, a) {
         (Value::Object(bo), Value::Object(ao)) => {
             for (k, bv) in bo {

@@ -87,7 +87,10 @@ impl ResourceKind for Data {
     }
 
     fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {
-        let id = prior.and_then(|p| p.get("id")).cloned().unwrap_or_else(crate::value::unknown);
+        let id = prior
+            .and_then(|p| p.get("id"))
+            .cloned()
+            .unwrap_or_else(crate::value::unknown);
         let mut attrs = desired.as_object().cloned().unwrap_or_default();
         attrs.insert("id".into(), id);
         attrs.insert("output".into(), desired.get("input").cloned().unwrap_or(Value::Null));
@@ -99,7 +102,11 @@ impl ResourceKind for Data {
         Ok(items
             .iter()
             .map(|r| {
-                Some(Live { id: r.id.to_string(), inputs: r.inputs.clone(), attributes: r.attributes.clone() })
+                Some(Live {
+                    id: r.id.to_string(),
+                    inputs: r.inputs.clone(),
+                    attributes: r.attributes.clone(),
+                })
             })
             .collect())
     }
@@ -107,12 +114,20 @@ impl ResourceKind for Data {
     async fn create(&self, _ctx: &Ctx, _address: &str, config: &Value) -> Result<Live, ProviderError> {
         act(config).await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        Ok(Live { attributes: attributes(&id, config), id, inputs: config.clone() })
+        Ok(Live {
+            attributes: attributes(&id, config),
+            id,
+            inputs: config.clone(),
+        })
     }
 
     async fn update(&self, _ctx: &Ctx, _address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         act(config).await?;
-        Ok(Live { id: prior.id.clone(), inputs: config.clone(), attributes: attributes(&prior.id, config) })
+        Ok(Live {
+            id: prior.id.clone(),
+            inputs: config.clone(),
+            attributes: attributes(&prior.id, config),
+        })
     }
 
     async fn delete(&self, _ctx: &Ctx, _address: &str, _id: &str, _attributes: &Value) -> Result<(), ProviderError> {

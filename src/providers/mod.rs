@@ -41,7 +41,10 @@ pub struct Ctx {
 
 impl fmt::Debug for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx").field("stack", &self.stack).field("region", &self.region).finish()
+        f.debug_struct("Ctx")
+            .field("stack", &self.stack)
+            .field("region", &self.region)
+            .finish()
     }
 }
 
@@ -91,7 +94,10 @@ impl StackView<'_> {
         let inner = s.strip_prefix("${")?.strip_suffix('}')?;
         let mut parts = inner.split('.');
         let addr = format!("{}.{}", parts.next()?, parts.next()?);
-        self.resources.iter().find(|(a, _, _)| *a == addr).map(|(a, k, c)| (*a, *k, *c))
+        self.resources
+            .iter()
+            .find(|(a, _, _)| *a == addr)
+            .map(|(a, k, c)| (*a, *k, *c))
     }
 }
 
@@ -111,7 +117,9 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(message: impl Into<String>) -> Self {
-        ProviderError { message: message.into() }
+        ProviderError {
+            message: message.into(),
+        }
     }
 }
 
@@ -151,7 +159,11 @@ pub fn check_schema<T: DeserializeOwned>(config: &Value) -> Result<(), SchemaErr
             let path = path_segments(e.path());
             let message = e.inner().to_string();
             let suggestion = unknown_field_suggestion(&message);
-            Err(SchemaError { path, message: tidy_serde_message(&message), suggestion })
+            Err(SchemaError {
+                path,
+                message: tidy_serde_message(&message),
+                suggestion,
+            })
         }
     }
 }

@@ -29,12 +29,20 @@ pub struct Policy {
 impl Policy {
     /// Polls starting at 2 s, growing to 15 s, for at most `timeout`.
     pub fn minutes(timeout: Duration) -> Policy {
-        Policy { timeout, first: Duration::from_secs(2), max: Duration::from_secs(15) }
+        Policy {
+            timeout,
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(15),
+        }
     }
 
     /// For tests: poll without sleeping between attempts... almost.
     pub fn fast(timeout: Duration) -> Policy {
-        Policy { timeout, first: Duration::from_millis(1), max: Duration::from_millis(5) }
+        Policy {
+            timeout,
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        }
     }
 }
 
@@ -72,7 +80,11 @@ mod tests {
         let mut n = 0;
         let v = wait_for("x", Policy::fast(Duration::from_secs(5)), || {
             n += 1;
-            let c = if n < 3 { Check::Pending("CREATING".into()) } else { Check::Done(n) };
+            let c = if n < 3 {
+                Check::Pending("CREATING".into())
+            } else {
+                Check::Done(n)
+            };
             async move { Ok(c) }
         })
         .await

@@ -14,7 +14,11 @@ pub struct StackError {
 
 impl StackError {
     pub fn new(location: Option<Location>, message: impl Into<String>) -> Self {
-        StackError { location, message: message.into(), help: None }
+        StackError {
+            location,
+            message: message.into(),
+            help: None,
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {

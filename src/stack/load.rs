@@ -52,18 +52,24 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(StackError::new(None, format!("stack directory {} has no .toml files", dir.display()))
-            .with_help("a stack is one or more .toml files declaring `[stack]` and resources such as `[data.a]`")
-            .into());
+        return Err(
+            StackError::new(None, format!("stack directory {} has no .toml files", dir.display()))
+                .with_help("a stack is one or more .toml files declaring `[stack]` and resources such as `[data.a]`")
+                .into(),
+        );
     }
 
-    let mut l = Loader { sources: Sources::default(), errors: Vec::new() };
+    let mut l = Loader {
+        sources: Sources::default(),
+        errors: Vec::new(),
+    };
     let mut trees = Vec::new();
     for p in &paths {
         let text = match std::fs::read_to_string(p) {
             Ok(t) => t,
             Err(e) => {
-                l.errors.push(StackError::new(None, format!("cannot read {}: {e}", p.display())));
+                l.errors
+                    .push(StackError::new(None, format!("cannot read {}: {e}", p.display())));
                 continue;
             }
         };
@@ -101,11 +107,18 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
                 "stack" => {
                     if let Some(prev) = &stack_table {
                         let prev = l.sources.locate(prev);
-                        l.err(*file, key.span.clone(), format!("a second [stack] table (the first is at {prev})"))
-                            .help = Some("declare [stack] in one file only".into());
+                        l.err(
+                            *file,
+                            key.span.clone(),
+                            format!("a second [stack] table (the first is at {prev})"),
+                        )
+                        .help = Some("declare [stack] in one file only".into());
                         continue;
                     }
-                    stack_table = Some(Span { file: *file, range: key.span.clone() });
+                    stack_table = Some(Span {
+                        file: *file,
+                        range: key.span.clone(),
+                    });
                     load_stack_table(&mut l, &mut stack, *file, key, value);
                 }
                 "variables" => load_variables(&mut l, &mut stack, *file, value),
@@ -132,24 +145,40 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
 
 fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, value: &Node) {
     let Some(t) = value.as_table() else {
-        l.err(file, key.span.clone(), format!("`stack` must be a table, found {}", value.type_name()));
+        l.err(
+            file,
+            key.span.clone(),
+            format!("`stack` must be a table, found {}", value.type_name()),
+        );
         return;
     };
     for (k, v) in t {
         match (k.name.as_str(), &v.kind) {
             ("name", NodeKind::Str(s)) if is_name(s) => stack.name = s.clone(),
             ("name", _) => {
-                l.err(file, v.span.clone(), "stack name must be a string of letters, digits, `_` and `-`");
+                l.err(
+                    file,
+                    v.span.clone(),
+                    "stack name must be a string of letters, digits, `_` and `-`",
+                );
             }
             ("state", NodeKind::Str(s)) if !s.is_empty() => stack.state = Some(s.into()),
             ("state", _) => {
                 l.err(file, v.span.clone(), "`state` must be a non-empty string path");
             }
-            ("region", NodeKind::Str(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') => {
+            ("region", NodeKind::Str(s))
+                if !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+            {
                 stack.region = Some(s.clone())
             }
             ("region", _) => {
-                l.err(file, v.span.clone(), "`region` must be an AWS region name like \"eu-west-1\"");
+                l.err(
+                    file,
+                    v.span.clone(),
+                    "`region` must be an AWS region name like \"eu-west-1\"",
+                );
             }
             (other, _) => {
                 let e = l.err(file, k.span.clone(), format!("unknown field `{other}` in [stack]"));
@@ -164,7 +193,11 @@ fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, v
 
 fn load_kubernetes(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
     let Some(t) = value.as_table() else {
-        l.err(file, value.span.clone(), "`kubernetes` must be a table with `kubeconfig` and optional `context`");
+        l.err(
+            file,
+            value.span.clone(),
+            "`kubernetes` must be a table with `kubeconfig` and optional `context`",
+        );
         return;
     };
     let (mut path, mut context) = (None, None);
@@ -195,16 +228,29 @@ fn load_variables(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) 
         return;
     };
     for (k, v) in t {
-        let span = Span { file, range: k.span.clone() };
+        let span = Span {
+            file,
+            range: k.span.clone(),
+        };
         if !is_name(&k.name) {
-            l.err(file, k.span.clone(), format!("`{}` is not a valid variable name", k.name));
+            l.err(
+                file,
+                k.span.clone(),
+                format!("`{}` is not a valid variable name", k.name),
+            );
             continue;
         }
         if stack.variables.contains_key(&k.name) {
             l.err(file, k.span.clone(), format!("variable `{}` is declared twice", k.name));
             continue;
         }
-        let mut var = Variable { name: k.name.clone(), default: None, description: None, sensitive: false, span };
+        let mut var = Variable {
+            name: k.name.clone(),
+            default: None,
+            description: None,
+            sensitive: false,
+            span,
+        };
         match &v.kind {
             NodeKind::Table(entries) => {
                 for (ek, ev) in entries {
@@ -213,10 +259,18 @@ fn load_variables(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) 
                         ("description", NodeKind::Str(s)) => var.description = Some(s.clone()),
                         ("sensitive", NodeKind::Bool(b)) => var.sensitive = *b,
                         ("description" | "sensitive", _) => {
-                            l.err(file, ev.span.clone(), format!("wrong type for `{}`: found {}", ek.name, ev.type_name()));
+                            l.err(
+                                file,
+                                ev.span.clone(),
+                                format!("wrong type for `{}`: found {}", ek.name, ev.type_name()),
+                            );
                         }
                         (other, _) => {
-                            let e = l.err(file, ek.span.clone(), format!("unknown field `{other}` in variable `{}`", k.name));
+                            let e = l.err(
+                                file,
+                                ek.span.clone(),
+                                format!("unknown field `{other}` in variable `{}`", k.name),
+                            );
                             e.help = Some(match did_you_mean(other, ["default", "description", "sensitive"]) {
                                 Some(s) => format!("did you mean `{s}`?"),
                                 None => "a variable accepts `default`, `description` and `sensitive`".into(),
@@ -246,8 +300,12 @@ fn load_outputs(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
                 let sensitive = matches!(v.get("sensitive").map(|n| &n.kind), Some(NodeKind::Bool(true)));
                 for (ek, _) in v.as_table().unwrap_or(&[]) {
                     if !["value", "description", "sensitive"].contains(&ek.name.as_str()) {
-                        l.err(file, ek.span.clone(), format!("unknown field `{}` in output `{}`", ek.name, k.name))
-                            .help = Some("an output accepts `value`, `description` and `sensitive`".into());
+                        l.err(
+                            file,
+                            ek.span.clone(),
+                            format!("unknown field `{}` in output `{}`", ek.name, k.name),
+                        )
+                        .help = Some("an output accepts `value`, `description` and `sensitive`".into());
                     }
                 }
                 (inner, sensitive)
@@ -260,31 +318,53 @@ fn load_outputs(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
             value: value_node.to_json(),
             sensitive,
             refs,
-            span: Span { file, range: k.span.clone() },
+            span: Span {
+                file,
+                range: k.span.clone(),
+            },
         });
     }
 }
 
 fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &Key, value: &Node) {
     let Some(t) = value.as_table() else {
-        l.err(file, key.span.clone(), format!("`{kind}` must be a table of resources like [{kind}.NAME]"));
+        l.err(
+            file,
+            key.span.clone(),
+            format!("`{kind}` must be a table of resources like [{kind}.NAME]"),
+        );
         return;
     };
     for (k, body) in t {
         let address = format!("{kind}.{}", k.name);
-        let span = Span { file, range: k.span.clone() };
+        let span = Span {
+            file,
+            range: k.span.clone(),
+        };
         if !is_name(&k.name) {
-            l.err(file, k.span.clone(), format!("`{}` is not a valid resource name", k.name))
-                .help = Some("use letters, digits, `_` and `-`, not starting with a digit".into());
+            l.err(
+                file,
+                k.span.clone(),
+                format!("`{}` is not a valid resource name", k.name),
+            )
+            .help = Some("use letters, digits, `_` and `-`, not starting with a digit".into());
             continue;
         }
         let Some(entries) = body.as_table() else {
-            l.err(file, k.span.clone(), format!("resource `{address}` must be a table, found {}", body.type_name()));
+            l.err(
+                file,
+                k.span.clone(),
+                format!("resource `{address}` must be a table, found {}", body.type_name()),
+            );
             continue;
         };
         if let Some(&i) = stack.index.get(&address) {
             let prev = l.sources.locate(&stack.resources[i].span);
-            l.err(file, k.span.clone(), format!("resource `{address}` is declared twice (first at {prev})"));
+            l.err(
+                file,
+                k.span.clone(),
+                format!("resource `{address}` is declared twice (first at {prev})"),
+            );
             continue;
         }
         let mut depends_on = Vec::new();
@@ -298,15 +378,29 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
                     NodeKind::Array(items) => {
                         for it in items {
                             match it.as_str() {
-                                Some(s) => depends_on.push((s.to_string(), Span { file, range: it.span.clone() })),
+                                Some(s) => depends_on.push((
+                                    s.to_string(),
+                                    Span {
+                                        file,
+                                        range: it.span.clone(),
+                                    },
+                                )),
                                 None => {
-                                    l.err(file, it.span.clone(), "depends_on entries must be addresses like \"kind.name\"");
+                                    l.err(
+                                        file,
+                                        it.span.clone(),
+                                        "depends_on entries must be addresses like \"kind.name\"",
+                                    );
                                 }
                             }
                         }
                     }
                     _ => {
-                        l.err(file, ev.span.clone(), "depends_on must be a list of addresses like [\"kind.name\"]");
+                        l.err(
+                            file,
+                            ev.span.clone(),
+                            "depends_on must be a list of addresses like [\"kind.name\"]",
+                        );
                     }
                 },
                 "protect" => match &ev.kind {
@@ -324,17 +418,25 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
                                     timeouts.insert(tk.name.clone(), (d.as_millis() as u64).max(1));
                                 }
                                 (false, _) => {
-                                    l.err(file, tk.span.clone(), format!("unknown timeout `{}`", tk.name)).help =
-                                        Some("timeouts has `create`, `update` and `delete`".into());
+                                    l.err(file, tk.span.clone(), format!("unknown timeout `{}`", tk.name))
+                                        .help = Some("timeouts has `create`, `update` and `delete`".into());
                                 }
                                 _ => {
-                                    l.err(file, tv.span.clone(), "a timeout is a duration such as \"30m\" or \"1h30m\"");
+                                    l.err(
+                                        file,
+                                        tv.span.clone(),
+                                        "a timeout is a duration such as \"30m\" or \"1h30m\"",
+                                    );
                                 }
                             }
                         }
                     }
                     None => {
-                        l.err(file, ev.span.clone(), "timeouts must be a table like { create = \"30m\" }");
+                        l.err(
+                            file,
+                            ev.span.clone(),
+                            "timeouts must be a table like { create = \"30m\" }",
+                        );
                     }
                 },
                 "lifecycle" => match ev.get("create_before_destroy").map(|n| &n.kind) {
@@ -342,7 +444,11 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
                         create_before_destroy = Some(*b)
                     }
                     _ => {
-                        l.err(file, ev.span.clone(), "lifecycle must be a table `{ create_before_destroy = true|false }`");
+                        l.err(
+                            file,
+                            ev.span.clone(),
+                            "lifecycle must be a table `{ create_before_destroy = true|false }`",
+                        );
                     }
                 },
                 _ => {
@@ -385,7 +491,11 @@ fn collect_refs(l: &mut Loader, file: usize, n: &Node) -> Vec<RefSite> {
                     for p in parts {
                         if let Part::Ref(r, text) = p {
                             let range = ref_range(&l.sources.files[file].text, n.span.clone(), &text);
-                            out.push(RefSite { reference: r, text, span: Span { file, range } });
+                            out.push(RefSite {
+                                reference: r,
+                                text,
+                                span: Span { file, range },
+                            });
                         }
                     }
                 }

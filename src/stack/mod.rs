@@ -47,7 +47,9 @@ impl Stack {
 
     /// The state file path this stack uses unless `--state` overrides it.
     pub fn default_state_path(&self) -> PathBuf {
-        self.state.clone().unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", self.name)))
+        self.state
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", self.name)))
     }
 }
 

@@ -77,9 +77,7 @@ impl Node {
                 .unwrap_or(Value::Null),
             NodeKind::Bool(b) => Value::Bool(*b),
             NodeKind::Array(a) => Value::Array(a.iter().map(Node::to_json).collect()),
-            NodeKind::Table(t) => {
-                Value::Object(t.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
-            }
+            NodeKind::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
         }
     }
 
@@ -90,15 +88,13 @@ impl Node {
         let mut span = self.span.clone();
         for seg in path {
             let next = match (seg, &node.kind) {
-                (PathSeg::Field(f), NodeKind::Table(t)) => {
-                    match t.iter().find(|(k, _)| &k.name == f) {
-                        Some((k, v)) => {
-                            span = k.span.clone();
-                            Some(v)
-                        }
-                        None => None,
+                (PathSeg::Field(f), NodeKind::Table(t)) => match t.iter().find(|(k, _)| &k.name == f) {
+                    Some((k, v)) => {
+                        span = k.span.clone();
+                        Some(v)
                     }
-                }
+                    None => None,
+                },
                 (PathSeg::Index(i), NodeKind::Array(a)) => a.get(*i),
                 _ => None,
             };
@@ -122,9 +118,7 @@ impl Node {
         let mut node = self;
         for seg in path {
             node = match (seg, &node.kind) {
-                (PathSeg::Field(f), NodeKind::Table(t)) => {
-                    t.iter().find(|(k, _)| &k.name == f).map(|(_, v)| v)?
-                }
+                (PathSeg::Field(f), NodeKind::Table(t)) => t.iter().find(|(k, _)| &k.name == f).map(|(_, v)| v)?,
                 (PathSeg::Index(i), NodeKind::Array(a)) => a.get(*i)?,
                 _ => return None,
             };
@@ -180,7 +174,10 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a table key")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(Key { name: v.to_string(), span: 0..0 })
+                Ok(Key {
+                    name: v.to_string(),
+                    span: 0..0,
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
                 let (mut start, mut end, mut name) = (0usize, 0usize, None);
@@ -196,18 +193,17 @@ impl<'de> Deserialize<'de> for Key {
                 Ok(Key { name, span: start..end })
             }
         }
-        d.deserialize_struct(
-            SPANNED_NAME,
-            &[SPANNED_START, SPANNED_END, SPANNED_VALUE],
-            KeyVisitor,
-        )
+        d.deserialize_struct(SPANNED_NAME, &[SPANNED_START, SPANNED_END, SPANNED_VALUE], KeyVisitor)
     }
 }
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Spanned::<NodeKind>::deserialize(d)?;
-        Ok(Node { span: s.span(), kind: s.into_inner() })
+        Ok(Node {
+            span: s.span(),
+            kind: s.into_inner(),
+        })
     }
 }
 
@@ -232,7 +228,9 @@ impl<'de> Visitor<'de> for KindVisitor {
         Ok(NodeKind::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodeKind, E> {
-        i64::try_from(v).map(NodeKind::Int).map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v)
+            .map(NodeKind::Int)
+            .map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeKind, E> {
         Ok(NodeKind::Float(v))

@@ -10,7 +10,12 @@ use crate::value::{is_unknown, unknown};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ref {
     Var(String),
-    Attr { kind: String, name: String, attr: String, path: Vec<String> },
+    Attr {
+        kind: String,
+        name: String,
+        attr: String,
+        path: Vec<String>,
+    },
 }
 
 impl Ref {
@@ -41,7 +46,9 @@ fn parse_ref(expr: &str) -> Result<Ref, String> {
         if segs.len() == 2 && is_ident(segs[1]) {
             return Ok(Ref::Var(segs[1].to_string()));
         }
-        return Err(format!("`${{{expr}}}` is not a variable reference; write `${{var.NAME}}`"));
+        return Err(format!(
+            "`${{{expr}}}` is not a variable reference; write `${{var.NAME}}`"
+        ));
     }
     if segs.len() < 3 || !segs[..3].iter().all(|s| is_ident(s)) {
         return Err(format!(
@@ -143,9 +150,7 @@ pub fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value, String>) -> Res
                         }
                         match &val {
                             Value::String(s) => out.push_str(s),
-                            Value::Null => {
-                                return Err(format!("`${{{expr}}}` is null and cannot be put in a string"))
-                            }
+                            Value::Null => return Err(format!("`${{{expr}}}` is null and cannot be put in a string")),
                             Value::Array(_) | Value::Object(_) if crate::value::contains_unknown(&val) => {
                                 return Ok(unknown())
                             }
@@ -157,7 +162,11 @@ pub fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value, String>) -> Res
             Ok(Value::String(out))
         }
         Value::String(s) if s.contains("$$") => Ok(Value::String(s.replace("$${", "${"))),
-        Value::Array(a) => a.iter().map(|x| resolve(x, lookup)).collect::<Result<_, _>>().map(Value::Array),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| resolve(x, lookup))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         Value::Object(o) => o
             .iter()
             .map(|(k, x)| Ok((k.clone(), resolve(x, lookup)?)))
@@ -215,7 +224,10 @@ mod tests {
     #[test]
     fn dollar_dollar_escapes() {
         assert_eq!(parse("$${x}").unwrap(), vec![Part::Lit("${x}".into())]);
-        assert_eq!(resolve(&json!("a $${b} ${var.env}"), &lookup).unwrap(), json!("a ${b} prod"));
+        assert_eq!(
+            resolve(&json!("a $${b} ${var.env}"), &lookup).unwrap(),
+            json!("a ${b} prod")
+        );
     }
 
     #[test]

@@ -21,15 +21,22 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
                     None => format!("known kinds: {}", kinds.join(", ")),
                 };
                 errors.push(
-                    StackError::new(Some(stack.sources.locate(&r.span)), format!("unknown kind `{}` in `{}`", r.kind, r.address))
-                        .with_help(help),
+                    StackError::new(
+                        Some(stack.sources.locate(&r.span)),
+                        format!("unknown kind `{}` in `{}`", r.kind, r.address),
+                    )
+                    .with_help(help),
                 );
             }
             continue;
         };
         if let Err(e) = kind.check(&r.config) {
             let mut path = e.path.clone();
-            if let Some(word) = e.message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+            if let Some(word) = e
+                .message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split('`').next())
+            {
                 if path.last() != Some(&PathSeg::Field(word.to_string())) {
                     path.push(PathSeg::Field(word.to_string()));
                 }
@@ -56,7 +63,10 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         for (dep, span) in &r.depends_on {
             let loc = || Some(stack.sources.locate(span));
             if dep == &r.address {
-                errors.push(StackError::new(loc(), format!("`{}` cannot depend on itself", r.address)));
+                errors.push(StackError::new(
+                    loc(),
+                    format!("`{}` cannot depend on itself", r.address),
+                ));
             } else if stack.resource(dep).is_none() {
                 errors.push(unknown_resource(stack, dep, loc()));
             }
@@ -70,7 +80,11 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
     // Relations between resources, kind by kind (subnets inside their VPC, ...).
     let view = StackView {
         region: stack.region.as_deref(),
-        resources: stack.resources.iter().map(|r| (r.address.as_str(), r.kind.as_str(), &r.config)).collect(),
+        resources: stack
+            .resources
+            .iter()
+            .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
+            .collect(),
     };
     let mut kinds: Vec<&str> = stack.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort();
@@ -79,10 +93,16 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         let Some(kind) = registry.get(k) else { continue };
         for issue in kind.check_stack(&view) {
             let loc = stack.resource(&issue.address).map(|r| {
-                stack.sources.locate(&super::source::Span { file: r.file, range: r.body.span_at(&issue.path) })
+                stack.sources.locate(&super::source::Span {
+                    file: r.file,
+                    range: r.body.span_at(&issue.path),
+                })
             });
             let field: String = issue.path.iter().map(|s| s.to_string()).collect();
-            errors.push(StackError::new(loc, format!("{}{field}: {}", issue.address, issue.message)));
+            errors.push(StackError::new(
+                loc,
+                format!("{}{field}: {}", issue.address, issue.message),
+            ));
         }
     }
     errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.path.clone(), l.line, l.column)));

@@ -15,9 +15,11 @@ pub fn parse_cli_vars(args: &[String]) -> Result<Vec<(String, String)>, StackErr
         match a.split_once('=') {
             Some((n, v)) if !n.trim().is_empty() => out.push((n.trim().to_string(), v.to_string())),
             _ => {
-                return Err(StackError::new(None, format!("malformed --var {a:?}: expected NAME=VALUE"))
-                    .with_help("for example --var image_tag=v1.2.3")
-                    .into())
+                return Err(
+                    StackError::new(None, format!("malformed --var {a:?}: expected NAME=VALUE"))
+                        .with_help("for example --var image_tag=v1.2.3")
+                        .into(),
+                )
             }
         }
     }
@@ -28,10 +30,14 @@ pub fn parse_cli_vars(args: &[String]) -> Result<Vec<(String, String)>, StackErr
 /// type of the variable's default.
 fn typed(raw: &str, default: Option<&Value>) -> Result<Value, String> {
     match default {
-        Some(Value::Bool(_)) => raw.parse::<bool>().map(Value::Bool).map_err(|_| "expected true or false".into()),
-        Some(Value::Number(n)) if n.is_i64() => {
-            raw.parse::<i64>().map(Value::from).map_err(|_| "expected an integer".into())
-        }
+        Some(Value::Bool(_)) => raw
+            .parse::<bool>()
+            .map(Value::Bool)
+            .map_err(|_| "expected true or false".into()),
+        Some(Value::Number(n)) if n.is_i64() => raw
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| "expected an integer".into()),
         Some(Value::Number(_)) => raw
             .parse::<f64>()
             .ok()
@@ -84,8 +90,13 @@ pub fn resolve(
                     out.insert(name.clone(), d.clone());
                 }
                 None => errors.push(
-                    StackError::new(Some(stack.sources.locate(&var.span)), format!("variable `{name}` has no value"))
-                        .with_help(format!("pass --var {name}=VALUE or set SLIPWAY_VAR_{name}, or give it a default")),
+                    StackError::new(
+                        Some(stack.sources.locate(&var.span)),
+                        format!("variable `{name}` has no value"),
+                    )
+                    .with_help(format!(
+                        "pass --var {name}=VALUE or set SLIPWAY_VAR_{name}, or give it a default"
+                    )),
                 ),
             },
         }

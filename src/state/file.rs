@@ -20,7 +20,11 @@ pub enum StateError {
     #[error("cannot write state file {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("state file {path} belongs to stack `{found}`, not `{expected}`.\n  Pass the right --state, or check [stack] name.")]
-    WrongStack { path: PathBuf, found: String, expected: String },
+    WrongStack {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error("journal {path} cannot be replayed: {detail}\n  Nothing was changed. Move it aside only if you know its run finished.")]
     Journal { path: PathBuf, detail: String },
 }
@@ -39,14 +43,21 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 /// Parse a snapshot, refusing newer formats before looking at anything else.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
-    let corrupt = |detail: String| StateError::Corrupt { path: path.to_path_buf(), detail };
+    let corrupt = |detail: String| StateError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     let version = raw
         .get("format_version")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| corrupt("no numeric format_version".into()))?;
     if version > u64::from(FORMAT_VERSION) {
-        return Err(StateError::Newer { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
+        return Err(StateError::Newer {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     let state: State = serde_json::from_value(raw).map_err(|e| corrupt(e.to_string()))?;
     if state.lineage.is_empty() {
@@ -54,7 +65,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
     }
     for (addr, r) in &state.resources {
         if !addr.contains('.') || !addr.starts_with(&format!("{}.", r.kind)) {
-            return Err(corrupt(format!("resource address `{addr}` does not match its kind `{}`", r.kind)));
+            return Err(corrupt(format!(
+                "resource address `{addr}` does not match its kind `{}`",
+                r.kind
+            )));
         }
     }
     Ok(state)
@@ -65,23 +79,37 @@ pub fn read(path: &Path) -> Result<Option<State>, StateError> {
     match fs::read(path) {
         Ok(bytes) => parse(path, &bytes).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Write `state` atomically at `path`, keeping the previous snapshot as `.backup`.
 pub fn write(path: &Path, state: &State) -> Result<(), StateError> {
-    let werr = |source| StateError::Write { path: path.to_path_buf(), source };
+    let werr = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let bytes = serde_json::to_vec_pretty(state).map_err(|e| werr(std::io::Error::other(e)))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir).map_err(werr)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.write_all(b"\n")?;
         f.sync_all()?;
@@ -114,8 +142,14 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt() {
-        assert!(matches!(parse(Path::new("s.json"), b"{not json"), Err(StateError::Corrupt { .. })));
-        assert!(matches!(parse(Path::new("s.json"), b""), Err(StateError::Corrupt { .. })));
+        assert!(matches!(
+            parse(Path::new("s.json"), b"{not json"),
+            Err(StateError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            parse(Path::new("s.json"), b""),
+            Err(StateError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -22,18 +22,37 @@ use super::{DeposedObject, Intent, ResourceState, State};
 #[serde(tag = "t", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Record {
     /// First line: the snapshot this journal continues (serial 0 = none yet).
-    Begin { lineage: String, serial: u64, stack: String },
-    Intent { intent: Intent },
+    Begin {
+        lineage: String,
+        serial: u64,
+        stack: String,
+    },
+    Intent {
+        intent: Intent,
+    },
     /// A resource created, updated or adopted; clears its intent.
-    Done { address: String, resource: ResourceState },
+    Done {
+        address: String,
+        resource: ResourceState,
+    },
     /// A resource deleted (or found gone); clears its intent.
-    Removed { address: String },
+    Removed {
+        address: String,
+    },
     /// The current object of `address` set aside for a create-before-destroy.
-    Deposed { object: DeposedObject },
+    Deposed {
+        object: DeposedObject,
+    },
     /// A deposed object deleted.
-    DeposedRemoved { address: String, id: String },
+    DeposedRemoved {
+        address: String,
+        id: String,
+    },
     /// An operation that failed without changing anything; clears its intent.
-    Cleared { address: String, operation: super::Operation },
+    Cleared {
+        address: String,
+        operation: super::Operation,
+    },
 }
 
 /// `<state>.journal`
@@ -46,7 +65,9 @@ pub fn apply(state: &mut State, rec: &Record) {
     match rec {
         Record::Begin { .. } => {}
         Record::Intent { intent } => {
-            state.pending.retain(|p| !(p.address == intent.address && p.operation == intent.operation));
+            state
+                .pending
+                .retain(|p| !(p.address == intent.address && p.operation == intent.operation));
             state.pending.push(intent.clone());
         }
         Record::Done { address, resource } => {
@@ -62,17 +83,27 @@ pub fn apply(state: &mut State, rec: &Record) {
             state.resources.remove(address);
         }
         Record::Deposed { object } => {
-            if state.resources.get(&object.address).is_some_and(|r| r.id == object.resource.id) {
+            if state
+                .resources
+                .get(&object.address)
+                .is_some_and(|r| r.id == object.resource.id)
+            {
                 state.resources.remove(&object.address);
             }
             state.deposed.push(object.clone());
         }
         Record::Cleared { address, operation } => {
-            state.pending.retain(|p| !(&p.address == address && p.operation == *operation));
+            state
+                .pending
+                .retain(|p| !(&p.address == address && p.operation == *operation));
         }
         Record::DeposedRemoved { address, id } => {
-            state.deposed.retain(|d| !(&d.address == address && &d.resource.id == id));
-            state.pending.retain(|p| !(&p.address == address && p.id.as_deref() == Some(id)));
+            state
+                .deposed
+                .retain(|d| !(&d.address == address && &d.resource.id == id));
+            state
+                .pending
+                .retain(|p| !(&p.address == address && p.id.as_deref() == Some(id)));
         }
     }
 }
@@ -88,7 +119,10 @@ pub fn replay(state_path: &Path, state: Option<State>) -> Result<(Option<State>,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((state, false)),
         Err(source) => return Err(StateError::Read { path, source }),
     };
-    let jerr = |detail: String| StateError::Journal { path: path.clone(), detail };
+    let jerr = |detail: String| StateError::Journal {
+        path: path.clone(),
+        detail,
+    };
     let text = String::from_utf8_lossy(&bytes);
     let complete = match text.rfind('\n') {
         Some(i) => &text[..i],
@@ -111,14 +145,23 @@ pub fn replay(state_path: &Path, state: Option<State>) -> Result<(Option<State>,
     };
     let mut state = match state {
         Some(s) if s.lineage != lineage => {
-            return Err(jerr(format!("it belongs to lineage {lineage}, the state to {}", s.lineage)))
+            return Err(jerr(format!(
+                "it belongs to lineage {lineage}, the state to {}",
+                s.lineage
+            )))
         }
         Some(s) if s.serial > serial => return Ok((Some(s), false)),
         Some(s) if s.serial < serial => {
-            return Err(jerr(format!("it continues serial {serial} but the snapshot is at {}", s.serial)))
+            return Err(jerr(format!(
+                "it continues serial {serial} but the snapshot is at {}",
+                s.serial
+            )))
         }
         Some(s) => s,
-        None if serial == 0 => State { lineage, ..State::new(&stack) },
+        None if serial == 0 => State {
+            lineage,
+            ..State::new(&stack)
+        },
         None => return Err(jerr(format!("it continues serial {serial} but there is no snapshot"))),
     };
     for r in &records[1..] {
@@ -154,11 +197,19 @@ impl Writer {
     /// Open (append) the journal beside `state_path` and write `begin` durably.
     pub fn open(state_path: &Path, begin: Record) -> Result<Writer, StateError> {
         let path = path_for(state_path);
-        let werr = |source| StateError::Write { path: path.clone(), source };
+        let werr = |source| StateError::Write {
+            path: path.clone(),
+            source,
+        };
         if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(d).map_err(werr)?;
         }
-        let mut file = OpenOptions::new().append(true).create(true).mode(0o600).open(&path).map_err(werr)?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(werr)?;
         let mut line = serde_json::to_vec(&begin).map_err(|e| werr(std::io::Error::other(e)))?;
         line.push(b'\n');
         file.write_all(&line).and_then(|_| file.sync_data()).map_err(werr)?;
@@ -167,7 +218,10 @@ impl Writer {
             .name("journal".into())
             .spawn(move || writer_loop(file, rx))
             .map_err(werr)?;
-        Ok(Writer { tx: Some(tx), thread: Some(thread) })
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// Append a record; it reaches the disk with the next group.
@@ -181,7 +235,9 @@ impl Writer {
     pub async fn durable(&self, rec: Record) -> Result<(), String> {
         let (ack, wait) = oneshot::channel();
         match &self.tx {
-            Some(tx) => tx.send(Msg::Rec(rec, Some(ack))).map_err(|_| "journal writer stopped".to_string())?,
+            Some(tx) => tx
+                .send(Msg::Rec(rec, Some(ack)))
+                .map_err(|_| "journal writer stopped".to_string())?,
             None => return Err("journal closed".into()),
         }
         wait.await.map_err(|_| "journal writer stopped".to_string())?
@@ -259,11 +315,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sp = dir.path().join("s.json");
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let w = Writer::open(&sp, Record::Begin { lineage: "L".into(), serial: 0, stack: "x".into() }).unwrap();
-        let intent = |a: &str| Intent { address: a.into(), kind: "data".into(), operation: Operation::Create, started: "t".into(), id: None };
-        rt.block_on(w.durable(Record::Intent { intent: intent("data.a") })).unwrap();
-        w.append(Record::Done { address: "data.a".into(), resource: res("1") });
-        rt.block_on(w.durable(Record::Intent { intent: intent("data.b") })).unwrap();
+        let w = Writer::open(
+            &sp,
+            Record::Begin {
+                lineage: "L".into(),
+                serial: 0,
+                stack: "x".into(),
+            },
+        )
+        .unwrap();
+        let intent = |a: &str| Intent {
+            address: a.into(),
+            kind: "data".into(),
+            operation: Operation::Create,
+            started: "t".into(),
+            id: None,
+        };
+        rt.block_on(w.durable(Record::Intent {
+            intent: intent("data.a"),
+        }))
+        .unwrap();
+        w.append(Record::Done {
+            address: "data.a".into(),
+            resource: res("1"),
+        });
+        rt.block_on(w.durable(Record::Intent {
+            intent: intent("data.b"),
+        }))
+        .unwrap();
         w.close().unwrap();
         // A torn last line, as a kill in the middle of a write leaves it.
         let mut f = OpenOptions::new().append(true).open(path_for(&sp)).unwrap();
@@ -281,8 +360,18 @@ mod tests {
     fn journal_older_than_snapshot_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let sp = dir.path().join("s.json");
-        let w = Writer::open(&sp, Record::Begin { lineage: "L".into(), serial: 3, stack: "x".into() }).unwrap();
-        w.append(Record::Removed { address: "data.a".into() });
+        let w = Writer::open(
+            &sp,
+            Record::Begin {
+                lineage: "L".into(),
+                serial: 3,
+                stack: "x".into(),
+            },
+        )
+        .unwrap();
+        w.append(Record::Removed {
+            address: "data.a".into(),
+        });
         w.close().unwrap();
         let mut snap = State::new("x");
         snap.lineage = "L".into();

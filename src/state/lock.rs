@@ -42,15 +42,27 @@ impl std::fmt::Display for LockInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("the state {state} is locked: {holder}{note}\n  Another slipway run is using it. Wait for it, retry with --lock-timeout 5m, or, if that run is gone, run `slipway force-unlock {id}`.", id = holder.id)]
-    Held { state: PathBuf, holder: LockInfo, note: String },
+    Held {
+        state: PathBuf,
+        holder: LockInfo,
+        note: String,
+    },
     #[error("the state {state} is locked, but its lock file {path} cannot be read ({detail}).\n  If no slipway run is active, remove that file.")]
-    Unreadable { state: PathBuf, path: PathBuf, detail: String },
+    Unreadable {
+        state: PathBuf,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("cannot create the lock file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("no lock is held on {state}")]
     NotLocked { state: PathBuf },
     #[error("the lock on {state} has ID {actual}, not {given}; nothing was removed")]
-    WrongId { state: PathBuf, actual: String, given: String },
+    WrongId {
+        state: PathBuf,
+        actual: String,
+        given: String,
+    },
 }
 
 /// A held lock; dropping it releases it.
@@ -92,11 +104,16 @@ fn read_info(path: &Path) -> Result<LockInfo, String> {
 pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Result<Lock, LockError> {
     let path = path_for(state);
     if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(d).map_err(|source| LockError::Io { path: path.clone(), source })?;
+        fs::create_dir_all(d).map_err(|source| LockError::Io {
+            path: path.clone(),
+            source,
+        })?;
     }
     let info = LockInfo {
         id: uuid::Uuid::new_v4().to_string(),
-        owner: std::env::var("USER").or_else(|_| std::env::var("GITLAB_USER_LOGIN")).unwrap_or_else(|_| "unknown".into()),
+        owner: std::env::var("USER")
+            .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
+            .unwrap_or_else(|_| "unknown".into()),
         host: hostname(),
         pid: std::process::id(),
         operation: operation.to_string(),
@@ -110,7 +127,10 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
                 let bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
                 f.write_all(&bytes)
                     .and_then(|_| f.sync_all())
-                    .map_err(|source| LockError::Io { path: path.clone(), source })?;
+                    .map_err(|source| LockError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                 return Ok(Lock { path, info });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -121,10 +141,22 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
                 return Err(match read_info(&path) {
                     Ok(holder) => {
                         let gone = holder.host == info.host && !Path::new(&format!("/proc/{}", holder.pid)).exists();
-                        let note = if gone { " (that process is no longer running on this host)".to_string() } else { String::new() };
-                        LockError::Held { state: state.to_path_buf(), holder, note }
+                        let note = if gone {
+                            " (that process is no longer running on this host)".to_string()
+                        } else {
+                            String::new()
+                        };
+                        LockError::Held {
+                            state: state.to_path_buf(),
+                            holder,
+                            note,
+                        }
                     }
-                    Err(detail) => LockError::Unreadable { state: state.to_path_buf(), path, detail },
+                    Err(detail) => LockError::Unreadable {
+                        state: state.to_path_buf(),
+                        path,
+                        detail,
+                    },
                 });
             }
             Err(source) => return Err(LockError::Io { path, source }),
@@ -136,11 +168,21 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
 pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
     let path = path_for(state);
     if !path.exists() {
-        return Err(LockError::NotLocked { state: state.to_path_buf() });
+        return Err(LockError::NotLocked {
+            state: state.to_path_buf(),
+        });
     }
-    let info = read_info(&path).map_err(|detail| LockError::Unreadable { state: state.to_path_buf(), path: path.clone(), detail })?;
+    let info = read_info(&path).map_err(|detail| LockError::Unreadable {
+        state: state.to_path_buf(),
+        path: path.clone(),
+        detail,
+    })?;
     if info.id != id {
-        return Err(LockError::WrongId { state: state.to_path_buf(), actual: info.id, given: id.to_string() });
+        return Err(LockError::WrongId {
+            state: state.to_path_buf(),
+            actual: info.id,
+            given: id.to_string(),
+        });
     }
     fs::remove_file(&path).map_err(|source| LockError::Io { path, source })?;
     Ok(info)

@@ -39,7 +39,10 @@ pub fn request(port: u16, method: &str, path: &str, content_type: &str, body: &s
 impl K8sEmulator {
     pub fn start() -> K8sEmulator {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/k8s_emulator.py");
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
         let child = Command::new("python3")
             .arg(&script)
             .arg(port.to_string())
@@ -54,7 +57,10 @@ impl K8sEmulator {
             if let Ok(Some(s)) = e.child.try_wait() {
                 panic!("the Kubernetes API emulator exited ({s}); it needs python3");
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "the Kubernetes API emulator did not answer");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the Kubernetes API emulator did not answer"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         e
@@ -76,11 +82,15 @@ impl K8sEmulator {
     }
 
     pub fn patch(&self, path: &str, content_type: &str, body: Value) -> u16 {
-        request(self.port, "PATCH", path, content_type, &body.to_string()).map(|r| r.0).unwrap_or(0)
+        request(self.port, "PATCH", path, content_type, &body.to_string())
+            .map(|r| r.0)
+            .unwrap_or(0)
     }
 
     pub fn delete(&self, path: &str) -> u16 {
-        request(self.port, "DELETE", path, "application/json", "").map(|r| r.0).unwrap_or(0)
+        request(self.port, "DELETE", path, "application/json", "")
+            .map(|r| r.0)
+            .unwrap_or(0)
     }
 
     /// Play the Deployment controller until stopped: every Deployment whose
@@ -108,7 +118,10 @@ impl K8sEmulator {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        Controller { stop, handle: Some(handle) }
+        Controller {
+            stop,
+            handle: Some(handle),
+        }
     }
 }
 

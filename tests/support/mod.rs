@@ -35,19 +35,29 @@ impl Run {
 
     /// Assert the exit code, showing everything printed when it differs.
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        Sandbox { dir: tempfile::tempdir().expect("tempdir"), env: Vec::new() }
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+            env: Vec::new(),
+        }
     }
 
     /// A sandbox whose runs talk to `moto`.
     pub fn with_moto(moto: &moto::Moto) -> Sandbox {
-        Sandbox { env: moto.env(), ..Sandbox::new() }
+        Sandbox {
+            env: moto.env(),
+            ..Sandbox::new()
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -96,7 +106,12 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn slipway");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         Run::from(child.wait_with_output().expect("wait"))
     }
 

@@ -17,14 +17,21 @@ pub struct Moto {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// GET a path on the server; the status code, or None when it does not answer.
 pub fn http(port: u16, method: &str, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let head = String::from_utf8_lossy(&buf);
@@ -52,14 +59,21 @@ impl Moto {
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto ({e}); install it with: {INSTALL}"));
-        let mut m = Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") };
+        let mut m = Moto {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         let t0 = Instant::now();
         while http(port, "GET", "/moto-api/") != Some(200) {
             if let Ok(Some(status)) = m.child.try_wait() {
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 panic!("moto exited ({status}) before answering; install it with: {INSTALL}\n{text}");
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "moto did not answer on port {port} within 60 s");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "moto did not answer on port {port} within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         m
@@ -74,7 +88,10 @@ impl Moto {
             ("AWS_REGION", REGION),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("AWS_CONFIG_FILE", "/nonexistent/slipway-test-aws-config"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/slipway-test-aws-credentials"),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/slipway-test-aws-credentials",
+            ),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -86,7 +103,9 @@ impl Moto {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
             .load()
             .await
     }

@@ -15,7 +15,10 @@ impl FaultProxy {
     /// Start the proxy in front of `upstream` with extra flags (`--throttle 0.2`, ...).
     pub fn start(upstream: &str, log_dir: &Path, flags: &[&str]) -> FaultProxy {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/aws_fault_proxy.py");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
         let log = log_dir.join("proxy.log");
         let child = Command::new("python3")
             .arg(&script)
@@ -32,7 +35,11 @@ impl FaultProxy {
             assert!(t0.elapsed() < Duration::from_secs(20), "the fault proxy did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        FaultProxy { child, endpoint: format!("http://127.0.0.1:{port}"), log }
+        FaultProxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        }
     }
 
     /// Every logged call: (service, action, status, fault).

@@ -56,27 +56,44 @@ impl EntryConfig {
 }
 
 fn parse(config: &Value) -> Result<EntryConfig, ProviderError> {
-    serde_json::from_value::<EntryConfig>(config.clone()).map(EntryConfig::canonical).map_err(|e| ProviderError::new(e.to_string()))
+    serde_json::from_value::<EntryConfig>(config.clone())
+        .map(EntryConfig::canonical)
+        .map_err(|e| ProviderError::new(e.to_string()))
 }
 
 fn scope(p: &PolicyAssociation) -> AccessScope {
     if p.namespaces.is_empty() {
         AccessScope::builder().r#type(AccessScopeType::Cluster).build()
     } else {
-        AccessScope::builder().r#type(AccessScopeType::Namespace).set_namespaces(Some(p.namespaces.clone())).build()
+        AccessScope::builder()
+            .r#type(AccessScopeType::Namespace)
+            .set_namespaces(Some(p.namespaces.clone()))
+            .build()
     }
 }
 
 fn split(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('|').ok_or_else(|| ProviderError::new(format!("access entry ID {id:?} is not CLUSTER|PRINCIPAL_ARN")))
+    id.split_once('|')
+        .ok_or_else(|| ProviderError::new(format!("access entry ID {id:?} is not CLUSTER|PRINCIPAL_ARN")))
 }
 
 /// `eks_access_entry`
 pub struct EksAccessEntry;
 
 /// Read one entry and its associated policies; `None` when gone.
-pub async fn read_entry(eks: &aws_sdk_eks::Client, cluster: &str, principal: &str) -> Result<Option<(Live, BTreeMap<String, String>)>, ProviderError> {
-    let entry = match eks.describe_access_entry().cluster_name(cluster).principal_arn(principal).send().await.map_err(aws_err("eks DescribeAccessEntry")) {
+pub async fn read_entry(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+) -> Result<Option<(Live, BTreeMap<String, String>)>, ProviderError> {
+    let entry = match eks
+        .describe_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await
+        .map_err(aws_err("eks DescribeAccessEntry"))
+    {
         Ok(o) => o.access_entry().cloned(),
         Err(e) if e.is(&["ResourceNotFoundException"]) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -104,7 +121,10 @@ pub async fn read_entry(eks: &aws_sdk_eks::Client, cluster: &str, principal: &st
     policies.sort();
     let mut groups = entry.kubernetes_groups().to_vec();
     groups.sort();
-    let tags: BTreeMap<String, String> = entry.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let tags: BTreeMap<String, String> = entry
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
     let id = format!("{cluster}|{principal}");
     Ok(Some((
         Live {
@@ -130,7 +150,13 @@ fn view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, String>) -
 }
 
 /// Associate and disassociate so that the entry has exactly `want`.
-async fn converge(eks: &aws_sdk_eks::Client, cluster: &str, principal: &str, have: &[PolicyAssociation], want: &[PolicyAssociation]) -> Result<(), ProviderError> {
+async fn converge(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    principal: &str,
+    have: &[PolicyAssociation],
+    want: &[PolicyAssociation],
+) -> Result<(), ProviderError> {
     for p in want.iter().filter(|p| !have.contains(p)) {
         eks.associate_access_policy()
             .cluster_name(cluster)
@@ -161,10 +187,16 @@ impl ResourceKind for EksAccessEntry {
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<EntryConfig>(config)?;
-        if let Some(t) = config.get("type").and_then(Value::as_str).filter(|t| !["STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX"].contains(t)) {
+        if let Some(t) = config
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| !["STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX"].contains(t))
+        {
             return Err(SchemaError {
                 path: vec![crate::stack::node::PathSeg::Field("type".into())],
-                message: format!("unknown access entry type {t:?}; use STANDARD, EC2_LINUX, EC2_WINDOWS or FARGATE_LINUX"),
+                message: format!(
+                    "unknown access entry type {t:?}; use STANDARD, EC2_LINUX, EC2_WINDOWS or FARGATE_LINUX"
+                ),
                 suggestion: None,
             });
         }
@@ -172,7 +204,10 @@ impl ResourceKind for EksAccessEntry {
     }
 
     fn complete(&self, _s: &str, _a: &str, config: &Value) -> Value {
-        parse(config).ok().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| config.clone())
+        parse(config)
+            .ok()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| config.clone())
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {
@@ -205,7 +240,9 @@ impl ResourceKind for EksAccessEntry {
             .principal_arn(&c.principal)
             .r#type(&c.r#type)
             .set_kubernetes_groups((!c.kubernetes_groups.is_empty()).then(|| c.kubernetes_groups.clone()))
-            .set_tags(Some(all_tags(ctx, address, &c.tags).into_iter().collect::<HashMap<_, _>>()))
+            .set_tags(Some(
+                all_tags(ctx, address, &c.tags).into_iter().collect::<HashMap<_, _>>(),
+            ))
             .send()
             .await
             .map_err(aws_err("eks CreateAccessEntry"))?;
@@ -218,7 +255,11 @@ impl ResourceKind for EksAccessEntry {
             "arn": entry.and_then(|e| e.access_entry_arn()).unwrap_or_default(),
             "username": entry.and_then(|e| e.username()).unwrap_or_default(),
         });
-        Ok(Live { attributes: super::ec2::with_attrs(&inputs, extra), id, inputs })
+        Ok(Live {
+            attributes: super::ec2::with_attrs(&inputs, extra),
+            id,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
@@ -235,23 +276,59 @@ impl ResourceKind for EksAccessEntry {
                 .await
                 .map_err(aws_err("eks UpdateAccessEntry"))?;
         }
-        converge(&aws.eks, &c.cluster, &c.principal, &old.access_policies, &c.access_policies).await?;
+        converge(
+            &aws.eks,
+            &c.cluster,
+            &c.principal,
+            &old.access_policies,
+            &c.access_policies,
+        )
+        .await?;
         let (set, remove) = super::tag_changes(ctx, address, &old.tags, &c.tags);
-        let arn = prior.attributes.get("arn").and_then(Value::as_str).unwrap_or_default().to_string();
+        let arn = prior
+            .attributes
+            .get("arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if !set.is_empty() {
-            aws.eks.tag_resource().resource_arn(&arn).set_tags(Some(set.into_iter().collect())).send().await.map_err(aws_err("eks TagResource"))?;
+            aws.eks
+                .tag_resource()
+                .resource_arn(&arn)
+                .set_tags(Some(set.into_iter().collect()))
+                .send()
+                .await
+                .map_err(aws_err("eks TagResource"))?;
         }
         if !remove.is_empty() {
-            aws.eks.untag_resource().resource_arn(&arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err("eks UntagResource"))?;
+            aws.eks
+                .untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(aws_err("eks UntagResource"))?;
         }
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         let (cluster, principal) = split(id)?;
-        match aws.eks.delete_access_entry().cluster_name(cluster).principal_arn(principal).send().await.map_err(aws_err("eks DeleteAccessEntry")) {
+        match aws
+            .eks
+            .delete_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+            .map_err(aws_err("eks DeleteAccessEntry"))
+        {
             Err(e) if e.is(&["ResourceNotFoundException"]) => Ok(()),
             other => Ok(other.map(|_| ())?),
         }
@@ -259,8 +336,15 @@ impl ResourceKind for EksAccessEntry {
 
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
         let aws = ctx.aws().await?;
-        let clusters: Vec<String> =
-            aws.eks.list_clusters().into_paginator().items().send().try_collect().await.map_err(aws_err("eks ListClusters"))?;
+        let clusters: Vec<String> = aws
+            .eks
+            .list_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err("eks ListClusters"))?;
         let mut out = Vec::new();
         for c in clusters {
             let principals: Vec<String> = aws
@@ -325,16 +409,20 @@ mod tests {
             .match_requests(|r| {
                 r.cluster_name() == Some("blog")
                     && r.principal_arn() == Some(ROLE)
-                    && r.tags().and_then(|t| t.get("slipway:address")).map(String::as_str) == Some("eks_access_entry.ci")
+                    && r.tags().and_then(|t| t.get("slipway:address")).map(String::as_str)
+                        == Some("eks_access_entry.ci")
             })
             .then_output(|| {
-                CreateAccessEntryOutput::builder().access_entry(AccessEntry::builder().access_entry_arn("arn:entry").build()).build()
+                CreateAccessEntryOutput::builder()
+                    .access_entry(AccessEntry::builder().access_entry_arn("arn:entry").build())
+                    .build()
             });
         let associate = mock!(Client::associate_access_policy)
             .match_requests(|r| {
                 r.policy_arn() == Some(EDIT)
                     && r.access_scope().and_then(|s| s.r#type()) == Some(&AccessScopeType::Namespace)
-                    && r.access_scope().map(|s| s.namespaces().to_vec()) == Some(vec!["app-a".to_string(), "app-b".to_string()])
+                    && r.access_scope().map(|s| s.namespaces().to_vec())
+                        == Some(vec!["app-a".to_string(), "app-b".to_string()])
             })
             .then_output(|| AssociateAccessPolicyOutput::builder().build());
         let ctx = ctx_with(mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&create, &associate]));
@@ -344,7 +432,10 @@ mod tests {
             "access_policies": [{ "policy": EDIT, "namespaces": ["app-b", "app-a"] }],
         });
         let config = EksAccessEntry.complete("blog", "eks_access_entry.ci", &config);
-        let live = EksAccessEntry.create(&ctx, "eks_access_entry.ci", &config).await.unwrap();
+        let live = EksAccessEntry
+            .create(&ctx, "eks_access_entry.ci", &config)
+            .await
+            .unwrap();
         assert_eq!(live.id, format!("blog|{ROLE}"));
         assert_eq!(live.attributes["arn"], "arn:entry");
         assert_eq!(create.num_calls(), 1);
@@ -371,7 +462,12 @@ mod tests {
                 .associated_access_policies(
                     AssociatedAccessPolicy::builder()
                         .policy_arn(EDIT)
-                        .access_scope(AccessScope::builder().r#type(AccessScopeType::Namespace).namespaces("app-a").build())
+                        .access_scope(
+                            AccessScope::builder()
+                                .r#type(AccessScopeType::Namespace)
+                                .namespaces("app-a")
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
@@ -379,7 +475,12 @@ mod tests {
         let ctx = ctx_with(mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&describe, &list]));
         let id = format!("blog|{ROLE}");
         let (inputs, attrs) = (json!({}), json!({}));
-        let req = ReadRequest { address: "eks_access_entry.ci", id: &id, inputs: &inputs, attributes: &attrs };
+        let req = ReadRequest {
+            address: "eks_access_entry.ci",
+            id: &id,
+            inputs: &inputs,
+            attributes: &attrs,
+        };
         let got = EksAccessEntry.read_many(&ctx, &[req]).await.unwrap();
         let live = got[0].clone().expect("found");
         let want = EksAccessEntry.complete(

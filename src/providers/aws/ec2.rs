@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, DomainType, Filter, NatGatewayState, ResourceType, Tag, TagSpecification,
-    VpcAttributeName,
+    AttributeBooleanValue, DomainType, Filter, NatGatewayState, ResourceType, Tag, TagSpecification, VpcAttributeName,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{all_tags, aws_err, owned_by, retry_on, tag_changes, user_tags, AwsError, SETTLE_TIMEOUT, TAG_ADDRESS, TAG_STACK};
+use super::{
+    all_tags, aws_err, owned_by, retry_on, tag_changes, user_tags, AwsError, SETTLE_TIMEOUT, TAG_ADDRESS, TAG_STACK,
+};
 use crate::providers::{
     check_schema, complete_as, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackIssue, StackView,
 };
@@ -30,17 +31,27 @@ pub fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
 pub fn tag_spec(rt: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(rt)
-        .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
         .build()
 }
 
 pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
-    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
 }
 
 /// Filters that find the objects of `address` in this stack.
 pub fn owner_filters(ctx: &Ctx, address: &str) -> Vec<Filter> {
-    vec![filter(&format!("tag:{TAG_STACK}"), [ctx.stack.clone()]), filter(&format!("tag:{TAG_ADDRESS}"), [address])]
+    vec![
+        filter(&format!("tag:{TAG_STACK}"), [ctx.stack.clone()]),
+        filter(&format!("tag:{TAG_ADDRESS}"), [address]),
+    ]
 }
 
 /// Bring an object's tags from `old` to `new` (CreateTags / DeleteTags).
@@ -56,7 +67,11 @@ pub async fn sync_tags(
     if !set.is_empty() {
         ec2.create_tags()
             .resources(id)
-            .set_tags(Some(set.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .set_tags(Some(
+                set.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
             .send()
             .await
             .map_err(aws_err("ec2 CreateTags"))?;
@@ -74,7 +89,9 @@ pub async fn sync_tags(
 
 /// IDs in chunks small enough for one filter (AWS allows 200 values).
 pub fn chunks(reqs: &[ReadRequest<'_>]) -> Vec<Vec<String>> {
-    reqs.chunks(200).map(|c| c.iter().map(|r| r.id.to_string()).collect()).collect()
+    reqs.chunks(200)
+        .map(|c| c.iter().map(|r| r.id.to_string()).collect())
+        .collect()
 }
 
 /// Align lives found by ID with the requests; `None` where not found.
@@ -120,7 +137,11 @@ pub struct Vpc;
 async fn set_dns(ec2: &aws_sdk_ec2::Client, id: &str, which: &str, value: bool) -> Result<(), AwsError> {
     let v = AttributeBooleanValue::builder().value(value).build();
     let call = ec2.modify_vpc_attribute().vpc_id(id);
-    let call = if which == "hostnames" { call.enable_dns_hostnames(v) } else { call.enable_dns_support(v) };
+    let call = if which == "hostnames" {
+        call.enable_dns_hostnames(v)
+    } else {
+        call.enable_dns_support(v)
+    };
     call.send().await.map_err(aws_err("ec2 ModifyVpcAttribute"))?;
     Ok(())
 }
@@ -143,8 +164,16 @@ impl Vpc {
             let Some(id) = v.vpc_id() else { continue };
             // DNS attributes are only in DescribeVpcAttribute, one attribute per call.
             let (h, s) = tokio::join!(
-                aws.ec2.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsHostnames).send(),
-                aws.ec2.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsSupport).send(),
+                aws.ec2
+                    .describe_vpc_attribute()
+                    .vpc_id(id)
+                    .attribute(VpcAttributeName::EnableDnsHostnames)
+                    .send(),
+                aws.ec2
+                    .describe_vpc_attribute()
+                    .vpc_id(id)
+                    .attribute(VpcAttributeName::EnableDnsSupport)
+                    .send(),
             );
             let h = h.map_err(aws_err("ec2 DescribeVpcAttribute"))?;
             let s = s.map_err(aws_err("ec2 DescribeVpcAttribute"))?;
@@ -178,7 +207,12 @@ fn all_tags_of(l: &Live) -> BTreeMap<String, String> {
 }
 
 /// Read many objects of a kind by ID filter, keep the owned view.
-pub async fn read_by<F, Fut>(ctx: &Ctx, reqs: &[ReadRequest<'_>], id_filter: &str, describe: F) -> Result<Vec<Option<Live>>, ProviderError>
+pub async fn read_by<F, Fut>(
+    ctx: &Ctx,
+    reqs: &[ReadRequest<'_>],
+    id_filter: &str,
+    describe: F,
+) -> Result<Vec<Option<Live>>, ProviderError>
 where
     F: Fn(Vec<Filter>) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Live>, ProviderError>>,
@@ -254,7 +288,10 @@ impl ResourceKind for Vpc {
             .send()
             .await
             .map_err(aws_err("ec2 CreateVpc"))?;
-        let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| ProviderError::new("CreateVpc returned no VPC ID"))?;
+        let id = out
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .ok_or_else(|| ProviderError::new("CreateVpc returned no VPC ID"))?;
         if c.enable_dns_hostnames {
             set_dns(&aws.ec2, id, "hostnames", true).await?;
         }
@@ -263,13 +300,18 @@ impl ResourceKind for Vpc {
         }
         let owner = out.vpc().and_then(|v| v.owner_id()).unwrap_or_default();
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: id.to_string(), attributes: with_attrs(&inputs, json!({"id": id, "owner_id": owner})), inputs })
+        Ok(Live {
+            id: id.to_string(),
+            attributes: with_attrs(&inputs, json!({"id": id, "owner_id": owner})),
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
         let c: VpcConfig = serde_json::from_value(config.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
-        let old: VpcConfig = serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
+        let old: VpcConfig =
+            serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         // Hostnames need support on: enable support first, disable it last.
         if c.enable_dns_support && !old.enable_dns_support {
             set_dns(&aws.ec2, &prior.id, "support", true).await?;
@@ -282,13 +324,23 @@ impl ResourceKind for Vpc {
         }
         sync_tags(ctx, &aws.ec2, &prior.id, address, &old.tags, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         let r = retry_on(&["DependencyViolation"], SETTLE_TIMEOUT, || async {
-            aws.ec2.delete_vpc().vpc_id(id).send().await.map(|_| ()).map_err(aws_err("ec2 DeleteVpc"))
+            aws.ec2
+                .delete_vpc()
+                .vpc_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("ec2 DeleteVpc"))
         })
         .await;
         match r {
@@ -408,7 +460,9 @@ impl ResourceKind for Subnet {
             .send()
             .await
             .map_err(aws_err("ec2 CreateSubnet"))?;
-        let s = out.subnet().ok_or_else(|| ProviderError::new("CreateSubnet returned no subnet"))?;
+        let s = out
+            .subnet()
+            .ok_or_else(|| ProviderError::new("CreateSubnet returned no subnet"))?;
         let id = s.subnet_id().unwrap_or_default().to_string();
         if c.public {
             set_public(&aws.ec2, &id, true).await?;
@@ -419,25 +473,40 @@ impl ResourceKind for Subnet {
             "arn": s.subnet_arn().unwrap_or_default(),
             "availability_zone_id": s.availability_zone_id().unwrap_or_default(),
         });
-        Ok(Live { id, attributes: with_attrs(&inputs, extra), inputs })
+        Ok(Live {
+            id,
+            attributes: with_attrs(&inputs, extra),
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
         let c: SubnetConfig = serde_json::from_value(config.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
-        let old: SubnetConfig = serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
+        let old: SubnetConfig =
+            serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         if c.public != old.public {
             set_public(&aws.ec2, &prior.id, c.public).await?;
         }
         sync_tags(ctx, &aws.ec2, &prior.id, address, &old.tags, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         let r = retry_on(&["DependencyViolation"], SETTLE_TIMEOUT, || async {
-            aws.ec2.delete_subnet().subnet_id(id).send().await.map(|_| ()).map_err(aws_err("ec2 DeleteSubnet"))
+            aws.ec2
+                .delete_subnet()
+                .subnet_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("ec2 DeleteSubnet"))
         })
         .await;
         match r {
@@ -505,7 +574,15 @@ async fn detach_igw(ec2: &aws_sdk_ec2::Client, id: &str, vpc: &str) -> Result<()
     })
     .await;
     match r {
-        Err(e) if e.is(&["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound"]) => Ok(()),
+        Err(e)
+            if e.is(&[
+                "Gateway.NotAttached",
+                "InvalidInternetGatewayID.NotFound",
+                "InvalidVpcID.NotFound",
+            ]) =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }
@@ -538,7 +615,10 @@ impl ResourceKind for InternetGateway {
         let out = aws
             .ec2
             .create_internet_gateway()
-            .tag_specifications(tag_spec(ResourceType::InternetGateway, &all_tags(ctx, address, &c.tags)))
+            .tag_specifications(tag_spec(
+                ResourceType::InternetGateway,
+                &all_tags(ctx, address, &c.tags),
+            ))
             .send()
             .await
             .map_err(aws_err("ec2 CreateInternetGateway"))?;
@@ -547,7 +627,15 @@ impl ResourceKind for InternetGateway {
             .and_then(|g| g.internet_gateway_id())
             .ok_or_else(|| ProviderError::new("CreateInternetGateway returned no ID"))?
             .to_string();
-        match aws.ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(&c.vpc).send().await.map_err(aws_err("ec2 AttachInternetGateway")) {
+        match aws
+            .ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(&c.vpc)
+            .send()
+            .await
+            .map_err(aws_err("ec2 AttachInternetGateway"))
+        {
             // Already attached (a retried call whose first answer was lost).
             Err(e) if e.is(&["Resource.AlreadyAssociated"]) => {}
             other => {
@@ -555,13 +643,18 @@ impl ResourceKind for InternetGateway {
             }
         }
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: with_attrs(&inputs, json!({"id": id})), id, inputs })
+        Ok(Live {
+            attributes: with_attrs(&inputs, json!({"id": id})),
+            id,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
         let c: IgwConfig = serde_json::from_value(config.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
-        let old: IgwConfig = serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
+        let old: IgwConfig =
+            serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         if c.vpc != old.vpc {
             if !old.vpc.is_empty() {
                 detach_igw(&aws.ec2, &prior.id, &old.vpc).await?;
@@ -576,7 +669,11 @@ impl ResourceKind for InternetGateway {
         }
         sync_tags(ctx, &aws.ec2, &prior.id, address, &old.tags, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, attributes: &Value) -> Result<(), ProviderError> {
@@ -675,10 +772,15 @@ impl ResourceKind for ElasticIp {
             .send()
             .await
             .map_err(aws_err("ec2 AllocateAddress"))?;
-        let id = out.allocation_id().ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation ID"))?;
+        let id = out
+            .allocation_id()
+            .ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation ID"))?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
-            attributes: with_attrs(&inputs, json!({"id": id, "public_ip": out.public_ip().unwrap_or_default()})),
+            attributes: with_attrs(
+                &inputs,
+                json!({"id": id, "public_ip": out.public_ip().unwrap_or_default()}),
+            ),
             id: id.to_string(),
             inputs,
         })
@@ -689,14 +791,28 @@ impl ResourceKind for ElasticIp {
         let c: EipConfig = serde_json::from_value(config.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         sync_tags(ctx, &aws.ec2, &prior.id, address, &tags_of(&prior.inputs), &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
-        let r = retry_on(&["InvalidIPAddress.InUse", "DependencyViolation", "AuthFailure"], SETTLE_TIMEOUT, || async {
-            aws.ec2.release_address().allocation_id(id).send().await.map(|_| ()).map_err(aws_err("ec2 ReleaseAddress"))
-        })
+        let r = retry_on(
+            &["InvalidIPAddress.InUse", "DependencyViolation", "AuthFailure"],
+            SETTLE_TIMEOUT,
+            || async {
+                aws.ec2
+                    .release_address()
+                    .allocation_id(id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(aws_err("ec2 ReleaseAddress"))
+            },
+        )
         .await;
         match r {
             Err(e) if e.is(&["InvalidAllocationID.NotFound"]) => Ok(()),
@@ -772,7 +888,12 @@ impl NatGateway {
         Ok(Self::describe(ctx, filters)
             .await?
             .into_iter()
-            .filter(|(_, s)| !matches!(s, NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed))
+            .filter(|(_, s)| {
+                !matches!(
+                    s,
+                    NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed
+                )
+            })
             .map(|(l, _)| l)
             .collect())
     }
@@ -788,7 +909,9 @@ impl NatGateway {
                 Some(s) if s == want => return Ok(()),
                 None if want == NatGatewayState::Deleted => return Ok(()),
                 Some(NatGatewayState::Failed) => {
-                    return Err(ProviderError::new(format!("NAT gateway {id} failed (see its failure message in the console)")))
+                    return Err(ProviderError::new(format!(
+                        "NAT gateway {id} failed (see its failure message in the console)"
+                    )))
                 }
                 _ if t0.elapsed() > NAT_TIMEOUT => {
                     return Err(ProviderError::new(format!(
@@ -850,9 +973,16 @@ impl ResourceKind for NatGateway {
             .to_string();
         NatGateway::wait(ctx, &id, NatGatewayState::Available).await?;
         let live = NatGateway::live(ctx, vec![filter("nat-gateway-id", [id.clone()])]).await?;
-        let attrs = live.first().map(|l| l.attributes.clone()).unwrap_or_else(|| json!({"id": id}));
+        let attrs = live
+            .first()
+            .map(|l| l.attributes.clone())
+            .unwrap_or_else(|| json!({"id": id}));
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: with_attrs(&inputs, attrs), id, inputs })
+        Ok(Live {
+            attributes: with_attrs(&inputs, attrs),
+            id,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
@@ -860,16 +990,30 @@ impl ResourceKind for NatGateway {
         let c: NatConfig = serde_json::from_value(config.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         sync_tags(ctx, &aws.ec2, &prior.id, address, &tags_of(&prior.inputs), &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         // moto answers 500 (AWS: NatGatewayNotFound) for a missing ID: look first.
-        if NatGateway::live(ctx, vec![filter("nat-gateway-id", [id])]).await?.is_empty() {
+        if NatGateway::live(ctx, vec![filter("nat-gateway-id", [id])])
+            .await?
+            .is_empty()
+        {
             return Ok(());
         }
-        match aws.ec2.delete_nat_gateway().nat_gateway_id(id).send().await.map_err(aws_err("ec2 DeleteNatGateway")) {
+        match aws
+            .ec2
+            .delete_nat_gateway()
+            .nat_gateway_id(id)
+            .send()
+            .await
+            .map_err(aws_err("ec2 DeleteNatGateway"))
+        {
             Err(e) if e.is(&["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"]) => return Ok(()),
             Err(e) => return Err(e.into()),
             Ok(_) => {}

@@ -54,7 +54,12 @@ pub fn update_done(u: &Update) -> Check<()> {
                     )
                 })
                 .collect();
-            Check::Failed(format!("update {} is {}: {}", u.id().unwrap_or("?"), s.as_str(), errors.join("; ")))
+            Check::Failed(format!(
+                "update {} is {}: {}",
+                u.id().unwrap_or("?"),
+                s.as_str(),
+                errors.join("; ")
+            ))
         }
         Some(s) => Check::Pending(s.as_str().to_string()),
         None => Check::Pending("no status".into()),
@@ -68,7 +73,13 @@ pub fn nodegroup_active(n: &Nodegroup) -> Check<()> {
             .map(|h| {
                 h.issues()
                     .iter()
-                    .map(|i| format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or("issue"), i.message().unwrap_or("")))
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i.code().map(|c| c.as_str()).unwrap_or("issue"),
+                            i.message().unwrap_or("")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; ")
             })
@@ -89,8 +100,16 @@ pub fn nodegroup_active(n: &Nodegroup) -> Check<()> {
 /// Wait until the cluster is ACTIVE.
 pub async fn wait_cluster(eks: &aws_sdk_eks::Client, name: &str, policy: Policy) -> Result<Cluster, ProviderError> {
     wait_for(&format!("EKS cluster {name} to become ACTIVE"), policy, || async {
-        let out = eks.describe_cluster().name(name).send().await.map_err(aws_err("eks DescribeCluster"))?;
-        let c = out.cluster().cloned().ok_or_else(|| ProviderError::new("DescribeCluster returned no cluster"))?;
+        let out = eks
+            .describe_cluster()
+            .name(name)
+            .send()
+            .await
+            .map_err(aws_err("eks DescribeCluster"))?;
+        let c = out
+            .cluster()
+            .cloned()
+            .ok_or_else(|| ProviderError::new("DescribeCluster returned no cluster"))?;
         Ok(match cluster_active(&c) {
             Check::Done(()) => Check::Done(c),
             Check::Pending(s) => Check::Pending(s),
@@ -101,7 +120,12 @@ pub async fn wait_cluster(eks: &aws_sdk_eks::Client, name: &str, policy: Policy)
 }
 
 /// Wait until the cluster (or nodegroup) is gone.
-pub async fn wait_gone(eks: &aws_sdk_eks::Client, cluster: &str, nodegroup: Option<&str>, policy: Policy) -> Result<(), ProviderError> {
+pub async fn wait_gone(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    nodegroup: Option<&str>,
+    policy: Policy,
+) -> Result<(), ProviderError> {
     let what = match nodegroup {
         Some(ng) => format!("EKS nodegroup {ng} to be deleted"),
         None => format!("EKS cluster {cluster} to be deleted"),
@@ -135,7 +159,13 @@ pub async fn wait_gone(eks: &aws_sdk_eks::Client, cluster: &str, nodegroup: Opti
 }
 
 /// Wait until an update finishes (DescribeUpdate).
-pub async fn wait_update(eks: &aws_sdk_eks::Client, cluster: &str, nodegroup: Option<&str>, id: &str, policy: Policy) -> Result<(), ProviderError> {
+pub async fn wait_update(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    nodegroup: Option<&str>,
+    id: &str,
+    policy: Policy,
+) -> Result<(), ProviderError> {
     wait_for(&format!("EKS update {id} of {cluster}"), policy, || async {
         let out = eks
             .describe_update()
@@ -145,7 +175,9 @@ pub async fn wait_update(eks: &aws_sdk_eks::Client, cluster: &str, nodegroup: Op
             .send()
             .await
             .map_err(aws_err("eks DescribeUpdate"))?;
-        let u = out.update().ok_or_else(|| ProviderError::new("DescribeUpdate returned no update"))?;
+        let u = out
+            .update()
+            .ok_or_else(|| ProviderError::new("DescribeUpdate returned no update"))?;
         Ok(update_done(u))
     })
     .await
@@ -231,7 +263,10 @@ fn cluster_live(c: &Cluster) -> Live {
     if cidrs.is_empty() {
         cidrs = everywhere();
     }
-    let tags: BTreeMap<String, String> = c.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let tags: BTreeMap<String, String> = c
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
     Live {
         id: name.clone(),
         inputs: json!({
@@ -287,12 +322,27 @@ fn logging_of(types: &[String], enabled: bool) -> Logging {
         .build()
 }
 
-async fn sync_eks_tags(eks: &aws_sdk_eks::Client, arn: &str, set: BTreeMap<String, String>, remove: Vec<String>) -> Result<(), AwsError> {
+async fn sync_eks_tags(
+    eks: &aws_sdk_eks::Client,
+    arn: &str,
+    set: BTreeMap<String, String>,
+    remove: Vec<String>,
+) -> Result<(), AwsError> {
     if !set.is_empty() {
-        eks.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await.map_err(aws_err("eks TagResource"))?;
+        eks.tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .map_err(aws_err("eks TagResource"))?;
     }
     if !remove.is_empty() {
-        eks.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err("eks UntagResource"))?;
+        eks.untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(aws_err("eks UntagResource"))?;
     }
     Ok(())
 }
@@ -304,7 +354,9 @@ pub struct EksCluster {
 
 impl Default for EksCluster {
     fn default() -> Self {
-        EksCluster { policy: Policy::minutes(CLUSTER_TIMEOUT) }
+        EksCluster {
+            policy: Policy::minutes(CLUSTER_TIMEOUT),
+        }
     }
 }
 
@@ -316,7 +368,13 @@ fn parse_cluster(stack: &str, address: &str, config: &Value) -> Result<ClusterCo
 
 impl EksCluster {
     /// Apply in-place changes one update type at a time, each waited for.
-    pub async fn converge(&self, eks: &aws_sdk_eks::Client, name: &str, old: &ClusterConfigView, new: &ClusterConfigView) -> Result<(), ProviderError> {
+    pub async fn converge(
+        &self,
+        eks: &aws_sdk_eks::Client,
+        name: &str,
+        old: &ClusterConfigView,
+        new: &ClusterConfigView,
+    ) -> Result<(), ProviderError> {
         if old.version != new.version {
             let out = eks
                 .update_cluster_version()
@@ -330,8 +388,18 @@ impl EksCluster {
         }
         if old.logging != new.logging {
             // Turn on what is new and off what went away, in one logging update.
-            let on: Vec<String> = new.logging.iter().filter(|t| !old.logging.contains(t)).cloned().collect();
-            let off: Vec<String> = old.logging.iter().filter(|t| !new.logging.contains(t)).cloned().collect();
+            let on: Vec<String> = new
+                .logging
+                .iter()
+                .filter(|t| !old.logging.contains(t))
+                .cloned()
+                .collect();
+            let off: Vec<String> = old
+                .logging
+                .iter()
+                .filter(|t| !new.logging.contains(t))
+                .cloned()
+                .collect();
             let mut setups = Vec::new();
             if !on.is_empty() {
                 setups.extend(logging_of(&on, true).cluster_logging().to_vec());
@@ -393,7 +461,13 @@ impl From<&ClusterConfig> for ClusterConfigView {
 }
 
 async fn describe_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<Option<Cluster>, ProviderError> {
-    match eks.describe_cluster().name(name).send().await.map_err(aws_err("eks DescribeCluster")) {
+    match eks
+        .describe_cluster()
+        .name(name)
+        .send()
+        .await
+        .map_err(aws_err("eks DescribeCluster"))
+    {
         Ok(o) => Ok(o.cluster().cloned()),
         Err(e) if e.is(&["ResourceNotFoundException"]) => Ok(None),
         Err(e) => Err(e.into()),
@@ -411,30 +485,71 @@ impl ResourceKind for EksCluster {
         let bad = |field: &str, index: Option<usize>, message: String| {
             let mut path = vec![PathSeg::Field(field.into())];
             path.extend(index.map(PathSeg::Index));
-            Err(SchemaError { path, message, suggestion: None })
+            Err(SchemaError {
+                path,
+                message,
+                suggestion: None,
+            })
         };
-        if let Some(v) = config.get("version").and_then(Value::as_str).filter(|v| !v.contains("${")) {
+        if let Some(v) = config
+            .get("version")
+            .and_then(Value::as_str)
+            .filter(|v| !v.contains("${"))
+        {
             if minor(v).is_none() {
-                return bad("version", None, format!("{v:?} is not a Kubernetes version like \"1.31\""));
+                return bad(
+                    "version",
+                    None,
+                    format!("{v:?} is not a Kubernetes version like \"1.31\""),
+                );
             }
         }
-        for (i, t) in config.get("logging").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (i, t) in config
+            .get("logging")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if let Some(t) = t.as_str().filter(|t| !LOG_TYPES.contains(t)) {
-                return bad("logging", Some(i), format!("unknown log type {t:?}; use {}", LOG_TYPES.join(", ")));
+                return bad(
+                    "logging",
+                    Some(i),
+                    format!("unknown log type {t:?}; use {}", LOG_TYPES.join(", ")),
+                );
             }
         }
-        if config.get("subnets").and_then(Value::as_array).is_some_and(|s| s.len() < 2) {
-            return bad("subnets", None, "EKS needs subnets in at least two availability zones".into());
+        if config
+            .get("subnets")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.len() < 2)
+        {
+            return bad(
+                "subnets",
+                None,
+                "EKS needs subnets in at least two availability zones".into(),
+            );
         }
         Ok(())
     }
 
     fn check_change(&self, prior: &Value, desired: &Value) -> Result<(), SchemaError> {
-        let (Some(from), Some(to)) = (prior.get("version").and_then(Value::as_str), desired.get("version").and_then(Value::as_str)) else {
+        let (Some(from), Some(to)) = (
+            prior.get("version").and_then(Value::as_str),
+            desired.get("version").and_then(Value::as_str),
+        ) else {
             return Ok(());
         };
-        let (Some(a), Some(b)) = (minor(from), minor(to)) else { return Ok(()) };
-        let err = |message: String| Err(SchemaError { path: vec![PathSeg::Field("version".into())], message, suggestion: None });
+        let (Some(a), Some(b)) = (minor(from), minor(to)) else {
+            return Ok(());
+        };
+        let err = |message: String| {
+            Err(SchemaError {
+                path: vec![PathSeg::Field("version".into())],
+                message,
+                suggestion: None,
+            })
+        };
         if b < a {
             return err(format!("EKS cannot downgrade a cluster from {from} to {to}"));
         }
@@ -453,11 +568,24 @@ impl ResourceKind for EksCluster {
     }
 
     fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
-        parse_cluster(stack, address, config).ok().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| config.clone())
+        parse_cluster(stack, address, config)
+            .ok()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| config.clone())
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {
-        &["id", "arn", "endpoint", "certificate_authority", "oidc_issuer", "cluster_security_group_id", "vpc_id", "status", "connection"]
+        &[
+            "id",
+            "arn",
+            "endpoint",
+            "certificate_authority",
+            "oidc_issuer",
+            "cluster_security_group_id",
+            "vpc_id",
+            "status",
+            "connection",
+        ]
     }
 
     fn force_new_fields(&self) -> &'static [&'static str] {
@@ -494,7 +622,9 @@ impl ResourceKind for EksCluster {
                     .set_public_access_cidrs(Some(c.public_access_cidrs.clone()))
                     .build(),
             )
-            .set_tags(Some(all_tags(ctx, address, &c.tags).into_iter().collect::<HashMap<_, _>>()));
+            .set_tags(Some(
+                all_tags(ctx, address, &c.tags).into_iter().collect::<HashMap<_, _>>(),
+            ));
         if !c.logging.is_empty() {
             req = req.logging(logging_of(&c.logging, true));
         }
@@ -511,7 +641,12 @@ impl ResourceKind for EksCluster {
         let c = parse_cluster(&ctx.stack, address, config)?;
         let old = parse_cluster(&ctx.stack, address, &prior.inputs)?;
         self.converge(&aws.eks, &prior.id, &(&old).into(), &(&c).into()).await?;
-        let arn = prior.attributes.get("arn").and_then(Value::as_str).unwrap_or_default().to_string();
+        let arn = prior
+            .attributes
+            .get("arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let (set, remove) = super::tag_changes(ctx, address, &old.tags, &c.tags);
         sync_eks_tags(&aws.eks, &arn, set, remove).await?;
         let cluster = wait_cluster(&aws.eks, &prior.id, self.policy).await?;
@@ -549,7 +684,10 @@ impl ResourceKind for EksCluster {
         let mut out = Vec::new();
         for n in names {
             if let Some(c) = describe_cluster(&aws.eks, &n).await? {
-                let tags: BTreeMap<String, String> = c.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+                let tags: BTreeMap<String, String> = c
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
                 if owned_by(ctx, address, &tags) {
                     out.push(view(ctx, address, cluster_live(&c)));
                 }
@@ -636,7 +774,15 @@ impl NodegroupConfig {
 
     /// The actual nodegroup name: prefix plus a hash of what forces replacement.
     fn full_name(&self) -> String {
-        let key = json!([self.node_role, self.subnets, self.instance_types, self.capacity_type, self.disk_size, self.ami_type]).to_string();
+        let key = json!([
+            self.node_role,
+            self.subnets,
+            self.instance_types,
+            self.capacity_type,
+            self.disk_size,
+            self.ami_type
+        ])
+        .to_string();
         let mut h: u64 = 0xcbf29ce484222325;
         for b in key.bytes() {
             h ^= u64::from(b);
@@ -667,8 +813,14 @@ fn nodegroup_live(n: &Nodegroup) -> Live {
         })
         .collect();
     taints.sort();
-    let labels: BTreeMap<String, String> = n.labels().map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
-    let tags: BTreeMap<String, String> = n.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let labels: BTreeMap<String, String> = n
+        .labels()
+        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let tags: BTreeMap<String, String> = n
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
     Live {
         id: format!("{cluster}:{full}"),
         inputs: json!({
@@ -699,11 +851,23 @@ fn nodegroup_live(n: &Nodegroup) -> Live {
 }
 
 fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once(':').ok_or_else(|| ProviderError::new(format!("nodegroup ID {id:?} is not CLUSTER:NODEGROUP")))
+    id.split_once(':')
+        .ok_or_else(|| ProviderError::new(format!("nodegroup ID {id:?} is not CLUSTER:NODEGROUP")))
 }
 
-async fn describe_nodegroup(eks: &aws_sdk_eks::Client, cluster: &str, ng: &str) -> Result<Option<Nodegroup>, ProviderError> {
-    match eks.describe_nodegroup().cluster_name(cluster).nodegroup_name(ng).send().await.map_err(aws_err("eks DescribeNodegroup")) {
+async fn describe_nodegroup(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    ng: &str,
+) -> Result<Option<Nodegroup>, ProviderError> {
+    match eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(ng)
+        .send()
+        .await
+        .map_err(aws_err("eks DescribeNodegroup"))
+    {
         Ok(o) => Ok(o.nodegroup().cloned()),
         Err(e) if e.is(&["ResourceNotFoundException"]) => Ok(None),
         Err(e) => Err(e.into()),
@@ -711,9 +875,17 @@ async fn describe_nodegroup(eks: &aws_sdk_eks::Client, cluster: &str, ng: &str) 
 }
 
 /// Wait until the nodegroup is ACTIVE and (when given) shows `scaling`.
-async fn wait_nodegroup(eks: &aws_sdk_eks::Client, cluster: &str, ng: &str, scaling: Option<&Scaling>, policy: Policy) -> Result<Nodegroup, ProviderError> {
+async fn wait_nodegroup(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    ng: &str,
+    scaling: Option<&Scaling>,
+    policy: Policy,
+) -> Result<Nodegroup, ProviderError> {
     wait_for(&format!("EKS nodegroup {ng} to become ACTIVE"), policy, || async {
-        let n = describe_nodegroup(eks, cluster, ng).await?.ok_or_else(|| ProviderError::new(format!("nodegroup {ng} disappeared")))?;
+        let n = describe_nodegroup(eks, cluster, ng)
+            .await?
+            .ok_or_else(|| ProviderError::new(format!("nodegroup {ng} disappeared")))?;
         let applied = scaling.is_none_or(|s| {
             let c = n.scaling_config();
             c.and_then(|c| c.min_size()) == Some(s.min) && c.and_then(|c| c.max_size()) == Some(s.max)
@@ -735,7 +907,9 @@ pub struct EksNodegroup {
 
 impl Default for EksNodegroup {
     fn default() -> Self {
-        EksNodegroup { policy: Policy::minutes(NODEGROUP_TIMEOUT) }
+        EksNodegroup {
+            policy: Policy::minutes(NODEGROUP_TIMEOUT),
+        }
     }
 }
 
@@ -746,7 +920,11 @@ fn parse_ng(address: &str, config: &Value) -> Result<NodegroupConfig, ProviderEr
 }
 
 fn taint(t: &TaintConfig) -> Taint {
-    Taint::builder().key(&t.key).set_value(t.value.clone()).effect(TaintEffect::from(t.effect.as_str())).build()
+    Taint::builder()
+        .key(&t.key)
+        .set_value(t.value.clone())
+        .effect(TaintEffect::from(t.effect.as_str()))
+        .build()
 }
 
 #[async_trait]
@@ -757,31 +935,64 @@ impl ResourceKind for EksNodegroup {
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<NodegroupConfig>(config)?;
-        let bad = |path: Vec<PathSeg>, message: String| Err(SchemaError { path, message, suggestion: None });
+        let bad = |path: Vec<PathSeg>, message: String| {
+            Err(SchemaError {
+                path,
+                message,
+                suggestion: None,
+            })
+        };
         if let Ok(s) = serde_json::from_value::<Scaling>(config.get("scaling").cloned().unwrap_or(Value::Null)) {
             if s.min < 0 || s.max < 1 || s.min > s.max || s.desired < s.min || s.desired > s.max {
                 return bad(
                     vec![PathSeg::Field("scaling".into())],
-                    format!("scaling needs 0 <= min <= desired <= max and max >= 1 (got min {}, desired {}, max {})", s.min, s.desired, s.max),
+                    format!(
+                        "scaling needs 0 <= min <= desired <= max and max >= 1 (got min {}, desired {}, max {})",
+                        s.min, s.desired, s.max
+                    ),
                 );
             }
         }
-        for (i, t) in config.get("taints").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            if let Some(e) = t.get("effect").and_then(Value::as_str).filter(|e| !TAINT_EFFECTS.contains(e)) {
+        for (i, t) in config
+            .get("taints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(e) = t
+                .get("effect")
+                .and_then(Value::as_str)
+                .filter(|e| !TAINT_EFFECTS.contains(e))
+            {
                 return bad(
-                    vec![PathSeg::Field("taints".into()), PathSeg::Index(i), PathSeg::Field("effect".into())],
+                    vec![
+                        PathSeg::Field("taints".into()),
+                        PathSeg::Index(i),
+                        PathSeg::Field("effect".into()),
+                    ],
                     format!("unknown taint effect {e:?}; use {}", TAINT_EFFECTS.join(", ")),
                 );
             }
         }
-        if let Some(c) = config.get("capacity_type").and_then(Value::as_str).filter(|c| !["ON_DEMAND", "SPOT"].contains(c)) {
-            return bad(vec![PathSeg::Field("capacity_type".into())], format!("capacity_type {c:?} must be ON_DEMAND or SPOT"));
+        if let Some(c) = config
+            .get("capacity_type")
+            .and_then(Value::as_str)
+            .filter(|c| !["ON_DEMAND", "SPOT"].contains(c))
+        {
+            return bad(
+                vec![PathSeg::Field("capacity_type".into())],
+                format!("capacity_type {c:?} must be ON_DEMAND or SPOT"),
+            );
         }
         Ok(())
     }
 
     fn complete(&self, _stack: &str, address: &str, config: &Value) -> Value {
-        parse_ng(address, config).ok().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| config.clone())
+        parse_ng(address, config)
+            .ok()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| config.clone())
     }
 
     fn diff(&self, prior: &Value, desired: &Value) -> Diff {
@@ -809,7 +1020,16 @@ impl ResourceKind for EksNodegroup {
     }
 
     fn force_new_fields(&self) -> &'static [&'static str] {
-        &["cluster", "name", "node_role", "subnets", "instance_types", "capacity_type", "disk_size", "ami_type"]
+        &[
+            "cluster",
+            "name",
+            "node_role",
+            "subnets",
+            "instance_types",
+            "capacity_type",
+            "disk_size",
+            "ami_type",
+        ]
     }
 
     fn create_before_destroy(&self) -> bool {
@@ -859,7 +1079,9 @@ impl ResourceKind for EksNodegroup {
             )
             .set_labels(Some(c.labels.clone().into_iter().collect()))
             .set_taints(Some(c.taints.iter().map(taint).collect()))
-            .set_tags(Some(all_tags(ctx, address, &c.tags).into_iter().collect::<HashMap<_, _>>()))
+            .set_tags(Some(
+                all_tags(ctx, address, &c.tags).into_iter().collect::<HashMap<_, _>>(),
+            ))
             .send()
             .await
             .map_err(aws_err("eks CreateNodegroup"))?;
@@ -875,19 +1097,40 @@ impl ResourceKind for EksNodegroup {
         let c = parse_ng(address, config)?;
         let old = parse_ng(address, &prior.inputs)?;
         let (cluster, ng) = split_id(&prior.id)?;
-        let mut req = aws.eks.update_nodegroup_config().cluster_name(cluster).nodegroup_name(ng);
+        let mut req = aws
+            .eks
+            .update_nodegroup_config()
+            .cluster_name(cluster)
+            .nodegroup_name(ng);
         let mut any = false;
-        let desired = if c.autoscaled { old.scaling.desired.clamp(c.scaling.min, c.scaling.max) } else { c.scaling.desired };
+        let desired = if c.autoscaled {
+            old.scaling.desired.clamp(c.scaling.min, c.scaling.max)
+        } else {
+            c.scaling.desired
+        };
         if c.scaling != old.scaling || desired != old.scaling.desired {
             req = req.scaling_config(
-                NodegroupScalingConfig::builder().min_size(c.scaling.min).max_size(c.scaling.max).desired_size(desired).build(),
+                NodegroupScalingConfig::builder()
+                    .min_size(c.scaling.min)
+                    .max_size(c.scaling.max)
+                    .desired_size(desired)
+                    .build(),
             );
             any = true;
         }
         if c.labels != old.labels {
-            let add: HashMap<String, String> =
-                c.labels.iter().filter(|(k, v)| old.labels.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-            let remove: Vec<String> = old.labels.keys().filter(|k| !c.labels.contains_key(*k)).cloned().collect();
+            let add: HashMap<String, String> = c
+                .labels
+                .iter()
+                .filter(|(k, v)| old.labels.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let remove: Vec<String> = old
+                .labels
+                .keys()
+                .filter(|k| !c.labels.contains_key(*k))
+                .cloned()
+                .collect();
             req = req.labels(
                 UpdateLabelsPayload::builder()
                     .set_add_or_update_labels((!add.is_empty()).then_some(add))
@@ -915,7 +1158,12 @@ impl ResourceKind for EksNodegroup {
         if any {
             req.send().await.map_err(aws_err("eks UpdateNodegroupConfig"))?;
         }
-        let arn = prior.attributes.get("arn").and_then(Value::as_str).unwrap_or_default().to_string();
+        let arn = prior
+            .attributes
+            .get("arn")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let (set, remove) = super::tag_changes(ctx, address, &old.tags, &c.tags);
         sync_eks_tags(&aws.eks, &arn, set, remove).await?;
         let n = wait_nodegroup(&aws.eks, cluster, ng, Some(&c.scaling), self.policy).await?;
@@ -928,7 +1176,15 @@ impl ResourceKind for EksNodegroup {
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         let (cluster, ng) = split_id(id)?;
-        match aws.eks.delete_nodegroup().cluster_name(cluster).nodegroup_name(ng).send().await.map_err(aws_err("eks DeleteNodegroup")) {
+        match aws
+            .eks
+            .delete_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(ng)
+            .send()
+            .await
+            .map_err(aws_err("eks DeleteNodegroup"))
+        {
             Err(e) if e.is(&["ResourceNotFoundException"]) => return Ok(()),
             Err(e) => return Err(e.into()),
             Ok(_) => {}
@@ -938,8 +1194,15 @@ impl ResourceKind for EksNodegroup {
 
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
         let aws = ctx.aws().await?;
-        let clusters: Vec<String> =
-            aws.eks.list_clusters().into_paginator().items().send().try_collect().await.map_err(aws_err("eks ListClusters"))?;
+        let clusters: Vec<String> = aws
+            .eks
+            .list_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err("eks ListClusters"))?;
         let mut out = Vec::new();
         for c in clusters {
             let ngs: Vec<String> = aws
@@ -954,7 +1217,10 @@ impl ResourceKind for EksNodegroup {
                 .map_err(aws_err("eks ListNodegroups"))?;
             for ng in ngs {
                 if let Some(n) = describe_nodegroup(&aws.eks, &c, &ng).await? {
-                    let tags: BTreeMap<String, String> = n.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+                    let tags: BTreeMap<String, String> = n
+                        .tags()
+                        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default();
                     if owned_by(ctx, address, &tags) && !matches!(n.status(), Some(NodegroupStatus::Deleting)) {
                         out.push(view(ctx, address, nodegroup_live(&n)));
                     }
@@ -981,11 +1247,15 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     fn cluster(status: ClusterStatus) -> DescribeClusterOutput {
-        DescribeClusterOutput::builder().cluster(Cluster::builder().name("c").status(status).build()).build()
+        DescribeClusterOutput::builder()
+            .cluster(Cluster::builder().name("c").status(status).build())
+            .build()
     }
 
     fn update(status: UpdateStatus) -> DescribeUpdateOutput {
-        DescribeUpdateOutput::builder().update(Update::builder().id("u1").status(status).build()).build()
+        DescribeUpdateOutput::builder()
+            .update(Update::builder().id("u1").status(status).build())
+            .build()
     }
 
     fn fast() -> Policy {
@@ -1020,9 +1290,15 @@ mod tests {
 
     #[tokio::test]
     async fn wait_cluster_times_out_naming_the_status_with_sdk_mock_client() {
-        let rule = mock!(Client::describe_cluster).sequence().output(|| cluster(ClusterStatus::Creating)).repeatedly().build();
+        let rule = mock!(Client::describe_cluster)
+            .sequence()
+            .output(|| cluster(ClusterStatus::Creating))
+            .repeatedly()
+            .build();
         let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, [&rule]);
-        let e = wait_cluster(&eks, "c", Policy::fast(Duration::from_millis(40))).await.unwrap_err();
+        let e = wait_cluster(&eks, "c", Policy::fast(Duration::from_millis(40)))
+            .await
+            .unwrap_err();
         assert!(e.message.contains("timed out"), "{}", e.message);
         assert!(e.message.contains("last status: CREATING"), "{}", e.message);
     }
@@ -1041,7 +1317,11 @@ mod tests {
     async fn version_change_is_update_cluster_version_then_waits_for_the_update_with_sdk_mock_client() {
         let upgrade = mock!(Client::update_cluster_version)
             .match_requests(|r| r.name() == Some("c") && r.version() == Some("1.31"))
-            .then_output(|| UpdateClusterVersionOutput::builder().update(Update::builder().id("u1").build()).build());
+            .then_output(|| {
+                UpdateClusterVersionOutput::builder()
+                    .update(Update::builder().id("u1").build())
+                    .build()
+            });
         let describe = mock!(Client::describe_update)
             .match_requests(|r| r.update_id() == Some("u1"))
             .sequence()
@@ -1050,7 +1330,9 @@ mod tests {
             .build();
         let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&upgrade, &describe]);
         let k = EksCluster { policy: fast() };
-        k.converge(&eks, "c", &view("1.30", &[], true), &view("1.31", &[], true)).await.unwrap();
+        k.converge(&eks, "c", &view("1.30", &[], true), &view("1.31", &[], true))
+            .await
+            .unwrap();
         assert_eq!(upgrade.num_calls(), 1);
         assert_eq!(describe.num_calls(), 2);
     }
@@ -1059,16 +1341,32 @@ mod tests {
     async fn logging_and_endpoint_access_are_separate_update_calls_with_sdk_mock_client() {
         let logging = mock!(Client::update_cluster_config)
             .match_requests(|r| r.logging().is_some() && r.resources_vpc_config().is_none())
-            .then_output(|| UpdateClusterConfigOutput::builder().update(Update::builder().id("u1").build()).build());
+            .then_output(|| {
+                UpdateClusterConfigOutput::builder()
+                    .update(Update::builder().id("u1").build())
+                    .build()
+            });
         let endpoint = mock!(Client::update_cluster_config)
             .match_requests(|r| {
-                r.logging().is_none() && r.resources_vpc_config().and_then(|v| v.endpoint_public_access()) == Some(false)
+                r.logging().is_none()
+                    && r.resources_vpc_config().and_then(|v| v.endpoint_public_access()) == Some(false)
             })
-            .then_output(|| UpdateClusterConfigOutput::builder().update(Update::builder().id("u1").build()).build());
+            .then_output(|| {
+                UpdateClusterConfigOutput::builder()
+                    .update(Update::builder().id("u1").build())
+                    .build()
+            });
         let describe = mock!(Client::describe_update).then_output(|| update(UpdateStatus::Successful));
         let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&logging, &endpoint, &describe]);
         let k = EksCluster { policy: fast() };
-        k.converge(&eks, "c", &view("1.30", &["api"], true), &view("1.30", &["api", "audit"], false)).await.unwrap();
+        k.converge(
+            &eks,
+            "c",
+            &view("1.30", &["api"], true),
+            &view("1.30", &["api", "audit"], false),
+        )
+        .await
+        .unwrap();
         assert_eq!(logging.num_calls(), 1, "one call for logging");
         assert_eq!(endpoint.num_calls(), 1, "another for endpoint access");
         assert_eq!(describe.num_calls(), 2, "each update waited for");
@@ -1076,30 +1374,52 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_update_reports_the_eks_errors_with_sdk_mock_client() {
-        let upgrade = mock!(Client::update_cluster_version)
-            .then_output(|| UpdateClusterVersionOutput::builder().update(Update::builder().id("u1").build()).build());
+        let upgrade = mock!(Client::update_cluster_version).then_output(|| {
+            UpdateClusterVersionOutput::builder()
+                .update(Update::builder().id("u1").build())
+                .build()
+        });
         let describe = mock!(Client::describe_update).then_output(|| {
             DescribeUpdateOutput::builder()
                 .update(
                     Update::builder()
                         .id("u1")
                         .status(UpdateStatus::Failed)
-                        .errors(ErrorDetail::builder().error_code(ErrorCode::InsufficientFreeAddresses).error_message("subnet full").build())
+                        .errors(
+                            ErrorDetail::builder()
+                                .error_code(ErrorCode::InsufficientFreeAddresses)
+                                .error_message("subnet full")
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
         });
         let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&upgrade, &describe]);
-        let e = EksCluster { policy: fast() }.converge(&eks, "c", &view("1.30", &[], true), &view("1.31", &[], true)).await.unwrap_err();
-        assert!(e.message.contains("update u1 is Failed: InsufficientFreeAddresses: subnet full"), "{}", e.message);
+        let e = EksCluster { policy: fast() }
+            .converge(&eks, "c", &view("1.30", &[], true), &view("1.31", &[], true))
+            .await
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("update u1 is Failed: InsufficientFreeAddresses: subnet full"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn nodegroup_conditions() {
         let ng = |s: NodegroupStatus| Nodegroup::builder().status(s).build();
         assert_eq!(nodegroup_active(&ng(NodegroupStatus::Active)), Check::Done(()));
-        assert_eq!(nodegroup_active(&ng(NodegroupStatus::Creating)), Check::Pending("CREATING".into()));
-        assert!(matches!(nodegroup_active(&ng(NodegroupStatus::CreateFailed)), Check::Failed(_)));
+        assert_eq!(
+            nodegroup_active(&ng(NodegroupStatus::Creating)),
+            Check::Pending("CREATING".into())
+        );
+        assert!(matches!(
+            nodegroup_active(&ng(NodegroupStatus::CreateFailed)),
+            Check::Failed(_)
+        ));
     }
 
     #[test]

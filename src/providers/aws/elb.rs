@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetDescription, TargetGroup, TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher,
+    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetDescription, TargetGroup,
+    TargetTypeEnum,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -29,29 +30,58 @@ fn elb_tags(t: &BTreeMap<String, String>) -> Vec<Tag> {
 async fn tags_of(elb: &Elb, arns: &[String]) -> Result<HashMap<String, BTreeMap<String, String>>, ProviderError> {
     let mut out = HashMap::new();
     for chunk in arns.chunks(20) {
-        let r = elb.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.map_err(aws_err("elbv2 DescribeTags"))?;
+        let r = elb
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws_err("elbv2 DescribeTags"))?;
         for d in r.tag_descriptions() {
-            let t = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect();
+            let t = d
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+                .collect();
             out.insert(d.resource_arn().unwrap_or_default().to_string(), t);
         }
     }
     Ok(out)
 }
 
-async fn sync_tags(ctx: &Ctx, elb: &Elb, arn: &str, address: &str, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Result<(), AwsError> {
+async fn sync_tags(
+    ctx: &Ctx,
+    elb: &Elb,
+    arn: &str,
+    address: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
     let (set, remove) = super::tag_changes(ctx, address, old, new);
     if !set.is_empty() {
-        elb.add_tags().resource_arns(arn).set_tags(Some(elb_tags(&set))).send().await.map_err(aws_err("elbv2 AddTags"))?;
+        elb.add_tags()
+            .resource_arns(arn)
+            .set_tags(Some(elb_tags(&set)))
+            .send()
+            .await
+            .map_err(aws_err("elbv2 AddTags"))?;
     }
     if !remove.is_empty() {
-        elb.remove_tags().resource_arns(arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err("elbv2 RemoveTags"))?;
+        elb.remove_tags()
+            .resource_arns(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(aws_err("elbv2 RemoveTags"))?;
     }
     Ok(())
 }
 
 fn default_name(stack: &str, address: &str) -> String {
     let n = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
-    let mut s: String = format!("{stack}-{n}").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let mut s: String = format!("{stack}-{n}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
     s.truncate(32);
     s.trim_end_matches('-').to_string()
 }
@@ -109,7 +139,11 @@ fn alb_live(lb: &LoadBalancer, subnets: Vec<String>) -> Live {
 }
 
 fn subnets_of(lb: &LoadBalancer) -> Vec<String> {
-    let mut s: Vec<String> = lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)).collect();
+    let mut s: Vec<String> = lb
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_string))
+        .collect();
     s.sort();
     s
 }
@@ -124,10 +158,25 @@ async fn all_albs(elb: &Elb) -> Result<Vec<(Live, BTreeMap<String, String>)>, Pr
         .try_collect()
         .await
         .map_err(aws_err("elbv2 DescribeLoadBalancers"))?;
-    let lbs: Vec<LoadBalancer> = lbs.into_iter().filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application)).collect();
-    let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
+    let lbs: Vec<LoadBalancer> = lbs
+        .into_iter()
+        .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
+        .collect();
+    let arns: Vec<String> = lbs
+        .iter()
+        .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+        .collect();
     let mut tags = tags_of(elb, &arns).await?;
-    Ok(lbs.iter().map(|l| (alb_live(l, subnets_of(l)), tags.remove(l.load_balancer_arn().unwrap_or_default()).unwrap_or_default())).collect())
+    Ok(lbs
+        .iter()
+        .map(|l| {
+            (
+                alb_live(l, subnets_of(l)),
+                tags.remove(l.load_balancer_arn().unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect())
 }
 
 /// `alb`
@@ -143,13 +192,24 @@ impl ResourceKind for Alb {
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<AlbConfig>(config)?;
-        if let Some(s) = config.get("scheme").and_then(Value::as_str).filter(|s| !["internet-facing", "internal"].contains(s)) {
-            return Err(SchemaError { path: vec![PathSeg::Field("scheme".into())], message: format!("scheme {s:?} must be internet-facing or internal"), suggestion: None });
+        if let Some(s) = config
+            .get("scheme")
+            .and_then(Value::as_str)
+            .filter(|s| !["internet-facing", "internal"].contains(s))
+        {
+            return Err(SchemaError {
+                path: vec![PathSeg::Field("scheme".into())],
+                message: format!("scheme {s:?} must be internet-facing or internal"),
+                suggestion: None,
+            });
         }
         Ok(())
     }
     fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
-        serde_json::from_value::<AlbConfig>(config.clone()).ok().and_then(|c| serde_json::to_value(c.canonical(stack, address)).ok()).unwrap_or_else(|| config.clone())
+        serde_json::from_value::<AlbConfig>(config.clone())
+            .ok()
+            .and_then(|c| serde_json::to_value(c.canonical(stack, address)).ok())
+            .unwrap_or_else(|| config.clone())
     }
     fn computed_attributes(&self) -> &'static [&'static str] {
         &["id", "arn", "dns_name", "zone_id", "vpc_id"]
@@ -160,13 +220,22 @@ impl ResourceKind for Alb {
 
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
         let aws = ctx.aws().await?;
-        let mut all: HashMap<String, (Live, BTreeMap<String, String>)> = all_albs(&aws.elb).await?.into_iter().map(|(l, t)| (l.id.clone(), (l, t))).collect();
-        Ok(reqs.iter().map(|r| all.remove(r.id).map(|(l, t)| user_view(ctx, r.address, l, t))).collect())
+        let mut all: HashMap<String, (Live, BTreeMap<String, String>)> = all_albs(&aws.elb)
+            .await?
+            .into_iter()
+            .map(|(l, t)| (l.id.clone(), (l, t)))
+            .collect();
+        Ok(reqs
+            .iter()
+            .map(|r| all.remove(r.id).map(|(l, t)| user_view(ctx, r.address, l, t)))
+            .collect())
     }
 
     async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
-        let c: AlbConfig = serde_json::from_value(config.clone()).map(|c: AlbConfig| c.canonical(&ctx.stack, address)).map_err(|e| ProviderError::new(e.to_string()))?;
+        let c: AlbConfig = serde_json::from_value(config.clone())
+            .map(|c: AlbConfig| c.canonical(&ctx.stack, address))
+            .map_err(|e| ProviderError::new(e.to_string()))?;
         let name = c.name.clone().unwrap_or_default();
         // Look before creating: an ALB of this name that is ours is adopted.
         for (l, tags) in all_albs(&aws.elb).await? {
@@ -189,7 +258,10 @@ impl ResourceKind for Alb {
             .send()
             .await
             .map_err(aws_err("elbv2 CreateLoadBalancer"))?;
-        let lb = out.load_balancers().first().ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no load balancer"))?;
+        let lb = out
+            .load_balancers()
+            .first()
+            .ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no load balancer"))?;
         let mut l = alb_live(lb, c.subnets.clone());
         l.inputs = serde_json::to_value(&c).unwrap_or_default();
         l.attributes = super::ec2::with_attrs(&l.attributes, l.inputs.clone());
@@ -198,10 +270,19 @@ impl ResourceKind for Alb {
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
-        let c: AlbConfig = serde_json::from_value(config.clone()).map(|c: AlbConfig| c.canonical(&ctx.stack, address)).map_err(|e| ProviderError::new(e.to_string()))?;
-        let old: AlbConfig = serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
+        let c: AlbConfig = serde_json::from_value(config.clone())
+            .map(|c: AlbConfig| c.canonical(&ctx.stack, address))
+            .map_err(|e| ProviderError::new(e.to_string()))?;
+        let old: AlbConfig =
+            serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         if c.subnets != old.subnets {
-            aws.elb.set_subnets().load_balancer_arn(&prior.id).set_subnets(Some(c.subnets.clone())).send().await.map_err(aws_err("elbv2 SetSubnets"))?;
+            aws.elb
+                .set_subnets()
+                .load_balancer_arn(&prior.id)
+                .set_subnets(Some(c.subnets.clone()))
+                .send()
+                .await
+                .map_err(aws_err("elbv2 SetSubnets"))?;
         }
         if c.security_groups != old.security_groups {
             aws.elb
@@ -214,12 +295,23 @@ impl ResourceKind for Alb {
         }
         sync_tags(ctx, &aws.elb, &prior.id, address, &old.tags, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
-        match aws.elb.delete_load_balancer().load_balancer_arn(id).send().await.map_err(aws_err("elbv2 DeleteLoadBalancer")) {
+        match aws
+            .elb
+            .delete_load_balancer()
+            .load_balancer_arn(id)
+            .send()
+            .await
+            .map_err(aws_err("elbv2 DeleteLoadBalancer"))
+        {
             Err(e) if e.is(&["LoadBalancerNotFound"]) => Ok(()),
             other => Ok(other.map(|_| ())?),
         }
@@ -227,7 +319,12 @@ impl ResourceKind for Alb {
 
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
         let aws = ctx.aws().await?;
-        Ok(all_albs(&aws.elb).await?.into_iter().filter(|(_, t)| owned_by(ctx, address, t)).map(|(l, t)| user_view(ctx, address, l, t)).collect())
+        Ok(all_albs(&aws.elb)
+            .await?
+            .into_iter()
+            .filter(|(_, t)| owned_by(ctx, address, t))
+            .map(|(l, t)| user_view(ctx, address, l, t))
+            .collect())
     }
 }
 
@@ -308,9 +405,21 @@ async fn all_tgs(elb: &Elb) -> Result<Vec<(Live, BTreeMap<String, String>)>, Pro
         .try_collect()
         .await
         .map_err(aws_err("elbv2 DescribeTargetGroups"))?;
-    let arns: Vec<String> = tgs.iter().filter_map(|t| t.target_group_arn().map(str::to_string)).collect();
+    let arns: Vec<String> = tgs
+        .iter()
+        .filter_map(|t| t.target_group_arn().map(str::to_string))
+        .collect();
     let mut tags = tags_of(elb, &arns).await?;
-    Ok(tgs.iter().map(|t| (tg_live(t), tags.remove(t.target_group_arn().unwrap_or_default()).unwrap_or_default())).collect())
+    Ok(tgs
+        .iter()
+        .map(|t| {
+            (
+                tg_live(t),
+                tags.remove(t.target_group_arn().unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect())
 }
 
 /// The instances to register: explicit ones plus the nodegroup's.
@@ -340,15 +449,42 @@ async fn wanted_targets(ctx: &Ctx, c: &TgConfig) -> Result<Vec<String>, Provider
 
 async fn register(ctx: &Ctx, elb: &Elb, arn: &str, c: &TgConfig, port: i32) -> Result<(), ProviderError> {
     let want = wanted_targets(ctx, c).await?;
-    let health = elb.describe_target_health().target_group_arn(arn).send().await.map_err(aws_err("elbv2 DescribeTargetHealth"))?;
-    let have: Vec<String> = health.target_health_descriptions().iter().filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string)).collect();
-    let add: Vec<TargetDescription> = want.iter().filter(|t| !have.contains(t)).map(|t| TargetDescription::builder().id(t).port(port).build()).collect();
-    let del: Vec<TargetDescription> = have.iter().filter(|t| !want.contains(t)).map(|t| TargetDescription::builder().id(t).build()).collect();
+    let health = elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err("elbv2 DescribeTargetHealth"))?;
+    let have: Vec<String> = health
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+        .collect();
+    let add: Vec<TargetDescription> = want
+        .iter()
+        .filter(|t| !have.contains(t))
+        .map(|t| TargetDescription::builder().id(t).port(port).build())
+        .collect();
+    let del: Vec<TargetDescription> = have
+        .iter()
+        .filter(|t| !want.contains(t))
+        .map(|t| TargetDescription::builder().id(t).build())
+        .collect();
     if !add.is_empty() {
-        elb.register_targets().target_group_arn(arn).set_targets(Some(add)).send().await.map_err(aws_err("elbv2 RegisterTargets"))?;
+        elb.register_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(add))
+            .send()
+            .await
+            .map_err(aws_err("elbv2 RegisterTargets"))?;
     }
     if !del.is_empty() {
-        elb.deregister_targets().target_group_arn(arn).set_targets(Some(del)).send().await.map_err(aws_err("elbv2 DeregisterTargets"))?;
+        elb.deregister_targets()
+            .target_group_arn(arn)
+            .set_targets(Some(del))
+            .send()
+            .await
+            .map_err(aws_err("elbv2 DeregisterTargets"))?;
     }
     Ok(())
 }
@@ -363,13 +499,24 @@ impl ResourceKind for AlbTargetGroup {
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<TgConfig>(config)?;
-        if let Some(p) = config.get("port").and_then(Value::as_i64).filter(|p| !(1..=65535).contains(p)) {
-            return Err(SchemaError { path: vec![PathSeg::Field("port".into())], message: format!("port {p} must be 1-65535"), suggestion: None });
+        if let Some(p) = config
+            .get("port")
+            .and_then(Value::as_i64)
+            .filter(|p| !(1..=65535).contains(p))
+        {
+            return Err(SchemaError {
+                path: vec![PathSeg::Field("port".into())],
+                message: format!("port {p} must be 1-65535"),
+                suggestion: None,
+            });
         }
         Ok(())
     }
     fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
-        serde_json::from_value::<TgConfig>(config.clone()).ok().and_then(|c| serde_json::to_value(c.canonical(stack, address)).ok()).unwrap_or_else(|| config.clone())
+        serde_json::from_value::<TgConfig>(config.clone())
+            .ok()
+            .and_then(|c| serde_json::to_value(c.canonical(stack, address)).ok())
+            .unwrap_or_else(|| config.clone())
     }
     fn computed_attributes(&self) -> &'static [&'static str] {
         &["id", "arn"]
@@ -380,7 +527,11 @@ impl ResourceKind for AlbTargetGroup {
 
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
         let aws = ctx.aws().await?;
-        let mut all: HashMap<String, (Live, BTreeMap<String, String>)> = all_tgs(&aws.elb).await?.into_iter().map(|(l, t)| (l.id.clone(), (l, t))).collect();
+        let mut all: HashMap<String, (Live, BTreeMap<String, String>)> = all_tgs(&aws.elb)
+            .await?
+            .into_iter()
+            .map(|(l, t)| (l.id.clone(), (l, t)))
+            .collect();
         Ok(reqs
             .iter()
             .map(|r| {
@@ -397,12 +548,21 @@ impl ResourceKind for AlbTargetGroup {
 
     async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
-        let c: TgConfig = serde_json::from_value(config.clone()).map(|c: TgConfig| c.canonical(&ctx.stack, address)).map_err(|e| ProviderError::new(e.to_string()))?;
+        let c: TgConfig = serde_json::from_value(config.clone())
+            .map(|c: TgConfig| c.canonical(&ctx.stack, address))
+            .map_err(|e| ProviderError::new(e.to_string()))?;
         let name = c.name.clone().unwrap_or_default();
-        let existing = all_tgs(&aws.elb).await?.into_iter().find(|(l, _)| l.inputs["name"] == json!(name));
+        let existing = all_tgs(&aws.elb)
+            .await?
+            .into_iter()
+            .find(|(l, _)| l.inputs["name"] == json!(name));
         let arn = match existing {
             Some((l, tags)) if owned_by(ctx, address, &tags) => l.id,
-            Some(_) => return Err(ProviderError::new(format!("a target group named {name} already exists and is not {address}'s; pick another `name`"))),
+            Some(_) => {
+                return Err(ProviderError::new(format!(
+                    "a target group named {name} already exists and is not {address}'s; pick another `name`"
+                )))
+            }
             None => {
                 let out = aws
                     .elb
@@ -418,18 +578,29 @@ impl ResourceKind for AlbTargetGroup {
                     .send()
                     .await
                     .map_err(aws_err("elbv2 CreateTargetGroup"))?;
-                out.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string()
+                out.target_groups()
+                    .first()
+                    .and_then(|t| t.target_group_arn())
+                    .unwrap_or_default()
+                    .to_string()
             }
         };
         register(ctx, &aws.elb, &arn, &c, c.port).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})), id: arn, inputs })
+        Ok(Live {
+            attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
+            id: arn,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
-        let c: TgConfig = serde_json::from_value(config.clone()).map(|c: TgConfig| c.canonical(&ctx.stack, address)).map_err(|e| ProviderError::new(e.to_string()))?;
-        let old: TgConfig = serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
+        let c: TgConfig = serde_json::from_value(config.clone())
+            .map(|c: TgConfig| c.canonical(&ctx.stack, address))
+            .map_err(|e| ProviderError::new(e.to_string()))?;
+        let old: TgConfig =
+            serde_json::from_value(prior.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         if (&c.health_check_path, &c.health_check_matcher) != (&old.health_check_path, &old.health_check_matcher) {
             aws.elb
                 .modify_target_group()
@@ -443,13 +614,23 @@ impl ResourceKind for AlbTargetGroup {
         register(ctx, &aws.elb, &prior.id, &c, c.port).await?;
         sync_tags(ctx, &aws.elb, &prior.id, address, &old.tags, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         let r = super::retry_on(&["ResourceInUse"], super::SETTLE_TIMEOUT, || async {
-            aws.elb.delete_target_group().target_group_arn(id).send().await.map(|_| ()).map_err(aws_err("elbv2 DeleteTargetGroup"))
+            aws.elb
+                .delete_target_group()
+                .target_group_arn(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("elbv2 DeleteTargetGroup"))
         })
         .await;
         match r {
@@ -460,7 +641,12 @@ impl ResourceKind for AlbTargetGroup {
 
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
         let aws = ctx.aws().await?;
-        Ok(all_tgs(&aws.elb).await?.into_iter().filter(|(_, t)| owned_by(ctx, address, t)).map(|(l, t)| user_view(ctx, address, l, t)).collect())
+        Ok(all_tgs(&aws.elb)
+            .await?
+            .into_iter()
+            .filter(|(_, t)| owned_by(ctx, address, t))
+            .map(|(l, t)| user_view(ctx, address, l, t))
+            .collect())
     }
 }
 
@@ -513,13 +699,22 @@ impl ListenerConfig {
                 )
                 .build()
         } else {
-            Action::builder().r#type(ActionTypeEnum::Forward).set_target_group_arn(self.forward_to.clone()).build()
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .set_target_group_arn(self.forward_to.clone())
+                .build()
         }
     }
 }
 
 async fn listeners_of(elb: &Elb, alb: &str) -> Result<Vec<(Live, String)>, ProviderError> {
-    let ls = match elb.describe_listeners().load_balancer_arn(alb).send().await.map_err(aws_err("elbv2 DescribeListeners")) {
+    let ls = match elb
+        .describe_listeners()
+        .load_balancer_arn(alb)
+        .send()
+        .await
+        .map_err(aws_err("elbv2 DescribeListeners"))
+    {
         Ok(o) => o.listeners().to_vec(),
         Err(e) if e.is(&["LoadBalancerNotFound"]) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
@@ -547,7 +742,14 @@ async fn listeners_of(elb: &Elb, alb: &str) -> Result<Vec<(Live, String)>, Provi
             if let Some(tg) = act.and_then(|a| a.target_group_arn()).filter(|_| !redirect) {
                 inputs["forward_to"] = json!(tg);
             }
-            (Live { id: arn.clone(), inputs, attributes: json!({"id": arn, "arn": arn}) }, arn)
+            (
+                Live {
+                    id: arn.clone(),
+                    inputs,
+                    attributes: json!({"id": arn, "arn": arn}),
+                },
+                arn,
+            )
         })
         .collect())
 }
@@ -565,22 +767,37 @@ impl ResourceKind for AlbListener {
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<ListenerConfig>(config)?;
-        let bad = |f: &str, m: &str| Err(SchemaError { path: vec![PathSeg::Field(f.into())], message: m.into(), suggestion: None });
+        let bad = |f: &str, m: &str| {
+            Err(SchemaError {
+                path: vec![PathSeg::Field(f.into())],
+                message: m.into(),
+                suggestion: None,
+            })
+        };
         let proto = config.get("protocol").and_then(Value::as_str).unwrap_or("");
         if !["HTTP", "HTTPS"].contains(&proto) {
             return bad("protocol", "protocol must be HTTPS or HTTP");
         }
         if proto == "HTTPS" && config.get("certificate").is_none() {
-            return bad("protocol", "an HTTPS listener needs `certificate` (an ACM certificate ARN)");
+            return bad(
+                "protocol",
+                "an HTTPS listener needs `certificate` (an ACM certificate ARN)",
+            );
         }
         let redirect = config.get("redirect_to_https") == Some(&Value::Bool(true));
         if redirect == config.get("forward_to").is_some() {
-            return bad("forward_to", "give exactly one of `forward_to` (a target group) or `redirect_to_https = true`");
+            return bad(
+                "forward_to",
+                "give exactly one of `forward_to` (a target group) or `redirect_to_https = true`",
+            );
         }
         Ok(())
     }
     fn complete(&self, _s: &str, _a: &str, config: &Value) -> Value {
-        serde_json::from_value::<ListenerConfig>(config.clone()).ok().and_then(|c| serde_json::to_value(c.canonical()).ok()).unwrap_or_else(|| config.clone())
+        serde_json::from_value::<ListenerConfig>(config.clone())
+            .ok()
+            .and_then(|c| serde_json::to_value(c.canonical()).ok())
+            .unwrap_or_else(|| config.clone())
     }
     fn computed_attributes(&self) -> &'static [&'static str] {
         &["id", "arn"]
@@ -592,7 +809,10 @@ impl ResourceKind for AlbListener {
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
         // One DescribeListeners per ALB, one DescribeTags for all listeners.
         let aws = ctx.aws().await?;
-        let mut albs: Vec<&str> = reqs.iter().filter_map(|r| r.inputs.get("alb").and_then(Value::as_str)).collect();
+        let mut albs: Vec<&str> = reqs
+            .iter()
+            .filter_map(|r| r.inputs.get("alb").and_then(Value::as_str))
+            .collect();
         albs.sort();
         albs.dedup();
         let mut found: HashMap<String, Live> = HashMap::new();
@@ -601,22 +821,41 @@ impl ResourceKind for AlbListener {
                 found.insert(arn, l);
             }
         }
-        let arns: Vec<String> = reqs.iter().map(|r| r.id.to_string()).filter(|a| found.contains_key(a)).collect();
+        let arns: Vec<String> = reqs
+            .iter()
+            .map(|r| r.id.to_string())
+            .filter(|a| found.contains_key(a))
+            .collect();
         let mut tags = tags_of(&aws.elb, &arns).await?;
-        Ok(reqs.iter().map(|r| found.remove(r.id).map(|l| user_view(ctx, r.address, l, tags.remove(r.id).unwrap_or_default()))).collect())
+        Ok(reqs
+            .iter()
+            .map(|r| {
+                found
+                    .remove(r.id)
+                    .map(|l| user_view(ctx, r.address, l, tags.remove(r.id).unwrap_or_default()))
+            })
+            .collect())
     }
 
     async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
-        let c: ListenerConfig = serde_json::from_value(config.clone()).map(ListenerConfig::canonical).map_err(|e| ProviderError::new(e.to_string()))?;
+        let c: ListenerConfig = serde_json::from_value(config.clone())
+            .map(ListenerConfig::canonical)
+            .map_err(|e| ProviderError::new(e.to_string()))?;
         // A listener on this port that is ours (an interrupted create) is adopted.
         let existing = listeners_of(&aws.elb, &c.alb).await?;
         if let Some((l, arn)) = existing.into_iter().find(|(l, _)| l.inputs["port"] == json!(c.port)) {
-            let t = tags_of(&aws.elb, &[arn.clone()]).await?.remove(&arn).unwrap_or_default();
+            let t = tags_of(&aws.elb, &[arn.clone()])
+                .await?
+                .remove(&arn)
+                .unwrap_or_default();
             if owned_by(ctx, address, &t) {
                 return self.update(ctx, address, &user_view(ctx, address, l, t), config).await;
             }
-            return Err(ProviderError::new(format!("the ALB already has a listener on port {} that is not {address}'s", c.port)));
+            return Err(ProviderError::new(format!(
+                "the ALB already has a listener on port {} that is not {address}'s",
+                c.port
+            )));
         }
         let mut req = aws
             .elb
@@ -627,18 +866,32 @@ impl ResourceKind for AlbListener {
             .default_actions(c.action())
             .set_tags(Some(elb_tags(&all_tags(ctx, address, &c.tags))));
         if let Some(cert) = &c.certificate {
-            req = req.certificates(Certificate::builder().certificate_arn(cert).build()).set_ssl_policy(c.ssl_policy.clone());
+            req = req
+                .certificates(Certificate::builder().certificate_arn(cert).build())
+                .set_ssl_policy(c.ssl_policy.clone());
         }
         let out = req.send().await.map_err(aws_err("elbv2 CreateListener"))?;
-        let arn = out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string();
+        let arn = out
+            .listeners()
+            .first()
+            .and_then(|l| l.listener_arn())
+            .unwrap_or_default()
+            .to_string();
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})), id: arn, inputs })
+        Ok(Live {
+            attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
+            id: arn,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
-        let c: ListenerConfig = serde_json::from_value(config.clone()).map(ListenerConfig::canonical).map_err(|e| ProviderError::new(e.to_string()))?;
-        let old_tags: BTreeMap<String, String> = serde_json::from_value(prior.inputs.get("tags").cloned().unwrap_or(json!({}))).unwrap_or_default();
+        let c: ListenerConfig = serde_json::from_value(config.clone())
+            .map(ListenerConfig::canonical)
+            .map_err(|e| ProviderError::new(e.to_string()))?;
+        let old_tags: BTreeMap<String, String> =
+            serde_json::from_value(prior.inputs.get("tags").cloned().unwrap_or(json!({}))).unwrap_or_default();
         let mut req = aws
             .elb
             .modify_listener()
@@ -647,17 +900,30 @@ impl ResourceKind for AlbListener {
             .protocol(ProtocolEnum::from(c.protocol.as_str()))
             .default_actions(c.action());
         if let Some(cert) = &c.certificate {
-            req = req.certificates(Certificate::builder().certificate_arn(cert).build()).set_ssl_policy(c.ssl_policy.clone());
+            req = req
+                .certificates(Certificate::builder().certificate_arn(cert).build())
+                .set_ssl_policy(c.ssl_policy.clone());
         }
         req.send().await.map_err(aws_err("elbv2 ModifyListener"))?;
         sync_tags(ctx, &aws.elb, &prior.id, address, &old_tags, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&inputs, json!({"id": prior.id, "arn": prior.id})), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: super::ec2::with_attrs(&inputs, json!({"id": prior.id, "arn": prior.id})),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
-        match aws.elb.delete_listener().listener_arn(id).send().await.map_err(aws_err("elbv2 DeleteListener")) {
+        match aws
+            .elb
+            .delete_listener()
+            .listener_arn(id)
+            .send()
+            .await
+            .map_err(aws_err("elbv2 DeleteListener"))
+        {
             Err(e) if e.is(&["ListenerNotFound"]) => Ok(()),
             other => Ok(other.map(|_| ())?),
         }

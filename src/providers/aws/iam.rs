@@ -70,17 +70,31 @@ async fn all_roles(ctx: &Ctx) -> Result<HashMap<String, Live>, ProviderError> {
     for page in pages {
         for r in page.role_detail_list() {
             let Some(name) = r.role_name() else { continue };
-            let trust = r.assume_role_policy_document().map(policy::decode).transpose().map_err(ProviderError::new)?;
+            let trust = r
+                .assume_role_policy_document()
+                .map(policy::decode)
+                .transpose()
+                .map_err(ProviderError::new)?;
             let mut inline = BTreeMap::new();
             for p in r.role_policy_list() {
                 if let (Some(n), Some(d)) = (p.policy_name(), p.policy_document()) {
-                    inline.insert(n.to_string(), policy::canonical(&policy::decode(d).map_err(ProviderError::new)?));
+                    inline.insert(
+                        n.to_string(),
+                        policy::canonical(&policy::decode(d).map_err(ProviderError::new)?),
+                    );
                 }
             }
-            let mut managed: Vec<String> =
-                r.attached_managed_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect();
+            let mut managed: Vec<String> = r
+                .attached_managed_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string))
+                .collect();
             managed.sort();
-            let tags: BTreeMap<String, String> = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+            let tags: BTreeMap<String, String> = r
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
             out.insert(
                 name.to_string(),
                 Live {
@@ -113,7 +127,9 @@ fn user_view(ctx: &Ctx, address: &str, mut l: Live) -> Live {
 }
 
 fn iam_tags(t: &BTreeMap<String, String>) -> Vec<Tag> {
-    t.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
+    t.iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
 }
 
 fn parse(stack: &str, address: &str, config: &Value) -> Result<RoleConfig, ProviderError> {
@@ -136,11 +152,24 @@ async fn converge_policies(ctx: &Ctx, name: &str, c: &RoleConfig, old: &RoleConf
     let want: BTreeSet<&String> = c.managed_policy_arns.iter().collect();
     let have: BTreeSet<&String> = old.managed_policy_arns.iter().collect();
     for arn in want.difference(&have) {
-        aws.iam.attach_role_policy().role_name(name).policy_arn(*arn).send().await.map_err(aws_err("iam AttachRolePolicy"))?;
+        aws.iam
+            .attach_role_policy()
+            .role_name(name)
+            .policy_arn(*arn)
+            .send()
+            .await
+            .map_err(aws_err("iam AttachRolePolicy"))?;
     }
     for arn in have.difference(&want) {
         ignore_missing(
-            aws.iam.detach_role_policy().role_name(name).policy_arn(*arn).send().await.map(|_| ()).map_err(aws_err("iam DetachRolePolicy")),
+            aws.iam
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(*arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam DetachRolePolicy")),
         )?;
     }
     for (pname, doc) in &c.inline_policies {
@@ -155,9 +184,20 @@ async fn converge_policies(ctx: &Ctx, name: &str, c: &RoleConfig, old: &RoleConf
                 .map_err(aws_err("iam PutRolePolicy"))?;
         }
     }
-    for pname in old.inline_policies.keys().filter(|k| !c.inline_policies.contains_key(*k)) {
+    for pname in old
+        .inline_policies
+        .keys()
+        .filter(|k| !c.inline_policies.contains_key(*k))
+    {
         ignore_missing(
-            aws.iam.delete_role_policy().role_name(name).policy_name(pname).send().await.map(|_| ()).map_err(aws_err("iam DeleteRolePolicy")),
+            aws.iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(pname)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam DeleteRolePolicy")),
         )?;
     }
     Ok(())
@@ -171,7 +211,13 @@ impl ResourceKind for IamRole {
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<RoleConfig>(config)?;
-        let bad = |path: Vec<PathSeg>, message: String| Err(SchemaError { path, message, suggestion: None });
+        let bad = |path: Vec<PathSeg>, message: String| {
+            Err(SchemaError {
+                path,
+                message,
+                suggestion: None,
+            })
+        };
         if let Some(doc) = config.get("assume_role_policy") {
             if !doc.to_string().contains("${") {
                 if let Err(e) = policy::parse(doc) {
@@ -179,10 +225,18 @@ impl ResourceKind for IamRole {
                 }
             }
         }
-        for (k, doc) in config.get("inline_policies").and_then(Value::as_object).into_iter().flatten() {
+        for (k, doc) in config
+            .get("inline_policies")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             if !doc.to_string().contains("${") {
                 if let Err(e) = policy::parse(doc) {
-                    return bad(vec![PathSeg::Field("inline_policies".into()), PathSeg::Field(k.clone())], e);
+                    return bad(
+                        vec![PathSeg::Field("inline_policies".into()), PathSeg::Field(k.clone())],
+                        e,
+                    );
                 }
             }
         }
@@ -190,7 +244,10 @@ impl ResourceKind for IamRole {
     }
 
     fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
-        parse(stack, address, config).ok().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| config.clone())
+        parse(stack, address, config)
+            .ok()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| config.clone())
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {
@@ -203,7 +260,10 @@ impl ResourceKind for IamRole {
 
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
         let mut roles = all_roles(ctx).await?;
-        Ok(reqs.iter().map(|r| roles.remove(r.id).map(|l| user_view(ctx, r.address, l))).collect())
+        Ok(reqs
+            .iter()
+            .map(|r| roles.remove(r.id).map(|l| user_view(ctx, r.address, l)))
+            .collect())
     }
 
     async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
@@ -220,7 +280,9 @@ impl ResourceKind for IamRole {
             .send()
             .await
             .map_err(aws_err("iam CreateRole"))?;
-        let role = out.role().ok_or_else(|| ProviderError::new("CreateRole returned no role"))?;
+        let role = out
+            .role()
+            .ok_or_else(|| ProviderError::new("CreateRole returned no role"))?;
         let empty = RoleConfig {
             name: None,
             path: c.path.clone(),
@@ -232,16 +294,24 @@ impl ResourceKind for IamRole {
         converge_policies(ctx, &name, &c, &empty).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         let extra = json!({"id": name, "arn": role.arn(), "unique_id": role.role_id()});
-        Ok(Live { id: name, attributes: super::ec2::with_attrs(&inputs, extra), inputs })
+        Ok(Live {
+            id: name,
+            attributes: super::ec2::with_attrs(&inputs, extra),
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
         let c = parse(&ctx.stack, address, config)?;
         // Compare with what is live now, not with the state, so drift is repaired.
-        let now = all_roles(ctx).await?.remove(&prior.id).ok_or_else(|| ProviderError::new(format!("role {} is gone", prior.id)))?;
+        let now = all_roles(ctx)
+            .await?
+            .remove(&prior.id)
+            .ok_or_else(|| ProviderError::new(format!("role {} is gone", prior.id)))?;
         let now = user_view(ctx, address, now);
-        let old: RoleConfig = serde_json::from_value(now.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
+        let old: RoleConfig =
+            serde_json::from_value(now.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         if old.assume_role_policy != c.assume_role_policy {
             aws.iam
                 .update_assume_role_policy()
@@ -254,19 +324,44 @@ impl ResourceKind for IamRole {
         converge_policies(ctx, &prior.id, &c, &old).await?;
         let (set, remove) = super::tag_changes(ctx, address, &old.tags, &c.tags);
         if !set.is_empty() {
-            aws.iam.tag_role().role_name(&prior.id).set_tags(Some(iam_tags(&set))).send().await.map_err(aws_err("iam TagRole"))?;
+            aws.iam
+                .tag_role()
+                .role_name(&prior.id)
+                .set_tags(Some(iam_tags(&set)))
+                .send()
+                .await
+                .map_err(aws_err("iam TagRole"))?;
         }
         if !remove.is_empty() {
-            aws.iam.untag_role().role_name(&prior.id).set_tag_keys(Some(remove)).send().await.map_err(aws_err("iam UntagRole"))?;
+            aws.iam
+                .untag_role()
+                .role_name(&prior.id)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(aws_err("iam UntagRole"))?;
         }
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         // A role must be emptied first; list what is attached now, not what the state says.
-        let attached = match aws.iam.list_attached_role_policies().role_name(id).into_paginator().items().send().try_collect().await {
+        let attached = match aws
+            .iam
+            .list_attached_role_policies()
+            .role_name(id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 let e = aws_err("iam ListAttachedRolePolicies")(e);
@@ -275,7 +370,16 @@ impl ResourceKind for IamRole {
         };
         for p in attached {
             if let Some(arn) = p.policy_arn() {
-                ignore_missing(aws.iam.detach_role_policy().role_name(id).policy_arn(arn).send().await.map(|_| ()).map_err(aws_err("iam DetachRolePolicy")))?;
+                ignore_missing(
+                    aws.iam
+                        .detach_role_policy()
+                        .role_name(id)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(aws_err("iam DetachRolePolicy")),
+                )?;
             }
         }
         let inline: Vec<String> = aws
@@ -289,7 +393,16 @@ impl ResourceKind for IamRole {
             .await
             .map_err(aws_err("iam ListRolePolicies"))?;
         for p in inline {
-            ignore_missing(aws.iam.delete_role_policy().role_name(id).policy_name(p).send().await.map(|_| ()).map_err(aws_err("iam DeleteRolePolicy")))?;
+            ignore_missing(
+                aws.iam
+                    .delete_role_policy()
+                    .role_name(id)
+                    .policy_name(p)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(aws_err("iam DeleteRolePolicy")),
+            )?;
         }
         let profiles = aws
             .iam
@@ -314,7 +427,13 @@ impl ResourceKind for IamRole {
             )?;
         }
         let r = super::retry_on(&["DeleteConflict"], super::SETTLE_TIMEOUT, || async {
-            aws.iam.delete_role().role_name(id).send().await.map(|_| ()).map_err(aws_err("iam DeleteRole"))
+            aws.iam
+                .delete_role()
+                .role_name(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam DeleteRole"))
         })
         .await;
         Ok(ignore_missing(r)?)
@@ -325,7 +444,8 @@ impl ResourceKind for IamRole {
             .await?
             .into_values()
             .filter(|l| {
-                let tags: BTreeMap<String, String> = serde_json::from_value(l.inputs["tags"].clone()).unwrap_or_default();
+                let tags: BTreeMap<String, String> =
+                    serde_json::from_value(l.inputs["tags"].clone()).unwrap_or_default();
                 owned_by(ctx, address, &tags)
             })
             .map(|l| user_view(ctx, address, l))
@@ -376,7 +496,9 @@ impl OidcConfig {
 }
 
 fn parse_oidc(config: &Value) -> Result<OidcConfig, ProviderError> {
-    serde_json::from_value::<OidcConfig>(config.clone()).map(OidcConfig::canonical).map_err(|e| ProviderError::new(e.to_string()))
+    serde_json::from_value::<OidcConfig>(config.clone())
+        .map(OidcConfig::canonical)
+        .map_err(|e| ProviderError::new(e.to_string()))
 }
 
 /// `iam_oidc_provider`: the IAM OIDC provider of a cluster's issuer (IRSA).
@@ -384,7 +506,14 @@ pub struct OidcProvider;
 
 async fn get_oidc(ctx: &Ctx, arn: &str) -> Result<Option<(Live, BTreeMap<String, String>)>, ProviderError> {
     let aws = ctx.aws().await?;
-    let out = match aws.iam.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send().await.map_err(aws_err("iam GetOpenIDConnectProvider")) {
+    let out = match aws
+        .iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err("iam GetOpenIDConnectProvider"))
+    {
         Ok(o) => o,
         Err(e) if e.is(&["NoSuchEntity"]) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -393,7 +522,11 @@ async fn get_oidc(ctx: &Ctx, arn: &str) -> Result<Option<(Live, BTreeMap<String,
     clients.sort();
     let mut thumbs: Vec<String> = out.thumbprint_list().iter().map(|t| t.to_ascii_lowercase()).collect();
     thumbs.sort();
-    let tags: BTreeMap<String, String> = out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    let tags: BTreeMap<String, String> = out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
     let url = out.url().unwrap_or_default();
     let url = url.strip_prefix("https://").unwrap_or(url);
     Ok(Some((
@@ -415,7 +548,10 @@ impl ResourceKind for OidcProvider {
         check_schema::<OidcConfig>(config)
     }
     fn complete(&self, _s: &str, _a: &str, config: &Value) -> Value {
-        parse_oidc(config).ok().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| config.clone())
+        parse_oidc(config)
+            .ok()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| config.clone())
     }
     fn computed_attributes(&self) -> &'static [&'static str] {
         &["id", "arn"]
@@ -453,7 +589,11 @@ impl ResourceKind for OidcProvider {
             .map_err(aws_err("iam CreateOpenIDConnectProvider"))?;
         let arn = out.open_id_connect_provider_arn().unwrap_or_default().to_string();
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})), id: arn, inputs })
+        Ok(Live {
+            attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
+            id: arn,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
@@ -507,7 +647,11 @@ impl ResourceKind for OidcProvider {
                 .map_err(aws_err("iam UntagOpenIDConnectProvider"))?;
         }
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
@@ -525,7 +669,12 @@ impl ResourceKind for OidcProvider {
 
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
         let aws = ctx.aws().await?;
-        let list = aws.iam.list_open_id_connect_providers().send().await.map_err(aws_err("iam ListOpenIDConnectProviders"))?;
+        let list = aws
+            .iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .map_err(aws_err("iam ListOpenIDConnectProviders"))?;
         let mut out = Vec::new();
         for p in list.open_id_connect_provider_list() {
             let Some(arn) = p.arn() else { continue };

@@ -19,14 +19,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_ec2::config::ConfigBag;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_sdk_ec2::config::ConfigBag;
 
 use super::{Ctx, ProviderError, Registry};
 
@@ -86,14 +86,45 @@ impl Clients {
         // budget (token bucket), so a throttled account is not hammered by
         // each service client on its own.
         let shared = aws_sdk_ec2::config::retry::RetryPartition::new("slipway-run");
-        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
-        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
-        let eks = aws_sdk_eks::Client::from_conf(aws_sdk_eks::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
-        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(&conf).interceptor(counter.clone()).retry_partition(shared.clone()).build());
-        let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf).interceptor(counter).retry_partition(shared).build(),
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&conf)
+                .interceptor(counter.clone())
+                .retry_partition(shared.clone())
+                .build(),
         );
-        Ok(Arc::new(Clients { ec2, iam, eks, acm, elb, region, config: conf }))
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&conf)
+                .interceptor(counter.clone())
+                .retry_partition(shared.clone())
+                .build(),
+        );
+        let eks = aws_sdk_eks::Client::from_conf(
+            aws_sdk_eks::config::Builder::from(&conf)
+                .interceptor(counter.clone())
+                .retry_partition(shared.clone())
+                .build(),
+        );
+        let acm = aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(&conf)
+                .interceptor(counter.clone())
+                .retry_partition(shared.clone())
+                .build(),
+        );
+        let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
+                .interceptor(counter)
+                .retry_partition(shared)
+                .build(),
+        );
+        Ok(Arc::new(Clients {
+            ec2,
+            iam,
+            eks,
+            acm,
+            elb,
+            region,
+            config: conf,
+        }))
     }
 }
 
@@ -216,7 +247,11 @@ where
             Err(e) if e.is(retry_on) => {
                 return Err(AwsError {
                     code: e.code.clone(),
-                    message: format!("{} (still failing after {}s of retries)", e.message, t0.elapsed().as_secs()),
+                    message: format!(
+                        "{} (still failing after {}s of retries)",
+                        e.message,
+                        t0.elapsed().as_secs()
+                    ),
                 })
             }
             other => return other,
@@ -244,7 +279,11 @@ pub fn all_tags(ctx: &Ctx, address: &str, user: &BTreeMap<String, String>) -> BT
 
 /// The user's tags from a live object's: ownership tags and a default
 /// `Name` removed, so a fresh object shows no difference from its config.
-pub fn user_tags(ctx: &Ctx, address: &str, live: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+pub fn user_tags(
+    ctx: &Ctx,
+    address: &str,
+    live: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
     let dflt = default_name(ctx, address);
     live.into_iter()
         .filter(|(k, v)| k != TAG_STACK && k != TAG_ADDRESS && !(k == "Name" && *v == dflt))
@@ -266,7 +305,11 @@ pub fn tag_changes(
 ) -> (BTreeMap<String, String>, Vec<String>) {
     let want = all_tags(ctx, address, new);
     let had = all_tags(ctx, address, old);
-    let set = want.iter().filter(|(k, v)| had.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let set = want
+        .iter()
+        .filter(|(k, v)| had.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let remove = had.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
     (set, remove)
 }

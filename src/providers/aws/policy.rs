@@ -18,7 +18,11 @@ pub fn parse(v: &Value) -> Result<Value, String> {
 
 /// Decode a policy as IAM returns it (URL-encoded JSON).
 pub fn decode(s: &str) -> Result<Value, String> {
-    let text = if s.trim_start().starts_with('{') { s.to_string() } else { percent_decode(s) };
+    let text = if s.trim_start().starts_with('{') {
+        s.to_string()
+    } else {
+        percent_decode(s)
+    };
     serde_json::from_str(&text).map_err(|e| format!("IAM returned a policy that is not JSON: {e}"))
 }
 
@@ -83,7 +87,9 @@ fn canonical_statement(s: &Value) -> Value {
                     ops.iter()
                         .map(|(op, kv)| {
                             let kv = match kv {
-                                Value::Object(m) => Value::Object(m.iter().map(|(ck, cv)| (ck.clone(), string_set(cv))).collect()),
+                                Value::Object(m) => {
+                                    Value::Object(m.iter().map(|(ck, cv)| (ck.clone(), string_set(cv))).collect())
+                                }
                                 other => other.clone(),
                             };
                             (op.clone(), kv)

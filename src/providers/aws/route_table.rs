@@ -109,11 +109,21 @@ async fn describe_tables(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Table>, 
 }
 
 async fn lives(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Live>, ProviderError> {
-    Ok(describe_tables(ctx, filters).await?.into_iter().map(|t| t.live).collect())
+    Ok(describe_tables(ctx, filters)
+        .await?
+        .into_iter()
+        .map(|t| t.live)
+        .collect())
 }
 
 /// Make the live table's routes and associations match `c`.
-async fn converge(ctx: &Ctx, id: &str, c: &RouteTableConfig, live_routes: &[Route], assoc: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+async fn converge(
+    ctx: &Ctx,
+    id: &str,
+    c: &RouteTableConfig,
+    live_routes: &[Route],
+    assoc: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
     let aws = ctx.aws().await?;
     let want: BTreeMap<&str, &Route> = c.routes.iter().map(|r| (r.cidr.as_str(), r)).collect();
     let have: BTreeMap<&str, &Route> = live_routes.iter().map(|r| (r.cidr.as_str(), r)).collect();
@@ -184,7 +194,15 @@ async fn converge(ctx: &Ctx, id: &str, c: &RouteTableConfig, live_routes: &[Rout
     }
     for subnet in want_subnets {
         if !assoc.contains_key(subnet) {
-            match aws.ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.map_err(aws_err("ec2 AssociateRouteTable")) {
+            match aws
+                .ec2
+                .associate_route_table()
+                .route_table_id(id)
+                .subnet_id(subnet)
+                .send()
+                .await
+                .map_err(aws_err("ec2 AssociateRouteTable"))
+            {
                 // Already associated (a retried call whose first answer was lost).
                 Err(e) if e.is(&["Resource.AlreadyAssociated"]) => {}
                 other => {
@@ -213,8 +231,17 @@ impl ResourceKind for RouteTable {
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<RouteTableConfig>(config)?;
-        for (i, r) in config.get("routes").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let targets = ["internet_gateway", "nat_gateway"].iter().filter(|k| r.get(**k).is_some()).count();
+        for (i, r) in config
+            .get("routes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let targets = ["internet_gateway", "nat_gateway"]
+                .iter()
+                .filter(|k| r.get(**k).is_some())
+                .count();
             if targets != 1 {
                 return Err(SchemaError {
                     path: vec![PathSeg::Field("routes".into()), PathSeg::Index(i)],
@@ -226,7 +253,11 @@ impl ResourceKind for RouteTable {
                 if !c.contains("${") {
                     if let Err(e) = super::validate::parse_cidr(c) {
                         return Err(SchemaError {
-                            path: vec![PathSeg::Field("routes".into()), PathSeg::Index(i), PathSeg::Field("cidr".into())],
+                            path: vec![
+                                PathSeg::Field("routes".into()),
+                                PathSeg::Index(i),
+                                PathSeg::Field("cidr".into()),
+                            ],
                             message: e,
                             suggestion: None,
                         });
@@ -263,7 +294,10 @@ impl ResourceKind for RouteTable {
             .ec2
             .create_route_table()
             .vpc_id(&c.vpc)
-            .tag_specifications(tag_spec(ResourceType::RouteTable, &super::all_tags(ctx, address, &c.tags)))
+            .tag_specifications(tag_spec(
+                ResourceType::RouteTable,
+                &super::all_tags(ctx, address, &c.tags),
+            ))
             .send()
             .await
             .map_err(aws_err("ec2 CreateRouteTable"))?;
@@ -274,7 +308,11 @@ impl ResourceKind for RouteTable {
             .to_string();
         converge(ctx, &id, &c, &[], &BTreeMap::new()).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: with_attrs(&inputs, json!({"id": id})), id, inputs })
+        Ok(Live {
+            attributes: with_attrs(&inputs, json!({"id": id})),
+            id,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
@@ -287,20 +325,36 @@ impl ResourceKind for RouteTable {
             .ok_or_else(|| ProviderError::new(format!("route table {} is gone", prior.id)))?;
         let live_routes: Vec<Route> = serde_json::from_value(now.live.inputs["routes"].clone()).unwrap_or_default();
         converge(ctx, &prior.id, &c, &live_routes, &now.associations).await?;
-        let live_tags: BTreeMap<String, String> = serde_json::from_value(now.live.inputs["tags"].clone()).unwrap_or_default();
+        let live_tags: BTreeMap<String, String> =
+            serde_json::from_value(now.live.inputs["tags"].clone()).unwrap_or_default();
         let old_user = super::user_tags(ctx, address, live_tags);
         sync_tags(ctx, &aws.ec2, &prior.id, address, &old_user, &c.tags).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
-        let Some(now) = describe_tables(ctx, vec![filter("route-table-id", [id])]).await?.into_iter().next() else {
+        let Some(now) = describe_tables(ctx, vec![filter("route-table-id", [id])])
+            .await?
+            .into_iter()
+            .next()
+        else {
             return Ok(());
         };
         for assoc in now.associations.values() {
-            match aws.ec2.disassociate_route_table().association_id(assoc).send().await.map_err(aws_err("ec2 DisassociateRouteTable")) {
+            match aws
+                .ec2
+                .disassociate_route_table()
+                .association_id(assoc)
+                .send()
+                .await
+                .map_err(aws_err("ec2 DisassociateRouteTable"))
+            {
                 Err(e) if e.is(&["InvalidAssociationID.NotFound"]) => {}
                 other => {
                     other?;
@@ -308,7 +362,13 @@ impl ResourceKind for RouteTable {
             }
         }
         let r = super::retry_on(&["DependencyViolation"], super::SETTLE_TIMEOUT, || async {
-            aws.ec2.delete_route_table().route_table_id(id).send().await.map(|_| ()).map_err(aws_err("ec2 DeleteRouteTable"))
+            aws.ec2
+                .delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("ec2 DeleteRouteTable"))
         })
         .await;
         match r {

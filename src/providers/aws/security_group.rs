@@ -73,24 +73,41 @@ impl Rule {
     fn problem(&self) -> Option<(&'static str, String)> {
         let p = canonical_protocol(&self.protocol);
         if !["-1", "tcp", "udp", "icmp"].contains(&p.as_str()) && p.parse::<u8>().is_err() {
-            return Some(("protocol", format!("unknown protocol {:?}: use \"tcp\", \"udp\", \"icmp\", \"all\" or a protocol number", self.protocol)));
+            return Some((
+                "protocol",
+                format!(
+                    "unknown protocol {:?}: use \"tcp\", \"udp\", \"icmp\", \"all\" or a protocol number",
+                    self.protocol
+                ),
+            ));
         }
         if self.port.is_some() && (self.from_port.is_some() || self.to_port.is_some()) {
-            return Some(("port", "give either `port` or `from_port` and `to_port`, not both".into()));
+            return Some((
+                "port",
+                "give either `port` or `from_port` and `to_port`, not both".into(),
+            ));
         }
         let (from, to) = (self.from_port.or(self.port), self.to_port.or(self.port));
         match p.as_str() {
             "-1" if from.is_some() || to.is_some() => {
-                return Some(("protocol", "protocol \"all\" covers every port: leave the ports out".into()))
+                return Some((
+                    "protocol",
+                    "protocol \"all\" covers every port: leave the ports out".into(),
+                ))
             }
             "tcp" | "udp" => match (from, to) {
                 (Some(f), Some(t)) if (0..=65535).contains(&f) && (0..=65535).contains(&t) && f <= t => {}
-                (Some(_), Some(_)) => return Some(("from_port", "ports must be 0-65535 with from_port <= to_port".into())),
+                (Some(_), Some(_)) => {
+                    return Some(("from_port", "ports must be 0-65535 with from_port <= to_port".into()))
+                }
                 _ => return Some(("port", format!("{p} rules need `port`, or `from_port` and `to_port`"))),
             },
             "icmp" => {
                 if from.is_none_or(|f| !(-1..=255).contains(&f)) || to.is_none_or(|t| !(-1..=255).contains(&t)) {
-                    return Some(("from_port", "icmp rules need from_port (type) and to_port (code), -1 to 255".into()));
+                    return Some((
+                        "from_port",
+                        "icmp rules need from_port (type) and to_port (code), -1 to 255".into(),
+                    ));
                 }
             }
             _ => {}
@@ -99,7 +116,10 @@ impl Rule {
             + usize::from(self.source_security_group.is_some())
             + usize::from(self.self_ == Some(true));
         if sources != 1 {
-            return Some(("cidr", "a rule needs exactly one source: `cidr`, `source_security_group`, or `self = true`".into()));
+            return Some((
+                "cidr",
+                "a rule needs exactly one source: `cidr`, `source_security_group`, or `self = true`".into(),
+            ));
         }
         if let Some(c) = self.cidr.as_deref().filter(|c| !c.contains("${")) {
             if let Err(e) = super::validate::parse_cidr(c) {
@@ -110,12 +130,29 @@ impl Rule {
     }
 
     fn permission(&self, own_id: &str) -> IpPermission {
-        let mut b = IpPermission::builder().ip_protocol(&self.protocol).set_from_port(self.from_port).set_to_port(self.to_port);
+        let mut b = IpPermission::builder()
+            .ip_protocol(&self.protocol)
+            .set_from_port(self.from_port)
+            .set_to_port(self.to_port);
         if let Some(c) = &self.cidr {
-            b = b.ip_ranges(IpRange::builder().cidr_ip(c).set_description(self.description.clone()).build());
+            b = b.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(c)
+                    .set_description(self.description.clone())
+                    .build(),
+            );
         } else {
-            let group = if self.self_ == Some(true) { own_id.to_string() } else { self.source_security_group.clone().unwrap_or_default() };
-            b = b.user_id_group_pairs(UserIdGroupPair::builder().group_id(group).set_description(self.description.clone()).build());
+            let group = if self.self_ == Some(true) {
+                own_id.to_string()
+            } else {
+                self.source_security_group.clone().unwrap_or_default()
+            };
+            b = b.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(group)
+                    .set_description(self.description.clone())
+                    .build(),
+            );
         }
         b.build()
     }
@@ -136,11 +173,21 @@ fn explode(perms: &[IpPermission], own_id: &str) -> Vec<Rule> {
             description: None,
         };
         for r in p.ip_ranges() {
-            out.push(Rule { cidr: r.cidr_ip().map(str::to_string), description: r.description().map(str::to_string), ..base.clone() }.canonical());
+            out.push(
+                Rule {
+                    cidr: r.cidr_ip().map(str::to_string),
+                    description: r.description().map(str::to_string),
+                    ..base.clone()
+                }
+                .canonical(),
+            );
         }
         for g in p.user_id_group_pairs() {
             let gid = g.group_id().unwrap_or_default();
-            let mut r = Rule { description: g.description().map(str::to_string), ..base.clone() };
+            let mut r = Rule {
+                description: g.description().map(str::to_string),
+                ..base.clone()
+            };
             if gid == own_id {
                 r.self_ = Some(true);
             } else {
@@ -256,7 +303,15 @@ async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live
     let (add_in, del_in) = diff(want_in, &have_in);
     let (add_out, del_out) = diff(want_out, &have_out);
     if !del_in.is_empty() {
-        match aws.ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(del_in)).send().await.map_err(aws_err("ec2 RevokeSecurityGroupIngress")) {
+        match aws
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(Some(del_in))
+            .send()
+            .await
+            .map_err(aws_err("ec2 RevokeSecurityGroupIngress"))
+        {
             // Already so (a retried call whose first answer was lost).
             Err(e) if e.is(&["InvalidPermission.NotFound"]) => {}
             other => {
@@ -265,7 +320,15 @@ async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live
         }
     }
     if !del_out.is_empty() {
-        match aws.ec2.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(del_out)).send().await.map_err(aws_err("ec2 RevokeSecurityGroupEgress")) {
+        match aws
+            .ec2
+            .revoke_security_group_egress()
+            .group_id(id)
+            .set_ip_permissions(Some(del_out))
+            .send()
+            .await
+            .map_err(aws_err("ec2 RevokeSecurityGroupEgress"))
+        {
             // Already so (a retried call whose first answer was lost).
             Err(e) if e.is(&["InvalidPermission.NotFound"]) => {}
             other => {
@@ -274,7 +337,15 @@ async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live
         }
     }
     if !add_in.is_empty() {
-        match aws.ec2.authorize_security_group_ingress().group_id(id).set_ip_permissions(Some(add_in)).send().await.map_err(aws_err("ec2 AuthorizeSecurityGroupIngress")) {
+        match aws
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(Some(add_in))
+            .send()
+            .await
+            .map_err(aws_err("ec2 AuthorizeSecurityGroupIngress"))
+        {
             // Already so (a retried call whose first answer was lost).
             Err(e) if e.is(&["InvalidPermission.Duplicate"]) => {}
             other => {
@@ -283,7 +354,15 @@ async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live
         }
     }
     if !add_out.is_empty() {
-        match aws.ec2.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(add_out)).send().await.map_err(aws_err("ec2 AuthorizeSecurityGroupEgress")) {
+        match aws
+            .ec2
+            .authorize_security_group_egress()
+            .group_id(id)
+            .set_ip_permissions(Some(add_out))
+            .send()
+            .await
+            .map_err(aws_err("ec2 AuthorizeSecurityGroupEgress"))
+        {
             // Already so (a retried call whose first answer was lost).
             Err(e) if e.is(&["InvalidPermission.Duplicate"]) => {}
             other => {
@@ -309,14 +388,26 @@ impl ResourceKind for SecurityGroup {
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<SgConfig>(config)?;
         for dir in ["ingress", "egress"] {
-            for (i, raw) in config.get(dir).and_then(Value::as_array).into_iter().flatten().enumerate() {
-                let Ok(rule) = serde_json::from_value::<Rule>(raw.clone()) else { continue };
+            for (i, raw) in config
+                .get(dir)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let Ok(rule) = serde_json::from_value::<Rule>(raw.clone()) else {
+                    continue;
+                };
                 if let Some((field, message)) = rule.problem() {
                     let mut path = vec![PathSeg::Field(dir.into()), PathSeg::Index(i)];
                     if raw.get(field).is_some() {
                         path.push(PathSeg::Field(field.into()));
                     }
-                    return Err(SchemaError { path, message, suggestion: None });
+                    return Err(SchemaError {
+                        path,
+                        message,
+                        suggestion: None,
+                    });
                 }
             }
         }
@@ -351,17 +442,37 @@ impl ResourceKind for SecurityGroup {
             .group_name(c.name.clone().unwrap_or_default())
             .description(&c.description)
             .vpc_id(&c.vpc)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &super::all_tags(ctx, address, &c.tags)))
+            .tag_specifications(tag_spec(
+                ResourceType::SecurityGroup,
+                &super::all_tags(ctx, address, &c.tags),
+            ))
             .send()
             .await
             .map_err(aws_err("ec2 CreateSecurityGroup"))?;
-        let id = out.group_id().ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no ID"))?.to_string();
+        let id = out
+            .group_id()
+            .ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no ID"))?
+            .to_string();
         let live = describe(ctx, vec![filter("group-id", [id.clone()])]).await?;
         let live_inputs = live.first().map(|l| l.inputs.clone()).unwrap_or(json!({}));
-        converge(ctx, &id, &c.ingress, c.egress.as_deref().unwrap_or_default(), &live_inputs).await?;
-        let arn = live.first().and_then(|l| l.attributes.get("arn").cloned()).unwrap_or(json!(""));
+        converge(
+            ctx,
+            &id,
+            &c.ingress,
+            c.egress.as_deref().unwrap_or_default(),
+            &live_inputs,
+        )
+        .await?;
+        let arn = live
+            .first()
+            .and_then(|l| l.attributes.get("arn").cloned())
+            .unwrap_or(json!(""));
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { attributes: with_attrs(&inputs, json!({"id": id, "arn": arn})), id, inputs })
+        Ok(Live {
+            attributes: with_attrs(&inputs, json!({"id": id, "arn": arn})),
+            id,
+            inputs,
+        })
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
@@ -372,17 +483,43 @@ impl ResourceKind for SecurityGroup {
             .into_iter()
             .next()
             .ok_or_else(|| ProviderError::new(format!("security group {} is gone", prior.id)))?;
-        converge(ctx, &prior.id, &c.ingress, c.egress.as_deref().unwrap_or_default(), &now.inputs).await?;
-        let live_tags: BTreeMap<String, String> = serde_json::from_value(now.inputs["tags"].clone()).unwrap_or_default();
-        sync_tags(ctx, &aws.ec2, &prior.id, address, &super::user_tags(ctx, address, live_tags), &c.tags).await?;
+        converge(
+            ctx,
+            &prior.id,
+            &c.ingress,
+            c.egress.as_deref().unwrap_or_default(),
+            &now.inputs,
+        )
+        .await?;
+        let live_tags: BTreeMap<String, String> =
+            serde_json::from_value(now.inputs["tags"].clone()).unwrap_or_default();
+        sync_tags(
+            ctx,
+            &aws.ec2,
+            &prior.id,
+            address,
+            &super::user_tags(ctx, address, live_tags),
+            &c.tags,
+        )
+        .await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live { id: prior.id.clone(), attributes: with_attrs(&prior.attributes, inputs.clone()), inputs })
+        Ok(Live {
+            id: prior.id.clone(),
+            attributes: with_attrs(&prior.attributes, inputs.clone()),
+            inputs,
+        })
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
         let aws = ctx.aws().await?;
         let r = super::retry_on(&["DependencyViolation"], super::SETTLE_TIMEOUT, || async {
-            aws.ec2.delete_security_group().group_id(id).send().await.map(|_| ()).map_err(aws_err("ec2 DeleteSecurityGroup"))
+            aws.ec2
+                .delete_security_group()
+                .group_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("ec2 DeleteSecurityGroup"))
         })
         .await;
         match r {

@@ -49,7 +49,9 @@ pub fn presigned_url(cluster: &str, region: &str, creds: &Credentials, time: Sys
     let headers = [("host", host.as_str()), ("x-k8s-aws-id", cluster)];
     let request = SignableRequest::new("GET", &url, headers.into_iter(), SignableBody::Bytes(&[]))
         .map_err(|e| format!("cannot sign the token request: {e}"))?;
-    let (instructions, _) = sign(request, &params).map_err(|e| format!("cannot sign the token request: {e}"))?.into_parts();
+    let (instructions, _) = sign(request, &params)
+        .map_err(|e| format!("cannot sign the token request: {e}"))?
+        .into_parts();
     let (_, query) = instructions.into_parts();
     let mut signed = url;
     for (k, v) in query {
@@ -64,7 +66,10 @@ pub fn presigned_url(cluster: &str, region: &str, creds: &Credentials, time: Sys
 /// A bearer token for `cluster`.
 pub fn token(cluster: &str, region: &str, creds: &Credentials, time: SystemTime) -> Result<String, String> {
     let url = presigned_url(cluster, region, creds, time)?;
-    Ok(format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)))
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
+    ))
 }
 
 /// The ExecCredential document kubectl's exec plugin protocol expects.
@@ -110,13 +115,21 @@ mod tests {
         let url = decode(&tok);
         assert!(url.starts_with("https://sts.eu-west-1.amazonaws.com/?"), "{url}");
         let q = query(&url);
-        let get = |k: &str| q.iter().find(|(qk, _)| qk == k).map(|(_, v)| v.clone()).unwrap_or_else(|| panic!("{k} in {url}"));
+        let get = |k: &str| {
+            q.iter()
+                .find(|(qk, _)| qk == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{k} in {url}"))
+        };
         assert_eq!(get("Action"), "GetCallerIdentity");
         assert_eq!(get("Version"), "2011-06-15");
         assert_eq!(get("X-Amz-Algorithm"), "AWS4-HMAC-SHA256");
         assert_eq!(get("X-Amz-Expires"), "60");
         assert_eq!(get("X-Amz-Date"), "20260102T030405Z");
-        assert_eq!(get("X-Amz-Credential"), "AKIDEXAMPLE%2F20260102%2Feu-west-1%2Fsts%2Faws4_request");
+        assert_eq!(
+            get("X-Amz-Credential"),
+            "AKIDEXAMPLE%2F20260102%2Feu-west-1%2Fsts%2Faws4_request"
+        );
         assert_eq!(get("X-Amz-SignedHeaders"), "host%3Bx-k8s-aws-id");
         assert_eq!(get("X-Amz-Signature").len(), 64);
         // Same inputs, same token; another cluster, another signature.
@@ -143,7 +156,11 @@ mod tests {
 
 /// A token for `cluster` with credentials from the standard AWS chain,
 /// optionally after assuming `role_arn`; returns the ExecCredential JSON.
-pub async fn exec_credential_for(cluster: &str, region: Option<String>, role_arn: Option<String>) -> Result<serde_json::Value, String> {
+pub async fn exec_credential_for(
+    cluster: &str,
+    region: Option<String>,
+    role_arn: Option<String>,
+) -> Result<serde_json::Value, String> {
     use aws_credential_types::provider::ProvideCredentials;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(r) = region {
@@ -161,7 +178,9 @@ pub async fn exec_credential_for(cluster: &str, region: Option<String>, role_arn
                 .configure(&conf)
                 .build()
                 .await;
-            p.provide_credentials().await.map_err(|e| format!("cannot assume {arn}: {e}"))?
+            p.provide_credentials()
+                .await
+                .map_err(|e| format!("cannot assume {arn}: {e}"))?
         }
         None => conf
             .credentials_provider()

@@ -14,7 +14,11 @@ pub fn parse_cidr(s: &str) -> Result<(u32, u8), String> {
     if len > 32 {
         return Err(bad());
     }
-    let octets: Vec<u8> = ip.split('.').map(|o| o.parse::<u8>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let octets: Vec<u8> = ip
+        .split('.')
+        .map(|o| o.parse::<u8>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
     if octets.len() != 4 {
         return Err(bad());
     }
@@ -44,7 +48,11 @@ fn literal<'a>(config: &'a Value, field: &str) -> Option<&'a str> {
 }
 
 fn issue(address: &str, field: &str, message: String) -> StackIssue {
-    StackIssue { address: address.to_string(), path: vec![PathSeg::Field(field.into())], message }
+    StackIssue {
+        address: address.to_string(),
+        path: vec![PathSeg::Field(field.into())],
+        message,
+    }
 }
 
 fn block_size_ok(len: u8) -> bool {
@@ -61,9 +69,11 @@ pub fn check_vpcs(view: &StackView<'_>) -> Vec<StackIssue> {
         if let Some(c) = literal(config, "cidr") {
             match parse_cidr(c) {
                 Err(e) => out.push(issue(addr, "cidr", e)),
-                Ok((_, len)) if !block_size_ok(len) => {
-                    out.push(issue(addr, "cidr", format!("a VPC block must be between /16 and /28, not /{len}")))
-                }
+                Ok((_, len)) if !block_size_ok(len) => out.push(issue(
+                    addr,
+                    "cidr",
+                    format!("a VPC block must be between /16 and /28, not /{len}"),
+                )),
                 Ok(_) => {}
             }
         }
@@ -96,7 +106,11 @@ pub fn check_subnets(view: &StackView<'_>) -> Vec<StackIssue> {
         let block = match parse_cidr(c) {
             Ok(b) if block_size_ok(b.1) => b,
             Ok(b) => {
-                out.push(issue(addr, "cidr", format!("a subnet block must be between /16 and /28, not /{}", b.1)));
+                out.push(issue(
+                    addr,
+                    "cidr",
+                    format!("a subnet block must be between /16 and /28, not /{}", b.1),
+                ));
                 continue;
             }
             Err(e) => {
@@ -111,13 +125,20 @@ pub fn check_subnets(view: &StackView<'_>) -> Vec<StackIssue> {
                     out.push(issue(
                         addr,
                         "cidr",
-                        format!("{c:?} is not inside {vpc_addr}'s block {:?}", literal(vpc_conf, "cidr").unwrap_or("")),
+                        format!(
+                            "{c:?} is not inside {vpc_addr}'s block {:?}",
+                            literal(vpc_conf, "cidr").unwrap_or("")
+                        ),
                     ));
                 }
             }
         }
         if let Some((other, _, _)) = seen.iter().find(|(_, v, b)| *v == vpc_ref && overlaps(*b, block)) {
-            out.push(issue(addr, "cidr", format!("{c:?} overlaps {other}'s block in the same VPC")));
+            out.push(issue(
+                addr,
+                "cidr",
+                format!("{c:?} overlaps {other}'s block in the same VPC"),
+            ));
         }
         seen.push((addr, vpc_ref, block));
     }
@@ -142,7 +163,13 @@ mod tests {
         let vpc = parse_cidr("10.0.0.0/16").unwrap();
         assert!(contains(vpc, parse_cidr("10.0.1.0/24").unwrap()));
         assert!(!contains(vpc, parse_cidr("10.1.0.0/24").unwrap()));
-        assert!(overlaps(parse_cidr("10.0.0.0/23").unwrap(), parse_cidr("10.0.1.0/24").unwrap()));
-        assert!(!overlaps(parse_cidr("10.0.0.0/24").unwrap(), parse_cidr("10.0.1.0/24").unwrap()));
+        assert!(overlaps(
+            parse_cidr("10.0.0.0/23").unwrap(),
+            parse_cidr("10.0.1.0/24").unwrap()
+        ));
+        assert!(!overlaps(
+            parse_cidr("10.0.0.0/24").unwrap(),
+            parse_cidr("10.0.1.0/24").unwrap()
+        ));
     }
 }

@@ -19,7 +19,12 @@ pub const FIELD_MANAGER: &str = "slipway";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     /// An EKS cluster's `connection` attribute: name, endpoint, CA, region.
-    Eks { name: String, endpoint: String, ca: String, region: String },
+    Eks {
+        name: String,
+        endpoint: String,
+        ca: String,
+        region: String,
+    },
     /// `[kubernetes] kubeconfig = ..., context = ...` of the stack.
     Kubeconfig { path: String, context: Option<String> },
 }
@@ -44,22 +49,34 @@ pub fn target(ctx: &Ctx, config: &Value) -> Result<Target, ProviderError> {
     }
     if let Some(c) = config.get("cluster").filter(|c| !c.is_null()) {
         let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let t = Target::Eks { name: s("name"), endpoint: s("endpoint"), ca: s("certificate_authority"), region: s("region") };
+        let t = Target::Eks {
+            name: s("name"),
+            endpoint: s("endpoint"),
+            ca: s("certificate_authority"),
+            region: s("region"),
+        };
         if let Target::Eks { endpoint, .. } = &t {
             if endpoint.is_empty() {
-                return Err(ProviderError::new("`cluster` must be an EKS cluster's connection, e.g. \"${eks_cluster.main.connection}\""));
+                return Err(ProviderError::new(
+                    "`cluster` must be an EKS cluster's connection, e.g. \"${eks_cluster.main.connection}\"",
+                ));
             }
         }
         return Ok(t);
     }
     if let Some((path, context)) = &ctx.kubernetes {
-        return Ok(Target::Kubeconfig { path: path.clone(), context: context.clone() });
+        return Ok(Target::Kubeconfig {
+            path: path.clone(),
+            context: context.clone(),
+        });
     }
     // As kubectl does: $KUBECONFIG, else ~/.kube/config.
-    let path = std::env::var("KUBECONFIG")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.kube/config")).filter(|p| Path::new(p).exists()));
+    let path = std::env::var("KUBECONFIG").ok().filter(|p| !p.is_empty()).or_else(|| {
+        std::env::var("HOME")
+            .ok()
+            .map(|h| format!("{h}/.kube/config"))
+            .filter(|p| Path::new(p).exists())
+    });
     match path {
         Some(path) => Ok(Target::Kubeconfig { path, context: None }),
         None => Err(ProviderError::new(
@@ -86,13 +103,22 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
     }
     let config = match target {
         Target::Kubeconfig { path, context } => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| ProviderError::new(format!("cannot read kubeconfig {path}: {e}")))?;
-            let opts = KubeConfigOptions { context: context.clone(), ..Default::default() };
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|e| ProviderError::new(format!("cannot read kubeconfig {path}: {e}")))?;
+            let opts = KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
             kube::Config::from_custom_kubeconfig(kc, &opts)
                 .await
                 .map_err(|e| ProviderError::new(format!("kubeconfig {path}: {e}")))?
         }
-        Target::Eks { name, endpoint, ca, region } => {
+        Target::Eks {
+            name,
+            endpoint,
+            ca,
+            region,
+        } => {
             let cred = crate::providers::aws::token::exec_credential_for(name, Some(region.clone()), None)
                 .await
                 .map_err(ProviderError::new)?;
@@ -118,20 +144,39 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
 pub fn resource_of(obj: &Value) -> Result<(ApiResource, bool), ProviderError> {
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let (plural, namespaced) = super::kinds::plural_of(api_version, kind)
-        .ok_or_else(|| ProviderError::new(format!("slipway does not know the Kubernetes kind {api_version}/{kind}")))?;
+    let (plural, namespaced) = super::kinds::plural_of(api_version, kind).ok_or_else(|| {
+        ProviderError::new(format!(
+            "slipway does not know the Kubernetes kind {api_version}/{kind}"
+        ))
+    })?;
     let (group, version) = match api_version.split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), api_version.to_string()),
     };
-    Ok((ApiResource { group, version, api_version: api_version.to_string(), kind: kind.to_string(), plural: plural.to_string() }, namespaced))
+    Ok((
+        ApiResource {
+            group,
+            version,
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            plural: plural.to_string(),
+        },
+        namespaced,
+    ))
 }
 
 fn api_for(client: &kube::Client, obj: &Value) -> Result<(Api<DynamicObject>, String), ProviderError> {
     let (ar, namespaced) = resource_of(obj)?;
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let api = if namespaced {
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         Api::namespaced_with(client.clone(), ns, &ar)
     } else {
         Api::all_with(client.clone(), &ar)
@@ -160,15 +205,23 @@ fn kerr(what: String) -> impl FnOnce(kube::Error) -> ProviderError {
 pub async fn apply(client: &kube::Client, obj: &Value) -> Result<Value, ProviderError> {
     let (api, name) = api_for(client, obj)?;
     let pp = PatchParams::apply(FIELD_MANAGER).force();
-    let out = api.patch(&name, &pp, &Patch::Apply(obj)).await.map_err(kerr(format!("applying {}", describe(obj))))?;
+    let out = api
+        .patch(&name, &pp, &Patch::Apply(obj))
+        .await
+        .map_err(kerr(format!("applying {}", describe(obj))))?;
     serde_json::to_value(out).map_err(|e| ProviderError::new(e.to_string()))
 }
 
 /// The live object, or `None`.
 pub async fn get(client: &kube::Client, obj: &Value) -> Result<Option<Value>, ProviderError> {
     let (api, name) = api_for(client, obj)?;
-    let got = api.get_opt(&name).await.map_err(kerr(format!("reading {}", describe(obj))))?;
-    got.map(serde_json::to_value).transpose().map_err(|e| ProviderError::new(e.to_string()))
+    let got = api
+        .get_opt(&name)
+        .await
+        .map_err(kerr(format!("reading {}", describe(obj))))?;
+    got.map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| ProviderError::new(e.to_string()))
 }
 
 /// Delete the object; gone already is fine.
@@ -182,9 +235,21 @@ pub async fn delete(client: &kube::Client, obj: &Value) -> Result<(), ProviderEr
 }
 
 /// Objects of a kind in a namespace matching a label selector.
-pub async fn list(client: &kube::Client, api_version: &str, kind: &str, ns: &str, selector: &str) -> Result<Vec<Value>, ProviderError> {
+pub async fn list(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    ns: &str,
+    selector: &str,
+) -> Result<Vec<Value>, ProviderError> {
     let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": ns, "name": ""}});
     let (api, _) = api_for(client, &probe)?;
-    let got = api.list(&ListParams::default().labels(selector)).await.map_err(kerr(format!("listing {kind} in {ns}")))?;
-    got.items.into_iter().map(|o| serde_json::to_value(o).map_err(|e| ProviderError::new(e.to_string()))).collect()
+    let got = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(kerr(format!("listing {kind} in {ns}")))?;
+    got.items
+        .into_iter()
+        .map(|o| serde_json::to_value(o).map_err(|e| ProviderError::new(e.to_string())))
+        .collect()
 }

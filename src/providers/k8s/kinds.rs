@@ -30,22 +30,39 @@ const KNOWN: &[(&str, &str, &str, bool)] = &[
     ("rbac.authorization.k8s.io/v1", "Role", "roles", true),
     ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", false),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
     ("networking.k8s.io/v1", "Ingress", "ingresses", true),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
 ];
 
 /// The plural and scope of a kind slipway knows.
 pub fn plural_of(api_version: &str, kind: &str) -> Option<(&'static str, bool)> {
-    KNOWN.iter().find(|(a, k, _, _)| *a == api_version && *k == kind).map(|(_, _, p, n)| (*p, *n))
+    KNOWN
+        .iter()
+        .find(|(a, k, _, _)| *a == api_version && *k == kind)
+        .map(|(_, _, p, n)| (*p, *n))
 }
 
 /// What a Kubernetes kind renders and how.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Shape {
     /// One object of a fixed kind; `body` maps config fields to object fields.
-    Object { api_version: &'static str, kind: &'static str, body: &'static [(&'static str, &'static str)] },
+    Object {
+        api_version: &'static str,
+        kind: &'static str,
+        body: &'static [(&'static str, &'static str)],
+    },
     /// Any object given in full (`manifest`).
     Manifest,
     App,
@@ -62,28 +79,81 @@ pub struct K8sKind {
 /// Every Kubernetes kind.
 pub fn all() -> Vec<K8sKind> {
     use Shape::Object;
-    let o = |name, api_version, kind, body| K8sKind { name, shape: Object { api_version, kind, body } };
+    let o = |name, api_version, kind, body| K8sKind {
+        name,
+        shape: Object {
+            api_version,
+            kind,
+            body,
+        },
+    };
     vec![
         o("k8s_namespace", "v1", "Namespace", &[]),
         o("k8s_config_map", "v1", "ConfigMap", &[("data", "data")]),
-        o("k8s_service_account", "v1", "ServiceAccount", &[("image_pull_secrets", "imagePullSecrets")]),
-        o("k8s_role", "rbac.authorization.k8s.io/v1", "Role", &[("rules", "rules")]),
-        o("k8s_cluster_role", "rbac.authorization.k8s.io/v1", "ClusterRole", &[("rules", "rules")]),
-        o("k8s_role_binding", "rbac.authorization.k8s.io/v1", "RoleBinding", &[("role_ref", "roleRef"), ("subjects", "subjects")]),
-        o("k8s_cluster_role_binding", "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &[("role_ref", "roleRef"), ("subjects", "subjects")]),
+        o(
+            "k8s_service_account",
+            "v1",
+            "ServiceAccount",
+            &[("image_pull_secrets", "imagePullSecrets")],
+        ),
+        o(
+            "k8s_role",
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            &[("rules", "rules")],
+        ),
+        o(
+            "k8s_cluster_role",
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRole",
+            &[("rules", "rules")],
+        ),
+        o(
+            "k8s_role_binding",
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            &[("role_ref", "roleRef"), ("subjects", "subjects")],
+        ),
+        o(
+            "k8s_cluster_role_binding",
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            &[("role_ref", "roleRef"), ("subjects", "subjects")],
+        ),
         o("k8s_deployment", "apps/v1", "Deployment", &[("spec", "spec")]),
         o("k8s_service", "v1", "Service", &[("spec", "spec")]),
         o("k8s_ingress", "networking.k8s.io/v1", "Ingress", &[("spec", "spec")]),
-        o("k8s_hpa", "autoscaling/v2", "HorizontalPodAutoscaler", &[("spec", "spec")]),
-        K8sKind { name: "k8s_manifest", shape: Shape::Manifest },
-        K8sKind { name: "app", shape: Shape::App },
-        K8sKind { name: "ci_deployer", shape: Shape::CiDeployer },
-        K8sKind { name: "registry_secret", shape: Shape::RegistrySecret },
+        o(
+            "k8s_hpa",
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            &[("spec", "spec")],
+        ),
+        K8sKind {
+            name: "k8s_manifest",
+            shape: Shape::Manifest,
+        },
+        K8sKind {
+            name: "app",
+            shape: Shape::App,
+        },
+        K8sKind {
+            name: "ci_deployer",
+            shape: Shape::CiDeployer,
+        },
+        K8sKind {
+            name: "registry_secret",
+            shape: Shape::RegistrySecret,
+        },
     ]
 }
 
 fn err(path: Vec<PathSeg>, message: impl Into<String>) -> SchemaError {
-    SchemaError { path, message: message.into(), suggestion: None }
+    SchemaError {
+        path,
+        message: message.into(),
+        suggestion: None,
+    }
 }
 
 fn field(f: &str) -> PathSeg {
@@ -92,7 +162,11 @@ fn field(f: &str) -> PathSeg {
 
 /// `my_app` -> `my-app`: resource names may hold `_`, Kubernetes names may not.
 fn k8s_name(address: &str) -> String {
-    address.split_once('.').map(|(_, n)| n).unwrap_or(address).replace('_', "-")
+    address
+        .split_once('.')
+        .map(|(_, n)| n)
+        .unwrap_or(address)
+        .replace('_', "-")
 }
 
 fn labels(stack: &str, address: &str, extra: Option<&Value>) -> Map<String, Value> {
@@ -111,7 +185,10 @@ fn meta(stack: &str, address: &str, name: &str, ns: Option<&str>, config: &Value
     if let Some(ns) = ns {
         m["namespace"] = json!(ns);
     }
-    if let Some(a) = config.get("annotations").filter(|a| a.as_object().is_some_and(|o| !o.is_empty())) {
+    if let Some(a) = config
+        .get("annotations")
+        .filter(|a| a.as_object().is_some_and(|o| !o.is_empty()))
+    {
         m["annotations"] = a.clone();
     }
     m
@@ -297,10 +374,20 @@ impl K8sKind {
             o.remove("password_hash");
         }
         let config = &config;
-        let name = str_field(config, "name").map(str::to_string).unwrap_or_else(|| k8s_name(address));
+        let name = str_field(config, "name")
+            .map(str::to_string)
+            .unwrap_or_else(|| k8s_name(address));
         match self.shape {
-            Shape::Object { api_version, kind, body } => {
-                let ns = if self.namespaced() { Some(str_field(config, "namespace").unwrap_or("default")) } else { None };
+            Shape::Object {
+                api_version,
+                kind,
+                body,
+            } => {
+                let ns = if self.namespaced() {
+                    Some(str_field(config, "namespace").unwrap_or("default"))
+                } else {
+                    None
+                };
                 let mut obj = json!({ "apiVersion": api_version, "kind": kind, "metadata": meta(stack, address, &name, ns, config) });
                 for (cfg, k8s) in body {
                     if let Some(v) = config.get(*cfg) {
@@ -311,7 +398,10 @@ impl K8sKind {
             }
             Shape::Manifest => {
                 let mut obj = config.get("manifest").cloned().ok_or("`manifest` is required")?;
-                let md = obj.get_mut("metadata").and_then(Value::as_object_mut).ok_or("the manifest needs metadata")?;
+                let md = obj
+                    .get_mut("metadata")
+                    .and_then(Value::as_object_mut)
+                    .ok_or("the manifest needs metadata")?;
                 let extra = md.get("labels").cloned();
                 md.insert("labels".into(), Value::Object(labels(stack, address, extra.as_ref())));
                 Ok(vec![obj])
@@ -320,7 +410,13 @@ impl K8sKind {
             Shape::CiDeployer => render_ci_deployer(stack, address, &name, config),
             Shape::RegistrySecret => {
                 let mut out = Vec::new();
-                for ns in config.get("namespaces").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                for ns in config
+                    .get("namespaces")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
                     let mut obj = json!({
                         "apiVersion": "v1",
                         "kind": "Secret",
@@ -377,7 +473,8 @@ fn render_app(stack: &str, address: &str, name: &str, config: &Value) -> Result<
     if c.autoscale.is_none() {
         spec["replicas"] = json!(c.replicas);
     }
-    let mut out = vec![json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": dep_meta.clone(), "spec": spec })];
+    let mut out =
+        vec![json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": dep_meta.clone(), "spec": spec })];
     let svc_type = match c.expose.as_str() {
         "nodeport" => "NodePort",
         "loadbalancer" => "LoadBalancer",
@@ -419,9 +516,15 @@ fn render_app(stack: &str, address: &str, name: &str, config: &Value) -> Result<
 
 fn render_ci_deployer(stack: &str, address: &str, name: &str, config: &Value) -> Result<Vec<Value>, String> {
     let c: CiDeployerConfig = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
-    let sa_ns = c.service_account_namespace.clone().or_else(|| c.namespaces.first().cloned()).ok_or("`namespaces` is empty")?;
+    let sa_ns = c
+        .service_account_namespace
+        .clone()
+        .or_else(|| c.namespaces.first().cloned())
+        .ok_or("`namespaces` is empty")?;
     let group = c.group.clone().unwrap_or_else(|| name.to_string());
-    let mut out = vec![json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(stack, address, name, Some(&sa_ns), config) })];
+    let mut out = vec![
+        json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(stack, address, name, Some(&sa_ns), config) }),
+    ];
     for ns in &c.namespaces {
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(stack, address, name, Some(ns), config),
@@ -449,10 +552,15 @@ fn render_ci_deployer(stack: &str, address: &str, name: &str, config: &Value) ->
 /// Round-trip an object through its k8s-openapi type: unknown fields are
 /// the ones that do not come back.
 fn typed_check(obj: &Value) -> Result<(), (Vec<PathSeg>, String)> {
-    use k8s_openapi::api::{apps::v1 as apps, autoscaling::v2 as autoscaling, core::v1 as core, networking::v1 as net, rbac::v1 as rbac};
+    use k8s_openapi::api::{
+        apps::v1 as apps, autoscaling::v2 as autoscaling, core::v1 as core, networking::v1 as net, rbac::v1 as rbac,
+    };
     fn rt<T: serde::de::DeserializeOwned + Serialize>(v: &Value) -> Result<Value, (Vec<PathSeg>, String)> {
         let t: T = serde_path_to_error::deserialize(v.clone()).map_err(|e| {
-            (crate::stack::node::path_segments(e.path()), e.inner().to_string().replace("invalid type: ", "wrong type: "))
+            (
+                crate::stack::node::path_segments(e.path()),
+                e.inner().to_string().replace("invalid type: ", "wrong type: "),
+            )
         })?;
         serde_json::to_value(t).map_err(|e| (vec![], e.to_string()))
     }
@@ -535,7 +643,11 @@ pub fn project(desired: &Value, live: &Value) -> Value {
                     d.iter()
                         .filter_map(|dv| {
                             // Identity: the name, and the kind where items have one (RBAC subjects).
-                            let same = |lv: &&Value| ["name", "kind", "namespace"].iter().all(|k| dv.get(*k).is_none() || lv.get(*k) == dv.get(*k));
+                            let same = |lv: &&Value| {
+                                ["name", "kind", "namespace"]
+                                    .iter()
+                                    .all(|k| dv.get(*k).is_none() || lv.get(*k) == dv.get(*k))
+                            };
                             l.iter().find(same).map(|lv| project(dv, lv))
                         })
                         .collect(),
@@ -554,8 +666,14 @@ fn id_of(objs: &[Value]) -> String {
         .map(|o| {
             let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
             match o.pointer("/metadata/namespace").and_then(Value::as_str) {
-                Some(ns) => format!("{kind}/{ns}/{}", o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")),
-                None => format!("{kind}/{}", o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")),
+                Some(ns) => format!(
+                    "{kind}/{ns}/{}",
+                    o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                ),
+                None => format!(
+                    "{kind}/{}",
+                    o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                ),
             }
         })
         .unwrap_or_default()
@@ -563,7 +681,12 @@ fn id_of(objs: &[Value]) -> String {
 
 fn identity(o: &Value) -> (String, String, String, String) {
     let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    (s("/apiVersion"), s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
+    (
+        s("/apiVersion"),
+        s("/kind"),
+        s("/metadata/namespace"),
+        s("/metadata/name"),
+    )
 }
 
 #[async_trait]
@@ -573,14 +696,19 @@ impl ResourceKind for K8sKind {
     }
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
-        let Some(o) = config.as_object() else { return Err(err(vec![], "a table is needed")) };
+        let Some(o) = config.as_object() else {
+            return Err(err(vec![], "a table is needed"));
+        };
         match self.shape {
             Shape::App => crate::providers::check_schema::<AppConfig>(config)?,
             Shape::CiDeployer => crate::providers::check_schema::<CiDeployerConfig>(config)?,
             Shape::RegistrySecret => {
                 crate::providers::check_schema::<RegistrySecretConfig>(config)?;
                 if o.contains_key("password_env") == o.contains_key("password_file") {
-                    return Err(err(vec![], "give exactly one of `password_env` (an environment variable) or `password_file`"));
+                    return Err(err(
+                        vec![],
+                        "give exactly one of `password_env` (an environment variable) or `password_file`",
+                    ));
                 }
             }
             Shape::Manifest => {
@@ -588,17 +716,35 @@ impl ResourceKind for K8sKind {
                     if !["cluster", "manifest", "labels", "annotations"].contains(&k.as_str()) {
                         return Err(SchemaError {
                             path: vec![field(k)],
-                            message: format!("unknown field `{k}`; a k8s_manifest has `manifest` (the whole object) and `cluster`"),
-                            suggestion: crate::stack::error::did_you_mean(k, ["manifest", "cluster"]).map(str::to_string),
+                            message: format!(
+                                "unknown field `{k}`; a k8s_manifest has `manifest` (the whole object) and `cluster`"
+                            ),
+                            suggestion: crate::stack::error::did_you_mean(k, ["manifest", "cluster"])
+                                .map(str::to_string),
                         });
                     }
                 }
-                let m = o.get("manifest").ok_or_else(|| err(vec![], "missing field `manifest`"))?;
-                let (av, kind) = (m.get("apiVersion").and_then(Value::as_str), m.get("kind").and_then(Value::as_str));
+                let m = o
+                    .get("manifest")
+                    .ok_or_else(|| err(vec![], "missing field `manifest`"))?;
+                let (av, kind) = (
+                    m.get("apiVersion").and_then(Value::as_str),
+                    m.get("kind").and_then(Value::as_str),
+                );
                 match (av, kind) {
                     (Some(av), Some(k)) if plural_of(av, k).is_some() => {}
-                    (Some(av), Some(k)) => return Err(err(vec![field("manifest")], format!("slipway does not know the kind {av}/{k}"))),
-                    _ => return Err(err(vec![field("manifest")], "the manifest needs `apiVersion` and `kind`")),
+                    (Some(av), Some(k)) => {
+                        return Err(err(
+                            vec![field("manifest")],
+                            format!("slipway does not know the kind {av}/{k}"),
+                        ))
+                    }
+                    _ => {
+                        return Err(err(
+                            vec![field("manifest")],
+                            "the manifest needs `apiVersion` and `kind`",
+                        ))
+                    }
                 }
             }
             Shape::Object { body, .. } => {
@@ -611,20 +757,33 @@ impl ResourceKind for K8sKind {
                     if !allowed.contains(&k.as_str()) {
                         return Err(SchemaError {
                             path: vec![field(k)],
-                            message: format!("unknown field `{k}`, expected one of {}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
-                            suggestion: crate::stack::error::did_you_mean(k, allowed.iter().copied()).map(str::to_string),
+                            message: format!(
+                                "unknown field `{k}`, expected one of {}",
+                                allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                            suggestion: crate::stack::error::did_you_mean(k, allowed.iter().copied())
+                                .map(str::to_string),
                         });
                     }
                 }
             }
         }
-        if let Some(e) = o.get("expose").and_then(Value::as_str).filter(|e| !["internal", "nodeport", "loadbalancer", "ingress"].contains(e)) {
-            return Err(err(vec![field("expose")], format!("expose {e:?} must be internal, nodeport, loadbalancer or ingress")));
+        if let Some(e) = o
+            .get("expose")
+            .and_then(Value::as_str)
+            .filter(|e| !["internal", "nodeport", "loadbalancer", "ingress"].contains(e))
+        {
+            return Err(err(
+                vec![field("expose")],
+                format!("expose {e:?} must be internal, nodeport, loadbalancer or ingress"),
+            ));
         }
         if config.to_string().contains("${") {
             return Ok(()); // the rendered objects are judged once references are known
         }
-        let objs = self.render("stack", "kind.name", config, false).map_err(|m| err(vec![], m))?;
+        let objs = self
+            .render("stack", "kind.name", config, false)
+            .map_err(|m| err(vec![], m))?;
         for obj in &objs {
             if let Err((path, message)) = typed_check(obj) {
                 // Point into the config where the object came from the config as written.
@@ -670,7 +829,14 @@ impl ResourceKind for K8sKind {
         // Objects in a namespace the stack declares come after that namespace.
         let mut nss: Vec<&str> = Vec::new();
         nss.extend(str_field(config, "namespace"));
-        nss.extend(config.get("namespaces").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
+        nss.extend(
+            config
+                .get("namespaces")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
         nss.extend(str_field(config, "service_account_namespace"));
         if let Some(m) = config.pointer("/manifest/metadata/namespace").and_then(Value::as_str) {
             nss.push(m);
@@ -703,7 +869,12 @@ impl ResourceKind for K8sKind {
         for r in reqs {
             let t = target(ctx, r.inputs)?;
             let client = client::client(ctx, &t).await?;
-            let prior: Vec<Value> = r.inputs.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+            let prior: Vec<Value> = r
+                .inputs
+                .get("manifests")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut projected = Vec::new();
             let mut first_gone = false;
             let mut live_secret = None;
@@ -736,7 +907,11 @@ impl ResourceKind for K8sKind {
                 inputs["password_hash"] = hash;
             }
             let attributes = crate::providers::aws::ec2::with_attrs(&inputs, json!({ "id": r.id }));
-            out.push(Some(Live { id: r.id.to_string(), inputs, attributes }));
+            out.push(Some(Live {
+                id: r.id.to_string(),
+                inputs,
+                attributes,
+            }));
         }
         Ok(out)
     }
@@ -746,14 +921,26 @@ impl ResourceKind for K8sKind {
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
-        let old: Vec<Value> = prior.inputs.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+        let old: Vec<Value> = prior
+            .inputs
+            .get("manifests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         self.converge(ctx, address, &old, config).await
     }
 
     async fn delete(&self, ctx: &Ctx, _address: &str, _id: &str, attributes: &Value) -> Result<(), ProviderError> {
         let t = target(ctx, attributes)?;
         let client = client::client(ctx, &t).await?;
-        for m in attributes.get("manifests").and_then(Value::as_array).into_iter().flatten().rev().filter(|m| m.is_object()) {
+        for m in attributes
+            .get("manifests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter(|m| m.is_object())
+        {
             client::delete(&client, m).await?;
         }
         Ok(())
@@ -771,16 +958,25 @@ impl K8sKind {
     async fn converge(&self, ctx: &Ctx, address: &str, old: &[Value], config: &Value) -> Result<Live, ProviderError> {
         let t = target(ctx, config)?;
         let client = client::client(ctx, &t).await?;
-        let objs = self.render(&ctx.stack, address, config, true).map_err(ProviderError::new)?;
+        let objs = self
+            .render(&ctx.stack, address, config, true)
+            .map_err(ProviderError::new)?;
         for o in &objs {
             client::apply(&client, o).await?;
         }
         let keep: Vec<_> = objs.iter().map(identity).collect();
         // Objects rendered last time but not now go (entries gone already are null).
-        for o in old.iter().rev().filter(|o| o.is_object() && !keep.contains(&identity(o))) {
+        for o in old
+            .iter()
+            .rev()
+            .filter(|o| o.is_object() && !keep.contains(&identity(o)))
+        {
             client::delete(&client, o).await?;
         }
-        for o in objs.iter().filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment")) {
+        for o in objs
+            .iter()
+            .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment"))
+        {
             wait_rollout(ctx, &client, o).await?;
         }
         let inputs = self.complete(&ctx.stack, address, config);
@@ -793,15 +989,30 @@ impl K8sKind {
 /// Wait for a Deployment's rollout, failing fast on pods that cannot start.
 async fn wait_rollout(ctx: &Ctx, client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
     let what = format!("the rollout of {}", client::describe(obj));
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string();
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
     let selector: String = obj
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
-    let policy = Policy { timeout: ctx.rollout_timeout, first: std::time::Duration::from_millis(200), max: std::time::Duration::from_secs(5) };
+    let policy = Policy {
+        timeout: ctx.rollout_timeout,
+        first: std::time::Duration::from_millis(200),
+        max: std::time::Duration::from_secs(5),
+    };
     wait_for(&what, policy, || async {
-        let dep = client::get(client, obj).await?.ok_or_else(|| ProviderError::new(format!("{} disappeared", client::describe(obj))))?;
+        let dep = client::get(client, obj)
+            .await?
+            .ok_or_else(|| ProviderError::new(format!("{} disappeared", client::describe(obj))))?;
         let pods = client::list(client, "v1", "Pod", &ns, &selector).await?;
         Ok::<_, ProviderError>(match rollout_complete(&dep, &pods) {
             Check::Failed(m) => Check::Failed(m),

@@ -7,8 +7,14 @@ use serde_json::Value;
 use crate::providers::wait::Check;
 
 /// Waiting reasons that mean the rollout will not finish by itself.
-pub const FATAL_REASONS: &[&str] =
-    &["ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateContainerConfigError", "InvalidImageName", "CreateContainerError"];
+pub const FATAL_REASONS: &[&str] = &[
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+    "CreateContainerError",
+];
 
 fn num(v: &Value, p: &str) -> i64 {
     v.pointer(p).and_then(Value::as_i64).unwrap_or(0)
@@ -19,13 +25,28 @@ pub fn pod_failures(pods: &[Value]) -> Vec<String> {
     let mut out = Vec::new();
     for p in pods {
         let name = p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-        for cs in p.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
+        for cs in p
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let waiting = cs.pointer("/state/waiting");
-            let reason = waiting.and_then(|w| w.get("reason")).and_then(Value::as_str).unwrap_or("");
+            let reason = waiting
+                .and_then(|w| w.get("reason"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if FATAL_REASONS.contains(&reason) {
-                let msg = waiting.and_then(|w| w.get("message")).and_then(Value::as_str).unwrap_or("");
+                let msg = waiting
+                    .and_then(|w| w.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let c = cs.get("name").and_then(Value::as_str).unwrap_or("?");
-                out.push(format!("pod {name}: container {c}: {reason}: {msg}").trim_end_matches([':', ' ']).to_string());
+                out.push(
+                    format!("pod {name}: container {c}: {reason}: {msg}")
+                        .trim_end_matches([':', ' '])
+                        .to_string(),
+                );
             }
         }
     }
@@ -38,7 +59,12 @@ pub fn rollout_complete(dep: &Value, pods: &[Value]) -> Check<()> {
     if !failures.is_empty() {
         return Check::Failed(failures.join("; "));
     }
-    for c in dep.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
+    for c in dep
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if c.get("type").and_then(Value::as_str) == Some("Progressing")
             && c.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
         {
@@ -89,11 +115,17 @@ mod tests {
     fn progress_deadline_and_pod_reasons_fail() {
         let mut d = dep(1, 1, 0, 0);
         d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "took too long"}]);
-        assert_eq!(rollout_complete(&d, &[]), Check::Failed("ProgressDeadlineExceeded: took too long".into()));
+        assert_eq!(
+            rollout_complete(&d, &[]),
+            Check::Failed("ProgressDeadlineExceeded: took too long".into())
+        );
         let pod = json!({"metadata": {"name": "web-1"}, "status": {"containerStatuses": [
             {"name": "web", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x:v9\""}}}]}});
         match rollout_complete(&dep(1, 1, 0, 0), &[pod]) {
-            Check::Failed(m) => assert_eq!(m, "pod web-1: container web: ImagePullBackOff: Back-off pulling image \"x:v9\""),
+            Check::Failed(m) => assert_eq!(
+                m,
+                "pod web-1: container web: ImagePullBackOff: Back-off pulling image \"x:v9\""
+            ),
             other => panic!("{other:?}"),
         }
     }
