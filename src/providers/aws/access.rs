@@ -10,7 +10,7 @@ use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{all_tags, aws_err, owned_by, user_tags};
+use super::{all_tags, aws_err, owned_by, user_view};
 use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,12 +143,6 @@ pub async fn read_entry(
     )))
 }
 
-fn view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, String>) -> Live {
-    l.inputs["tags"] = json!(user_tags(ctx, address, tags));
-    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-    l
-}
-
 /// Associate and disassociate so that the entry has exactly `want`.
 async fn converge(
     eks: &aws_sdk_eks::Client,
@@ -225,7 +219,7 @@ impl ResourceKind for EksAccessEntry {
         let got = crate::providers::join_all(ids.iter().map(|(c, p)| read_entry(&aws.eks, c, p))).await;
         let mut out = Vec::new();
         for (r, g) in reqs.iter().zip(got) {
-            out.push(g?.map(|(l, tags)| view(ctx, r.address, l, tags)));
+            out.push(g?.map(|(l, tags)| user_view(ctx, r.address, l, tags)));
         }
         Ok(out)
     }
@@ -256,7 +250,7 @@ impl ResourceKind for EksAccessEntry {
             "username": entry.and_then(|e| e.username()).unwrap_or_default(),
         });
         Ok(Live {
-            attributes: super::ec2::with_attrs(&inputs, extra),
+            attributes: super::with_attrs(&inputs, extra),
             id,
             inputs,
         })
@@ -312,7 +306,7 @@ impl ResourceKind for EksAccessEntry {
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            attributes: super::with_attrs(&prior.attributes, inputs.clone()),
             inputs,
         })
     }
@@ -360,7 +354,7 @@ impl ResourceKind for EksAccessEntry {
             for p in principals {
                 if let Some((l, tags)) = read_entry(&aws.eks, &c, &p).await? {
                     if owned_by(ctx, address, &tags) {
-                        out.push(view(ctx, address, l, tags));
+                        out.push(user_view(ctx, address, l, tags));
                     }
                 }
             }

@@ -11,7 +11,7 @@ use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, Tag, ValidationMe
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{all_tags, aws_err, owned_by, user_tags};
+use super::{all_tags, aws_err, owned_by};
 use crate::providers::wait::{wait_for, Check, Policy};
 use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 use crate::stack::node::PathSeg;
@@ -280,10 +280,7 @@ impl ResourceKind for AcmCertificate {
         let mut out = Vec::new();
         for (r, g) in reqs.iter().zip(got) {
             out.push(g?.map(|(d, tags)| {
-                let mut l = cert_live(&d, BTreeMap::new(), Some(r.inputs));
-                l.inputs["tags"] = json!(user_tags(ctx, r.address, tags));
-                l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-                l
+                super::user_view(ctx, r.address, cert_live(&d, BTreeMap::new(), Some(r.inputs)), tags)
             }));
         }
         Ok(out)
@@ -356,7 +353,7 @@ impl ResourceKind for AcmCertificate {
         .await?;
         let mut live = cert_live(&detail, c.tags.clone(), None);
         live.inputs = self.complete(&ctx.stack, address, config);
-        live.attributes = super::ec2::with_attrs(&live.attributes, live.inputs.clone());
+        live.attributes = super::with_attrs(&live.attributes, live.inputs.clone());
         Ok(live)
     }
 
@@ -391,7 +388,7 @@ impl ResourceKind for AcmCertificate {
         let inputs = self.complete(&ctx.stack, address, config);
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            attributes: super::with_attrs(&prior.attributes, inputs.clone()),
             inputs,
         })
     }
@@ -435,10 +432,12 @@ impl ResourceKind for AcmCertificate {
             }
             if let Some((d, tags)) = describe(ctx, arn).await? {
                 if owned_by(ctx, address, &tags) {
-                    let mut l = cert_live(&d, BTreeMap::new(), None);
-                    l.inputs["tags"] = json!(user_tags(ctx, address, tags));
-                    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-                    out.push(l);
+                    out.push(super::user_view(
+                        ctx,
+                        address,
+                        cert_live(&d, BTreeMap::new(), None),
+                        tags,
+                    ));
                 }
             }
         }

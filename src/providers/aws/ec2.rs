@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    all_tags, aws_err, owned_by, retry_on, tag_changes, user_tags, AwsError, SETTLE_TIMEOUT, TAG_ADDRESS, TAG_STACK,
+    all_tags, aws_err, owned_by, retry_on, tag_changes, user_view_of, with_attrs, AwsError, SETTLE_TIMEOUT,
+    TAG_ADDRESS, TAG_STACK,
 };
 use crate::providers::{
     check_schema, complete_as, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackIssue, StackView,
@@ -103,16 +104,6 @@ pub fn tags_of(config: &Value) -> BTreeMap<String, String> {
     serde_json::from_value(config.get("tags").cloned().unwrap_or(json!({}))).unwrap_or_default()
 }
 
-pub fn with_attrs(inputs: &Value, extra: Value) -> Value {
-    let mut a = inputs.as_object().cloned().unwrap_or_default();
-    if let Some(e) = extra.as_object() {
-        for (k, v) in e {
-            a.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(a)
-}
-
 fn yes() -> bool {
     true
 }
@@ -193,15 +184,6 @@ impl Vpc {
     }
 }
 
-/// Turn a live object with all its tags into the user's view of it.
-pub fn finish(ctx: &Ctx, address: &str, mut l: Live) -> Live {
-    let all: BTreeMap<String, String> =
-        serde_json::from_value(l.inputs.get("tags").cloned().unwrap_or(json!({}))).unwrap_or_default();
-    l.inputs["tags"] = json!(user_tags(ctx, address, all));
-    l.attributes = with_attrs(&l.inputs, l.attributes.clone());
-    l
-}
-
 fn all_tags_of(l: &Live) -> BTreeMap<String, String> {
     serde_json::from_value(l.inputs.get("tags").cloned().unwrap_or(json!({}))).unwrap_or_default()
 }
@@ -228,7 +210,7 @@ where
         .into_iter()
         .map(|(id, l)| {
             let addr = addr_of.get(id.as_str()).copied().unwrap_or("");
-            (id, finish(ctx, addr, l))
+            (id, user_view_of(ctx, addr, l))
         })
         .collect();
     Ok(align(reqs, found))
@@ -245,7 +227,7 @@ where
         .await?
         .into_iter()
         .filter(|l| owned_by(ctx, address, &all_tags_of(l)))
-        .map(|l| finish(ctx, address, l))
+        .map(|l| user_view_of(ctx, address, l))
         .collect())
 }
 

@@ -15,7 +15,7 @@ use aws_sdk_eks::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{all_tags, aws_err, owned_by, user_tags, AwsError};
+use super::{all_tags, aws_err, owned_by, AwsError};
 use crate::providers::wait::{wait_for, Check, Policy};
 use crate::providers::{check_schema, Ctx, Diff, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 use crate::stack::node::PathSeg;
@@ -296,10 +296,8 @@ fn cluster_live(c: &Cluster) -> Live {
 
 /// The user's view: ownership tags dropped, attributes include inputs; a
 /// cluster also gets `connection`, what Kubernetes resources need to reach it.
-fn view(ctx: &Ctx, address: &str, mut l: Live) -> Live {
-    let all: BTreeMap<String, String> = serde_json::from_value(l.inputs["tags"].clone()).unwrap_or_default();
-    l.inputs["tags"] = json!(user_tags(ctx, address, all));
-    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
+fn view(ctx: &Ctx, address: &str, l: Live) -> Live {
+    let mut l = super::user_view_of(ctx, address, l);
     if let Some(endpoint) = l.attributes.get("endpoint").cloned() {
         l.attributes["connection"] = json!({
             "name": l.attributes.get("name").cloned().unwrap_or_default(),
@@ -1088,7 +1086,7 @@ impl ResourceKind for EksNodegroup {
         let n = wait_nodegroup(&aws.eks, &c.cluster, &full, None, self.policy).await?;
         let mut live = view(ctx, address, nodegroup_live(&n));
         live.inputs = serde_json::to_value(&c).unwrap_or_default();
-        live.attributes = super::ec2::with_attrs(&live.attributes, live.inputs.clone());
+        live.attributes = super::with_attrs(&live.attributes, live.inputs.clone());
         Ok(live)
     }
 
@@ -1169,7 +1167,7 @@ impl ResourceKind for EksNodegroup {
         let n = wait_nodegroup(&aws.eks, cluster, ng, Some(&c.scaling), self.policy).await?;
         let mut live = view(ctx, address, nodegroup_live(&n));
         live.inputs = serde_json::to_value(&c).unwrap_or_default();
-        live.attributes = super::ec2::with_attrs(&live.attributes, live.inputs.clone());
+        live.attributes = super::with_attrs(&live.attributes, live.inputs.clone());
         Ok(live)
     }
 

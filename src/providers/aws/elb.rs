@@ -16,7 +16,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{all_tags, aws_err, owned_by, user_tags, AwsError};
+use super::{all_tags, aws_err, owned_by, user_view, AwsError};
 use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 use crate::stack::node::PathSeg;
 
@@ -84,12 +84,6 @@ fn default_name(stack: &str, address: &str) -> String {
         .collect();
     s.truncate(32);
     s.trim_end_matches('-').to_string()
-}
-
-fn user_view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, String>) -> Live {
-    l.inputs["tags"] = json!(user_tags(ctx, address, tags));
-    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-    l
 }
 
 // ------------------------------------------------------------ alb
@@ -264,7 +258,7 @@ impl ResourceKind for Alb {
             .ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no load balancer"))?;
         let mut l = alb_live(lb, c.subnets.clone());
         l.inputs = serde_json::to_value(&c).unwrap_or_default();
-        l.attributes = super::ec2::with_attrs(&l.attributes, l.inputs.clone());
+        l.attributes = super::with_attrs(&l.attributes, l.inputs.clone());
         Ok(l)
     }
 
@@ -297,7 +291,7 @@ impl ResourceKind for Alb {
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            attributes: super::with_attrs(&prior.attributes, inputs.clone()),
             inputs,
         })
     }
@@ -588,7 +582,7 @@ impl ResourceKind for AlbTargetGroup {
         register(ctx, &aws.elb, &arn, &c, c.port).await?;
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
-            attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
+            attributes: super::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
             id: arn,
             inputs,
         })
@@ -616,7 +610,7 @@ impl ResourceKind for AlbTargetGroup {
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            attributes: super::with_attrs(&prior.attributes, inputs.clone()),
             inputs,
         })
     }
@@ -879,7 +873,7 @@ impl ResourceKind for AlbListener {
             .to_string();
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
-            attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
+            attributes: super::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
             id: arn,
             inputs,
         })
@@ -909,7 +903,7 @@ impl ResourceKind for AlbListener {
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&inputs, json!({"id": prior.id, "arn": prior.id})),
+            attributes: super::with_attrs(&inputs, json!({"id": prior.id, "arn": prior.id})),
             inputs,
         })
     }

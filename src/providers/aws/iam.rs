@@ -11,7 +11,7 @@ use aws_sdk_iam::types::{EntityType, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{all_tags, aws_err, owned_by, policy, user_tags, AwsError};
+use super::{all_tags, aws_err, owned_by, policy, AwsError};
 use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 use crate::stack::node::PathSeg;
 
@@ -117,13 +117,6 @@ async fn all_roles(ctx: &Ctx) -> Result<HashMap<String, Live>, ProviderError> {
         }
     }
     Ok(out)
-}
-
-fn user_view(ctx: &Ctx, address: &str, mut l: Live) -> Live {
-    let all: BTreeMap<String, String> = serde_json::from_value(l.inputs["tags"].clone()).unwrap_or_default();
-    l.inputs["tags"] = json!(user_tags(ctx, address, all));
-    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-    l
 }
 
 fn iam_tags(t: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -262,7 +255,7 @@ impl ResourceKind for IamRole {
         let mut roles = all_roles(ctx).await?;
         Ok(reqs
             .iter()
-            .map(|r| roles.remove(r.id).map(|l| user_view(ctx, r.address, l)))
+            .map(|r| roles.remove(r.id).map(|l| super::user_view_of(ctx, r.address, l)))
             .collect())
     }
 
@@ -296,7 +289,7 @@ impl ResourceKind for IamRole {
         let extra = json!({"id": name, "arn": role.arn(), "unique_id": role.role_id()});
         Ok(Live {
             id: name,
-            attributes: super::ec2::with_attrs(&inputs, extra),
+            attributes: super::with_attrs(&inputs, extra),
             inputs,
         })
     }
@@ -309,7 +302,7 @@ impl ResourceKind for IamRole {
             .await?
             .remove(&prior.id)
             .ok_or_else(|| ProviderError::new(format!("role {} is gone", prior.id)))?;
-        let now = user_view(ctx, address, now);
+        let now = super::user_view_of(ctx, address, now);
         let old: RoleConfig =
             serde_json::from_value(now.inputs.clone()).map_err(|e| ProviderError::new(e.to_string()))?;
         if old.assume_role_policy != c.assume_role_policy {
@@ -344,7 +337,7 @@ impl ResourceKind for IamRole {
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            attributes: super::with_attrs(&prior.attributes, inputs.clone()),
             inputs,
         })
     }
@@ -448,7 +441,7 @@ impl ResourceKind for IamRole {
                     serde_json::from_value(l.inputs["tags"].clone()).unwrap_or_default();
                 owned_by(ctx, address, &tags)
             })
-            .map(|l| user_view(ctx, address, l))
+            .map(|l| super::user_view_of(ctx, address, l))
             .collect())
     }
 }
@@ -565,11 +558,7 @@ impl ResourceKind for OidcProvider {
         let got = crate::providers::join_all(reqs.iter().map(|r| get_oidc(ctx, r.id))).await;
         let mut out = Vec::new();
         for (r, g) in reqs.iter().zip(got) {
-            out.push(g?.map(|(mut l, tags)| {
-                l.inputs["tags"] = json!(user_tags(ctx, r.address, tags));
-                l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-                l
-            }));
+            out.push(g?.map(|(l, tags)| super::user_view(ctx, r.address, l, tags)));
         }
         Ok(out)
     }
@@ -590,7 +579,7 @@ impl ResourceKind for OidcProvider {
         let arn = out.open_id_connect_provider_arn().unwrap_or_default().to_string();
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
-            attributes: super::ec2::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
+            attributes: super::with_attrs(&inputs, json!({"id": arn, "arn": arn})),
             id: arn,
             inputs,
         })
@@ -649,7 +638,7 @@ impl ResourceKind for OidcProvider {
         let inputs = serde_json::to_value(&c).unwrap_or_default();
         Ok(Live {
             id: prior.id.clone(),
-            attributes: super::ec2::with_attrs(&prior.attributes, inputs.clone()),
+            attributes: super::with_attrs(&prior.attributes, inputs.clone()),
             inputs,
         })
     }
@@ -678,11 +667,9 @@ impl ResourceKind for OidcProvider {
         let mut out = Vec::new();
         for p in list.open_id_connect_provider_list() {
             let Some(arn) = p.arn() else { continue };
-            if let Some((mut l, tags)) = get_oidc(ctx, arn).await? {
+            if let Some((l, tags)) = get_oidc(ctx, arn).await? {
                 if owned_by(ctx, address, &tags) {
-                    l.inputs["tags"] = json!(user_tags(ctx, address, tags));
-                    l.attributes = super::ec2::with_attrs(&l.inputs, l.attributes.clone());
-                    out.push(l);
+                    out.push(super::user_view(ctx, address, l, tags));
                 }
             }
         }

@@ -28,7 +28,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
-use super::{Ctx, ProviderError, Registry};
+use serde_json::Value;
+
+use super::{Ctx, Live, ProviderError, Registry};
 
 /// Register every AWS kind.
 pub fn register(r: &mut Registry) {
@@ -288,6 +290,32 @@ pub fn user_tags(
     live.into_iter()
         .filter(|(k, v)| k != TAG_STACK && k != TAG_ADDRESS && !(k == "Name" && *v == dflt))
         .collect()
+}
+
+/// Attributes made of the inputs plus `extra` (computed values win).
+pub fn with_attrs(inputs: &Value, extra: Value) -> Value {
+    let mut a = inputs.as_object().cloned().unwrap_or_default();
+    if let Some(e) = extra.as_object() {
+        for (k, v) in e {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(a)
+}
+
+/// The user's view of a live object with all its `tags`: only the user's
+/// tags in the inputs (ownership tags and a default `Name` dropped), and the
+/// inputs among the attributes.
+pub fn user_view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, String>) -> Live {
+    l.inputs["tags"] = serde_json::json!(user_tags(ctx, address, tags));
+    l.attributes = with_attrs(&l.inputs, l.attributes.clone());
+    l
+}
+
+/// `user_view` for a live object whose inputs hold all its tags.
+pub fn user_view_of(ctx: &Ctx, address: &str, l: Live) -> Live {
+    let tags = serde_json::from_value(l.inputs.get("tags").cloned().unwrap_or(Value::Null)).unwrap_or_default();
+    user_view(ctx, address, l, tags)
 }
 
 /// True when live tags say this object belongs to `address` of this stack.

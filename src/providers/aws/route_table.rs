@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::aws_err;
-use super::ec2::{filter, find_by, read_by, sync_tags, tag_map, tag_spec, with_attrs};
+use super::ec2::{filter, find_by, read_by, sync_tags, tag_map, tag_spec};
+use super::{aws_err, with_attrs};
 use crate::providers::{check_schema, complete_as, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 use crate::stack::node::PathSeg;
 

@@ -906,7 +906,7 @@ impl ResourceKind for K8sKind {
                 inputs["username"] = user;
                 inputs["password_hash"] = hash;
             }
-            let attributes = crate::providers::aws::ec2::with_attrs(&inputs, json!({ "id": r.id }));
+            let attributes = crate::providers::aws::with_attrs(&inputs, json!({ "id": r.id }));
             out.push(Some(Live {
                 id: r.id.to_string(),
                 inputs,
@@ -981,7 +981,7 @@ impl K8sKind {
         }
         let inputs = self.complete(&ctx.stack, address, config);
         let id = id_of(&objs);
-        let attributes = crate::providers::aws::ec2::with_attrs(&inputs, json!({ "id": id }));
+        let attributes = crate::providers::aws::with_attrs(&inputs, json!({ "id": id }));
         Ok(Live { id, inputs, attributes })
     }
 }
