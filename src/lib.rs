@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod commands;
 pub mod graph;
+pub mod import;
 pub mod plan;
 pub mod providers;
 pub mod stack;

@@ -148,13 +148,21 @@ enum Command {
         #[arg(long, value_name = "DURATION")]
         lock_timeout: Option<String>,
     },
-    /// Bring an existing cloud object under a resource declared in the stack (reads only).
+    /// Bring an existing cloud object under a resource declared in the stack (reads only),
+    /// or a whole eksctl cluster: `slipway import eksctl --cluster NAME --region R --out DIR`.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Import {
-        dir: PathBuf,
+        #[command(subcommand)]
+        from: Option<ImportFrom>,
+        /// The stack directory.
+        #[arg(required = true)]
+        dir: Option<PathBuf>,
         /// The declared resource, e.g. vpc.main.
-        address: String,
+        #[arg(required = true)]
+        address: Option<String>,
         /// The object's ID (VPC ID, role name, ARN, ...).
-        id: String,
+        #[arg(required = true)]
+        id: Option<String>,
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
         #[arg(long, value_name = "FILE")]
@@ -220,6 +228,32 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ImportFrom {
+    /// Import a cluster made by `eksctl create cluster`: its CloudFormation stacks, the EKS cluster
+    /// and its managed nodegroups. Writes a stack directory and its state; changes nothing in the cloud.
+    Eksctl {
+        /// The cluster's name.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Its region (default: AWS_REGION).
+        #[arg(long)]
+        region: Option<String>,
+        /// An eksctl ClusterConfig file (eksctl.io/v1alpha5) giving the name, region and nodegroups.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The stack directory to write, e.g. stacks/NAME.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace the .toml files of an existing --out directory and an existing state.
+        #[arg(long)]
+        force: bool,
+        /// Write the state here instead of state/<cluster>.json.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum StateCommand {
     /// List the addresses in the state.
     List {
@@ -251,6 +285,32 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
         Command::Import {
+            from:
+                Some(ImportFrom::Eksctl {
+                    cluster,
+                    region,
+                    config,
+                    out,
+                    force,
+                    state,
+                }),
+            ..
+        } => {
+            commands::import::run_eksctl(
+                &commands::import::EksctlArgs {
+                    cluster,
+                    region,
+                    config,
+                    out,
+                    force,
+                    state,
+                },
+                &registry,
+            )
+            .await
+        }
+        Command::Import {
+            from: None,
             dir,
             address,
             id,
@@ -260,9 +320,9 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         } => {
             commands::import::run(
                 &commands::import::ImportArgs {
-                    dir,
-                    address,
-                    id,
+                    dir: dir.unwrap_or_default(),
+                    address: address.unwrap_or_default(),
+                    id: id.unwrap_or_default(),
                     vars,
                     state,
                     lock_timeout,

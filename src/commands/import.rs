@@ -108,3 +108,205 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
     );
     Ok(0)
 }
+
+/// `slipway import eksctl`: what to import and where to write it.
+pub struct EksctlArgs {
+    pub cluster: Option<String>,
+    pub region: Option<String>,
+    pub config: Option<PathBuf>,
+    pub out: PathBuf,
+    pub force: bool,
+    pub state: Option<PathBuf>,
+}
+
+/// Discover an eksctl cluster, write a stack directory and a state that
+/// knows every object, all protected. Reads the cloud only; writes nothing
+/// unless everything was read.
+pub async fn run_eksctl(a: &EksctlArgs, registry: &Registry) -> Exit {
+    use crate::import::{self, eksctl};
+    let target = match &a.config {
+        Some(p) => {
+            let mut t = eksctl::read_config(p).map_err(|e| CmdError::Other(format!("{e}; nothing was written")))?;
+            if let Some(c) = &a.cluster {
+                if *c != t.cluster {
+                    return Err(CmdError::Other(format!(
+                        "--cluster {c} differs from metadata.name {} in {}",
+                        t.cluster,
+                        p.display()
+                    )));
+                }
+            }
+            if let Some(r) = &a.region {
+                t.region = r.clone();
+            }
+            t
+        }
+        None => eksctl::Target {
+            cluster: a.cluster.clone().ok_or_else(|| {
+                CmdError::Other("say which cluster: --cluster NAME (or --config cluster.yaml)".into())
+            })?,
+            region: a
+                .region
+                .clone()
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .ok_or_else(|| CmdError::Other("say where: --region REGION (or --config cluster.yaml)".into()))?,
+            nodegroups: None,
+        },
+    };
+    if a.out.exists() && !a.force {
+        return Err(CmdError::Other(format!(
+            "{} already exists; pass --force to replace its .toml files, or choose another --out. Nothing was written",
+            a.out.display()
+        )));
+    }
+    let stack_name = if crate::stack::load::is_name(&target.cluster) {
+        target.cluster.clone()
+    } else {
+        import::snake(&target.cluster)
+    };
+    let state_file = a
+        .state
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("state").join(format!("{stack_name}.json")));
+    if let Some(have) = file::read(&state_file)? {
+        if !have.resources.is_empty() && !a.force {
+            return Err(CmdError::Other(format!(
+                "{} already holds {} resources; pass --force to replace it (the old one is kept as .backup), or --state FILE. Nothing was written",
+                state_file.display(),
+                have.resources.len()
+            )));
+        }
+    }
+
+    let ctx = ctx_for(&stack_name, Some(target.region.clone()), None);
+    let aws = ctx.aws().await.map_err(|e| CmdError::Other(e.to_string()))?;
+    let found = eksctl::discover(&aws, &target)
+        .await
+        .map_err(|e| CmdError::Other(e.to_string()))?;
+    let (mut items, gone) = import::read_all(&ctx, registry, found.found)
+        .await
+        .map_err(|e| CmdError::Other(format!("{e}; nothing was written")))?;
+    let mut notes = found.notes;
+    for g in gone {
+        notes.push(format!("{} {} ({}) no longer exists: skipped", g.kind, g.id, g.origin));
+    }
+    import::link(&mut items);
+
+    let source = if found.stacks.is_empty() {
+        "the EKS API only (no eksctl CloudFormation stacks)".to_string()
+    } else {
+        format!(
+            "eksctl's CloudFormation stacks {} and the EKS API",
+            found.stacks.join(", ")
+        )
+    };
+    let header = vec![
+        format!(
+            "Imported by `slipway import eksctl` from EKS cluster {} in {}, through {source}.",
+            target.cluster, target.region
+        ),
+        "Every resource below is protected: destroy and replacement are refused until it says `protect = false`."
+            .into(),
+    ];
+    let text = import::write::stack_file(&header, &stack_name, &target.region, &items, &found.unmodelled);
+
+    // Write beside the target, check that it loads, then move it in place.
+    let tmp = sibling_dir(&a.out, "import-tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let werr = |e: std::io::Error| CmdError::Other(format!("writing {}: {e}", a.out.display()));
+    std::fs::create_dir_all(&tmp).map_err(werr)?;
+    std::fs::write(tmp.join("main.toml"), &text).map_err(werr)?;
+    let loaded = match load_stack(&tmp, &[], registry) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(CmdError::Other(format!(
+                "the generated stack does not load (a bug in slipway; nothing was written):\n{e}"
+            )));
+        }
+    };
+    let mut state = State::new(&stack_name);
+    for it in &items {
+        let addr = it.found.address();
+        state.resources.insert(
+            addr.clone(),
+            ResourceState {
+                kind: it.found.kind.clone(),
+                id: it.live.id.clone(),
+                inputs: it.live.inputs.clone(),
+                attributes: it.live.attributes.clone(),
+                dependencies: loaded.graph.dependencies(&addr),
+                sensitive_hashes: Default::default(),
+                protect: true,
+            },
+        );
+    }
+    state.serial = 1;
+    let _lock = lock::acquire(&state_file, "import", None)?;
+    if a.out.exists() {
+        for e in std::fs::read_dir(&a.out).map_err(werr)?.flatten() {
+            if e.path().extension().is_some_and(|x| x == "toml") {
+                std::fs::remove_file(e.path()).map_err(werr)?;
+            }
+        }
+        std::fs::rename(tmp.join("main.toml"), a.out.join("main.toml")).map_err(werr)?;
+        let _ = std::fs::remove_dir_all(&tmp);
+    } else {
+        if let Some(p) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(p).map_err(werr)?;
+        }
+        std::fs::rename(&tmp, &a.out).map_err(werr)?;
+    }
+    file::write(&state_file, &state)?;
+
+    println!(
+        "Imported {} resources of EKS cluster {} ({}) from {source}. The cloud was not changed.",
+        items.len(),
+        target.cluster,
+        target.region
+    );
+    let width = items.iter().map(|i| i.found.address().len()).max().unwrap_or(0);
+    for it in &items {
+        println!(
+            "  {:<width$}  {}  ({})",
+            it.found.address(),
+            it.live.id,
+            it.found.origin
+        );
+    }
+    if !found.folded.is_empty() {
+        println!("Written inside the resources above ({}):", found.folded.len());
+        for f in &found.folded {
+            println!("  {f}");
+        }
+    }
+    if !found.unmodelled.is_empty() {
+        println!(
+            "Not modelled by slipway, left as they are ({}; also listed at the top of {}):",
+            found.unmodelled.len(),
+            a.out.join("main.toml").display()
+        );
+        for u in &found.unmodelled {
+            println!("  {} {} ({})", u.what, u.id, u.origin);
+        }
+    }
+    for n in &notes {
+        println!("Note: {n}");
+    }
+    println!(
+        "Wrote {} and {}. Every resource is protected. Run `slipway plan {} --detailed-exitcode`: it should show no changes.",
+        a.out.join("main.toml").display(),
+        state_file.display(),
+        a.out.display()
+    );
+    Ok(0)
+}
+
+fn sibling_dir(dir: &std::path::Path, tag: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!(".{name}.{tag}.{}", std::process::id()))
+}

@@ -26,7 +26,7 @@ impl Loader {
     }
 }
 
-fn is_name(s: &str) -> bool {
+pub fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !s.starts_with(|c: char| c.is_ascii_digit())

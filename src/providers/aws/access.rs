@@ -388,6 +388,7 @@ mod tests {
             eks,
             acm: aws_sdk_acm::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            cfn: aws_sdk_cloudformation::Client::new(&conf),
             region: "us-east-1".into(),
             config: conf,
         };

@@ -795,7 +795,13 @@ const TAINT_EFFECTS: &[&str] = &["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDUL
 fn nodegroup_live(n: &Nodegroup) -> Live {
     let cluster = n.cluster_name().unwrap_or_default();
     let full = n.nodegroup_name().unwrap_or_default();
-    let prefix = full.rsplit_once('-').map(|(p, _)| p).unwrap_or(full);
+    // slipway names nodegroups `<prefix>-<8 hex digits>`; any other name
+    // (eksctl's `ng-1`, a hand-made one) is its own prefix.
+    let prefix = full
+        .rsplit_once('-')
+        .filter(|(_, h)| h.len() == 8 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(|(p, _)| p)
+        .unwrap_or(full);
     let s = n.scaling_config();
     let mut subnets = n.subnets().to_vec();
     subnets.sort();

@@ -60,6 +60,8 @@ pub struct Clients {
     pub eks: aws_sdk_eks::Client,
     pub acm: aws_sdk_acm::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Only `slipway import eksctl` reads CloudFormation.
+    pub cfn: aws_sdk_cloudformation::Client,
     pub region: String,
     /// The loaded SDK config (credentials for EKS tokens).
     pub config: aws_config::SdkConfig,
@@ -114,6 +116,12 @@ impl Clients {
         );
         let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
+                .interceptor(counter.clone())
+                .retry_partition(shared.clone())
+                .build(),
+        );
+        let cfn = aws_sdk_cloudformation::Client::from_conf(
+            aws_sdk_cloudformation::config::Builder::from(&conf)
                 .interceptor(counter)
                 .retry_partition(shared)
                 .build(),
@@ -124,6 +132,7 @@ impl Clients {
             eks,
             acm,
             elb,
+            cfn,
             region,
             config: conf,
         }))
@@ -287,8 +296,9 @@ pub fn user_tags(
     live: impl IntoIterator<Item = (String, String)>,
 ) -> BTreeMap<String, String> {
     let dflt = default_name(ctx, address);
+    // `aws:` tags belong to AWS (CloudFormation, autoscaling): never the user's to set.
     live.into_iter()
-        .filter(|(k, v)| k != TAG_STACK && k != TAG_ADDRESS && !(k == "Name" && *v == dflt))
+        .filter(|(k, v)| k != TAG_STACK && k != TAG_ADDRESS && !(k == "Name" && *v == dflt) && !k.starts_with("aws:"))
         .collect()
 }
 
