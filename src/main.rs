@@ -277,6 +277,36 @@ enum StateCommand {
         #[arg(long, value_name = "DURATION")]
         lock_timeout: Option<String>,
     },
+    /// List the earlier snapshots of an S3 state (bucket versioning keeps them).
+    History {
+        #[command(flatten)]
+        at: StateLocator,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the state, or one earlier version of an S3 state (--version V), as JSON.
+    Pull {
+        #[command(flatten)]
+        at: StateLocator,
+        /// The S3 object version (see `state history`).
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+    },
+    /// Move the stack's state between the local file and the S3 location of its [stack.backend],
+    /// keeping lineage and serial.
+    Migrate {
+        /// The stack directory.
+        dir: PathBuf,
+        /// Where to: s3 or local.
+        #[arg(long, value_name = "s3|local")]
+        to: String,
+        /// The local file (default: the stack's state/<stack>.json).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long, value_name = "DURATION")]
+        lock_timeout: Option<String>,
+    },
 }
 
 async fn run(cli: Cli) -> Result<u8, CmdError> {
@@ -423,32 +453,49 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             commands::apply::run_dir(&stack.plan_args(true), auto_approve, opts, &registry).await
         }
         Command::Output { dir, name, state, json } => {
-            commands::output::run(dir.as_deref(), state.as_deref(), name.as_deref(), json)
+            commands::output::run(dir.as_deref(), state.as_deref(), name.as_deref(), json).await
         }
-        Command::State(StateCommand::List { dir, state }) => commands::state::list(dir.as_deref(), state.as_deref()),
+        Command::State(StateCommand::List { dir, state }) => {
+            commands::state::list(dir.as_deref(), state.as_deref()).await
+        }
         Command::State(StateCommand::Show { address, at }) => {
-            commands::state::show(&address, at.stack.as_deref(), at.state.as_deref())
+            commands::state::show(&address, at.stack.as_deref(), at.state.as_deref()).await
         }
         Command::State(StateCommand::Rm {
             addresses,
             at,
             lock_timeout,
-        }) => commands::state::rm(
-            &addresses,
-            at.stack.as_deref(),
-            at.state.as_deref(),
-            lock_timeout.as_deref(),
-        ),
+        }) => {
+            commands::state::rm(
+                &addresses,
+                at.stack.as_deref(),
+                at.state.as_deref(),
+                lock_timeout.as_deref(),
+            )
+            .await
+        }
+        Command::State(StateCommand::History { at, json }) => {
+            commands::state::history(at.stack.as_deref(), at.state.as_deref(), json).await
+        }
+        Command::State(StateCommand::Pull { at, version }) => {
+            commands::state::pull(at.stack.as_deref(), at.state.as_deref(), version.as_deref()).await
+        }
+        Command::State(StateCommand::Migrate {
+            dir,
+            to,
+            state,
+            lock_timeout,
+        }) => commands::state::migrate(&dir, &to, state.as_deref(), lock_timeout.as_deref()).await,
         Command::EksToken {
             cluster,
             region,
             role_arn,
         } => commands::eks::eks_token(&cluster, region, role_arn).await,
         Command::Kubeconfig { dir, cluster, out } => {
-            commands::eks::kubeconfig(&dir, cluster.as_deref(), out.as_deref())
+            commands::eks::kubeconfig(&dir, cluster.as_deref(), out.as_deref()).await
         }
         Command::ForceUnlock { lock_id, at } => {
-            commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref())
+            commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref()).await
         }
     }
 }

@@ -6,7 +6,6 @@ pub mod queue;
 pub mod settle;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -14,8 +13,9 @@ use serde_json::Value;
 use crate::plan::{make::lookup, Plan};
 use crate::providers::{Ctx, Registry};
 use crate::stack::template;
-use crate::state::journal::{self, Record, Writer};
-use crate::state::{file, OutputState, State};
+use crate::state::journal::Record;
+use crate::state::store::Store;
+use crate::state::{OutputState, State};
 pub use executor::{Event, Report, Step, StepKind};
 
 /// Outputs resolved against the state; an output that cannot be resolved
@@ -48,7 +48,7 @@ pub fn compute_outputs(plan: &Plan, state: &State) -> BTreeMap<String, OutputSta
 pub async fn apply_plan(
     plan: Plan,
     state: Option<State>,
-    state_path: &Path,
+    store: &Store,
     registry: &Registry,
     ctx: &Ctx,
     parallelism: usize,
@@ -61,7 +61,7 @@ pub async fn apply_plan(
         if outputs != base.outputs {
             base.outputs = outputs;
             base.serial += 1;
-            file::write(state_path, &base).map_err(|e| e.to_string())?;
+            store.write(&base).await.map_err(|e| e.to_string())?;
         }
         return Ok((base, Report::default()));
     }
@@ -70,7 +70,7 @@ pub async fn apply_plan(
         serial: base.serial,
         stack: base.stack.clone(),
     };
-    let writer = Writer::open(state_path, begin).map_err(|e| e.to_string())?;
+    let writer = store.journal(begin).await.map_err(|e| e.to_string())?;
     let plan = Arc::new(plan);
     let (mut state, report, writer) = executor::execute(
         plan.clone(),
@@ -84,17 +84,20 @@ pub async fn apply_plan(
     )
     .await?;
     state.outputs = compute_outputs(&plan, &state);
-    let closed = writer.close();
+    // The writer's thread may still be finishing a remote write: join it off the runtime.
+    let closed = tokio::task::spawn_blocking(move || writer.close())
+        .await
+        .unwrap_or_else(|_| Err("journal writer panicked".into()));
     state.serial += 1;
-    file::write(state_path, &state).map_err(|e| {
+    store.write(&state).await.map_err(|e| {
         format!(
             "{e}\n  Everything done so far is in the journal {}; the next run replays it.",
-            journal::path_for(state_path).display()
+            store.journal_location()
         )
     })?;
     // The snapshot now holds everything; a failed journal write is reported
     // after the snapshot is safe.
-    journal::remove(state_path).map_err(|e| e.to_string())?;
+    store.remove_journal().await.map_err(|e| e.to_string())?;
     closed.map_err(|e| format!("the journal could not be written: {e}"))?;
     Ok((state, report))
 }

@@ -8,7 +8,7 @@ use super::{ctx_for, parse_timeout, read_state, CmdError, Exit};
 use crate::apply::{self, Event, Report, StepKind};
 use crate::plan::{self, Plan};
 use crate::providers::Registry;
-use crate::state::lock;
+use crate::state::store::Store;
 
 fn confirm(question: &str) -> Result<(), CmdError> {
     print!("\n{question}\n  slipway will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
@@ -107,8 +107,13 @@ pub struct RunOpts {
     pub timings: Option<std::path::PathBuf>,
 }
 
-async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, registry: &Registry) -> Exit {
-    let path = plan.state_path.clone();
+async fn execute(
+    plan: Plan,
+    state: Option<crate::state::State>,
+    store: &Store,
+    opts: RunOpts,
+    registry: &Registry,
+) -> Exit {
     let mut ctx = ctx_for(&plan.stack, plan.region.clone(), plan.kubernetes.clone());
     if let Some(t) = opts.rollout_timeout {
         ctx.rollout_timeout = t;
@@ -136,7 +141,7 @@ async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, 
         let r = apply::apply_plan(
             plan,
             state,
-            &path,
+            store,
             registry,
             &ctx,
             opts.parallelism,
@@ -157,11 +162,11 @@ async fn execute(plan: Plan, state: Option<crate::state::State>, opts: RunOpts, 
 /// `slipway apply DIR` or `slipway destroy DIR`.
 pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registry: &Registry) -> Exit {
     let op = if args.destroy { "destroy" } else { "apply" };
-    let (plan, _lock, state, _ctx) = make_plan(args, op, registry).await?;
+    let (plan, _lock, state, _ctx, store) = make_plan(args, op, registry).await?;
     print!("{}", plan::render::render_plan(&plan));
     if !plan.has_changes() {
         // Outputs may still have changed (a new output over unchanged resources).
-        return execute(plan, state, opts, registry).await;
+        return execute(plan, state, &store, opts, registry).await;
     }
     if !auto_approve {
         let q = if args.destroy {
@@ -171,7 +176,7 @@ pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registr
         };
         confirm(q)?;
     }
-    execute(plan, state, opts, registry).await
+    execute(plan, state, &store, opts, registry).await
 }
 
 /// `slipway apply PLANFILE`: apply a saved plan exactly, or refuse it when the
@@ -179,8 +184,9 @@ pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registr
 pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, registry: &Registry) -> Exit {
     let plan = plan::file::load(file)?;
     let timeout = parse_timeout(lock_timeout)?;
-    let _lock = lock::acquire(&plan.state_path, "apply", timeout)?;
-    let (state, replayed) = read_state(&plan.state_path, Some(&plan.stack))?;
+    let store = Store::open(plan.state_backend.as_ref(), &plan.state_path).await;
+    let _lock = store.lock("apply", timeout).await?;
+    let (state, replayed) = read_state(&store, Some(&plan.stack)).await?;
     let stale = |why: String| {
         CmdError::Other(format!(
             "the saved plan {} is stale: {why}.\n  Nothing was applied. Make a new plan with `slipway plan --out`.",
@@ -224,5 +230,5 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
         _ => {}
     }
     print!("{}", plan::render::render_plan(&plan));
-    execute(plan, state, opts, registry).await
+    execute(plan, state, &store, opts, registry).await
 }

@@ -7,10 +7,9 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::{ctx_for, load_stack, parse_timeout, read_state, state_path, CmdError, Exit};
+use super::{ctx_for, load_stack, parse_timeout, read_state, store_for, CmdError, Exit};
 use crate::plan::{self, make::PlanInputs, render::leaf_diffs, Action};
 use crate::providers::Registry;
-use crate::state::lock;
 use crate::value::render;
 
 /// Version of the drift JSON document.
@@ -27,17 +26,18 @@ pub struct DriftArgs {
 
 pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
-    let path = state_path(&loaded.stack, args.state.as_deref());
+    let store = store_for(&loaded.stack, args.state.as_deref()).await;
+    let path = store.location();
     let _lock = if args.lock {
-        Some(lock::acquire(
-            &path,
-            "drift",
-            parse_timeout(args.lock_timeout.as_deref())?,
-        )?)
+        Some(
+            store
+                .lock("drift", parse_timeout(args.lock_timeout.as_deref())?)
+                .await?,
+        )
     } else {
         None
     };
-    let (state, replayed) = read_state(&path, Some(&loaded.stack.name))?;
+    let (state, replayed) = read_state(&store, Some(&loaded.stack.name)).await?;
     let ctx = ctx_for(
         &loaded.stack.name,
         loaded.stack.region.clone(),
@@ -53,6 +53,7 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         variables: loaded.variables.clone(),
         state: state.as_ref(),
         state_path: &path,
+        state_backend: store.s3_config().cloned(),
         live: &live,
         registry,
         destroy: false,

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::{find_state, CmdError, Exit};
+use super::{find_store, CmdError, Exit};
 use crate::providers::aws::token;
 
 pub async fn eks_token(cluster: &str, region: Option<String>, role_arn: Option<String>) -> Exit {
@@ -22,10 +22,12 @@ fn yaml_str(s: &str) -> String {
 }
 
 /// Write a kubeconfig for an `eks_cluster` of the stack (the only one, or `address`).
-pub fn kubeconfig(dir: &Path, address: Option<&str>, out: Option<&Path>) -> Exit {
+pub async fn kubeconfig(dir: &Path, address: Option<&str>, out: Option<&Path>) -> Exit {
     let stack = crate::stack::load::load(dir)?;
-    let path = find_state(Some(dir), None)?;
-    let state = super::read_state(&path, Some(&stack.name))?
+    let store = find_store(Some(dir), None).await?;
+    let path = store.location();
+    let state = super::read_state(&store, Some(&stack.name))
+        .await?
         .0
         .ok_or_else(|| CmdError::Other(format!("no state at {}: apply the stack first", path.display())))?;
     let clusters: Vec<(&String, &crate::state::ResourceState)> = state

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{ctx_for, load_stack, open_state, parse_timeout, state_path, CmdError, Exit};
+use super::{ctx_for, load_stack, open_state, parse_timeout, store_for, CmdError, Exit};
 use crate::providers::{ReadRequest, Registry};
 use crate::state::{file, lock, ResourceState, State};
 
@@ -45,14 +45,14 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
     let kind = registry
         .get(&r.kind)
         .ok_or_else(|| CmdError::Other(format!("unknown kind `{}`", r.kind)))?;
-    let path = state_path(&loaded.stack, a.state.as_deref());
-    let _lock = lock::acquire(&path, "import", parse_timeout(a.lock_timeout.as_deref())?)?;
+    let store = store_for(&loaded.stack, a.state.as_deref()).await;
+    let _lock = store.lock("import", parse_timeout(a.lock_timeout.as_deref())?).await?;
     let ctx = ctx_for(
         &loaded.stack.name,
         loaded.stack.region.clone(),
         loaded.stack.kubernetes.clone(),
     );
-    let (state, _) = open_state(&path, &loaded.stack.name, registry, &ctx).await?;
+    let (state, _) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
     let mut state = state.unwrap_or_else(|| State::new(&loaded.stack.name));
     if let Some(have) = state.resources.get(&a.address) {
         return Err(CmdError::Other(format!(
@@ -94,7 +94,7 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
         },
     );
     state.serial += 1;
-    file::write(&path, &state)?;
+    store.write(&state).await?;
     println!("Imported {} ({}). The cloud was not changed.", a.address, live.id);
     if r.protect != Some(false) {
         println!(

@@ -21,7 +21,8 @@ use crate::providers::{Ctx, Registry};
 use crate::stack::{self, Stack, StackErrors};
 use crate::state::file::StateError;
 use crate::state::lock::LockError;
-use crate::state::{file, journal, State};
+use crate::state::store::Store;
+use crate::state::State;
 
 /// A command failed; the message says what, where and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -72,16 +73,25 @@ pub fn state_path(stack: &Stack, flag: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| stack.default_state_path())
 }
 
-/// Find the state file for commands that take no stack (`state list`, ...):
-/// `--state FILE`, else the one a stack directory names, else the only
-/// `state/*.json` in the working directory.
-pub fn find_state(dir: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf, CmdError> {
+/// The state store of a stack: `--state FILE` (always a local file), else
+/// the stack's `[stack.backend]`, else `state/<stack>.json`.
+pub async fn store_for(stack: &Stack, flag: Option<&Path>) -> Store {
+    match (flag, stack.s3_backend()) {
+        (None, Some(c)) => Store::open(Some(&c), Path::new("")).await,
+        _ => Store::Local(state_path(stack, flag)),
+    }
+}
+
+/// Find the state for commands that take no stack (`state list`, ...):
+/// `--state FILE`, else the one a stack directory names (its backend), else
+/// the only `state/*.json` in the working directory.
+pub async fn find_store(dir: Option<&Path>, flag: Option<&Path>) -> Result<Store, CmdError> {
     if let Some(f) = flag {
-        return Ok(f.to_path_buf());
+        return Ok(Store::Local(f.to_path_buf()));
     }
     if let Some(d) = dir {
         let stack = stack::load::load(d)?;
-        return Ok(stack.default_state_path());
+        return Ok(store_for(&stack, None).await);
     }
     let found: Vec<PathBuf> = std::fs::read_dir("state")
         .map(|rd| {
@@ -92,7 +102,7 @@ pub fn find_state(dir: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf, Cm
         })
         .unwrap_or_default();
     match found.as_slice() {
-        [one] => Ok(one.clone()),
+        [one] => Ok(Store::Local(one.clone())),
         [] => Err(CmdError::Other(
             "no state file found in state/; pass --state FILE or --stack DIR".into(),
         )),
@@ -119,13 +129,13 @@ pub fn parse_timeout(s: Option<&str>) -> Result<Option<Duration>, CmdError> {
 }
 
 /// Read the state (replaying a journal) without settling anything.
-pub fn read_state(path: &Path, stack_name: Option<&str>) -> Result<(Option<State>, bool), CmdError> {
-    let snapshot = file::read(path)?;
-    let (state, replayed) = journal::replay(path, snapshot)?;
+pub async fn read_state(store: &Store, stack_name: Option<&str>) -> Result<(Option<State>, bool), CmdError> {
+    let snapshot = store.read().await?;
+    let (state, replayed) = store.replay(snapshot).await?;
     if let (Some(s), Some(name)) = (&state, stack_name) {
         if s.stack != name {
             return Err(StateError::WrongStack {
-                path: path.to_path_buf(),
+                path: store.location(),
                 found: s.stack.clone(),
                 expected: name.to_string(),
             }
@@ -138,12 +148,12 @@ pub fn read_state(path: &Path, stack_name: Option<&str>) -> Result<(Option<State
 /// Read the state under a held lock and settle whatever an interrupted run
 /// left: replay its journal, resolve pending intents, and write the result.
 pub async fn open_state(
-    path: &Path,
+    store: &Store,
     stack_name: &str,
     registry: &Registry,
     ctx: &Ctx,
 ) -> Result<(Option<State>, Vec<String>), CmdError> {
-    let (state, replayed) = read_state(path, Some(stack_name))?;
+    let (state, replayed) = read_state(store, Some(stack_name)).await?;
     let Some(mut state) = state else {
         return Ok((None, Vec::new()));
     };
@@ -151,7 +161,7 @@ pub async fn open_state(
     if replayed {
         notes.push(format!(
             "replayed the journal of an interrupted run ({})",
-            journal::path_for(path).display()
+            store.journal_location()
         ));
     }
     if !state.pending.is_empty() {
@@ -159,8 +169,8 @@ pub async fn open_state(
     }
     if replayed || !notes.is_empty() {
         state.serial += 1;
-        file::write(path, &state)?;
-        journal::remove(path)?;
+        store.write(&state).await?;
+        store.remove_journal().await?;
     }
     Ok((Some(state), notes))
 }

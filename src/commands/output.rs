@@ -2,14 +2,17 @@
 
 use std::path::Path;
 
-use super::{find_state, read_state, CmdError, Exit};
+use super::{find_store, read_state, CmdError, Exit};
 use crate::value::render;
 
-pub fn run(dir: Option<&Path>, state: Option<&Path>, name: Option<&str>, json: bool) -> Exit {
-    let path = find_state(dir, state)?;
-    let s = read_state(&path, None)?
-        .0
-        .ok_or_else(|| CmdError::Other(format!("no state at {}; apply the stack first", path.display())))?;
+pub async fn run(dir: Option<&Path>, state: Option<&Path>, name: Option<&str>, json: bool) -> Exit {
+    let store = find_store(dir, state).await?;
+    let s = read_state(&store, None).await?.0.ok_or_else(|| {
+        CmdError::Other(format!(
+            "no state at {}; apply the stack first",
+            store.location().display()
+        ))
+    })?;
     if let Some(n) = name {
         // Asked for by name: shown even when sensitive, as Terraform does.
         let o = s.outputs.get(n).ok_or_else(|| {

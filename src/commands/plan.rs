@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::{ctx_for, load_stack, open_state, parse_timeout, state_path, CmdError, Exit};
+use super::{ctx_for, load_stack, open_state, parse_timeout, store_for, CmdError, Exit};
 use crate::plan::{self, make::PlanInputs, Plan};
 use crate::providers::Registry;
-use crate::state::{lock, State};
+use crate::state::store::{Held, Store};
+use crate::state::State;
 
 /// Flags shared by plan, apply and destroy.
 #[derive(Debug, Clone, Default)]
@@ -24,11 +25,13 @@ pub async fn make_plan(
     args: &PlanArgs,
     operation: &str,
     registry: &Registry,
-) -> Result<(Plan, lock::Lock, Option<State>, crate::providers::Ctx), CmdError> {
+) -> Result<(Plan, Held, Option<State>, crate::providers::Ctx, Store), CmdError> {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
     let timeout = parse_timeout(args.lock_timeout.as_deref())?;
-    let path = state_path(&loaded.stack, args.state.as_deref());
-    let held = lock::acquire(&path, operation, timeout)?;
+    let store = store_for(&loaded.stack, args.state.as_deref()).await;
+    let path = store.location();
+    // Never plan (or apply) on a state this run could not lock.
+    let held = store.lock(operation, timeout).await?;
     let mut ctx = ctx_for(
         &loaded.stack.name,
         loaded.stack.region.clone(),
@@ -37,7 +40,7 @@ pub async fn make_plan(
     if let Some(t) = args.rollout_timeout {
         ctx.rollout_timeout = t;
     }
-    let (state, recovered) = open_state(&path, &loaded.stack.name, registry, &ctx).await?;
+    let (state, recovered) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
@@ -48,12 +51,13 @@ pub async fn make_plan(
         variables: loaded.variables.clone(),
         state: state.as_ref(),
         state_path: &path,
+        state_backend: store.s3_config().cloned(),
         live: &live,
         registry,
         destroy: args.destroy,
         recovered,
     })?;
-    Ok((plan, held, state, ctx))
+    Ok((plan, held, state, ctx, store))
 }
 
 /// What `slipway plan` writes besides the plan text.
@@ -74,7 +78,7 @@ pub fn gitlab_report(plan: &Plan) -> serde_json::Value {
 
 pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit {
     let (out, json, detailed_exitcode, stats) = (o.out.as_deref(), o.json, o.detailed_exitcode, o.stats);
-    let (plan, _lock, _state, ctx) = make_plan(args, "plan", registry).await?;
+    let (plan, _lock, _state, ctx, _store) = make_plan(args, "plan", registry).await?;
     if json {
         let doc = plan::json::to_json(&plan);
         println!(

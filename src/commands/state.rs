@@ -1,23 +1,24 @@
-//! `slipway state list|show|rm` and `slipway force-unlock`.
+//! `slipway state list|show|rm|history|pull|migrate` and `slipway force-unlock`.
 
 use std::path::Path;
 
-use super::{find_state, parse_timeout, read_state, CmdError, Exit};
-use crate::state::{file, lock, State};
+use super::{find_store, parse_timeout, read_state, CmdError, Exit};
+use crate::state::store::Store;
+use crate::state::State;
 use crate::value::render;
 
-fn load(path: &Path) -> Result<State, CmdError> {
-    match read_state(path, None)? {
+async fn load(store: &Store) -> Result<State, CmdError> {
+    match read_state(store, None).await? {
         (Some(s), _) => Ok(s),
         (None, _) => Err(CmdError::Other(format!(
             "no state at {}; nothing has been applied yet",
-            path.display()
+            store.location().display()
         ))),
     }
 }
 
-pub fn list(dir: Option<&Path>, state: Option<&Path>) -> Exit {
-    let s = load(&find_state(dir, state)?)?;
+pub async fn list(dir: Option<&Path>, state: Option<&Path>) -> Exit {
+    let s = load(&find_store(dir, state).await?).await?;
     for addr in s.resources.keys() {
         println!("{addr}");
     }
@@ -27,14 +28,14 @@ pub fn list(dir: Option<&Path>, state: Option<&Path>) -> Exit {
     Ok(0)
 }
 
-pub fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
-    let path = find_state(dir, state)?;
-    let s = load(&path)?;
+pub async fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
+    let store = find_store(dir, state).await?;
+    let s = load(&store).await?;
     let r = s.resources.get(addr).ok_or_else(|| {
         let hint = crate::stack::error::did_you_mean(addr, s.resources.keys().map(String::as_str))
             .map(|a| format!("; did you mean `{a}`?"))
             .unwrap_or_default();
-        CmdError::Other(format!("no resource `{addr}` in {}{hint}", path.display()))
+        CmdError::Other(format!("no resource `{addr}` in {}{hint}", store.location().display()))
     })?;
     let name = addr.split_once('.').map(|(_, n)| n).unwrap_or(addr);
     println!("# {addr}:");
@@ -58,11 +59,11 @@ pub fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
 }
 
 /// Forget resources without touching the cloud.
-pub fn rm(addrs: &[String], dir: Option<&Path>, state: Option<&Path>, lock_timeout: Option<&str>) -> Exit {
-    let path = find_state(dir, state)?;
-    let _lock = lock::acquire(&path, "state rm", parse_timeout(lock_timeout)?)?;
-    let (s, replayed) = read_state(&path, None)?;
-    let mut s = s.ok_or_else(|| CmdError::Other(format!("no state at {}", path.display())))?;
+pub async fn rm(addrs: &[String], dir: Option<&Path>, state: Option<&Path>, lock_timeout: Option<&str>) -> Exit {
+    let store = find_store(dir, state).await?;
+    let _lock = store.lock("state rm", parse_timeout(lock_timeout)?).await?;
+    let (s, replayed) = read_state(&store, None).await?;
+    let mut s = s.ok_or_else(|| CmdError::Other(format!("no state at {}", store.location().display())))?;
     if replayed || !s.pending.is_empty() {
         return Err(CmdError::Other(
             "an interrupted run left work to settle; run `slipway plan` first".into(),
@@ -72,7 +73,7 @@ pub fn rm(addrs: &[String], dir: Option<&Path>, state: Option<&Path>, lock_timeo
     if !missing.is_empty() {
         return Err(CmdError::Other(format!(
             "no such resource(s) in {}: {}; nothing was removed",
-            path.display(),
+            store.location().display(),
             missing.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
@@ -81,13 +82,193 @@ pub fn rm(addrs: &[String], dir: Option<&Path>, state: Option<&Path>, lock_timeo
         println!("Removed {a} from the state (the cloud object, if any, was left alone)");
     }
     s.serial += 1;
-    file::write(&path, &s)?;
+    store.write(&s).await?;
     Ok(0)
 }
 
-pub fn force_unlock(id: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
-    let path = find_state(dir, state)?;
-    let info = lock::force_unlock(&path, id)?;
-    println!("Removed {info}. The state {} is unlocked.", path.display());
+pub async fn force_unlock(id: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
+    let store = find_store(dir, state).await?;
+    let info = store.force_unlock(id).await?;
+    println!("Removed {info}. The state {} is unlocked.", store.location().display());
+    Ok(0)
+}
+
+/// Earlier snapshots: every version of an S3 state in a versioned bucket.
+pub async fn history(dir: Option<&Path>, state: Option<&Path>, json: bool) -> Exit {
+    let store = find_store(dir, state).await?;
+    let Store::S3(s3) = &store else {
+        return Err(CmdError::Other(format!(
+            "{} is a local file: it keeps one earlier snapshot ({}.backup), no history. An S3 backend in a \
+             versioned bucket keeps every snapshot.",
+            store.location().display(),
+            store.location().display()
+        )));
+    };
+    let versions = s3.versions().await.map_err(|e| CmdError::Other(e.message))?;
+    if versions.is_empty() {
+        return Err(CmdError::Other(format!(
+            "no snapshot at {}",
+            store.location().display()
+        )));
+    }
+    let mut rows = Vec::new();
+    for v in &versions {
+        // Each version's own serial and lineage, read from it.
+        let parsed = match s3.read_version(&v.id).await {
+            Ok(Some(b)) => crate::state::file::parse(&store.location(), &b).ok(),
+            _ => None,
+        };
+        rows.push(serde_json::json!({
+            "version": v.id,
+            "modified": v.modified,
+            "size": v.size,
+            "latest": v.latest,
+            "serial": parsed.as_ref().map(|s| s.serial),
+            "lineage": parsed.as_ref().map(|s| s.lineage.clone()),
+            "resources": parsed.as_ref().map(|s| s.resources.len()),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return Ok(0);
+    }
+    if versions.len() == 1 && versions[0].id == "null" {
+        eprintln!(
+            "note: bucket {} has no versioning: only the current snapshot is kept. Enable versioning to keep them all.",
+            s3.config.bucket
+        );
+    }
+    println!(
+        "{:<34} {:<22} {:>6} {:>9}",
+        "VERSION", "MODIFIED", "SERIAL", "RESOURCES"
+    );
+    for r in &rows {
+        println!(
+            "{:<34} {:<22} {:>6} {:>9}{}",
+            r["version"].as_str().unwrap_or_default(),
+            r["modified"].as_str().unwrap_or_default(),
+            r["serial"]
+                .as_u64()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into()),
+            r["resources"]
+                .as_u64()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into()),
+            if r["latest"] == true { "  (current)" } else { "" }
+        );
+    }
+    Ok(0)
+}
+
+/// Print a snapshot: the current one, or `--version V` of an S3 state.
+pub async fn pull(dir: Option<&Path>, state: Option<&Path>, version: Option<&str>) -> Exit {
+    let store = find_store(dir, state).await?;
+    let bytes = match (&store, version) {
+        (Store::S3(s3), Some(v)) => s3
+            .read_version(v)
+            .await
+            .map_err(|e| CmdError::Other(e.message))?
+            .ok_or_else(|| CmdError::Other(format!("{} has no version {v}", store.location().display())))?,
+        (Store::Local(p), Some(_)) => {
+            return Err(CmdError::Other(format!(
+                "{} is a local file: it has no versions (the previous snapshot is {}.backup)",
+                p.display(),
+                p.display()
+            )))
+        }
+        (_, None) => {
+            let s = load(&store).await?;
+            serde_json::to_vec_pretty(&s).unwrap_or_default()
+        }
+    };
+    // Refuse to print what slipway could not read back.
+    crate::state::file::parse(&store.location(), &bytes)?;
+    println!("{}", String::from_utf8_lossy(&bytes).trim_end());
+    Ok(0)
+}
+
+/// Move a stack's state between the local file and the S3 location its
+/// `[stack.backend]` declares, keeping lineage and serial.
+pub async fn migrate(dir: &Path, to: &str, state: Option<&Path>, lock_timeout: Option<&str>) -> Exit {
+    let stack = crate::stack::load::load(dir)?;
+    let s3 = stack.s3_location().ok_or_else(|| {
+        CmdError::Other(format!(
+            "{} declares no S3 location: add [stack.backend] type = \"s3\", bucket = \"...\" (key and region optional) first",
+            dir.display()
+        ))
+    })?;
+    let local = Store::Local(super::state_path(&stack, state));
+    let remote = Store::open(Some(&s3), Path::new("")).await;
+    let (from, into) = match to {
+        "s3" => (&local, &remote),
+        "local" => (&remote, &local),
+        other => return Err(CmdError::Other(format!("--to {other}: say `--to s3` or `--to local`"))),
+    };
+    let timeout = parse_timeout(lock_timeout)?;
+    let _l1 = from.lock("state migrate", timeout).await?;
+    let _l2 = into.lock("state migrate", timeout).await?;
+    let (s, replayed) = read_state(from, Some(&stack.name)).await?;
+    let s = s.ok_or_else(|| CmdError::Other(format!("no state at {} to migrate", from.location().display())))?;
+    if replayed || !s.pending.is_empty() {
+        return Err(CmdError::Other(format!(
+            "{} has an interrupted run to settle; run `slipway plan {}` first, then migrate",
+            from.location().display(),
+            dir.display()
+        )));
+    }
+    if let (Some(there), _) = read_state(into, None).await? {
+        if there.lineage != s.lineage {
+            return Err(CmdError::Other(format!(
+                "{} already holds another state (lineage {}, serial {}); nothing was moved",
+                into.location().display(),
+                there.lineage,
+                there.serial
+            )));
+        }
+        if there.serial > s.serial {
+            return Err(CmdError::Other(format!(
+                "{} is newer (serial {}) than {} (serial {}); nothing was moved",
+                into.location().display(),
+                there.serial,
+                from.location().display(),
+                s.serial
+            )));
+        }
+    }
+    into.write(&s).await?;
+    // Read back what was written before anything is retired.
+    match read_state(into, Some(&stack.name)).await? {
+        (Some(back), _) if back == s => {}
+        _ => {
+            return Err(CmdError::Other(format!(
+                "{} did not read back as written; the source {} was left in place",
+                into.location().display(),
+                from.location().display()
+            )))
+        }
+    }
+    if let Store::Local(p) = from {
+        // Keep the old file, renamed so no run uses it by accident.
+        let moved = p.with_extension("json.migrated");
+        std::fs::rename(p, &moved).map_err(|e| CmdError::Other(format!("renaming {}: {e}", p.display())))?;
+        println!("Kept the local copy as {}.", moved.display());
+    }
+    println!(
+        "Moved the state of {} (lineage {}, serial {}, {} resources) from {} to {}.",
+        stack.name,
+        s.lineage,
+        s.serial,
+        s.resources.len(),
+        from.location().display(),
+        into.location().display()
+    );
+    let active = stack.s3_backend().is_some();
+    if (to == "s3") != active {
+        println!(
+            "Now set `type = \"{to}\"` in [stack.backend] of {}: runs use the backend the stack names.",
+            dir.display()
+        );
+    }
     Ok(0)
 }

@@ -25,7 +25,11 @@ pub struct Plan {
     /// The stack's `[kubernetes]` kubeconfig and context.
     #[serde(default)]
     pub kubernetes: Option<(String, Option<String>)>,
+    /// The local state file, or the `s3://bucket/key` of an S3 state.
     pub state_path: PathBuf,
+    /// The S3 backend the state lives in (none: the local file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_backend: Option<crate::state::s3::S3Config>,
     /// The lineage and serial of the state the plan was made from (none: empty state).
     pub state_lineage: Option<String>,
     pub state_serial: u64,

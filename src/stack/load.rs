@@ -91,6 +91,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         dir: dir.to_path_buf(),
         name: String::new(),
         state: None,
+        backend: None,
         region: None,
         kubernetes: None,
         sources: Sources::default(),
@@ -180,15 +181,84 @@ fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, v
                     "`region` must be an AWS region name like \"eu-west-1\"",
                 );
             }
+            ("backend", NodeKind::Table(_)) => load_backend(l, stack, file, v),
+            ("backend", _) => {
+                l.err(
+                    file,
+                    v.span.clone(),
+                    "`backend` must be a table: [stack.backend] type = \"s3\", bucket = \"...\"",
+                );
+            }
             (other, _) => {
                 let e = l.err(file, k.span.clone(), format!("unknown field `{other}` in [stack]"));
-                e.help = Some(match did_you_mean(other, ["name", "state", "region"]) {
+                e.help = Some(match did_you_mean(other, ["name", "state", "region", "backend"]) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "[stack] accepts `name`, `state` and `region`".into(),
+                    None => "[stack] accepts `name`, `state`, `region` and [stack.backend]".into(),
                 });
             }
         }
     }
+}
+
+/// `[stack.backend]`: where the state lives.
+fn load_backend(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let Some(t) = value.as_table() else { return };
+    let mut b = super::Backend::default();
+    let mut type_span = value.span.clone();
+    for (k, v) in t {
+        let text = match &v.kind {
+            NodeKind::Str(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        match (k.name.as_str(), text) {
+            ("type", Some(s)) if s == "s3" || s == "local" => {
+                b.kind = s;
+                type_span = v.span.clone();
+            }
+            ("type", _) => {
+                l.err(file, v.span.clone(), "backend `type` must be \"s3\" or \"local\"");
+            }
+            ("bucket", Some(s)) => b.bucket = Some(s),
+            ("key", Some(s)) => b.key = Some(s),
+            ("region", Some(s)) => b.region = Some(s),
+            ("profile", Some(s)) => b.profile = Some(s),
+            ("lock_lease", Some(s)) => match humantime::parse_duration(&s) {
+                Ok(d) if d.as_secs() >= 1 => b.lock_lease = Some(d),
+                _ => {
+                    l.err(
+                        file,
+                        v.span.clone(),
+                        "`lock_lease` must be a duration of at least a second, e.g. \"60s\"",
+                    );
+                }
+            },
+            ("bucket" | "key" | "region" | "profile" | "lock_lease", None) => {
+                l.err(file, v.span.clone(), format!("`{}` must be a non-empty string", k.name));
+            }
+            (other, _) => {
+                let fields = ["type", "bucket", "key", "region", "profile", "lock_lease"];
+                let e = l.err(
+                    file,
+                    k.span.clone(),
+                    format!("unknown field `{other}` in [stack.backend]"),
+                );
+                e.help = Some(match did_you_mean(other, fields) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("[stack.backend] accepts {}", fields.join(", ")),
+                });
+            }
+        }
+    }
+    if b.kind.is_empty() {
+        l.err(
+            file,
+            value.span.clone(),
+            "[stack.backend] needs `type` (\"s3\" or \"local\")",
+        );
+    } else if b.kind == "s3" && b.bucket.is_none() {
+        l.err(file, type_span, "an s3 backend needs `bucket`");
+    }
+    stack.backend = Some(b);
 }
 
 fn load_kubernetes(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {

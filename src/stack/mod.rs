@@ -27,6 +27,8 @@ pub struct Stack {
     pub name: String,
     /// `[stack] state = "..."`, relative to the working directory.
     pub state: Option<PathBuf>,
+    /// `[stack.backend]`: where the state lives (default: the local file).
+    pub backend: Option<Backend>,
     /// `[stack] region`: the AWS region of the stack's cloud objects.
     pub region: Option<String>,
     /// `[kubernetes] kubeconfig` and `context`, for objects without a `cluster`.
@@ -50,6 +52,42 @@ impl Stack {
         self.state
             .clone()
             .unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", self.name)))
+    }
+}
+
+/// `[stack.backend]` as written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Backend {
+    /// "s3" or "local".
+    pub kind: String,
+    pub bucket: Option<String>,
+    /// Default `<stack>.json`.
+    pub key: Option<String>,
+    /// Default: the stack's region, else the AWS chain's.
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// Default 60 s.
+    pub lock_lease: Option<std::time::Duration>,
+}
+
+impl Stack {
+    /// The S3 location the stack declares, whether or not it is in use
+    /// (`state migrate` moves between it and the local file).
+    pub fn s3_location(&self) -> Option<crate::state::s3::S3Config> {
+        let b = self.backend.as_ref()?;
+        Some(crate::state::s3::S3Config {
+            bucket: b.bucket.clone()?,
+            key: b.key.clone().unwrap_or_else(|| format!("{}.json", self.name)),
+            region: b.region.clone().or_else(|| self.region.clone()),
+            profile: b.profile.clone(),
+            lock_lease_secs: b.lock_lease.map(|d| d.as_secs()).unwrap_or(60),
+        })
+    }
+
+    /// The S3 backend in use, if `[stack.backend] type = "s3"`.
+    pub fn s3_backend(&self) -> Option<crate::state::s3::S3Config> {
+        self.backend.as_ref().filter(|b| b.kind == "s3")?;
+        self.s3_location()
     }
 }
 

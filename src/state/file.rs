@@ -25,6 +25,8 @@ pub enum StateError {
         found: String,
         expected: String,
     },
+    #[error("state {location}: {detail}")]
+    Remote { location: String, detail: String },
     #[error("journal {path} cannot be replayed: {detail}\n  Nothing was changed. Move it aside only if you know its run finished.")]
     Journal { path: PathBuf, detail: String },
 }

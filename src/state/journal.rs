@@ -119,11 +119,21 @@ pub fn replay(state_path: &Path, state: Option<State>) -> Result<(Option<State>,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((state, false)),
         Err(source) => return Err(StateError::Read { path, source }),
     };
+    replay_bytes(&path, &bytes, state)
+}
+
+/// Replay journal lines (`path` names them in errors). A torn last line is
+/// ignored: its write never completed.
+pub fn replay_bytes(path: &Path, bytes: &[u8], state: Option<State>) -> Result<(Option<State>, bool), StateError> {
+    let path = path.to_path_buf();
+    if bytes.is_empty() {
+        return Ok((state, false));
+    }
     let jerr = |detail: String| StateError::Journal {
         path: path.clone(),
         detail,
     };
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(bytes);
     let complete = match text.rfind('\n') {
         Some(i) => &text[..i],
         None => "",
@@ -213,11 +223,15 @@ impl Writer {
         let mut line = serde_json::to_vec(&begin).map_err(|e| werr(std::io::Error::other(e)))?;
         line.push(b'\n');
         file.write_all(&line).and_then(|_| file.sync_data()).map_err(werr)?;
+        Writer::with_sink(Box::new(FileSink(file))).map_err(werr)
+    }
+
+    /// A writer whose groups go to `sink` (the begin record already written).
+    pub fn with_sink(sink: Box<dyn Sink>) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || writer_loop(file, rx))
-            .map_err(werr)?;
+            .spawn(move || writer_loop(sink, rx))?;
         Ok(Writer {
             tx: Some(tx),
             thread: Some(thread),
@@ -253,7 +267,24 @@ impl Writer {
     }
 }
 
-fn writer_loop(mut file: fs::File, rx: mpsc::Receiver<Msg>) -> Result<u64, String> {
+/// Where groups of journal lines go; `write_group` returns once they are durable.
+pub trait Sink: Send {
+    fn write_group(&mut self, lines: &[u8]) -> Result<(), String>;
+}
+
+/// The local journal file: append, then fsync.
+struct FileSink(fs::File);
+
+impl Sink for FileSink {
+    fn write_group(&mut self, lines: &[u8]) -> Result<(), String> {
+        self.0
+            .write_all(lines)
+            .and_then(|_| self.0.sync_data())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn writer_loop(mut sink: Box<dyn Sink>, rx: mpsc::Receiver<Msg>) -> Result<u64, String> {
     let mut failed: Option<String> = None;
     let mut syncs = 0u64;
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -274,7 +305,7 @@ fn writer_loop(mut file: fs::File, rx: mpsc::Receiver<Msg>) -> Result<u64, Strin
             take(m, &mut buf, &mut acks);
         }
         if failed.is_none() {
-            if let Err(e) = file.write_all(&buf).and_then(|_| file.sync_data()) {
+            if let Err(e) = sink.write_group(&buf) {
                 failed = Some(format!("journal write failed: {e}"));
             }
             syncs += 1;

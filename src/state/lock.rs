@@ -23,6 +23,28 @@ pub struct LockInfo {
     pub created: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci_job_url: Option<String>,
+    /// Remote locks: the holder renews this (Unix seconds); past it, another
+    /// run may take the lock over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires: Option<u64>,
+}
+
+impl LockInfo {
+    /// A new lock record for this process.
+    pub fn new(operation: &str) -> LockInfo {
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            owner: std::env::var("USER")
+                .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
+                .unwrap_or_else(|_| "unknown".into()),
+            host: hostname(),
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            created: super::now(),
+            ci_job_url: std::env::var("CI_JOB_URL").ok().filter(|s| !s.is_empty()),
+            lease_expires: None,
+        }
+    }
 }
 
 impl std::fmt::Display for LockInfo {
@@ -55,6 +77,8 @@ pub enum LockError {
     },
     #[error("cannot create the lock file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot use the lock on {state}: {detail}\n  No state was read or written.")]
+    Remote { state: String, detail: String },
     #[error("no lock is held on {state}")]
     NotLocked { state: PathBuf },
     #[error("the lock on {state} has ID {actual}, not {given}; nothing was removed")]
@@ -109,17 +133,7 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
             source,
         })?;
     }
-    let info = LockInfo {
-        id: uuid::Uuid::new_v4().to_string(),
-        owner: std::env::var("USER")
-            .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
-            .unwrap_or_else(|_| "unknown".into()),
-        host: hostname(),
-        pid: std::process::id(),
-        operation: operation.to_string(),
-        created: super::now(),
-        ci_job_url: std::env::var("CI_JOB_URL").ok().filter(|s| !s.is_empty()),
-    };
+    let info = LockInfo::new(operation);
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {

@@ -4,6 +4,8 @@
 pub mod file;
 pub mod journal;
 pub mod lock;
+pub mod s3;
+pub mod store;
 
 use std::collections::BTreeMap;
 
