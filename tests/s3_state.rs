@@ -8,6 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::moto::Moto;
+use support::proxy::FaultProxy;
 use support::Sandbox;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -106,7 +107,7 @@ fn second_process_fails_naming_the_holder_or_waits_with_lock_timeout_against_mot
     let sb = Sandbox::with_moto(&moto);
     sb.write(
         "stacks/s/main.toml",
-        &data_stack("s", "60s", "[data.slow]\ninput = \"x\"\ndelay = \"3s\"\n"),
+        &data_stack("s", "2s", "[data.slow]\ninput = \"x\"\ndelay = \"6s\"\n"),
     );
     let mut first = sb
         .command(&["apply", "stacks/s", "--auto-approve"])
@@ -119,6 +120,8 @@ fn second_process_fails_naming_the_holder_or_waits_with_lock_timeout_against_mot
     assert_eq!(lock["pid"], first.id());
     assert!(lock["lease_expires"].as_u64().is_some(), "{lock}");
 
+    // Past the 2 s lease: the holder renews it while it runs, so no takeover.
+    std::thread::sleep(Duration::from_millis(3500));
     let r = sb.run(&["plan", "stacks/s"]).expect(1);
     assert!(
         r.stderr.contains("the state s3://team-state/envs/prod.json is locked")
@@ -433,4 +436,59 @@ fn bad_backend_input_is_a_clear_error_and_writes_nothing_against_moto_s3_emulato
         r.stderr
     );
     assert!(r.stderr.contains("an s3 backend needs `bucket`"), "{}", r.stderr);
+}
+
+#[test]
+fn lost_and_failed_s3_answers_lose_nothing_through_the_fault_proxy_against_moto_s3_emulator() {
+    let moto = Moto::start();
+    bucket(&moto, false);
+    let mut sb = Sandbox::with_moto(&moto);
+    let seed = std::env::var("SLIPWAY_FAULT_SEED").unwrap_or_else(|_| "7".into());
+    // A third of successful PutObject answers (lock, renewals, journal
+    // groups, snapshot) never reach slipway; some calls throttled or 5xx.
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        sb.root(),
+        &[
+            "--lose",
+            "0.33",
+            "--throttle",
+            "0.05",
+            "--error5xx",
+            "0.05",
+            "--seed",
+            &seed,
+        ],
+    );
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    let mut body = String::new();
+    for i in 0..30 {
+        let input = if i == 0 {
+            "\"root\"".to_string()
+        } else {
+            format!("\"${{data.r{}.id}}\"", (i - 1) / 2)
+        };
+        body.push_str(&format!("[data.r{i}]\ninput = {input}\ndelay = \"30ms\"\n\n"));
+    }
+    sb.write("stacks/f/main.toml", &data_stack("f", "3s", &body));
+    sb.run(&["apply", "stacks/f", "--auto-approve"]).expect(0);
+    sb.write(
+        "stacks/f/main.toml",
+        &data_stack("f", "3s", &body.replace("\"root\"", "\"root2\"")),
+    );
+    sb.run(&["apply", "stacks/f", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "stacks/f", "--detailed-exitcode"]).expect(0);
+    let lost = proxy
+        .calls()
+        .iter()
+        .filter(|c| c["fault"] == "lost-response" && c["action"] == "PutObject")
+        .count();
+    assert!(lost >= 3, "the proxy lost {lost} PutObject answers");
+    let st = state_json(&moto);
+    assert_eq!(st["resources"].as_object().unwrap().len(), 30);
+    assert_eq!(st["resources"]["data.r0"]["inputs"]["input"], "root2");
+    assert_eq!(st["serial"], 2);
+    assert!(get(&moto, "envs/prod.json.lock").is_none(), "lock released");
+    assert!(keys(&moto, "envs/prod.json.journal/").is_empty(), "journal removed");
 }

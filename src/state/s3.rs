@@ -248,6 +248,12 @@ impl S3Store {
     /// The snapshot's bytes; its ETag is kept for the next `write_snapshot`.
     pub async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, S3Error> {
         let got = self.get(&self.config.key, None).await?;
+        if let Some((_, None)) = &got {
+            return Err(S3Error::plain(format!(
+                "S3 GetObject {}: the answer has no ETag, so the snapshot cannot be written safely (If-Match)",
+                self.config.url()
+            )));
+        }
         let mut etag = self.etag.lock().await;
         *etag = got.as_ref().and_then(|(_, e)| e.clone());
         Ok(got.map(|(b, _)| b))
@@ -256,19 +262,28 @@ impl S3Store {
     /// Write the snapshot only if nobody wrote it since we read it.
     pub async fn write_snapshot(&self, bytes: Vec<u8>) -> Result<(), S3Error> {
         let mut etag = self.etag.lock().await;
-        match self.put(&self.config.key, bytes, etag.as_deref()).await {
+        match self.put(&self.config.key, bytes.clone(), etag.as_deref()).await {
             Ok(new) => {
                 *etag = new;
                 Ok(())
             }
-            Err(e) if e.precondition_failed() => Err(S3Error {
-                message: format!(
-                    "{} was written by someone else since this run read it (the ETag check failed); nothing was \
+            Err(e) if e.precondition_failed() => {
+                // A retry of our own put whose answer was lost finds our bytes there.
+                if let Some((have, new)) = self.get(&self.config.key, None).await? {
+                    if have == bytes {
+                        *etag = new;
+                        return Ok(());
+                    }
+                }
+                Err(S3Error {
+                    message: format!(
+                        "{} was written by someone else since this run read it (the ETag check failed); nothing was \
                      overwritten. Run again to work on the newer state.",
-                    self.config.url()
-                ),
-                ..e
-            }),
+                        self.config.url()
+                    ),
+                    ..e
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -394,6 +409,10 @@ impl S3Store {
                     })
                 }
             };
+            if holder.id == info.id {
+                // Our own create, retried after its answer was lost.
+                return Ok(S3Lock::start(self.clone(), info, etag));
+            }
             let now = unix_now();
             if let (Some(exp), Some(etag)) = (holder.lease_expires, etag.as_deref()) {
                 if exp < now {
@@ -501,6 +520,13 @@ impl S3Lock {
                 match s.put(&s.config.lock_key(), body, cur.as_deref()).await {
                     Ok(new) => *cur = new,
                     Err(err) if err.precondition_failed() => {
+                        // Our own renewal, retried after its answer was lost?
+                        if let Ok(Some((b, tag))) = s.get(&s.config.lock_key(), None).await {
+                            if serde_json::from_slice::<LockInfo>(&b).is_ok_and(|h| h.id == i.id) {
+                                *cur = tag;
+                                continue;
+                            }
+                        }
                         eprintln!(
                             "warning: the lock on {} was taken over or removed by another run; this run's \
                              snapshot write will be refused if that run wrote the state",

@@ -138,7 +138,7 @@ impl Store {
                 let seq = s.journal_keys().await.map_err(|e| self.remote(e))?.len() as u64;
                 let mut line = serde_json::to_vec(&begin).unwrap_or_default();
                 line.push(b'\n');
-                s.put_journal(seq, line).await.map_err(|e| self.remote(e))?;
+                s.put_journal_idempotent(seq, line).await.map_err(|e| self.remote(e))?;
                 let sink = S3Sink {
                     store: s.clone(),
                     seq: seq + 1,

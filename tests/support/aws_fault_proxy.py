@@ -26,7 +26,7 @@ ARGS = None
 RNG = random.Random()
 LOCK = threading.Lock()
 CREATED = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> time created
-LOSE = re.compile(r"^(Create|Allocate|Request|Import)")
+LOSE = re.compile(r"^(Create|Allocate|Request|Import|PutObject$)")
 
 
 def service_of(headers):
@@ -40,6 +40,11 @@ def action_of(service, method, path, headers, body):
         return target.split(".")[-1]
     if body and b"Action=" in body:
         return parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+    if service == "s3":
+        query = urlparse(path).query
+        if method == "GET" and ("list-type=2" in query or "versions" in query):
+            return "ListObjects"
+        return {"PUT": "PutObject", "GET": "GetObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, method)
     if service == "eks":
         parts = [p for p in urlparse(path).path.split("/") if p]
         if method == "POST" and parts == ["clusters"]:
@@ -64,10 +69,14 @@ def throttle_response(service):
         return 400, "text/xml", body, {}
     if service == "eks":
         return 429, "application/json", b'{"message":"Too Many Requests"}', {"x-amzn-ErrorType": "TooManyRequestsException"}
+    if service == "s3":
+        return 503, "application/xml", b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>", {}
     return 400, "application/x-amz-json-1.1", b'{"__type":"ThrottlingException","message":"Rate exceeded"}', {}
 
 
 def server_error(service):
+    if service == "s3":
+        return 500, "application/xml", b"<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>", {}
     if service == "ec2":
         return 500, "text/xml", b"<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>proxy</RequestID></Response>", {}
     if service in ("iam", "elasticloadbalancing", "sts"):
@@ -144,7 +153,7 @@ class Proxy(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         ctype = resp.getheader("Content-Type", "application/octet-stream")
-        extra = {k: v for k, v in resp.getheaders() if k.lower().startswith("x-amz")}
+        extra = {k: v for k, v in resp.getheaders() if k.lower().startswith("x-amz") or k.lower() in ("etag", "last-modified")}
         conn.close()
         with LOCK:
             lose = LOSE.match(action) and resp.status < 300 and RNG.random() < ARGS.lose
