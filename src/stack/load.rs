@@ -101,10 +101,31 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         outputs: Vec::new(),
     };
     let mut stack_table: Option<Span> = None;
+    let mut backend_table: Option<Span> = None;
+    let only_backend = |v: &Node| v.as_table().is_some_and(|t| t.len() == 1 && t[0].0.name == "backend");
     for (file, tree) in &trees {
         let Some(top) = tree.as_table() else { continue };
         for (key, value) in top {
             match key.name.as_str() {
+                // A file holding only [stack.backend] (like Terraform's
+                // backend.tf) goes with the [stack] of another file.
+                "stack" if only_backend(value) => {
+                    if let Some(prev) = &backend_table {
+                        let prev = l.sources.locate(prev);
+                        l.err(
+                            *file,
+                            key.span.clone(),
+                            format!("a second [stack.backend] (the first is at {prev})"),
+                        )
+                        .help = Some("declare [stack.backend] in one file only".into());
+                        continue;
+                    }
+                    backend_table = Some(Span {
+                        file: *file,
+                        range: key.span.clone(),
+                    });
+                    load_stack_table(&mut l, &mut stack, *file, key, value);
+                }
                 "stack" => {
                     if let Some(prev) = &stack_table {
                         let prev = l.sources.locate(prev);
@@ -180,6 +201,10 @@ fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, v
                     v.span.clone(),
                     "`region` must be an AWS region name like \"eu-west-1\"",
                 );
+            }
+            ("backend", NodeKind::Table(_)) if stack.backend.is_some() => {
+                l.err(file, k.span.clone(), "a second [stack.backend]").help =
+                    Some("declare [stack.backend] in one file only".into());
             }
             ("backend", NodeKind::Table(_)) => load_backend(l, stack, file, v),
             ("backend", _) => {
