@@ -492,3 +492,41 @@ fn lost_and_failed_s3_answers_lose_nothing_through_the_fault_proxy_against_moto_
     assert!(get(&moto, "envs/prod.json.lock").is_none(), "lock released");
     assert!(keys(&moto, "envs/prod.json.journal/").is_empty(), "journal removed");
 }
+
+#[test]
+fn the_bucket_is_reached_with_an_assumed_role_and_saved_plans_apply_against_moto_s3_emulator() {
+    let moto = Moto::start();
+    bucket(&moto, false);
+    let mut sb = Sandbox::with_moto(&moto);
+    // No faults: the proxy only logs which calls were made.
+    let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &[]);
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    let stack = |input: &str| format!("[stack]\nname = \"r\"\n\n[data.a]\ninput = \"{input}\"\n",);
+    sb.write("stacks/r/main.toml", &stack("1"));
+    sb.write(
+        "stacks/r/backend.toml",
+        &format!("[stack.backend]\ntype = \"s3\"\nbucket = \"{BUCKET}\"\nregion = \"eu-west-1\"\nrole_arn = \"arn:aws:iam::123456789012:role/state-writer\"\n"),
+    );
+    sb.run(&["plan", "stacks/r", "--out", "r.plan"]).expect(0);
+    sb.run(&["apply", "r.plan"]).expect(0);
+    let assumed = proxy
+        .calls()
+        .iter()
+        .filter(|c| c["service"] == "sts" && c["action"] == "AssumeRole")
+        .count();
+    assert!(assumed >= 2, "each run assumed the state role ({assumed})");
+    let st: serde_json::Value = serde_json::from_str(&get(&moto, "r.json").expect("state at the default key")).unwrap();
+    assert_eq!(st["resources"]["data.a"]["inputs"]["input"], "1");
+    // A saved plan made before someone else applied is stale.
+    sb.write("stacks/r/main.toml", &stack("2"));
+    sb.run(&["plan", "stacks/r", "--out", "old.plan"]).expect(0);
+    sb.write("stacks/r/main.toml", &stack("3"));
+    sb.run(&["apply", "stacks/r", "--auto-approve"]).expect(0);
+    let r = sb.run(&["apply", "old.plan"]).expect(1);
+    assert!(
+        r.stderr.contains("is stale") && r.stderr.contains("s3://team-state/r.json is now at serial 2"),
+        "{}",
+        r.stderr
+    );
+}

@@ -247,6 +247,7 @@ fn load_backend(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
             ("key", Some(s)) => b.key = Some(s),
             ("region", Some(s)) => b.region = Some(s),
             ("profile", Some(s)) => b.profile = Some(s),
+            ("role_arn", Some(s)) => b.role_arn = Some(s),
             ("lock_lease", Some(s)) => match humantime::parse_duration(&s) {
                 Ok(d) if d.as_secs() >= 1 => b.lock_lease = Some(d),
                 _ => {
@@ -257,11 +258,11 @@ fn load_backend(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
                     );
                 }
             },
-            ("bucket" | "key" | "region" | "profile" | "lock_lease", None) => {
+            ("bucket" | "key" | "region" | "profile" | "role_arn" | "lock_lease", None) => {
                 l.err(file, v.span.clone(), format!("`{}` must be a non-empty string", k.name));
             }
             (other, _) => {
-                let fields = ["type", "bucket", "key", "region", "profile", "lock_lease"];
+                let fields = ["type", "bucket", "key", "region", "profile", "role_arn", "lock_lease"];
                 let e = l.err(
                     file,
                     k.span.clone(),

@@ -66,6 +66,8 @@ pub struct Backend {
     /// Default: the stack's region, else the AWS chain's.
     pub region: Option<String>,
     pub profile: Option<String>,
+    /// A role to assume for the bucket (another account).
+    pub role_arn: Option<String>,
     /// Default 60 s.
     pub lock_lease: Option<std::time::Duration>,
 }
@@ -80,6 +82,7 @@ impl Stack {
             key: b.key.clone().unwrap_or_else(|| format!("{}.json", self.name)),
             region: b.region.clone().or_else(|| self.region.clone()),
             profile: b.profile.clone(),
+            role_arn: b.role_arn.clone(),
             lock_lease_secs: b.lock_lease.map(|d| d.as_secs()).unwrap_or(60),
         })
     }

@@ -29,6 +29,9 @@ pub struct S3Config {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// A role to assume for the bucket (another account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// How long a lock stays valid without renewal.
     pub lock_lease_secs: u64,
 }
@@ -144,7 +147,19 @@ impl S3Store {
         if let Some(p) = &config.profile {
             loader = loader.profile_name(p);
         }
-        let conf = loader.load().await;
+        let mut conf = loader.load().await;
+        if let Some(arn) = &config.role_arn {
+            // The bucket in another account: its role, assumed with the chain's credentials.
+            let provider = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
+                .session_name("slipway-state")
+                .configure(&conf)
+                .build()
+                .await;
+            conf = conf
+                .into_builder()
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+                .build();
+        }
         // A custom endpoint (an S3-compatible store, an emulator) rarely
         // serves virtual-hosted bucket names.
         let path_style = conf.endpoint_url().is_some();
