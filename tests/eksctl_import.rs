@@ -154,6 +154,58 @@ async fn eksctl_cluster(moto: &Moto, cluster: &str) {
         .send()
         .await
         .unwrap();
+    // `withOIDC: true`: eksctl associates the issuer with IAM, then an IRSA
+    // role for aws-node in an addon stack.
+    let issuer = eks
+        .describe_cluster()
+        .name(cluster)
+        .send()
+        .await
+        .unwrap()
+        .cluster()
+        .unwrap()
+        .identity()
+        .unwrap()
+        .oidc()
+        .unwrap()
+        .issuer()
+        .unwrap()
+        .to_string();
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let provider = iam
+        .create_open_id_connect_provider()
+        .url(&issuer)
+        .client_id_list("sts.amazonaws.com")
+        .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+        .send()
+        .await
+        .unwrap()
+        .open_id_connect_provider_arn()
+        .unwrap()
+        .to_string();
+    let bare = issuer.trim_start_matches("https://");
+    let addon = serde_json::json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "IAM role for serviceaccount \"kube-system/aws-node\" [created and managed by eksctl]",
+        "Resources": {"Role1": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": ["sts:AssumeRoleWithWebIdentity"],
+                "Principal": {"Federated": provider},
+                "Condition": {"StringEquals": {format!("{bare}:aud"): "sts.amazonaws.com", format!("{bare}:sub"): "system:serviceaccount:kube-system:aws-node"}}
+            }]},
+            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"]
+        }}},
+        "Outputs": {"Role1": {"Value": {"Fn::GetAtt": ["Role1", "Arn"]}}}
+    });
+    let mut addon_tags = eksctl_tags(cluster);
+    addon_tags.push(tag("alpha.eksctl.io/iamserviceaccount-name", "kube-system/aws-node"));
+    cfn_stack(
+        &cfn,
+        &format!("eksctl-{cluster}-addon-iamserviceaccount-kube-system-aws-node"),
+        &addon.to_string(),
+        addon_tags,
+    )
+    .await;
     eks.create_nodegroup()
         .cluster_name(cluster)
         .nodegroup_name("ng-1")
@@ -191,7 +243,7 @@ fn eksctl_cluster_imports_with_references_plans_clean_updates_in_place_and_refus
         .run(&["import", "eksctl", "--config", "cluster.yaml", "--out", "stacks/demo"])
         .expect(0);
     assert!(
-        r.stdout.contains("Imported 17 resources of EKS cluster demo"),
+        r.stdout.contains("Imported 19 resources of EKS cluster demo"),
         "{}",
         r.stdout
     );
@@ -228,6 +280,8 @@ fn eksctl_cluster_imports_with_references_plans_clean_updates_in_place_and_refus
         "[iam_role.ng_1_node_instance]",
         "[eks_cluster.demo]",
         "[eks_nodegroup.ng_1]",
+        "[iam_oidc_provider.cluster]",
+        "[iam_role.addon_iamserviceaccount_kube_system_aws_node_1]",
     ] {
         assert!(toml.contains(table), "{table} missing:\n{toml}");
     }
@@ -235,6 +289,11 @@ fn eksctl_cluster_imports_with_references_plans_clean_updates_in_place_and_refus
     assert!(toml.contains("role = \"${iam_role.service.arn}\""), "{toml}");
     assert!(toml.contains("cluster = \"${eks_cluster.demo.name}\""), "{toml}");
     assert!(toml.contains("name = \"ng-1\""), "{toml}");
+    assert!(toml.contains("url = \"${eks_cluster.demo.oidc_issuer}\""), "{toml}");
+    assert!(
+        toml.contains("Federated = [\"${iam_oidc_provider.cluster.arn}\"]"),
+        "{toml}"
+    );
     assert!(
         toml.contains("node_role = \"${iam_role.ng_1_node_instance.arn}\""),
         "{toml}"
@@ -257,7 +316,7 @@ fn eksctl_cluster_imports_with_references_plans_clean_updates_in_place_and_refus
         "raw IDs left outside comments:\n{toml}"
     );
     let st = sb.state("demo");
-    assert_eq!(st["resources"].as_object().unwrap().len(), 17);
+    assert_eq!(st["resources"].as_object().unwrap().len(), 19);
     assert!(st["resources"]
         .as_object()
         .unwrap()

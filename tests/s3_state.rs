@@ -530,3 +530,69 @@ fn the_bucket_is_reached_with_an_assumed_role_and_saved_plans_apply_against_moto
         r.stderr
     );
 }
+
+#[test]
+fn s3_down_in_the_middle_of_the_journal_loses_nothing_against_moto_emulator() {
+    let moto = Moto::start();
+    bucket(&moto, false);
+    let stack = data_stack(
+        "d",
+        "60s",
+        "[vpc.main]\ncidr = \"10.7.0.0/16\"\n\n[subnet.a]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.7.1.0/24\"\navailability_zone = \"us-east-1a\"\n",
+    );
+    let mut sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/d/main.toml", &stack);
+    // S3 takes the lock, the journal's begin and the VPC's intent, then every
+    // PutObject fails: the VPC is created but its record never reaches S3.
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        sb.root(),
+        &["--fail-action", "PutObject", "--fail-after", "3"],
+    );
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    let r = sb.run(&["apply", "stacks/d", "--auto-approve"]).expect(1);
+    assert!(r.stdout.contains("vpc.main: Creation complete"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("cannot record the intent, nothing was done") && r.stderr.contains("InternalError"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("envs/prod.json.journal/") && r.stderr.contains("could not be written either"),
+        "names the journal: {}",
+        r.stderr
+    );
+    drop(proxy);
+
+    // S3 is back: the next run replays what reached the journal, adopts the
+    // VPC by its tags and converges.
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), moto.endpoint.clone()));
+    let r = sb
+        .run(&["apply", "stacks/d", "--auto-approve", "--lock-timeout", "90s"])
+        .expect(0);
+    assert!(r.stdout.contains("replayed the journal"), "{}", r.stdout);
+    sb.run(&["plan", "stacks/d", "--detailed-exitcode"]).expect(0);
+    rt().block_on(async {
+        let ec2 = moto.ec2().await;
+        let f = aws_sdk_ec2::types::Filter::builder()
+            .name("tag:slipway:stack")
+            .values("d")
+            .build();
+        assert_eq!(
+            ec2.describe_vpcs()
+                .filters(f.clone())
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .len(),
+            1
+        );
+        assert_eq!(
+            ec2.describe_subnets().filters(f).send().await.unwrap().subnets().len(),
+            1
+        );
+    });
+}

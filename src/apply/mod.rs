@@ -89,11 +89,17 @@ pub async fn apply_plan(
         .await
         .unwrap_or_else(|_| Err("journal writer panicked".into()));
     state.serial += 1;
-    store.write(&state).await.map_err(|e| {
-        format!(
+    store.write(&state).await.map_err(|e| match &closed {
+        Ok(_) => format!(
             "{e}\n  Everything done so far is in the journal {}; the next run replays it.",
             store.journal_location()
-        )
+        ),
+        Err(j) => format!(
+            "{e}\n  The journal {} could not be written either ({j}). Every cloud call was preceded by a \
+             durable intent, so the next run replays what reached the journal and looks each pending \
+             object up by its ownership tags: adopted if it exists, forgotten if not. Nothing is orphaned.",
+            store.journal_location()
+        ),
     })?;
     // The snapshot now holds everything; a failed journal write is reported
     // after the snapshot is safe.

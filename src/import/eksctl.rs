@@ -138,7 +138,9 @@ async fn stacks(aws: &Clients, cluster: &str) -> Result<Vec<CfnStack>, ProviderE
             break;
         }
     }
-    out.sort_by(|a, b| (a.nodegroup.is_some(), &a.name).cmp(&(b.nodegroup.is_some(), &b.name)));
+    // The cluster's own stack first (the VPC leads the file), then nodegroups, then the rest.
+    let rank = |s: &CfnStack| (s.name != main, s.nodegroup.is_none(), s.name.clone());
+    out.sort_by_key(rank);
     Ok(out)
 }
 
@@ -288,11 +290,19 @@ pub async fn discover(aws: &Clients, t: &Target) -> Result<Discovery, ProviderEr
             }
         }
         d.stacks.push(s.name.clone());
-        let prefix = s
-            .nodegroup
-            .as_deref()
-            .map(|n| format!("{}_", snake(n)))
-            .unwrap_or_default();
+        // Resources of other stacks get the stack's own part of the name as a
+        // prefix: `ng_1_node_instance`, `addon_iamserviceaccount_..._role1`.
+        let prefix = match &s.nodegroup {
+            Some(n) => format!("{}_", snake(n)),
+            None if s.name != format!("eksctl-{}-cluster", t.cluster) => {
+                let own = s
+                    .name
+                    .strip_prefix(&format!("eksctl-{}-", t.cluster))
+                    .unwrap_or(&s.name);
+                format!("{}_", snake(own))
+            }
+            None => String::new(),
+        };
         let mut token = None;
         loop {
             let page = aws
@@ -354,6 +364,26 @@ pub async fn discover(aws: &Clients, t: &Target) -> Result<Discovery, ProviderEr
         id: t.cluster.clone(),
         origin: format!("EKS cluster {}", t.cluster),
     });
+    // eksctl associates the cluster's OIDC issuer with IAM (`withOIDC`) through the IAM API.
+    if let Some(issuer) = cluster.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer()) {
+        let bare = issuer.strip_prefix("https://").unwrap_or(issuer);
+        let providers = aws
+            .iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .map_err(aws_err("iam ListOpenIDConnectProviders"))?;
+        for p in providers.open_id_connect_provider_list() {
+            if let Some(arn) = p.arn().filter(|a| a.ends_with(&format!("oidc-provider/{bare}"))) {
+                d.found.push(Found {
+                    kind: "iam_oidc_provider".into(),
+                    name: unique(&mut used, "iam_oidc_provider", "cluster"),
+                    id: arn.to_string(),
+                    origin: format!("IAM OIDC provider of cluster {}'s issuer", t.cluster),
+                });
+            }
+        }
+    }
     if let Some(sg) = cluster
         .resources_vpc_config()
         .and_then(|v| v.cluster_security_group_id())

@@ -92,7 +92,12 @@ pub async fn read_all(
 
 /// Attributes whose values other resources hold, and the field names in
 /// which a match becomes a reference (`None`: any field but tags).
-const REFERABLE: &[(&str, Option<&str>)] = &[("id", None), ("arn", None), ("name", Some("cluster"))];
+const REFERABLE: &[(&str, Option<&str>)] = &[
+    ("id", None),
+    ("arn", None),
+    ("name", Some("cluster")),
+    ("oidc_issuer", Some("url")),
+];
 
 /// Put references where a config holds another imported object's ID or ARN
 /// (tags excepted: they are labels, not links). A reference that would close
@@ -104,13 +109,20 @@ pub fn link(items: &mut [Imported]) {
     let mut targets: BTreeMap<String, (String, String, Option<&str>)> = BTreeMap::new();
     for it in items.iter() {
         let name = it.live.attributes.get("name").and_then(Value::as_str);
+        let arn = it.live.attributes.get("arn").and_then(Value::as_str);
         for (attr, only_in) in REFERABLE {
             if let Some(v) = it.live.attributes.get(*attr).and_then(Value::as_str) {
-                // An ID that is also the name (clusters, roles) is linked as the name.
-                if !v.is_empty() && !(*attr == "id" && name == Some(v)) {
+                // An ID that is also the name (clusters, roles) or the ARN is linked as that.
+                if !v.is_empty() && !(*attr == "id" && (name == Some(v) || arn == Some(v))) {
                     targets
                         .entry(v.to_string())
                         .or_insert_with(|| (it.found.address(), attr.to_string(), *only_in));
+                    // An OIDC provider's URL is the issuer without its scheme.
+                    if let Some(bare) = v.strip_prefix("https://") {
+                        targets
+                            .entry(bare.to_string())
+                            .or_insert_with(|| (it.found.address(), attr.to_string(), *only_in));
+                    }
                 }
             }
         }
@@ -207,15 +219,17 @@ pub fn snake(s: &str) -> String {
         }
         clean.push_str(part);
     }
-    if clean.starts_with(|c: char| c.is_ascii_digit()) {
-        clean.insert_str(0, "r_");
-    }
     clean
 }
 
 /// Make `name` unique among the names already used for `kind`.
 pub fn unique(used: &mut BTreeSet<String>, kind: &str, name: &str) -> String {
-    let name = if name.is_empty() { "main" } else { name };
+    let name = match name {
+        "" => "main".to_string(),
+        n if n.starts_with(|c: char| c.is_ascii_digit()) => format!("r_{n}"),
+        n => n.to_string(),
+    };
+    let name = name.as_str();
     let mut n = name.to_string();
     let mut i = 2;
     while !used.insert(format!("{kind}.{n}")) {
@@ -236,7 +250,11 @@ mod tests {
         assert_eq!(snake("VPCGatewayAttachment"), "vpc_gateway_attachment");
         assert_eq!(snake("Public_us_west_2a_"), "public_us_west_2a");
         assert_eq!(snake("ng-1"), "ng_1");
-        assert_eq!(snake("1a"), "r_1a");
+        assert_eq!(snake("1a"), "1a");
+        let mut used = BTreeSet::new();
+        assert_eq!(unique(&mut used, "vpc", "1a"), "r_1a");
+        assert_eq!(unique(&mut used, "vpc", ""), "main");
+        assert_eq!(unique(&mut used, "vpc", ""), "main_2");
     }
 
     fn item(kind: &str, name: &str, attrs: Value, config: Value) -> Imported {

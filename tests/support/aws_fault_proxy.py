@@ -4,11 +4,13 @@ Loopback only. For every call it can: add a fixed latency; answer a
 protocol-correct throttling error or a 5xx, with given probabilities, before
 forwarding; forward a create and then lose its response (the cloud acted,
 the client never heard); and report EKS clusters and nodegroups as CREATING
-for N seconds after their create. Every call is logged as a JSON line
+for N seconds after their create; or answer 500 to every call of one action
+after its first N (a service that went down mid-run). Every call is logged as a JSON line
 (service, action, status, fault) so tests can count calls.
 
 Run: python3 aws_fault_proxy.py --port P --upstream http://127.0.0.1:M [--latency-ms N]
      [--throttle P] [--error5xx P] [--lose P] [--eks-cluster-creating S]
+     [--fail-action A --fail-after N]
      [--eks-nodegroup-creating S] [--seed N] [--log FILE]
 """
 
@@ -25,6 +27,7 @@ from urllib.parse import parse_qs, urlparse
 ARGS = None
 RNG = random.Random()
 LOCK = threading.Lock()
+SEEN = {}  # action -> calls seen (for --fail-action)
 CREATED = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> time created
 LOSE = re.compile(r"^(Create|Allocate|Request|Import|PutObject$)")
 
@@ -136,6 +139,15 @@ class Proxy(BaseHTTPRequestHandler):
         action = action_of(service, self.command, self.path, self.headers, body)
         if ARGS.latency_ms:
             time.sleep(ARGS.latency_ms / 1000.0)
+        if ARGS.fail_action and action == ARGS.fail_action:
+            with LOCK:
+                SEEN[action] = SEEN.get(action, 0) + 1
+                down = SEEN[action] > ARGS.fail_after
+            if down:
+                # The service is down for this action from now on: never forwarded.
+                status, ctype, data, hdrs = server_error(service)
+                log({"service": service, "action": action, "status": status, "fault": "down"})
+                return self._send(status, ctype, data, hdrs)
         with LOCK:
             roll = RNG.random()
         if roll < ARGS.throttle:
@@ -182,6 +194,8 @@ if __name__ == "__main__":
     p.add_argument("--lose", type=float, default=0.0)
     p.add_argument("--eks-cluster-creating", type=float, default=0.0)
     p.add_argument("--eks-nodegroup-creating", type=float, default=0.0)
+    p.add_argument("--fail-action", default=None, help="answer 500 to every call of this action after --fail-after of them")
+    p.add_argument("--fail-after", type=int, default=0)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
     ARGS = p.parse_args()
