@@ -596,3 +596,69 @@ fn s3_down_in_the_middle_of_the_journal_loses_nothing_against_moto_emulator() {
         );
     });
 }
+
+#[test]
+fn no_permission_on_the_bucket_is_a_clear_error_and_nothing_is_written_against_moto_s3_emulator() {
+    // moto checks IAM policies after its first 4 calls: the bucket, a user,
+    // the user's key and its policy (it may list the bucket, not write it).
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]);
+    let (key, secret) = rt().block_on(async {
+        s3(&moto).await.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let iam = moto.iam().await;
+        iam.create_user().user_name("dev").send().await.unwrap();
+        let k = iam.create_access_key().user_name("dev").send().await.unwrap();
+        let k = k.access_key().unwrap();
+        iam.put_user_policy()
+            .user_name("dev")
+            .policy_name("list-only")
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        (k.access_key_id().to_string(), k.secret_access_key().to_string())
+    });
+    let mut sb = Sandbox::with_moto(&moto);
+    sb.env
+        .retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");
+    sb.env.push(("AWS_ACCESS_KEY_ID".into(), key.clone()));
+    sb.env.push(("AWS_SECRET_ACCESS_KEY".into(), secret.clone()));
+    sb.write(
+        "stacks/s/main.toml",
+        &data_stack("s", "60s", "[data.a]\ninput = \"x\"\n"),
+    );
+    let r = sb.run(&["apply", "stacks/s", "--auto-approve"]).expect(1);
+    assert!(
+        r.stderr.contains("AccessDenied") && r.stderr.contains("may not read and write bucket team-state"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stdout.contains("will be created"),
+        "no plan without the lock: {}",
+        r.stdout
+    );
+    assert!(!sb.exists("state"));
+    assert!(
+        !secret.is_empty() && !r.stderr.contains(&secret),
+        "the secret key is never printed"
+    );
+    let listed = rt().block_on(async {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&moto.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(&key, &secret, None, None, "test"))
+            .load()
+            .await;
+        let c = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+        c.list_objects_v2()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap()
+            .key_count()
+            .unwrap_or(0)
+    });
+    assert_eq!(listed, 0, "nothing was written to the bucket");
+}

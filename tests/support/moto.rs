@@ -41,6 +41,13 @@ pub fn http(port: u16, method: &str, path: &str) -> Option<u16> {
 impl Moto {
     /// Start a fresh moto server; panics with the install command when moto is missing.
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// `start` with extra environment for the server (e.g. moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which turns IAM authorization on).
+    #[allow(dead_code)]
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let probe = Command::new("python3").args(["-c", "import moto.server"]).output();
         match probe {
             Ok(o) if o.status.success() => {}
@@ -54,6 +61,7 @@ impl Moto {
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             // Certificates stay PENDING_VALIDATION this long (moto's default is 60 s).
             .env("MOTO_ACM_VALIDATION_WAIT", "2")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
