@@ -344,9 +344,37 @@ impl S3Store {
         }
     }
 
+    /// Delete every journal object, up to 1,000 per DeleteObjects call.
     pub async fn remove_journal(&self) -> Result<(), S3Error> {
-        for key in self.list(&self.config.journal_prefix()).await? {
-            self.delete(&key).await?;
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let keys = self.list(&self.config.journal_prefix()).await?;
+        for chunk in keys.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build().map_err(S3Error::plain))
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(self.bucket())
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(objects))
+                        .quiet(true)
+                        .build()
+                        .map_err(S3Error::plain)?,
+                )
+                .send()
+                .await
+                .map_err(s3_err("DeleteObjects", self.bucket()))?;
+            if let Some(e) = out.errors().first() {
+                return Err(S3Error::plain(format!(
+                    "S3 DeleteObjects {}: {}: {}",
+                    e.key().unwrap_or_default(),
+                    e.code().unwrap_or_default(),
+                    e.message().unwrap_or_default()
+                )));
+            }
         }
         Ok(())
     }
