@@ -373,6 +373,30 @@ fn eksctl_cluster_imports_with_references_plans_clean_updates_in_place_and_refus
         let eks = aws_sdk_eks::Client::new(&moto.sdk_config().await);
         eks.describe_cluster().name("demo").send().await.unwrap();
     });
+
+    // --force imports again over the directory and the state (old state kept as .backup).
+    sb.write("stacks/demo/extra.toml", "[data.x]\ninput = \"1\"\n");
+    let r = sb
+        .run(&[
+            "import",
+            "eksctl",
+            "--config",
+            "cluster.yaml",
+            "--out",
+            "stacks/demo",
+            "--force",
+        ])
+        .expect(0);
+    assert!(r.stdout.contains("Imported 19 resources"), "{}", r.stdout);
+    assert!(
+        !sb.exists("stacks/demo/extra.toml"),
+        "--force replaces the directory's .toml files"
+    );
+    assert!(sb.exists("state/demo.json.backup"));
+    assert!(sb
+        .read("stacks/demo/main.toml")
+        .contains("scaling = { min = 2, max = 5, desired = 3 }"));
+    sb.run(&["plan", "stacks/demo", "--detailed-exitcode"]).expect(0);
 }
 
 #[test]

@@ -69,7 +69,7 @@ pub enum LockError {
         holder: LockInfo,
         note: String,
     },
-    #[error("the state {state} is locked, but its lock file {path} cannot be read ({detail}).\n  If no slipway run is active, remove that file.")]
+    #[error("the state {state} is locked, but its lock file {path} cannot be read ({detail}).\n  If no slipway run is active, delete that lock file (or S3 object).")]
     Unreadable {
         state: PathBuf,
         path: PathBuf,
