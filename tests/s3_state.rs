@@ -332,6 +332,12 @@ fn a_stale_snapshot_write_is_refused_by_the_etag_check_against_moto_s3_emulator(
         !keys(&moto, "envs/prod.json.journal/").is_empty(),
         "the run's work is still in the journal"
     );
+    // The next run works on the newer snapshot; the journal older than it
+    // is not replayed onto it, and is cleared before the run's own journal.
+    sb.run(&["apply", "stacks/s", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "stacks/s", "--detailed-exitcode"]).expect(0);
+    assert_eq!(state_json(&moto)["serial"], 42);
+    assert!(keys(&moto, "envs/prod.json.journal/").is_empty());
 }
 
 #[test]

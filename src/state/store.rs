@@ -131,11 +131,17 @@ impl Store {
     }
 
     /// Start the journal of a run with `begin`, written durably before this returns.
+    ///
+    /// A journal still there is older than the snapshot (replay ignored it,
+    /// e.g. a run killed between its snapshot write and the journal's
+    /// removal): it is removed first, or a later replay would start at its
+    /// stale begin record and skip this run's records.
     pub async fn journal(&self, begin: Record) -> Result<Writer, StateError> {
+        self.remove_journal().await?;
         match self {
             Store::Local(p) => Writer::open(p, begin),
             Store::S3(s) => {
-                let seq = s.journal_keys().await.map_err(|e| self.remote(e))?.len() as u64;
+                let seq = 0;
                 let mut line = serde_json::to_vec(&begin).unwrap_or_default();
                 line.push(b'\n');
                 s.put_journal_idempotent(seq, line).await.map_err(|e| self.remote(e))?;
@@ -170,5 +176,71 @@ impl Sink for S3Sink {
             })?;
         self.seq += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ResourceState;
+    use serde_json::json;
+
+    fn res(id: &str) -> ResourceState {
+        ResourceState {
+            kind: "data".into(),
+            id: id.into(),
+            inputs: json!({}),
+            attributes: json!({"id": id}),
+            dependencies: vec![],
+            sensitive_hashes: Default::default(),
+            protect: false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_journal_does_not_hide_the_next_runs_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let store = Store::Local(path.clone());
+        let mut snap = State::new("x");
+        snap.serial = 3;
+        store.write(&snap).await.unwrap();
+        // A journal from serial 2: its run wrote the snapshot, then was killed.
+        let old = Writer::open(
+            &path,
+            Record::Begin {
+                lineage: snap.lineage.clone(),
+                serial: 2,
+                stack: "x".into(),
+            },
+        )
+        .unwrap();
+        old.append(Record::Done {
+            address: "data.old".into(),
+            resource: res("o"),
+        });
+        old.close().unwrap();
+        let (_, replayed) = store.replay(Some(snap.clone())).await.unwrap();
+        assert!(!replayed, "older than the snapshot: ignored");
+
+        let w = store
+            .journal(Record::Begin {
+                lineage: snap.lineage.clone(),
+                serial: 3,
+                stack: "x".into(),
+            })
+            .await
+            .unwrap();
+        w.durable(Record::Done {
+            address: "data.new".into(),
+            resource: res("n"),
+        })
+        .await
+        .unwrap();
+        w.close().unwrap();
+        // This run is killed here: the next run must see its record.
+        let (s, replayed) = store.replay(Some(snap)).await.unwrap();
+        assert!(replayed);
+        assert!(s.unwrap().resources.contains_key("data.new"));
     }
 }
