@@ -97,46 +97,41 @@ async fn stacks(aws: &Clients, cluster: &str) -> Result<Vec<CfnStack>, ProviderE
     let main = format!("eksctl-{cluster}-cluster");
     let ng_prefix = format!("eksctl-{cluster}-nodegroup-");
     let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = aws
-            .cfn
-            .describe_stacks()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(aws_err("cloudformation DescribeStacks"))?;
-        for s in page.stacks() {
-            let name = s.stack_name().unwrap_or_default();
-            let tagged = tag(s.tags(), CLUSTER_TAG).or_else(|| tag(s.tags(), CLUSTER_TAG_OLD));
-            let named = name == main || name.starts_with(&ng_prefix);
-            if !named && tagged != Some(cluster) {
-                continue;
-            }
-            if tagged != Some(cluster) {
-                return Err(ProviderError::new(format!(
-                    "CloudFormation stack {name} has eksctl's name but not its tag {CLUSTER_TAG}={cluster}: \
+    let all: Vec<aws_sdk_cloudformation::types::Stack> = aws
+        .cfn
+        .describe_stacks()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws_err("cloudformation DescribeStacks"))?;
+    for s in &all {
+        let name = s.stack_name().unwrap_or_default();
+        let tagged = tag(s.tags(), CLUSTER_TAG).or_else(|| tag(s.tags(), CLUSTER_TAG_OLD));
+        let named = name == main || name.starts_with(&ng_prefix);
+        if !named && tagged != Some(cluster) {
+            continue;
+        }
+        if tagged != Some(cluster) {
+            return Err(ProviderError::new(format!(
+                "CloudFormation stack {name} has eksctl's name but not its tag {CLUSTER_TAG}={cluster}: \
                      it was made by another tool; nothing was imported"
-                )));
-            }
-            let status = s.stack_status().map(|x| x.as_str()).unwrap_or_default();
-            if status.ends_with("_IN_PROGRESS") {
-                return Err(ProviderError::new(format!(
-                    "CloudFormation stack {name} is {status}: let eksctl finish, then import"
-                )));
-            }
-            let nodegroup = tag(s.tags(), NODEGROUP_TAG)
-                .map(str::to_string)
-                .or_else(|| name.strip_prefix(&ng_prefix).map(str::to_string));
-            out.push(CfnStack {
-                name: name.to_string(),
-                nodegroup: if name == main { None } else { nodegroup },
-            });
+            )));
         }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
+        let status = s.stack_status().map(|x| x.as_str()).unwrap_or_default();
+        if status.ends_with("_IN_PROGRESS") {
+            return Err(ProviderError::new(format!(
+                "CloudFormation stack {name} is {status}: let eksctl finish, then import"
+            )));
         }
+        let nodegroup = tag(s.tags(), NODEGROUP_TAG)
+            .map(str::to_string)
+            .or_else(|| name.strip_prefix(&ng_prefix).map(str::to_string));
+        out.push(CfnStack {
+            name: name.to_string(),
+            nodegroup: if name == main { None } else { nodegroup },
+        });
     }
     // The cluster's own stack first (the VPC leads the file), then nodegroups, then the rest.
     let rank = |s: &CfnStack| (s.name != main, s.nodegroup.is_none(), s.name.clone());
@@ -236,23 +231,16 @@ pub async fn discover(aws: &Clients, t: &Target) -> Result<Discovery, ProviderEr
             )));
         }
     };
-    let mut nodegroups = Vec::new();
-    let mut token = None;
-    loop {
-        let page = aws
-            .eks
-            .list_nodegroups()
-            .cluster_name(&t.cluster)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(aws_err("eks ListNodegroups"))?;
-        nodegroups.extend(page.nodegroups().iter().cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let mut nodegroups: Vec<String> = aws
+        .eks
+        .list_nodegroups()
+        .cluster_name(&t.cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws_err("eks ListNodegroups"))?;
     if let Some(want) = &t.nodegroups {
         let missing: Vec<&String> = want
             .iter()
@@ -303,58 +291,53 @@ pub async fn discover(aws: &Clients, t: &Target) -> Result<Discovery, ProviderEr
             }
             None => String::new(),
         };
-        let mut token = None;
-        loop {
-            let page = aws
-                .cfn
-                .list_stack_resources()
-                .stack_name(&s.name)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(aws_err("cloudformation ListStackResources"))?;
-            for r in page.stack_resource_summaries() {
-                let logical = r.logical_resource_id().unwrap_or_default();
-                let physical = r.physical_resource_id().unwrap_or_default();
-                let ty = r.resource_type().unwrap_or_default();
-                let origin = format!("{}/{logical}", s.name);
-                if let Some((kind, strip)) = kind_of(ty) {
-                    if physical.is_empty() {
-                        d.notes
-                            .push(format!("{origin} ({ty}) has no physical ID (not created?): skipped"));
-                        continue;
-                    }
-                    let name = readable(logical, &t.region, strip);
-                    let name = if name.is_empty() {
-                        prefix.trim_end_matches('_').to_string()
-                    } else {
-                        format!("{prefix}{name}")
-                    };
-                    let name = unique(&mut used, kind, &name);
-                    let id = if kind == "elastic_ip" {
-                        eip_allocation(aws, physical).await?
-                    } else {
-                        physical.to_string()
-                    };
-                    d.found.push(Found {
-                        kind: kind.into(),
-                        name,
-                        id,
-                        origin,
-                    });
-                } else if let Some(into) = folded_into(ty) {
-                    d.folded.push(format!("{origin} ({ty}) -> {into}"));
-                } else {
-                    d.unmodelled.push(Unmodelled {
-                        what: ty.to_string(),
-                        id: physical.to_string(),
-                        origin,
-                    });
+        let resources: Vec<aws_sdk_cloudformation::types::StackResourceSummary> = aws
+            .cfn
+            .list_stack_resources()
+            .stack_name(&s.name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err("cloudformation ListStackResources"))?;
+        for r in &resources {
+            let logical = r.logical_resource_id().unwrap_or_default();
+            let physical = r.physical_resource_id().unwrap_or_default();
+            let ty = r.resource_type().unwrap_or_default();
+            let origin = format!("{}/{logical}", s.name);
+            if let Some((kind, strip)) = kind_of(ty) {
+                if physical.is_empty() {
+                    d.notes
+                        .push(format!("{origin} ({ty}) has no physical ID (not created?): skipped"));
+                    continue;
                 }
-            }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
+                let name = readable(logical, &t.region, strip);
+                let name = if name.is_empty() {
+                    prefix.trim_end_matches('_').to_string()
+                } else {
+                    format!("{prefix}{name}")
+                };
+                let name = unique(&mut used, kind, &name);
+                let id = if kind == "elastic_ip" {
+                    eip_allocation(aws, physical).await?
+                } else {
+                    physical.to_string()
+                };
+                d.found.push(Found {
+                    kind: kind.into(),
+                    name,
+                    id,
+                    origin,
+                });
+            } else if let Some(into) = folded_into(ty) {
+                d.folded.push(format!("{origin} ({ty}) -> {into}"));
+            } else {
+                d.unmodelled.push(Unmodelled {
+                    what: ty.to_string(),
+                    id: physical.to_string(),
+                    origin,
+                });
             }
         }
     }

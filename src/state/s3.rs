@@ -238,24 +238,21 @@ impl S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, S3Error> {
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(self.bucket())
-                .prefix(prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(s3_err("ListObjectsV2", self.bucket()))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
-        }
+        let pages: Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket())
+            .prefix(prefix)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(s3_err("ListObjectsV2", self.bucket()))?;
+        let mut keys: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.contents())
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
         keys.sort();
         Ok(keys)
     }
@@ -314,33 +311,28 @@ impl S3Store {
         Ok(all)
     }
 
-    pub async fn journal_keys(&self) -> Result<Vec<String>, S3Error> {
-        self.list(&self.config.journal_prefix()).await
+    fn journal_key(&self, seq: u64) -> String {
+        format!("{}{seq:010}.jsonl", self.config.journal_prefix())
     }
 
-    /// Create one journal object; it must not exist yet.
+    /// Create journal object `seq` (If-None-Match: *). A 412 on a retried
+    /// put whose first answer was lost is success when the object holds
+    /// exactly these bytes.
     pub async fn put_journal(&self, seq: u64, bytes: Vec<u8>) -> Result<(), S3Error> {
-        let key = format!("{}{seq:010}.jsonl", self.config.journal_prefix());
-        self.put(&key, bytes, None).await.map(|_| ())
-    }
-
-    /// `put_journal`, where a 412 on a retried put whose first answer was
-    /// lost is success when the object holds exactly these bytes.
-    pub async fn put_journal_idempotent(&self, seq: u64, bytes: Vec<u8>) -> Result<(), S3Error> {
-        match self.put_journal(seq, bytes.clone()).await {
-            Err(e) if e.precondition_failed() => {
-                let key = format!("{}{seq:010}.jsonl", self.config.journal_prefix());
-                match self.get(&key, None).await? {
-                    Some((have, _)) if have == bytes => Ok(()),
-                    _ => Err(S3Error {
-                        message: format!(
-                            "journal object {key} already exists with other content: another run is writing this                              state's journal"
-                        ),
-                        ..e
-                    }),
-                }
-            }
-            other => other,
+        let key = self.journal_key(seq);
+        match self.put(&key, bytes.clone(), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.precondition_failed() => match self.get(&key, None).await? {
+                Some((have, _)) if have == bytes => Ok(()),
+                _ => Err(S3Error {
+                    message: format!(
+                        "journal object {key} already exists with other content: another run is writing this \
+                         state's journal"
+                    ),
+                    ..e
+                }),
+            },
+            Err(e) => Err(e),
         }
     }
 
@@ -544,14 +536,13 @@ pub fn unix_now() -> u64 {
 pub struct S3Lock {
     pub info: LockInfo,
     store: Arc<S3Store>,
-    etag: Arc<Mutex<Option<String>>>,
     renew: tokio::task::JoinHandle<()>,
 }
 
 impl S3Lock {
     fn start(store: Arc<S3Store>, info: LockInfo, etag: Option<String>) -> S3Lock {
         let etag = Arc::new(Mutex::new(etag));
-        let (s, i, e) = (store.clone(), info.clone(), etag.clone());
+        let (s, i, e) = (store.clone(), info.clone(), etag);
         let renew = tokio::spawn(async move {
             let every = Duration::from_millis((s.config.lock_lease_secs * 1000 / 3).max(200));
             let mut i = i;
@@ -582,22 +573,17 @@ impl S3Lock {
                 }
             }
         });
-        S3Lock {
-            info,
-            store,
-            etag,
-            renew,
-        }
+        S3Lock { info, store, renew }
     }
 }
 
 impl Drop for S3Lock {
     fn drop(&mut self) {
         self.renew.abort();
-        let (store, id, etag) = (self.store.clone(), self.info.id.clone(), self.etag.clone());
+        let (store, id) = (self.store.clone(), self.info.id.clone());
         let release = async move {
+            // Delete only our own lock: it may have been taken over.
             let key = store.config.lock_key();
-            let _ = etag; // the renewal task is stopped; check the ID instead of the ETag
             if let Ok(Some((bytes, _))) = store.get(&key, None).await {
                 if serde_json::from_slice::<LockInfo>(&bytes).is_ok_and(|i| i.id == id) {
                     let _ = store.delete(&key).await;

@@ -141,13 +141,12 @@ impl Store {
         match self {
             Store::Local(p) => Writer::open(p, begin),
             Store::S3(s) => {
-                let seq = 0;
                 let mut line = serde_json::to_vec(&begin).unwrap_or_default();
                 line.push(b'\n');
-                s.put_journal_idempotent(seq, line).await.map_err(|e| self.remote(e))?;
+                s.put_journal(0, line).await.map_err(|e| self.remote(e))?;
                 let sink = S3Sink {
                     store: s.clone(),
-                    seq: seq + 1,
+                    seq: 1,
                     handle: tokio::runtime::Handle::current(),
                 };
                 Writer::with_sink(Box::new(sink)).map_err(|e| self.remote(S3Error::plain(e)))
@@ -167,7 +166,7 @@ impl Sink for S3Sink {
     fn write_group(&mut self, lines: &[u8]) -> Result<(), String> {
         let seq = self.seq;
         self.handle
-            .block_on(self.store.put_journal_idempotent(seq, lines.to_vec()))
+            .block_on(self.store.put_journal(seq, lines.to_vec()))
             .map_err(|e| {
                 format!(
                     "{e} (journal object {seq} under {})",
