@@ -5,6 +5,7 @@
 //! CLI, the plan renderer or the state file format.
 
 pub mod aws;
+pub mod common;
 pub mod k8s;
 pub mod local;
 pub mod wait;
@@ -113,13 +114,22 @@ pub struct StackIssue {
 #[derive(Debug, Clone)]
 pub struct ProviderError {
     pub message: String,
+    /// The service's error code when a cloud API refused the call, so
+    /// decisions match on codes, never on message text.
+    pub code: Option<String>,
 }
 
 impl ProviderError {
     pub fn new(message: impl Into<String>) -> Self {
         ProviderError {
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// True when the cloud answered with one of `codes`.
+    pub fn is(&self, codes: &[&str]) -> bool {
+        self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
 }
 

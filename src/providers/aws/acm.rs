@@ -62,7 +62,7 @@ fn import_hash(stack: &str, address: &str, c: &CertConfig) -> Option<String> {
     let mut all = cert;
     all.extend(key);
     all.extend(chain);
-    Some(crate::providers::k8s::kinds::secret_hash(
+    Some(crate::providers::common::secret_hash(
         stack,
         address,
         &String::from_utf8_lossy(&all),
@@ -313,13 +313,10 @@ impl ResourceKind for AcmCertificate {
                 .to_string()
         } else {
             // The idempotency token makes a retried request return the same certificate (AWS; moto ignores it).
-            let token: String = format!("{:x}", {
-                let mut h: u64 = 0xcbf29ce484222325;
-                for b in format!("{}:{address}:{config}", ctx.stack).bytes() {
-                    h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-                }
-                h
-            });
+            let token = format!(
+                "{:x}",
+                crate::providers::common::short_hash(&format!("{}:{address}:{config}", ctx.stack))
+            );
             aws.acm
                 .request_certificate()
                 .domain_name(c.domain.clone().unwrap_or_default())

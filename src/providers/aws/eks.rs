@@ -781,11 +781,7 @@ impl NodegroupConfig {
             self.ami_type
         ])
         .to_string();
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in key.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
+        let h = crate::providers::common::short_hash(&key);
         format!("{}-{:08x}", self.name.as_deref().unwrap_or("ng"), (h >> 32) as u32)
     }
 }

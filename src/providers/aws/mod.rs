@@ -8,11 +8,10 @@ pub mod ec2;
 pub mod eks;
 pub mod elb;
 pub mod iam;
+pub mod kind;
 pub mod policy;
-pub mod route_table;
-pub mod security_group;
+pub mod tagging;
 pub mod token;
-pub mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,16 +30,17 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use serde_json::Value;
 
 use super::{Ctx, Live, ProviderError, Registry};
+use kind::Aws;
 
 /// Register every AWS kind.
 pub fn register(r: &mut Registry) {
-    r.add(Arc::new(ec2::Vpc));
-    r.add(Arc::new(ec2::Subnet));
-    r.add(Arc::new(ec2::InternetGateway));
-    r.add(Arc::new(ec2::ElasticIp));
-    r.add(Arc::new(ec2::NatGateway));
-    r.add(Arc::new(route_table::RouteTable));
-    r.add(Arc::new(security_group::SecurityGroup));
+    r.add(Arc::new(Aws(ec2::vpc::Vpc)));
+    r.add(Arc::new(Aws(ec2::subnet::Subnet)));
+    r.add(Arc::new(Aws(ec2::internet_gateway::InternetGateway)));
+    r.add(Arc::new(Aws(ec2::elastic_ip::ElasticIp)));
+    r.add(Arc::new(Aws(ec2::nat_gateway::NatGateway)));
+    r.add(Arc::new(Aws(ec2::route_table::RouteTable)));
+    r.add(Arc::new(Aws(ec2::security_group::SecurityGroup)));
     r.add(Arc::new(iam::IamRole));
     r.add(Arc::new(eks::EksCluster::default()));
     r.add(Arc::new(eks::EksNodegroup::default()));
@@ -202,9 +202,21 @@ impl AwsError {
     }
 }
 
+/// A call whose error is one of `codes` counts as done (a retried call whose
+/// first answer was lost, an object already gone).
+pub fn ok_if<T>(r: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.is(codes) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
 impl From<AwsError> for ProviderError {
     fn from(e: AwsError) -> Self {
-        ProviderError::new(e.message)
+        ProviderError {
+            message: e.message,
+            code: e.code,
+        }
     }
 }
 
@@ -302,16 +314,7 @@ pub fn user_tags(
         .collect()
 }
 
-/// Attributes made of the inputs plus `extra` (computed values win).
-pub fn with_attrs(inputs: &Value, extra: Value) -> Value {
-    let mut a = inputs.as_object().cloned().unwrap_or_default();
-    if let Some(e) = extra.as_object() {
-        for (k, v) in e {
-            a.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(a)
-}
+pub use crate::providers::common::with_attrs;
 
 /// The user's view of a live object with all its `tags`: only the user's
 /// tags in the inputs (ownership tags and a default `Name` dropped), and the

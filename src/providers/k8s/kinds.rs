@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -321,16 +320,7 @@ fn password(config: &Value) -> Result<String, String> {
     Err("give `password_env` or `password_file`".into())
 }
 
-/// A keyed hash (HMAC-SHA256, keyed by stack and address) of a secret, so a
-/// rotation shows as an update while the state holds nothing reversible.
-pub fn secret_hash(stack: &str, address: &str, secret: &str) -> String {
-    let key = format!("slipway-secret-hash:{stack}:{address}");
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
-    mac.update(secret.as_bytes());
-    let out = mac.finalize().into_bytes();
-    let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
-    format!("hmac-sha256:{hex}")
-}
+pub use crate::providers::common::secret_hash;
 
 fn docker_config(registry: &str, username: &str, password: &str) -> String {
     use base64::Engine;
@@ -906,7 +896,7 @@ impl ResourceKind for K8sKind {
                 inputs["username"] = user;
                 inputs["password_hash"] = hash;
             }
-            let attributes = crate::providers::aws::with_attrs(&inputs, json!({ "id": r.id }));
+            let attributes = crate::providers::common::with_attrs(&inputs, json!({ "id": r.id }));
             out.push(Some(Live {
                 id: r.id.to_string(),
                 inputs,
@@ -981,7 +971,7 @@ impl K8sKind {
         }
         let inputs = self.complete(&ctx.stack, address, config);
         let id = id_of(&objs);
-        let attributes = crate::providers::aws::with_attrs(&inputs, json!({ "id": id }));
+        let attributes = crate::providers::common::with_attrs(&inputs, json!({ "id": id }));
         Ok(Live { id, inputs, attributes })
     }
 }

@@ -11,9 +11,13 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGrou
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::ec2::{filter, find_by, read_by, sync_tags, tag_map, tag_spec};
-use super::{aws_err, with_attrs};
-use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
+use super::errors::{DEPENDENCY_VIOLATION, SECURITY_GROUP_NOT_FOUND};
+use super::{describe_each, filter, tag_map, tag_spec};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::tagging::Tagger;
+use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
+use crate::providers::common::name_of;
+use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 use crate::stack::node::PathSeg;
 
 /// One rule as written, and (with `port` folded into from/to and protocol
@@ -122,7 +126,7 @@ impl Rule {
             ));
         }
         if let Some(c) = self.cidr.as_deref().filter(|c| !c.contains("${")) {
-            if let Err(e) = super::validate::parse_cidr(c) {
+            if let Err(e) = super::network_checks::parse_cidr(c) {
                 return Some(("cidr", e));
             }
         }
@@ -203,7 +207,7 @@ fn explode(perms: &[IpPermission], own_id: &str) -> Vec<Rule> {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SgConfig {
+pub struct SecurityGroupConfig {
     vpc: String,
     /// The group name (unique in the VPC); default `<stack>-<name>`.
     #[serde(default)]
@@ -242,21 +246,16 @@ fn canonical_rules(rules: &[Rule]) -> Vec<Rule> {
     v
 }
 
-impl SgConfig {
+impl SecurityGroupConfig {
     fn canonical(mut self, stack: &str, address: &str) -> Self {
-        let name = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
-        self.name = Some(self.name.unwrap_or_else(|| format!("{stack}-{name}")));
+        self.name = Some(self.name.unwrap_or_else(|| format!("{stack}-{}", name_of(address))));
         self.ingress = canonical_rules(&self.ingress);
         self.egress = Some(canonical_rules(&self.egress.unwrap_or_else(allow_all_out)));
         self
     }
 }
 
-/// `security_group`
-pub struct SecurityGroup;
-
-async fn describe(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Live>, ProviderError> {
-    let aws = ctx.aws().await?;
+async fn describe_groups(aws: &Clients, filters: Vec<Filter>) -> Result<Vec<Tagged>, ProviderError> {
     let groups = aws
         .ec2
         .describe_security_groups()
@@ -271,25 +270,41 @@ async fn describe(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Live>, Provider
         .into_iter()
         .filter_map(|g| {
             let id = g.group_id()?.to_string();
-            Some(Live {
+            let live = Live {
                 inputs: json!({
                     "vpc": g.vpc_id().unwrap_or_default(),
                     "name": g.group_name().unwrap_or_default(),
                     "description": g.description().unwrap_or_default(),
                     "ingress": explode(g.ip_permissions(), &id),
                     "egress": explode(g.ip_permissions_egress(), &id),
-                    "tags": tag_map(g.tags()),
                 }),
                 attributes: json!({ "id": id, "arn": g.security_group_arn().unwrap_or_default() }),
                 id,
+            };
+            Some(Tagged {
+                live,
+                tags: tag_map(g.tags()),
             })
         })
         .collect())
 }
 
+async fn one(aws: &Clients, id: &str) -> Result<Option<Live>, ProviderError> {
+    Ok(describe_groups(aws, vec![filter("group-id", [id])])
+        .await?
+        .into_iter()
+        .next()
+        .map(|t| t.live))
+}
+
 /// Revoke and authorize so that the live rules become `want`.
-async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live: &Value) -> Result<(), ProviderError> {
-    let aws = ctx.aws().await?;
+async fn converge(
+    aws: &Clients,
+    id: &str,
+    want_in: &[Rule],
+    want_out: &[Rule],
+    live: &Value,
+) -> Result<(), ProviderError> {
     let have_in: Vec<Rule> = serde_json::from_value(live["ingress"].clone()).unwrap_or_default();
     let have_out: Vec<Rule> = serde_json::from_value(live["egress"].clone()).unwrap_or_default();
     let diff = |want: &[Rule], have: &[Rule]| -> (Vec<IpPermission>, Vec<IpPermission>) {
@@ -302,91 +317,67 @@ async fn converge(ctx: &Ctx, id: &str, want_in: &[Rule], want_out: &[Rule], live
     };
     let (add_in, del_in) = diff(want_in, &have_in);
     let (add_out, del_out) = diff(want_out, &have_out);
+    // A rule already revoked or authorized is a retried call whose first answer was lost.
+    const GONE: &[&str] = &["InvalidPermission.NotFound"];
+    const THERE: &[&str] = &["InvalidPermission.Duplicate"];
+    let ec2 = &aws.ec2;
     if !del_in.is_empty() {
-        match aws
-            .ec2
+        let r = ec2
             .revoke_security_group_ingress()
             .group_id(id)
             .set_ip_permissions(Some(del_in))
             .send()
-            .await
-            .map_err(aws_err("ec2 RevokeSecurityGroupIngress"))
-        {
-            // Already so (a retried call whose first answer was lost).
-            Err(e) if e.is(&["InvalidPermission.NotFound"]) => {}
-            other => {
-                other?;
-            }
-        }
+            .await;
+        ok_if(r.map_err(aws_err("ec2 RevokeSecurityGroupIngress")), GONE)?;
     }
     if !del_out.is_empty() {
-        match aws
-            .ec2
+        let r = ec2
             .revoke_security_group_egress()
             .group_id(id)
             .set_ip_permissions(Some(del_out))
             .send()
-            .await
-            .map_err(aws_err("ec2 RevokeSecurityGroupEgress"))
-        {
-            // Already so (a retried call whose first answer was lost).
-            Err(e) if e.is(&["InvalidPermission.NotFound"]) => {}
-            other => {
-                other?;
-            }
-        }
+            .await;
+        ok_if(r.map_err(aws_err("ec2 RevokeSecurityGroupEgress")), GONE)?;
     }
     if !add_in.is_empty() {
-        match aws
-            .ec2
+        let r = ec2
             .authorize_security_group_ingress()
             .group_id(id)
             .set_ip_permissions(Some(add_in))
             .send()
-            .await
-            .map_err(aws_err("ec2 AuthorizeSecurityGroupIngress"))
-        {
-            // Already so (a retried call whose first answer was lost).
-            Err(e) if e.is(&["InvalidPermission.Duplicate"]) => {}
-            other => {
-                other?;
-            }
-        }
+            .await;
+        ok_if(r.map_err(aws_err("ec2 AuthorizeSecurityGroupIngress")), THERE)?;
     }
     if !add_out.is_empty() {
-        match aws
-            .ec2
+        let r = ec2
             .authorize_security_group_egress()
             .group_id(id)
             .set_ip_permissions(Some(add_out))
             .send()
-            .await
-            .map_err(aws_err("ec2 AuthorizeSecurityGroupEgress"))
-        {
-            // Already so (a retried call whose first answer was lost).
-            Err(e) if e.is(&["InvalidPermission.Duplicate"]) => {}
-            other => {
-                other?;
-            }
-        }
+            .await;
+        ok_if(r.map_err(aws_err("ec2 AuthorizeSecurityGroupEgress")), THERE)?;
     }
     Ok(())
 }
 
-fn parse(stack: &str, address: &str, config: &Value) -> Result<SgConfig, ProviderError> {
-    serde_json::from_value::<SgConfig>(config.clone())
-        .map(|c| c.canonical(stack, address))
-        .map_err(|e| ProviderError::new(e.to_string()))
-}
+/// `security_group`
+pub struct SecurityGroup;
 
 #[async_trait]
-impl ResourceKind for SecurityGroup {
-    fn name(&self) -> &'static str {
-        "security_group"
+impl AwsKind for SecurityGroup {
+    type Config = SecurityGroupConfig;
+    const NAME: &'static str = "security_group";
+    const COMPUTED: &'static [&'static str] = &["id", "arn"];
+    const FORCE_NEW: &'static [&'static str] = &["vpc", "name", "description"];
+    const GONE: &'static [&'static str] = &[SECURITY_GROUP_NOT_FOUND];
+    const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
+    const TAGGER: Tagger = Tagger::Ec2;
+
+    fn canonical(&self, c: SecurityGroupConfig, stack: &str, address: &str) -> Result<SecurityGroupConfig, String> {
+        Ok(c.canonical(stack, address))
     }
 
-    fn check(&self, config: &Value) -> Result<(), SchemaError> {
-        check_schema::<SgConfig>(config)?;
+    fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
         for dir in ["ingress", "egress"] {
             for (i, raw) in config
                 .get(dir)
@@ -414,121 +405,75 @@ impl ResourceKind for SecurityGroup {
         Ok(())
     }
 
-    fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
-        serde_json::from_value::<SgConfig>(config.clone())
-            .ok()
-            .and_then(|c| serde_json::to_value(c.canonical(stack, address)).ok())
-            .unwrap_or_else(|| config.clone())
+    async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
+        describe_each(ctx, sel, "group-id", |f| describe_groups(aws, f)).await
     }
 
-    fn computed_attributes(&self) -> &'static [&'static str] {
-        &["id", "arn"]
-    }
-
-    fn force_new_fields(&self) -> &'static [&'static str] {
-        &["vpc", "name", "description"]
-    }
-
-    async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
-        read_by(ctx, reqs, "group-id", |f| describe(ctx, f)).await
-    }
-
-    async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
-        let aws = ctx.aws().await?;
-        let c = parse(&ctx.stack, address, config)?;
-        let out = aws
+    async fn create(
+        &self,
+        call: &Call<'_>,
+        c: &SecurityGroupConfig,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Created, ProviderError> {
+        let out = call
+            .aws
             .ec2
             .create_security_group()
             .group_name(c.name.clone().unwrap_or_default())
             .description(&c.description)
             .vpc_id(&c.vpc)
-            .tag_specifications(tag_spec(
-                ResourceType::SecurityGroup,
-                &super::all_tags(ctx, address, &c.tags),
-            ))
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, tags))
             .send()
             .await
             .map_err(aws_err("ec2 CreateSecurityGroup"))?;
-        let id = out
-            .group_id()
-            .ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no ID"))?
-            .to_string();
-        let live = describe(ctx, vec![filter("group-id", [id.clone()])]).await?;
-        let live_inputs = live.first().map(|l| l.inputs.clone()).unwrap_or(json!({}));
+        let id = out.group_id().unwrap_or_default().to_string();
+        let live = one(call.aws, &id).await?;
+        let live_inputs = live.as_ref().map(|l| l.inputs.clone()).unwrap_or(json!({}));
         converge(
-            ctx,
+            call.aws,
             &id,
             &c.ingress,
             c.egress.as_deref().unwrap_or_default(),
             &live_inputs,
         )
         .await?;
-        let arn = live
-            .first()
-            .and_then(|l| l.attributes.get("arn").cloned())
-            .unwrap_or(json!(""));
-        let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live {
-            attributes: with_attrs(&inputs, json!({"id": id, "arn": arn})),
+        let arn = live.and_then(|l| l.attributes.get("arn").cloned()).unwrap_or(json!(""));
+        Ok(Created::New {
+            attributes: json!({"id": id, "arn": arn}),
             id,
-            inputs,
         })
     }
 
-    async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
-        let aws = ctx.aws().await?;
-        let c = parse(&ctx.stack, address, config)?;
-        let now = describe(ctx, vec![filter("group-id", [prior.id.clone()])])
+    async fn update(
+        &self,
+        call: &Call<'_>,
+        prior: &Live,
+        _old: &SecurityGroupConfig,
+        c: &SecurityGroupConfig,
+    ) -> Result<Value, ProviderError> {
+        // Against the rules live now, not the state, so drift is repaired.
+        let now = one(call.aws, &prior.id)
             .await?
-            .into_iter()
-            .next()
             .ok_or_else(|| ProviderError::new(format!("security group {} is gone", prior.id)))?;
         converge(
-            ctx,
+            call.aws,
             &prior.id,
             &c.ingress,
             c.egress.as_deref().unwrap_or_default(),
             &now.inputs,
         )
         .await?;
-        let live_tags: BTreeMap<String, String> =
-            serde_json::from_value(now.inputs["tags"].clone()).unwrap_or_default();
-        sync_tags(
-            ctx,
-            &aws.ec2,
-            &prior.id,
-            address,
-            &super::user_tags(ctx, address, live_tags),
-            &c.tags,
-        )
-        .await?;
-        let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live {
-            id: prior.id.clone(),
-            attributes: with_attrs(&prior.attributes, inputs.clone()),
-            inputs,
-        })
+        Ok(Value::Null)
     }
 
-    async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
-        let aws = ctx.aws().await?;
-        let r = super::retry_on(&["DependencyViolation"], super::SETTLE_TIMEOUT, || async {
-            aws.ec2
-                .delete_security_group()
-                .group_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("ec2 DeleteSecurityGroup"))
-        })
-        .await;
-        match r {
-            Err(e) if e.is(&["InvalidGroup.NotFound"]) => Ok(()),
-            other => Ok(other?),
-        }
-    }
-
-    async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
-        find_by(ctx, address, |f| describe(ctx, f)).await
+    async fn delete_call(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), AwsError> {
+        call.aws
+            .ec2
+            .delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .map_err(aws_err("ec2 DeleteSecurityGroup"))?;
+        Ok(())
     }
 }

@@ -10,14 +10,17 @@ use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::ec2::{filter, find_by, read_by, sync_tags, tag_map, tag_spec};
-use super::{aws_err, with_attrs};
-use crate::providers::{check_schema, complete_as, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
+use super::errors::{ALREADY_ASSOCIATED, DEPENDENCY_VIOLATION, ROUTE_TABLE_NOT_FOUND};
+use super::{describe_each, filter, tag_map, tag_spec};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::tagging::Tagger;
+use crate::providers::aws::{aws_err, AwsError, Clients};
+use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 use crate::stack::node::PathSeg;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Route {
+pub struct Route {
     /// Destination CIDR, e.g. "0.0.0.0/0".
     cidr: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,7 +31,7 @@ struct Route {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RouteTableConfig {
+pub struct RouteTableConfig {
     vpc: String,
     #[serde(default)]
     routes: Vec<Route>,
@@ -48,17 +51,14 @@ impl RouteTableConfig {
     }
 }
 
-/// `route_table`
-pub struct RouteTable;
-
 /// What is live: the inputs and the association ID of each subnet.
 struct Table {
     live: Live,
+    tags: BTreeMap<String, String>,
     associations: BTreeMap<String, String>,
 }
 
-async fn describe_tables(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Table>, ProviderError> {
-    let aws = ctx.aws().await?;
+async fn describe_tables(aws: &Clients, filters: Vec<Filter>) -> Result<Vec<Table>, ProviderError> {
     let tables = aws
         .ec2
         .describe_route_tables()
@@ -93,38 +93,33 @@ async fn describe_tables(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Table>, 
                 .filter(|a| !a.main().unwrap_or(false))
                 .filter_map(|a| Some((a.subnet_id()?.to_string(), a.route_table_association_id()?.to_string())))
                 .collect();
+            let tags = tag_map(t.tags());
             let live = Live {
                 inputs: json!({
                     "vpc": t.vpc_id().unwrap_or_default(),
                     "routes": routes,
                     "subnets": associations.keys().collect::<Vec<_>>(),
-                    "tags": tag_map(t.tags()),
                 }),
                 attributes: json!({ "id": id }),
                 id,
             };
-            Some(Table { live, associations })
+            Some(Table {
+                live,
+                tags,
+                associations,
+            })
         })
-        .collect())
-}
-
-async fn lives(ctx: &Ctx, filters: Vec<Filter>) -> Result<Vec<Live>, ProviderError> {
-    Ok(describe_tables(ctx, filters)
-        .await?
-        .into_iter()
-        .map(|t| t.live)
         .collect())
 }
 
 /// Make the live table's routes and associations match `c`.
 async fn converge(
-    ctx: &Ctx,
+    aws: &Clients,
     id: &str,
     c: &RouteTableConfig,
     live_routes: &[Route],
     assoc: &BTreeMap<String, String>,
 ) -> Result<(), ProviderError> {
-    let aws = ctx.aws().await?;
     let want: BTreeMap<&str, &Route> = c.routes.iter().map(|r| (r.cidr.as_str(), r)).collect();
     let have: BTreeMap<&str, &Route> = live_routes.iter().map(|r| (r.cidr.as_str(), r)).collect();
     for (cidr, r) in &want {
@@ -204,7 +199,7 @@ async fn converge(
                 .map_err(aws_err("ec2 AssociateRouteTable"))
             {
                 // Already associated (a retried call whose first answer was lost).
-                Err(e) if e.is(&["Resource.AlreadyAssociated"]) => {}
+                Err(e) if e.is(&[ALREADY_ASSOCIATED]) => {}
                 other => {
                     other?;
                 }
@@ -214,23 +209,32 @@ async fn converge(
     Ok(())
 }
 
-fn parse(config: &Value) -> Result<RouteTableConfig, ProviderError> {
-    serde_json::from_value::<RouteTableConfig>(config.clone())
-        .map(RouteTableConfig::canonical)
-        .map_err(|e| ProviderError::new(e.to_string()))
+/// `route_table`
+pub struct RouteTable;
+
+async fn one(aws: &Clients, id: &str) -> Result<Option<Table>, ProviderError> {
+    Ok(describe_tables(aws, vec![filter("route-table-id", [id])])
+        .await?
+        .into_iter()
+        .next())
 }
 
 #[async_trait]
-impl ResourceKind for RouteTable {
-    fn name(&self) -> &'static str {
-        "route_table"
-    }
-    fn may_duplicate(&self) -> bool {
-        true
+impl AwsKind for RouteTable {
+    type Config = RouteTableConfig;
+    const NAME: &'static str = "route_table";
+    const COMPUTED: &'static [&'static str] = &["id"];
+    const FORCE_NEW: &'static [&'static str] = &["vpc"];
+    const MAY_DUPLICATE: bool = true;
+    const GONE: &'static [&'static str] = &[ROUTE_TABLE_NOT_FOUND];
+    const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
+    const TAGGER: Tagger = Tagger::Ec2;
+
+    fn canonical(&self, c: RouteTableConfig, _stack: &str, _address: &str) -> Result<RouteTableConfig, String> {
+        Ok(c.canonical())
     }
 
-    fn check(&self, config: &Value) -> Result<(), SchemaError> {
-        check_schema::<RouteTableConfig>(config)?;
+    fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
         for (i, r) in config
             .get("routes")
             .and_then(Value::as_array)
@@ -251,7 +255,7 @@ impl ResourceKind for RouteTable {
             }
             if let Some(c) = r.get("cidr").and_then(Value::as_str) {
                 if !c.contains("${") {
-                    if let Err(e) = super::validate::parse_cidr(c) {
+                    if let Err(e) = super::network_checks::parse_cidr(c) {
                         return Err(SchemaError {
                             path: vec![
                                 PathSeg::Field("routes".into()),
@@ -268,86 +272,69 @@ impl ResourceKind for RouteTable {
         Ok(())
     }
 
-    fn complete(&self, _s: &str, _a: &str, config: &Value) -> Value {
-        match serde_json::from_value::<RouteTableConfig>(config.clone()) {
-            Ok(c) => serde_json::to_value(c.canonical()).unwrap_or_else(|_| config.clone()),
-            Err(_) => complete_as::<RouteTableConfig>(config),
-        }
+    async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
+        let tables = describe_each(ctx, sel, "route-table-id", |f| describe_tables(aws, f)).await?;
+        Ok(tables
+            .into_iter()
+            .map(|t| Tagged {
+                live: t.live,
+                tags: t.tags,
+            })
+            .collect())
     }
 
-    fn computed_attributes(&self) -> &'static [&'static str] {
-        &["id"]
-    }
-
-    fn force_new_fields(&self) -> &'static [&'static str] {
-        &["vpc"]
-    }
-
-    async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
-        read_by(ctx, reqs, "route-table-id", |f| lives(ctx, f)).await
-    }
-
-    async fn create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<Live, ProviderError> {
-        let aws = ctx.aws().await?;
-        let c = parse(config)?;
-        let out = aws
+    async fn create(
+        &self,
+        call: &Call<'_>,
+        c: &RouteTableConfig,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Created, ProviderError> {
+        let out = call
+            .aws
             .ec2
             .create_route_table()
             .vpc_id(&c.vpc)
-            .tag_specifications(tag_spec(
-                ResourceType::RouteTable,
-                &super::all_tags(ctx, address, &c.tags),
-            ))
+            .tag_specifications(tag_spec(ResourceType::RouteTable, tags))
             .send()
             .await
             .map_err(aws_err("ec2 CreateRouteTable"))?;
         let id = out
             .route_table()
             .and_then(|t| t.route_table_id())
-            .ok_or_else(|| ProviderError::new("CreateRouteTable returned no ID"))?
+            .unwrap_or_default()
             .to_string();
-        converge(ctx, &id, &c, &[], &BTreeMap::new()).await?;
-        let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live {
-            attributes: with_attrs(&inputs, json!({"id": id})),
+        if !id.is_empty() {
+            converge(call.aws, &id, c, &[], &BTreeMap::new()).await?;
+        }
+        Ok(Created::New {
+            attributes: json!({"id": id}),
             id,
-            inputs,
         })
     }
 
-    async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
-        let aws = ctx.aws().await?;
-        let c = parse(config)?;
-        let now = describe_tables(ctx, vec![filter("route-table-id", [prior.id.clone()])])
+    async fn update(
+        &self,
+        call: &Call<'_>,
+        prior: &Live,
+        _old: &RouteTableConfig,
+        c: &RouteTableConfig,
+    ) -> Result<Value, ProviderError> {
+        // Against what is live now, not the state, so drift is repaired.
+        let now = one(call.aws, &prior.id)
             .await?
-            .into_iter()
-            .next()
             .ok_or_else(|| ProviderError::new(format!("route table {} is gone", prior.id)))?;
         let live_routes: Vec<Route> = serde_json::from_value(now.live.inputs["routes"].clone()).unwrap_or_default();
-        converge(ctx, &prior.id, &c, &live_routes, &now.associations).await?;
-        let live_tags: BTreeMap<String, String> =
-            serde_json::from_value(now.live.inputs["tags"].clone()).unwrap_or_default();
-        let old_user = super::user_tags(ctx, address, live_tags);
-        sync_tags(ctx, &aws.ec2, &prior.id, address, &old_user, &c.tags).await?;
-        let inputs = serde_json::to_value(&c).unwrap_or_default();
-        Ok(Live {
-            id: prior.id.clone(),
-            attributes: with_attrs(&prior.attributes, inputs.clone()),
-            inputs,
-        })
+        converge(call.aws, &prior.id, c, &live_routes, &now.associations).await?;
+        Ok(Value::Null)
     }
 
-    async fn delete(&self, ctx: &Ctx, _address: &str, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
-        let aws = ctx.aws().await?;
-        let Some(now) = describe_tables(ctx, vec![filter("route-table-id", [id])])
-            .await?
-            .into_iter()
-            .next()
-        else {
+    async fn before_delete(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), ProviderError> {
+        let Some(now) = one(call.aws, id).await? else {
             return Ok(());
         };
         for assoc in now.associations.values() {
-            match aws
+            match call
+                .aws
                 .ec2
                 .disassociate_route_table()
                 .association_id(assoc)
@@ -361,23 +348,17 @@ impl ResourceKind for RouteTable {
                 }
             }
         }
-        let r = super::retry_on(&["DependencyViolation"], super::SETTLE_TIMEOUT, || async {
-            aws.ec2
-                .delete_route_table()
-                .route_table_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("ec2 DeleteRouteTable"))
-        })
-        .await;
-        match r {
-            Err(e) if e.is(&["InvalidRouteTableID.NotFound"]) => Ok(()),
-            other => Ok(other?),
-        }
+        Ok(())
     }
 
-    async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError> {
-        find_by(ctx, address, |f| lives(ctx, f)).await
+    async fn delete_call(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), AwsError> {
+        call.aws
+            .ec2
+            .delete_route_table()
+            .route_table_id(id)
+            .send()
+            .await
+            .map_err(aws_err("ec2 DeleteRouteTable"))?;
+        Ok(())
     }
 }

@@ -1,0 +1,90 @@
+//! What several providers share: the user's view of a live object, keyed
+//! secret hashes, short hashes, address-to-name and tag maps. Nothing here
+//! knows a cloud API; no provider imports another provider for these.
+
+use std::collections::BTreeMap;
+
+use hmac::KeyInit;
+use hmac::Mac;
+use serde_json::Value;
+
+/// The resource name of an address: `subnet.public_a` -> `public_a`.
+pub fn name_of(address: &str) -> &str {
+    address.split_once('.').map(|(_, n)| n).unwrap_or(address)
+}
+
+/// Attributes made of `base` plus `extra` (the values of `extra` win).
+pub fn with_attrs(base: &Value, extra: Value) -> Value {
+    let mut a = base.as_object().cloned().unwrap_or_default();
+    if let Some(e) = extra.as_object() {
+        for (k, v) in e {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(a)
+}
+
+/// The `tags` table of a config or of a live object's inputs.
+pub fn tags_in(config: &Value) -> BTreeMap<String, String> {
+    config
+        .get("tags")
+        .and_then(|t| serde_json::from_value(t.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// A keyed hash (HMAC-SHA256, keyed by stack and address) of a secret, so a
+/// rotation shows as an update while the state holds nothing reversible.
+pub fn secret_hash(stack: &str, address: &str, secret: &str) -> String {
+    let key = format!("slipway-secret-hash:{stack}:{address}");
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+    mac.update(secret.as_bytes());
+    let out = mac.finalize().into_bytes();
+    let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
+    format!("hmac-sha256:{hex}")
+}
+
+/// A short, stable, non-secret hash (64-bit FNV-1a) for names and tokens.
+/// Names already in states are built from it: never change the function.
+pub fn short_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// `serde(default = "yes")` for flags that are on unless turned off.
+pub fn yes() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_hash_is_fnv1a_64() {
+        // Reference values of 64-bit FNV-1a.
+        assert_eq!(short_hash(""), 0xcbf29ce484222325);
+        assert_eq!(short_hash("a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn secret_hash_depends_on_stack_address_and_secret() {
+        let h = secret_hash("s", "registry_secret.r", "pw");
+        assert!(h.starts_with("hmac-sha256:"));
+        assert_ne!(h, secret_hash("s", "registry_secret.other", "pw"));
+        assert_ne!(h, secret_hash("s", "registry_secret.r", "pw2"));
+        assert!(!h.contains("pw"));
+    }
+
+    #[test]
+    fn name_and_tags_helpers() {
+        assert_eq!(name_of("subnet.public_a"), "public_a");
+        assert_eq!(name_of("plain"), "plain");
+        let t = tags_in(&serde_json::json!({"tags": {"a": "1"}}));
+        assert_eq!(t.get("a").map(String::as_str), Some("1"));
+        assert!(tags_in(&serde_json::json!({})).is_empty());
+    }
+}
