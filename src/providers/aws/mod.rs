@@ -6,7 +6,7 @@ pub mod access;
 pub mod acm;
 pub mod ec2;
 pub mod eks;
-pub mod elb;
+pub mod elbv2;
 pub mod iam;
 pub mod kind;
 pub mod policy;
@@ -47,9 +47,9 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(access::EksAccessEntry));
     r.add(Arc::new(iam::OidcProvider));
     r.add(Arc::new(acm::AcmCertificate));
-    r.add(Arc::new(elb::Alb));
-    r.add(Arc::new(elb::AlbTargetGroup));
-    r.add(Arc::new(elb::AlbListener));
+    r.add(Arc::new(Aws(elbv2::alb::Alb)));
+    r.add(Arc::new(Aws(elbv2::target_group::AlbTargetGroup)));
+    r.add(Arc::new(Aws(elbv2::listener::AlbListener)));
 }
 
 /// The service clients of one run.
