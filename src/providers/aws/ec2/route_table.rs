@@ -122,19 +122,20 @@ async fn converge(
 ) -> Result<(), ProviderError> {
     let want: BTreeMap<&str, &Route> = c.routes.iter().map(|r| (r.cidr.as_str(), r)).collect();
     let have: BTreeMap<&str, &Route> = live_routes.iter().map(|r| (r.cidr.as_str(), r)).collect();
+    let replace = |cidr: &str, r: &Route| {
+        aws.ec2
+            .replace_route()
+            .route_table_id(id)
+            .destination_cidr_block(cidr)
+            .set_gateway_id(r.internet_gateway.clone())
+            .set_nat_gateway_id(r.nat_gateway.clone())
+            .send()
+    };
     for (cidr, r) in &want {
         match have.get(cidr) {
             Some(h) if h == r => {}
             Some(_) => {
-                aws.ec2
-                    .replace_route()
-                    .route_table_id(id)
-                    .destination_cidr_block(*cidr)
-                    .set_gateway_id(r.internet_gateway.clone())
-                    .set_nat_gateway_id(r.nat_gateway.clone())
-                    .send()
-                    .await
-                    .map_err(aws_err("ec2 ReplaceRoute"))?;
+                replace(cidr, r).await.map_err(aws_err("ec2 ReplaceRoute"))?;
             }
             None => {
                 let created = aws
@@ -150,15 +151,7 @@ async fn converge(
                 match created {
                     // A retried call whose first answer was lost: point the route where we want.
                     Err(e) if e.is(&["RouteAlreadyExists"]) => {
-                        aws.ec2
-                            .replace_route()
-                            .route_table_id(id)
-                            .destination_cidr_block(*cidr)
-                            .set_gateway_id(r.internet_gateway.clone())
-                            .set_nat_gateway_id(r.nat_gateway.clone())
-                            .send()
-                            .await
-                            .map_err(aws_err("ec2 ReplaceRoute"))?;
+                        replace(cidr, r).await.map_err(aws_err("ec2 ReplaceRoute"))?;
                     }
                     other => {
                         other?;
