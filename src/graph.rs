@@ -27,33 +27,23 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Build the graph of a validated stack; a cycle is an error naming every
-    /// address on it.
-    pub fn build(stack: &Stack, registry: &crate::providers::Registry) -> Result<Graph, StackErrors> {
+    /// Build the graph of a validated stack, with `implied` the dependencies
+    /// its kinds add beyond references (address -> dependencies); a cycle is
+    /// an error naming every address on it.
+    pub fn build(stack: &Stack, implied: &HashMap<String, Vec<String>>) -> Result<Graph, StackErrors> {
         let mut g = DiGraph::with_capacity(stack.resources.len(), stack.resources.len());
         let mut index = HashMap::with_capacity(stack.resources.len());
         for r in &stack.resources {
             index.insert(r.address.clone(), g.add_node(r.address.clone()));
         }
-        let view = crate::providers::StackView {
-            region: stack.region.as_deref(),
-            resources: stack
-                .resources
-                .iter()
-                .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
-                .collect(),
-        };
         for r in &stack.resources {
             let to = index[&r.address];
             let mut seen = HashSet::new();
-            let implied: Vec<(String, crate::stack::source::Span, String)> = registry
-                .get(&r.kind)
-                .map(|k| k.implied_dependencies(&r.config, &view))
-                .unwrap_or_default()
+            let implied = implied
+                .get(&r.address)
                 .into_iter()
-                .filter(|d| d != &r.address)
-                .map(|d| (d, r.span.clone(), "implied: its namespace".to_string()))
-                .collect();
+                .flatten()
+                .map(|d| (d.clone(), r.span.clone(), "implied: its namespace".to_string()));
             let sites = r
                 .refs
                 .iter()

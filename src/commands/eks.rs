@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::{find_store, CmdError, Exit};
-use crate::providers::aws::token;
+use crate::providers::aws::eks::token;
 
 pub async fn eks_token(cluster: &str, region: Option<String>, role_arn: Option<String>) -> Exit {
     let cred = token::exec_credential_for(cluster, region, role_arn).await?;

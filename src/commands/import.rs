@@ -26,10 +26,9 @@ const APPLY_ADOPTS: &[&str] = &["app", "ci_deployer", "registry_secret", "data"]
 pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
     let loaded = load_stack(&a.dir, &a.vars, registry)?;
     let r = loaded.stack.resource(&a.address).ok_or_else(|| {
-        let hint =
-            crate::stack::error::did_you_mean(&a.address, loaded.stack.resources.iter().map(|r| r.address.as_str()))
-                .map(|s| format!(" Did you mean `{s}`?"))
-                .unwrap_or_default();
+        let hint = crate::path::did_you_mean(&a.address, loaded.stack.resources.iter().map(|r| r.address.as_str()))
+            .map(|s| format!(" Did you mean `{s}`?"))
+            .unwrap_or_default();
         CmdError::Other(format!(
             "`{}` is not declared in {}: declare it first, then import.{hint}",
             a.address,

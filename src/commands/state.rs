@@ -32,7 +32,7 @@ pub async fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit 
     let store = find_store(dir, state).await?;
     let s = load(&store).await?;
     let r = s.resources.get(addr).ok_or_else(|| {
-        let hint = crate::stack::error::did_you_mean(addr, s.resources.keys().map(String::as_str))
+        let hint = crate::path::did_you_mean(addr, s.resources.keys().map(String::as_str))
             .map(|a| format!("; did you mean `{a}`?"))
             .unwrap_or_default();
         CmdError::Other(format!("no resource `{addr}` in {}{hint}", store.location().display()))

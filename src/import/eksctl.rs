@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{snake, unique, Found, Unmodelled};
-use crate::providers::aws::{aws_err, Clients};
+use crate::providers::aws::{all_items, aws_err, Clients};
 use crate::providers::ProviderError;
 
 /// eksctl's tag naming the cluster on every stack and object it makes.
@@ -97,15 +97,8 @@ async fn stacks(aws: &Clients, cluster: &str) -> Result<Vec<CfnStack>, ProviderE
     let main = format!("eksctl-{cluster}-cluster");
     let ng_prefix = format!("eksctl-{cluster}-nodegroup-");
     let mut out = Vec::new();
-    let all: Vec<aws_sdk_cloudformation::types::Stack> = aws
-        .cfn
-        .describe_stacks()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("cloudformation DescribeStacks"))?;
+    let all: Vec<aws_sdk_cloudformation::types::Stack> =
+        all_items!(aws.cfn.describe_stacks(), "cloudformation DescribeStacks")?;
     for s in &all {
         let name = s.stack_name().unwrap_or_default();
         let tagged = tag(s.tags(), CLUSTER_TAG).or_else(|| tag(s.tags(), CLUSTER_TAG_OLD));
@@ -231,16 +224,7 @@ pub async fn discover(aws: &Clients, t: &Target) -> Result<Discovery, ProviderEr
             )));
         }
     };
-    let mut nodegroups: Vec<String> = aws
-        .eks
-        .list_nodegroups()
-        .cluster_name(&t.cluster)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("eks ListNodegroups"))?;
+    let mut nodegroups = crate::providers::aws::eks::nodegroup_names(aws, &t.cluster).await?;
     if let Some(want) = &t.nodegroups {
         let missing: Vec<&String> = want
             .iter()
@@ -291,16 +275,10 @@ pub async fn discover(aws: &Clients, t: &Target) -> Result<Discovery, ProviderEr
             }
             None => String::new(),
         };
-        let resources: Vec<aws_sdk_cloudformation::types::StackResourceSummary> = aws
-            .cfn
-            .list_stack_resources()
-            .stack_name(&s.name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(aws_err("cloudformation ListStackResources"))?;
+        let resources: Vec<aws_sdk_cloudformation::types::StackResourceSummary> = all_items!(
+            aws.cfn.list_stack_resources().stack_name(&s.name),
+            "cloudformation ListStackResources"
+        )?;
         for r in &resources {
             let logical = r.logical_resource_id().unwrap_or_default();
             let physical = r.physical_resource_id().unwrap_or_default();

@@ -23,7 +23,7 @@ pub struct PlanInputs<'a> {
     pub variables: BTreeMap<String, Value>,
     pub state: Option<&'a State>,
     pub state_path: &'a Path,
-    pub state_backend: Option<crate::state::s3::S3Config>,
+    pub state_backend: Option<crate::stack::backend::S3Config>,
     pub live: &'a LiveMap,
     pub registry: &'a Registry,
     pub destroy: bool,

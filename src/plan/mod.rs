@@ -29,7 +29,7 @@ pub struct Plan {
     pub state_path: PathBuf,
     /// The S3 backend the state lives in (none: the local file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_backend: Option<crate::state::s3::S3Config>,
+    pub state_backend: Option<crate::stack::backend::S3Config>,
     /// The lineage and serial of the state the plan was made from (none: empty state).
     pub state_lineage: Option<String>,
     pub state_serial: u64,

@@ -69,7 +69,7 @@ impl ResourceKind for Data {
         if let Some(Value::String(s)) = config.get("delay") {
             if !s.contains("${") && humantime::parse_duration(s).is_err() {
                 return Err(SchemaError {
-                    path: vec![crate::stack::node::PathSeg::Field("delay".into())],
+                    path: vec![crate::path::PathSeg::Field("delay".into())],
                     message: format!("{s:?} is not a duration (write e.g. \"200ms\" or \"2s\")"),
                     suggestion: None,
                 });

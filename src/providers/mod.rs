@@ -10,7 +10,7 @@ pub mod k8s;
 pub mod local;
 pub mod wait;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::stack::node::{path_segments, PathSeg};
+use crate::path::{path_segments, PathSeg};
 use crate::value::{contains_unknown, is_unknown, unknown};
 
 /// What every provider call gets: which stack it works for, and the cloud
@@ -183,7 +183,7 @@ fn unknown_field_suggestion(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (word, expected) = rest.split_once('`')?;
     let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    crate::stack::error::did_you_mean(word, candidates).map(str::to_string)
+    crate::path::did_you_mean(word, candidates).map(str::to_string)
 }
 
 fn tidy_serde_message(m: &str) -> String {
@@ -384,7 +384,7 @@ impl Registry {
         let mut r = Registry { kinds: BTreeMap::new() };
         r.add(Arc::new(local::Data));
         aws::register(&mut r);
-        for k in k8s::kinds::all() {
+        for k in k8s::table::all() {
             r.add(Arc::new(k));
         }
         r
@@ -400,6 +400,31 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.keys().copied()
+    }
+
+    /// Every resource's dependencies that its config does not write as
+    /// references, by address (the graph receives them as data).
+    pub fn implied_edges(&self, stack: &crate::stack::Stack) -> HashMap<String, Vec<String>> {
+        let view = StackView {
+            region: stack.region.as_deref(),
+            resources: stack
+                .resources
+                .iter()
+                .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
+                .collect(),
+        };
+        let mut out = HashMap::new();
+        for r in &stack.resources {
+            let deps = self
+                .get(&r.kind)
+                .map(|k| k.implied_dependencies(&r.config, &view))
+                .unwrap_or_default();
+            let deps: Vec<String> = deps.into_iter().filter(|d| d != &r.address).collect();
+            if !deps.is_empty() {
+                out.insert(r.address.clone(), deps);
+            }
+        }
+        out
     }
 }
 

@@ -18,6 +18,17 @@ pub enum Check<T> {
     Failed(String),
 }
 
+impl Check<()> {
+    /// The same verdict, done with `v`.
+    pub fn with<T>(self, v: T) -> Check<T> {
+        match self {
+            Check::Done(()) => Check::Done(v),
+            Check::Pending(s) => Check::Pending(s),
+            Check::Failed(f) => Check::Failed(f),
+        }
+    }
+}
+
 /// How long and how often to poll.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {

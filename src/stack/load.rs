@@ -7,11 +7,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::error::{did_you_mean, StackError, StackErrors};
+use super::error::{StackError, StackErrors};
 use super::node::{self, Key, Node, NodeKind};
 use super::source::{Sources, Span};
 use super::template::{self, Part};
 use super::{Output, RefSite, Resource, Stack, Variable, META_FIELDS};
+use crate::path::did_you_mean;
 
 struct Loader {
     sources: Sources,

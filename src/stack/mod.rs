@@ -1,6 +1,7 @@
 //! Stacks: TOML files in a directory, loaded with spans, checked against the
 //! kinds' schemas, with references and variables resolved.
 
+pub mod backend;
 pub mod error;
 pub mod load;
 pub mod node;
@@ -75,9 +76,9 @@ pub struct Backend {
 impl Stack {
     /// The S3 location the stack declares, whether or not it is in use
     /// (`state migrate` moves between it and the local file).
-    pub fn s3_location(&self) -> Option<crate::state::s3::S3Config> {
+    pub fn s3_location(&self) -> Option<backend::S3Config> {
         let b = self.backend.as_ref()?;
-        Some(crate::state::s3::S3Config {
+        Some(backend::S3Config {
             bucket: b.bucket.clone()?,
             key: b.key.clone().unwrap_or_else(|| format!("{}.json", self.name)),
             region: b.region.clone().or_else(|| self.region.clone()),
@@ -88,7 +89,7 @@ impl Stack {
     }
 
     /// The S3 backend in use, if `[stack.backend] type = "s3"`.
-    pub fn s3_backend(&self) -> Option<crate::state::s3::S3Config> {
+    pub fn s3_backend(&self) -> Option<backend::S3Config> {
         self.backend.as_ref().filter(|b| b.kind == "s3")?;
         self.s3_location()
     }

@@ -6,6 +6,8 @@ use std::ops::Range;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+use crate::path::PathSeg;
 use toml::Spanned;
 
 /// A value from a stack file with its byte span in that file.
@@ -125,35 +127,6 @@ impl Node {
         }
         Some(node)
     }
-}
-
-/// One step of a path into a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathSeg {
-    Field(String),
-    Index(usize),
-}
-
-impl fmt::Display for PathSeg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PathSeg::Field(s) => write!(f, ".{s}"),
-            PathSeg::Index(i) => write!(f, "[{i}]"),
-        }
-    }
-}
-
-/// Convert a serde_path_to_error path into our segments.
-pub fn path_segments(path: &serde_path_to_error::Path) -> Vec<PathSeg> {
-    use serde_path_to_error::Segment;
-    path.iter()
-        .filter_map(|s| match s {
-            Segment::Seq { index } => Some(PathSeg::Index(*index)),
-            Segment::Map { key } => Some(PathSeg::Field(key.clone())),
-            Segment::Enum { variant } => Some(PathSeg::Field(variant.clone())),
-            Segment::Unknown => None,
-        })
-        .collect()
 }
 
 const DATETIME_KEY: &str = "$__toml_private_datetime";

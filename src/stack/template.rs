@@ -97,8 +97,8 @@ pub fn parse(s: &str) -> Result<Vec<Part>, String> {
 }
 
 /// Every reference in a value, with the JSON path of the string holding it.
-pub fn refs_in(v: &Value, out: &mut Vec<(Ref, Vec<crate::stack::node::PathSeg>)>) {
-    use crate::stack::node::PathSeg;
+pub fn refs_in(v: &Value, out: &mut Vec<(Ref, Vec<crate::path::PathSeg>)>) {
+    use crate::path::PathSeg;
     fn walk(v: &Value, path: &mut Vec<PathSeg>, out: &mut Vec<(Ref, Vec<PathSeg>)>) {
         match v {
             Value::String(s) if s.contains("${") => {

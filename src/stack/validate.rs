@@ -1,10 +1,11 @@
 //! Check a loaded stack against the kinds: known kinds, fields that fit each
 //! kind's schema, references to resources, attributes and variables that exist.
 
-use super::error::{did_you_mean, StackError, StackErrors};
-use super::node::PathSeg;
+use super::error::{StackError, StackErrors};
 use super::template::Ref;
 use super::{RefSite, Stack};
+use crate::path::did_you_mean;
+use crate::path::PathSeg;
 use crate::providers::{error_is_about_unknown, Registry, StackView};
 
 /// Every problem in the stack, or `Ok` when it can be planned.

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::error::{did_you_mean, StackError, StackErrors};
+use super::error::{StackError, StackErrors};
 use super::Stack;
+use crate::path::did_you_mean;
 
 /// Parse `--var` arguments into (name, value) pairs.
 pub fn parse_cli_vars(args: &[String]) -> Result<Vec<(String, String)>, StackErrors> {

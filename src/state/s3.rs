@@ -14,39 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::Mutex;
 
 use super::lock::{LockError, LockInfo};
 
-/// `[stack.backend]` with `type = "s3"`, resolved.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct S3Config {
-    pub bucket: String,
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
-    /// A role to assume for the bucket (another account).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    /// How long a lock stays valid without renewal.
-    pub lock_lease_secs: u64,
-}
-
-impl S3Config {
-    pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
-    }
-    fn lock_key(&self) -> String {
-        format!("{}.lock", self.key)
-    }
-    pub fn journal_prefix(&self) -> String {
-        format!("{}.journal/", self.key)
-    }
-}
+pub use crate::stack::backend::S3Config;
 
 /// An S3 error boiled down to what a person can act on.
 #[derive(Debug, Clone)]

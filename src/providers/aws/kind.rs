@@ -42,6 +42,9 @@ impl Select<'_> {
     }
 }
 
+/// Tags as a map, key to value.
+pub type Tags = BTreeMap<String, String>;
+
 /// A live object with every tag it carries (ownership tags included).
 #[derive(Debug, Clone)]
 pub struct Tagged {
@@ -57,6 +60,13 @@ pub enum Created {
     /// An object this address already owns, found by a look before the
     /// create (a run killed after the call): it is converged by an update.
     Existing(Tagged),
+}
+
+impl Created {
+    /// A new object with its ID and computed attributes.
+    pub fn new(id: String, attributes: Value) -> Created {
+        Created::New { id, attributes }
+    }
 }
 
 /// The context of one call on one resource.
@@ -114,10 +124,9 @@ pub trait AwsKind: Send + Sync + 'static {
     fn normalize(&self, _field: &str, v: &Value) -> Value {
         v.clone()
     }
-    /// The diff, given the generic field-by-field one.
-    fn diff(&self, _prior: &Value, _desired: &Value, generic: Diff) -> Diff {
-        generic
-    }
+    /// The prior and desired values as the field-by-field diff compares
+    /// them (a field the live side cannot know, a value not ours to fight).
+    fn diff_view(&self, _prior: &mut Value, _desired: &mut Value) {}
     /// The object tags are set on (the ID, or an ARN among the attributes).
     fn tag_target(&self, live: &Live) -> String {
         live.id.clone()
@@ -130,12 +139,7 @@ pub trait AwsKind: Send + Sync + 'static {
     /// Live objects with all their tags.
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError>;
     /// Create the object with `tags` (ownership included) in the call itself.
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &Self::Config,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError>;
+    async fn create(&self, call: &Call<'_>, c: &Self::Config, tags: &Tags) -> Result<Created, ProviderError>;
     /// Bring the object from `old` to `new`, tags aside (the framework syncs
     /// them); returns computed attributes that changed (or `Value::Null`).
     async fn update(
@@ -217,7 +221,9 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
         self.0.normalize(field, v)
     }
     fn diff(&self, prior: &Value, desired: &Value) -> Diff {
-        self.0.diff(prior, desired, generic_diff(self, prior, desired))
+        let (mut prior, mut desired) = (prior.clone(), desired.clone());
+        self.0.diff_view(&mut prior, &mut desired);
+        generic_diff(self, &prior, &desired)
     }
     fn check_change(&self, prior: &Value, desired: &Value) -> Result<(), SchemaError> {
         self.0.check_change(prior, desired)

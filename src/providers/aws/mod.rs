@@ -2,16 +2,27 @@
 //! the standard chain (credentials, region, `AWS_ENDPOINT_URL`), the same way
 //! a user points any AWS SDK anywhere; every call is counted for `--stats`.
 
-pub mod access;
+/// Every item of a paginated call, as a `Result<Vec<_>, AwsError>` naming
+/// the operation: `all_items!(aws.ec2.describe_vpcs().set_filters(f), "ec2 DescribeVpcs")`.
+macro_rules! all_items {
+    ($req:expr, $op:expr) => {
+        $req.into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err($crate::providers::aws::aws_err($op))
+    };
+}
+pub(crate) use all_items;
+
 pub mod acm;
 pub mod ec2;
 pub mod eks;
 pub mod elbv2;
 pub mod iam;
 pub mod kind;
-pub mod policy;
 pub mod tagging;
-pub mod token;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,8 +38,6 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
-use serde_json::Value;
-
 use super::{Ctx, Live, ProviderError, Registry};
 use kind::Aws;
 
@@ -41,12 +50,12 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(Aws(ec2::nat_gateway::NatGateway)));
     r.add(Arc::new(Aws(ec2::route_table::RouteTable)));
     r.add(Arc::new(Aws(ec2::security_group::SecurityGroup)));
-    r.add(Arc::new(iam::IamRole));
-    r.add(Arc::new(eks::EksCluster::default()));
-    r.add(Arc::new(eks::EksNodegroup::default()));
-    r.add(Arc::new(access::EksAccessEntry));
-    r.add(Arc::new(iam::OidcProvider));
-    r.add(Arc::new(acm::AcmCertificate));
+    r.add(Arc::new(Aws(iam::role::IamRole)));
+    r.add(Arc::new(Aws(eks::cluster::EksCluster::default())));
+    r.add(Arc::new(Aws(eks::nodegroup::EksNodegroup::default())));
+    r.add(Arc::new(Aws(eks::access_entry::EksAccessEntry)));
+    r.add(Arc::new(Aws(iam::oidc_provider::OidcProvider)));
+    r.add(Arc::new(Aws(acm::certificate::AcmCertificate)));
     r.add(Arc::new(Aws(elbv2::alb::Alb)));
     r.add(Arc::new(Aws(elbv2::target_group::AlbTargetGroup)));
     r.add(Arc::new(Aws(elbv2::listener::AlbListener)));
@@ -211,11 +220,29 @@ pub fn ok_if<T>(r: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> 
     }
 }
 
+/// A read whose error is one of `codes` found nothing.
+pub fn none_if<T>(r: Result<T, AwsError>, codes: &[&str]) -> Result<Option<T>, AwsError> {
+    match r {
+        Err(e) if e.is(codes) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 impl From<AwsError> for ProviderError {
     fn from(e: AwsError) -> Self {
         ProviderError {
             message: e.message,
             code: e.code,
+        }
+    }
+}
+
+/// A failure before any call (an ID of the wrong shape), as a call's error.
+impl From<ProviderError> for AwsError {
+    fn from(e: ProviderError) -> Self {
+        AwsError {
+            code: e.code,
+            message: e.message,
         }
     }
 }
@@ -287,8 +314,7 @@ pub const TAG_ADDRESS: &str = "slipway:address";
 
 /// The `Name` tag an object gets when the stack gives none: `<stack>-<name>`.
 pub fn default_name(ctx: &Ctx, address: &str) -> String {
-    let name = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
-    format!("{}-{name}", ctx.stack)
+    format!("{}-{}", ctx.stack, crate::providers::common::name_of(address))
 }
 
 /// Every tag an object is created with: the user's, `Name`, and ownership.
@@ -314,21 +340,13 @@ pub fn user_tags(
         .collect()
 }
 
-pub use crate::providers::common::with_attrs;
-
 /// The user's view of a live object with all its `tags`: only the user's
 /// tags in the inputs (ownership tags and a default `Name` dropped), and the
 /// inputs among the attributes.
 pub fn user_view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, String>) -> Live {
     l.inputs["tags"] = serde_json::json!(user_tags(ctx, address, tags));
-    l.attributes = with_attrs(&l.inputs, l.attributes.clone());
+    l.attributes = crate::providers::common::with_attrs(&l.inputs, l.attributes.clone());
     l
-}
-
-/// `user_view` for a live object whose inputs hold all its tags.
-pub fn user_view_of(ctx: &Ctx, address: &str, l: Live) -> Live {
-    let tags = serde_json::from_value(l.inputs.get("tags").cloned().unwrap_or(Value::Null)).unwrap_or_default();
-    user_view(ctx, address, l, tags)
 }
 
 /// True when live tags say this object belongs to `address` of this stack.
@@ -353,4 +371,25 @@ pub fn tag_changes(
         .collect();
     let remove = had.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
     (set, remove)
+}
+
+/// A run's context whose EKS client is `eks` (an SDK mock client); the other
+/// clients point nowhere.
+#[cfg(test)]
+pub fn mock_ctx(stack: &str, eks: aws_sdk_eks::Client) -> Ctx {
+    let conf = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let clients = Clients {
+        ec2: aws_sdk_ec2::Client::new(&conf),
+        iam: aws_sdk_iam::Client::new(&conf),
+        eks,
+        acm: aws_sdk_acm::Client::new(&conf),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+        cfn: aws_sdk_cloudformation::Client::new(&conf),
+        region: "us-east-1".into(),
+        config: conf,
+    };
+    Ctx::with_clients(stack, Arc::new(clients))
 }

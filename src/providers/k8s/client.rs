@@ -119,7 +119,7 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
             ca,
             region,
         } => {
-            let cred = crate::providers::aws::token::exec_credential_for(name, Some(region.clone()), None)
+            let cred = crate::providers::aws::eks::token::exec_credential_for(name, Some(region.clone()), None)
                 .await
                 .map_err(ProviderError::new)?;
             let token = cred["status"]["token"].as_str().unwrap_or_default().to_string();
@@ -144,7 +144,7 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
 pub fn resource_of(obj: &Value) -> Result<(ApiResource, bool), ProviderError> {
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let (plural, namespaced) = super::kinds::plural_of(api_version, kind).ok_or_else(|| {
+    let (plural, namespaced) = super::table::plural_of(api_version, kind).ok_or_else(|| {
         ProviderError::new(format!(
             "slipway does not know the Kubernetes kind {api_version}/{kind}"
         ))

@@ -1,5 +1,9 @@
 //! Kubernetes kinds, in the same graph as the cluster they run on.
 
 pub mod client;
-pub mod kinds;
+pub mod kind;
+pub mod project;
+pub mod render;
 pub mod rollout;
+pub mod schema;
+pub mod table;

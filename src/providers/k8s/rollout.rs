@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::providers::wait::Check;
+use super::client;
+use crate::providers::wait::{wait_for, Check, Policy};
+use crate::providers::{Ctx, ProviderError};
 
 /// Waiting reasons that mean the rollout will not finish by itself.
 pub const FATAL_REASONS: &[&str] = &[
@@ -91,6 +93,42 @@ pub fn rollout_complete(dep: &Value, pods: &[Value]) -> Check<()> {
         return Check::Pending(format!("{available} of {want} updated replicas available"));
     }
     Check::Done(())
+}
+
+/// Wait for a Deployment's rollout, failing fast on pods that cannot start.
+pub async fn wait_rollout(ctx: &Ctx, client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
+    let what = format!("the rollout of {}", client::describe(obj));
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let selector: String = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let policy = Policy {
+        timeout: ctx.rollout_timeout,
+        first: std::time::Duration::from_millis(200),
+        max: std::time::Duration::from_secs(5),
+    };
+    wait_for(&what, policy, || async {
+        let dep = client::get(client, obj)
+            .await?
+            .ok_or_else(|| ProviderError::new(format!("{} disappeared", client::describe(obj))))?;
+        let pods = client::list(client, "v1", "Pod", &ns, &selector).await?;
+        Ok::<_, ProviderError>(match rollout_complete(&dep, &pods) {
+            Check::Failed(m) => Check::Failed(m),
+            other => other,
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::errors::{ADDRESS_IN_USE, ALLOCATION_NOT_FOUND, AUTH_FAILURE, DEPENDENCY_VIOLATION};
 use super::{describe_each, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError};
@@ -65,12 +65,7 @@ impl AwsKind for ElasticIp {
         .await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        _c: &ElasticIpConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, _c: &ElasticIpConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let out = call
             .aws
             .ec2
@@ -81,10 +76,10 @@ impl AwsKind for ElasticIp {
             .await
             .map_err(aws_err("ec2 AllocateAddress"))?;
         let id = out.allocation_id().unwrap_or_default().to_string();
-        Ok(Created::New {
-            attributes: json!({"id": id, "public_ip": out.public_ip().unwrap_or_default()}),
-            id,
-        })
+        Ok(Created::new(
+            id.clone(),
+            json!({"id": id, "public_ip": out.public_ip().unwrap_or_default()}),
+        ))
     }
 
     async fn update(

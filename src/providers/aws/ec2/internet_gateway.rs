@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::errors::{ALREADY_ASSOCIATED, DEPENDENCY_VIOLATION, GATEWAY_NOT_ATTACHED, IGW_NOT_FOUND, VPC_NOT_FOUND};
 use super::{describe_each, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, retry_on, AwsError, Clients, SETTLE_TIMEOUT};
 use crate::providers::{Ctx, Live, ProviderError};
@@ -70,16 +70,10 @@ impl AwsKind for InternetGateway {
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         describe_each(ctx, sel, "internet-gateway-id", |filters| async move {
-            let igws = aws
-                .ec2
-                .describe_internet_gateways()
-                .set_filters(Some(filters))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(aws_err("ec2 DescribeInternetGateways"))?;
+            let igws = all_items!(
+                aws.ec2.describe_internet_gateways().set_filters(Some(filters)),
+                "ec2 DescribeInternetGateways"
+            )?;
             Ok(igws
                 .into_iter()
                 .filter_map(|g| {
@@ -99,12 +93,7 @@ impl AwsKind for InternetGateway {
         .await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &InternetGatewayConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &InternetGatewayConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let out = call
             .aws
             .ec2
@@ -121,10 +110,7 @@ impl AwsKind for InternetGateway {
         if !id.is_empty() {
             attach(&call.aws.ec2, &id, &c.vpc).await?;
         }
-        Ok(Created::New {
-            attributes: json!({"id": id}),
-            id,
-        })
+        Ok(Created::new(id.clone(), json!({"id": id})))
     }
 
     async fn update(

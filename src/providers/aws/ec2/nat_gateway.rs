@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::errors::{NAT_ID_NOT_FOUND, NAT_NOT_FOUND};
 use super::{describe_each, filter, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::wait::{wait_for, Check, Policy};
@@ -62,16 +62,10 @@ pub fn nat_gone(n: Option<&Nat>) -> Check<()> {
 }
 
 async fn describe_nats(aws: &Clients, filters: Vec<aws_sdk_ec2::types::Filter>) -> Result<Vec<Nat>, ProviderError> {
-    Ok(aws
-        .ec2
-        .describe_nat_gateways()
-        .set_filter(Some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("ec2 DescribeNatGateways"))?)
+    Ok(all_items!(
+        aws.ec2.describe_nat_gateways().set_filter(Some(filters)),
+        "ec2 DescribeNatGateways"
+    )?)
 }
 
 async fn one(aws: &Clients, id: &str) -> Result<Option<Nat>, ProviderError> {
@@ -131,12 +125,7 @@ impl AwsKind for NatGateway {
             .collect())
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &NatGatewayConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &NatGatewayConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let aws = call.aws;
         let out = aws
             .ec2

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use crate::path::PathSeg;
 use crate::providers::{StackIssue, StackView};
-use crate::stack::node::PathSeg;
 
 /// An IPv4 CIDR block as (network address, prefix length).
 pub fn parse_cidr(s: &str) -> Result<(u32, u8), String> {

@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 
 use super::errors::{ALREADY_ASSOCIATED, DEPENDENCY_VIOLATION, ROUTE_TABLE_NOT_FOUND};
 use super::{describe_each, filter, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::path::PathSeg;
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
-use crate::stack::node::PathSeg;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,16 +59,10 @@ struct Table {
 }
 
 async fn describe_tables(aws: &Clients, filters: Vec<Filter>) -> Result<Vec<Table>, ProviderError> {
-    let tables = aws
-        .ec2
-        .describe_route_tables()
-        .set_filters(Some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("ec2 DescribeRouteTables"))?;
+    let tables = all_items!(
+        aws.ec2.describe_route_tables().set_filters(Some(filters)),
+        "ec2 DescribeRouteTables"
+    )?;
     Ok(tables
         .into_iter()
         .filter_map(|t| {
@@ -276,12 +270,7 @@ impl AwsKind for RouteTable {
             .collect())
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &RouteTableConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &RouteTableConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let out = call
             .aws
             .ec2
@@ -299,10 +288,7 @@ impl AwsKind for RouteTable {
         if !id.is_empty() {
             converge(call.aws, &id, c, &[], &BTreeMap::new()).await?;
         }
-        Ok(Created::New {
-            attributes: json!({"id": id}),
-            id,
-        })
+        Ok(Created::new(id.clone(), json!({"id": id})))
     }
 
     async fn update(

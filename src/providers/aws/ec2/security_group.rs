@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 
 use super::errors::{DEPENDENCY_VIOLATION, SECURITY_GROUP_NOT_FOUND};
 use super::{describe_each, filter, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::path::PathSeg;
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
 use crate::providers::common::name_of;
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
-use crate::stack::node::PathSeg;
 
 /// One rule as written, and (with `port` folded into from/to and protocol
 /// names canonical) as compared.
@@ -256,16 +256,10 @@ impl SecurityGroupConfig {
 }
 
 async fn describe_groups(aws: &Clients, filters: Vec<Filter>) -> Result<Vec<Tagged>, ProviderError> {
-    let groups = aws
-        .ec2
-        .describe_security_groups()
-        .set_filters(Some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("ec2 DescribeSecurityGroups"))?;
+    let groups = all_items!(
+        aws.ec2.describe_security_groups().set_filters(Some(filters)),
+        "ec2 DescribeSecurityGroups"
+    )?;
     Ok(groups
         .into_iter()
         .filter_map(|g| {
@@ -409,12 +403,7 @@ impl AwsKind for SecurityGroup {
         describe_each(ctx, sel, "group-id", |f| describe_groups(aws, f)).await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &SecurityGroupConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &SecurityGroupConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let out = call
             .aws
             .ec2
@@ -438,10 +427,7 @@ impl AwsKind for SecurityGroup {
         )
         .await?;
         let arn = live.and_then(|l| l.attributes.get("arn").cloned()).unwrap_or(json!(""));
-        Ok(Created::New {
-            attributes: json!({"id": id, "arn": arn}),
-            id,
-        })
+        Ok(Created::new(id.clone(), json!({"id": id, "arn": arn})))
     }
 
     async fn update(

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::errors::{DEPENDENCY_VIOLATION, SUBNET_NOT_FOUND};
 use super::{describe_each, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, StackIssue, StackView};
@@ -66,16 +66,10 @@ impl AwsKind for Subnet {
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         describe_each(ctx, sel, "subnet-id", |filters| async move {
-            let subnets = aws
-                .ec2
-                .describe_subnets()
-                .set_filters(Some(filters))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(aws_err("ec2 DescribeSubnets"))?;
+            let subnets = all_items!(
+                aws.ec2.describe_subnets().set_filters(Some(filters)),
+                "ec2 DescribeSubnets"
+            )?;
             Ok(subnets
                 .into_iter()
                 .filter_map(|s| {
@@ -98,12 +92,7 @@ impl AwsKind for Subnet {
         .await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &SubnetConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &SubnetConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let out = call
             .aws
             .ec2
@@ -122,10 +111,7 @@ impl AwsKind for Subnet {
         if c.public {
             set_public(&call.aws.ec2, &id, true).await?;
         }
-        Ok(Created::New {
-            attributes: computed(s),
-            id,
-        })
+        Ok(Created::new(id, computed(s)))
     }
 
     async fn update(

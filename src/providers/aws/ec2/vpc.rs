@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::errors::{DEPENDENCY_VIOLATION, VPC_NOT_FOUND};
 use super::{describe_each, tag_map, tag_spec};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::common::yes;
@@ -74,16 +74,7 @@ impl AwsKind for Vpc {
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         describe_each(ctx, sel, "vpc-id", |filters| async move {
-            let vpcs = aws
-                .ec2
-                .describe_vpcs()
-                .set_filters(Some(filters))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(aws_err("ec2 DescribeVpcs"))?;
+            let vpcs = all_items!(aws.ec2.describe_vpcs().set_filters(Some(filters)), "ec2 DescribeVpcs")?;
             let mut out = Vec::new();
             for v in vpcs {
                 let Some(id) = v.vpc_id() else { continue };
@@ -110,12 +101,7 @@ impl AwsKind for Vpc {
         .await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &VpcConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &VpcConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let ec2 = &call.aws.ec2;
         let out = ec2
             .create_vpc()
@@ -132,10 +118,7 @@ impl AwsKind for Vpc {
             set_dns(ec2, &id, VpcAttributeName::EnableDnsSupport, false).await?;
         }
         let owner = out.vpc().and_then(|v| v.owner_id()).unwrap_or_default();
-        Ok(Created::New {
-            attributes: json!({"id": id, "owner_id": owner}),
-            id,
-        })
+        Ok(Created::new(id.clone(), json!({"id": id, "owner_id": owner})))
     }
 
     async fn update(

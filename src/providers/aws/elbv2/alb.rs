@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 
 use super::errors::LOAD_BALANCER_NOT_FOUND;
 use super::{default_name, elb_tags, tags_of, Elb};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::path::PathSeg;
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
-use crate::stack::node::PathSeg;
 
 fn internet_facing() -> String {
     "internet-facing".into()
@@ -68,14 +68,7 @@ fn alb_live(lb: &LoadBalancer) -> Live {
 
 /// Every ALB in the region with its tags (one paginated describe, tags by 20).
 pub async fn all_albs(elb: &Elb) -> Result<Vec<Tagged>, ProviderError> {
-    let lbs: Vec<LoadBalancer> = elb
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("elbv2 DescribeLoadBalancers"))?;
+    let lbs: Vec<LoadBalancer> = all_items!(elb.describe_load_balancers(), "elbv2 DescribeLoadBalancers")?;
     let lbs: Vec<LoadBalancer> = lbs
         .into_iter()
         .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
@@ -132,12 +125,7 @@ impl AwsKind for Alb {
         all_albs(&aws.elb).await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &AlbConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &AlbConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let (ctx, address, elb) = (call.ctx, call.address, &call.aws.elb);
         let name = c.name.clone().unwrap_or_default();
         // Look before creating: an ALB of this name that is ours is adopted.
@@ -167,10 +155,7 @@ impl AwsKind for Alb {
             .first()
             .ok_or_else(|| ProviderError::new("CreateLoadBalancer returned no load balancer"))?;
         let live = alb_live(lb);
-        Ok(Created::New {
-            id: live.id,
-            attributes: live.attributes,
-        })
+        Ok(Created::new(live.id, live.attributes))
     }
 
     async fn update(

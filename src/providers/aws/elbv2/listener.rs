@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use super::alb::all_albs;
 use super::errors::{LISTENER_NOT_FOUND, LOAD_BALANCER_NOT_FOUND};
 use super::{elb_tags, tags_of, Elb};
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::path::PathSeg;
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
-use crate::stack::node::PathSeg;
 
 fn tls_policy() -> String {
     "ELBSecurityPolicy-TLS13-1-2-2021-06".into()
@@ -201,12 +201,7 @@ impl AwsKind for AlbListener {
         with_tags(&aws.elb, lives).await
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &ListenerConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &ListenerConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let (ctx, address, elb) = (call.ctx, call.address, &call.aws.elb);
         // A listener on this port that is ours (an interrupted create) is adopted.
         let on_port: Vec<Live> = listeners_of(elb, &c.alb)
@@ -242,10 +237,7 @@ impl AwsKind for AlbListener {
             .and_then(|l| l.listener_arn())
             .unwrap_or_default()
             .to_string();
-        Ok(Created::New {
-            attributes: json!({"id": arn, "arn": arn}),
-            id: arn,
-        })
+        Ok(Created::new(arn.clone(), json!({"id": arn, "arn": arn})))
     }
 
     async fn update(

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 
 use super::errors::{RESOURCE_IN_USE, TARGET_GROUP_NOT_FOUND};
 use super::{default_name, elb_tags, tags_of, Elb};
+use crate::path::PathSeg;
 use crate::providers::aws::ec2::filter;
-use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged};
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
-use crate::stack::node::PathSeg;
 
 fn http() -> String {
     "HTTP".into()
@@ -79,14 +79,7 @@ fn tg_live(t: &TargetGroup) -> Live {
 }
 
 async fn all_tgs(elb: &Elb) -> Result<Vec<Tagged>, ProviderError> {
-    let tgs: Vec<TargetGroup> = elb
-        .describe_target_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(aws_err("elbv2 DescribeTargetGroups"))?;
+    let tgs: Vec<TargetGroup> = all_items!(elb.describe_target_groups(), "elbv2 DescribeTargetGroups")?;
     let arns: Vec<String> = tgs
         .iter()
         .filter_map(|t| t.target_group_arn().map(str::to_string))
@@ -107,17 +100,13 @@ async fn all_tgs(elb: &Elb) -> Result<Vec<Tagged>, ProviderError> {
 async fn wanted_targets(aws: &Clients, c: &TargetGroupConfig) -> Result<Vec<String>, ProviderError> {
     let mut out = c.targets.clone();
     if let Some(ng) = &c.nodegroup {
-        let found = aws
-            .ec2
-            .describe_instances()
-            .filters(filter("tag:eks:nodegroup-name", [ng.clone()]))
-            .filters(filter("instance-state-name", ["pending", "running"]))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(aws_err("ec2 DescribeInstances"))?;
+        let found = all_items!(
+            aws.ec2
+                .describe_instances()
+                .filters(filter("tag:eks:nodegroup-name", [ng.clone()]))
+                .filters(filter("instance-state-name", ["pending", "running"])),
+            "ec2 DescribeInstances"
+        )?;
         for r in found {
             out.extend(r.instances().iter().filter_map(|i| i.instance_id().map(str::to_string)));
         }
@@ -217,12 +206,7 @@ impl AwsKind for AlbTargetGroup {
         Ok(all)
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        c: &TargetGroupConfig,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, c: &TargetGroupConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let (ctx, address, elb) = (call.ctx, call.address, &call.aws.elb);
         let name = c.name.clone().unwrap_or_default();
         if let Some(t) = all_tgs(elb)
@@ -259,10 +243,7 @@ impl AwsKind for AlbTargetGroup {
         if !arn.is_empty() {
             register(call.aws, &arn, c, c.port).await?;
         }
-        Ok(Created::New {
-            attributes: json!({"id": arn, "arn": arn}),
-            id: arn,
-        })
+        Ok(Created::new(arn.clone(), json!({"id": arn, "arn": arn})))
     }
 
     async fn update(

@@ -3,7 +3,6 @@
 //! any AWS kind.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use aws_sdk_eks::operation::delete_cluster::{DeleteClusterError, DeleteClusterOutput};
 use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
@@ -92,12 +91,7 @@ impl AwsKind for TestKind {
         Ok(out)
     }
 
-    async fn create(
-        &self,
-        call: &Call<'_>,
-        _c: &TestConfig,
-        _tags: &BTreeMap<String, String>,
-    ) -> Result<Created, ProviderError> {
+    async fn create(&self, call: &Call<'_>, _c: &TestConfig, _tags: &Tags) -> Result<Created, ProviderError> {
         // Look before creating, as kinds whose API has no idempotency do.
         let mine = self.describe(call.ctx, call.aws, Select::Owner(call.address)).await?;
         match mine.into_iter().find(|t| owned_by(call.ctx, call.address, &t.tags)) {
@@ -128,22 +122,7 @@ fn meta(code: &str) -> aws_sdk_eks::error::ErrorMetadata {
 }
 
 fn ctx_with(rules: &[&Rule]) -> Ctx {
-    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, rules);
-    let conf = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .build();
-    let clients = Clients {
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        iam: aws_sdk_iam::Client::new(&conf),
-        eks,
-        acm: aws_sdk_acm::Client::new(&conf),
-        elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
-        cfn: aws_sdk_cloudformation::Client::new(&conf),
-        region: "us-east-1".into(),
-        config: conf,
-    };
-    Ctx::with_clients("shop", Arc::new(clients))
+    crate::providers::aws::mock_ctx("shop", mock_client!(aws_sdk_eks, RuleMode::MatchAny, rules))
 }
 
 fn cluster(name: &str, address: &str, extra: &[(&str, &str)]) -> Cluster {

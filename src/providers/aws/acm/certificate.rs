@@ -1,0 +1,274 @@
+//! `acm_certificate`: a DNS-validated ACM certificate (the validation
+//! records a user must create are attributes; create waits until ISSUED, with
+//! the records in the timeout message), or an imported certificate from PEM
+//! files whose private key never reaches the state, plans or logs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use aws_sdk_acm::primitives::Blob;
+use aws_sdk_acm::types::{CertificateDetail, Tag, ValidationMethod};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::errors::{IN_USE, NOT_FOUND};
+use super::{certificate_issued, validation_records};
+use crate::path::PathSeg;
+use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::tagging::Tagger;
+use crate::providers::aws::{aws_err, AwsError, Clients};
+use crate::providers::common::{secret_hash, short_hash};
+use crate::providers::wait::{wait_for, Check, Policy};
+use crate::providers::{join_all, Ctx, Live, ProviderError, SchemaError};
+
+/// How long to wait for DNS validation by default.
+pub const ISSUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45 * 60);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertConfig {
+    /// Requested certificates: the domain ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
+    #[serde(default)]
+    subject_alternative_names: Vec<String>,
+    /// Imported certificates: PEM files (the key is read at apply time only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    private_key_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chain_file: Option<String>,
+    /// Keyed hash of the imported certificate and key, so a renewal is an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    import_hash: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl CertConfig {
+    fn imported(&self) -> bool {
+        self.certificate_file.is_some()
+    }
+}
+
+fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e}"))
+}
+
+fn import_hash(stack: &str, address: &str, c: &CertConfig) -> Option<String> {
+    let mut all = read_file(c.certificate_file.as_deref()?, "certificate_file").ok()?;
+    all.extend(read_file(c.private_key_file.as_deref()?, "private_key_file").ok()?);
+    if let Some(chain) = c.chain_file.as_deref().and_then(|p| read_file(p, "chain_file").ok()) {
+        all.extend(chain);
+    }
+    Some(secret_hash(stack, address, &String::from_utf8_lossy(&all)))
+}
+
+fn acm_tags(t: &BTreeMap<String, String>) -> Vec<Tag> {
+    t.iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+/// A certificate as a live object; an imported one keeps `prior`'s inputs
+/// (files and their hash are the config's; the live side cannot show them).
+fn cert_live(d: &CertificateDetail, prior: Option<&Value>) -> Live {
+    let arn = d.certificate_arn().unwrap_or_default().to_string();
+    let imported = d.r#type().map(|t| t.as_str() == "IMPORTED").unwrap_or(false);
+    let mut inputs = if imported {
+        prior.cloned().unwrap_or_else(|| json!({}))
+    } else {
+        let domain = d.domain_name().unwrap_or_default().to_string();
+        let mut sans: Vec<&String> = d.subject_alternative_names().iter().filter(|s| **s != domain).collect();
+        sans.sort();
+        json!({ "domain": domain, "subject_alternative_names": sans })
+    };
+    if inputs.get("subject_alternative_names").is_none() {
+        inputs["subject_alternative_names"] = json!([]);
+    }
+    Live {
+        id: arn.clone(),
+        inputs,
+        attributes: json!({
+            "id": arn, "arn": arn,
+            "status": d.status().map(|s| s.as_str()).unwrap_or_default(),
+            "validation_records": validation_records(d),
+        }),
+    }
+}
+
+/// One certificate with its tags (ACM has no batch describe).
+async fn describe_one(
+    aws: &Clients,
+    arn: &str,
+) -> Result<Option<(CertificateDetail, BTreeMap<String, String>)>, ProviderError> {
+    let d = match aws.acm.describe_certificate().certificate_arn(arn).send().await {
+        Ok(o) => o.certificate().cloned(),
+        Err(e) => match aws_err("acm DescribeCertificate")(e) {
+            e if e.is(&[NOT_FOUND]) => return Ok(None),
+            e => return Err(e.into()),
+        },
+    };
+    let Some(d) = d else { return Ok(None) };
+    let t = aws.acm.list_tags_for_certificate().certificate_arn(arn).send().await;
+    let t = t.map_err(aws_err("acm ListTagsForCertificate"))?;
+    let tags = t
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()));
+    Ok(Some((d, tags.collect())))
+}
+
+/// `acm_certificate`
+pub struct AcmCertificate;
+
+#[async_trait]
+impl AwsKind for AcmCertificate {
+    type Config = CertConfig;
+    const NAME: &'static str = "acm_certificate";
+    const COMPUTED: &'static [&'static str] = &["id", "arn", "status", "validation_records"];
+    const FORCE_NEW: &'static [&'static str] = &[
+        "domain",
+        "subject_alternative_names",
+        "certificate_file",
+        "private_key_file",
+        "chain_file",
+        "import_hash",
+    ];
+    /// moto ignores the idempotency token.
+    const MAY_DUPLICATE: bool = true;
+    const GONE: &'static [&'static str] = &[NOT_FOUND];
+    /// A listener that just let go of it may still hold it for a while.
+    const DELETE_RETRY: &'static [&'static str] = &[IN_USE];
+    const TAGGER: Tagger = Tagger::Acm;
+    /// A listener must always have a certificate: the new one comes first.
+    const CREATE_BEFORE_DESTROY: bool = true;
+    const SENSITIVE: &'static [&'static str] = &["import_hash"];
+
+    fn canonical(&self, mut c: CertConfig, stack: &str, address: &str) -> Result<CertConfig, String> {
+        crate::value::sort_dedup(&mut c.subject_alternative_names);
+        if c.imported() {
+            c.import_hash = import_hash(stack, address, &c);
+        }
+        Ok(c)
+    }
+
+    fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
+        let has = |k: &str| config.get(k).is_some();
+        let bad = |f: &str, m: &str| {
+            Err(SchemaError {
+                path: vec![PathSeg::Field(f.into())],
+                message: m.into(),
+                suggestion: None,
+            })
+        };
+        if has("import_hash") {
+            return bad("import_hash", "`import_hash` is computed by slipway, not written");
+        }
+        match (has("domain"), has("certificate_file")) {
+            (true, true) => bad(
+                "certificate_file",
+                "give either `domain` (request a certificate) or the PEM files (import one), not both",
+            ),
+            (false, false) => bad(
+                "domain",
+                "give `domain` to request a certificate, or `certificate_file` and `private_key_file` to import one",
+            ),
+            (false, true) if !has("private_key_file") => {
+                bad("certificate_file", "an imported certificate needs `private_key_file`")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn describe(&self, _ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
+        let wanted: Vec<(String, Option<&Value>)> = match sel {
+            Select::Ids(reqs) => reqs.iter().map(|r| (r.id.to_string(), Some(r.inputs))).collect(),
+            Select::Owner(_) => {
+                let list: Vec<_> = all_items!(aws.acm.list_certificates(), "acm ListCertificates")?;
+                let arns: BTreeSet<String> = list
+                    .iter()
+                    .filter_map(|s| s.certificate_arn().map(str::to_string))
+                    .collect();
+                arns.into_iter().map(|a| (a, None)).collect()
+            }
+        };
+        let got = join_all(wanted.iter().map(|(arn, _)| describe_one(aws, arn))).await;
+        let mut out = Vec::new();
+        for ((_, prior), g) in wanted.iter().zip(got) {
+            if let Some((d, tags)) = g? {
+                out.push(Tagged {
+                    live: cert_live(&d, *prior),
+                    tags,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, call: &Call<'_>, c: &CertConfig, tags: &Tags) -> Result<Created, ProviderError> {
+        let aws = call.aws;
+        let tags = acm_tags(tags);
+        let arn = if c.imported() {
+            let file = |p: &Option<String>, what| {
+                read_file(p.as_deref().unwrap_or_default(), what).map_err(ProviderError::new)
+            };
+            let mut req = aws
+                .acm
+                .import_certificate()
+                .certificate(Blob::new(file(&c.certificate_file, "certificate_file")?))
+                .private_key(Blob::new(file(&c.private_key_file, "private_key_file")?))
+                .set_tags(Some(tags));
+            if c.chain_file.is_some() {
+                req = req.certificate_chain(Blob::new(file(&c.chain_file, "chain_file")?));
+            }
+            // The SDK error never includes the request body, so the key cannot leak through it.
+            let out = req.send().await.map_err(aws_err("acm ImportCertificate"))?;
+            out.certificate_arn().unwrap_or_default().to_string()
+        } else {
+            // The idempotency token makes a retried request return the same certificate (AWS; moto ignores it).
+            let config = serde_json::to_value(c).unwrap_or_default();
+            let token = format!(
+                "{:x}",
+                short_hash(&format!("{}:{}:{config}", call.ctx.stack, call.address))
+            );
+            let sans = (!c.subject_alternative_names.is_empty()).then(|| c.subject_alternative_names.clone());
+            let out = aws
+                .acm
+                .request_certificate()
+                .domain_name(c.domain.clone().unwrap_or_default())
+                .set_subject_alternative_names(sans)
+                .validation_method(ValidationMethod::Dns)
+                .idempotency_token(token)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(aws_err("acm RequestCertificate"))?;
+            out.certificate_arn().unwrap_or_default().to_string()
+        };
+        let detail = wait_for(
+            &format!("certificate {arn} to be ISSUED"),
+            Policy::minutes(ISSUE_TIMEOUT),
+            || async {
+                let Some((d, _)) = describe_one(aws, &arn).await? else {
+                    return Ok(Check::Pending("not visible yet".into()));
+                };
+                Ok(certificate_issued(&d).with(d))
+            },
+        )
+        .await?;
+        Ok(Created::new(arn, cert_live(&detail, None).attributes))
+    }
+
+    /// Everything but the tags replaces the certificate.
+    async fn update(&self, _: &Call<'_>, _: &Live, _: &CertConfig, _: &CertConfig) -> Result<Value, ProviderError> {
+        Ok(Value::Null)
+    }
+
+    async fn delete_call(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), AwsError> {
+        let r = call.aws.acm.delete_certificate().certificate_arn(id).send().await;
+        r.map_err(aws_err("acm DeleteCertificate"))?;
+        Ok(())
+    }
+}
