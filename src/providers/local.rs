@@ -68,11 +68,10 @@ impl ResourceKind for Data {
         check_schema::<DataConfig>(config)?;
         if let Some(Value::String(s)) = config.get("delay") {
             if !s.contains("${") && humantime::parse_duration(s).is_err() {
-                return Err(SchemaError {
-                    path: vec![crate::path::PathSeg::Field("delay".into())],
-                    message: format!("{s:?} is not a duration (write e.g. \"200ms\" or \"2s\")"),
-                    suggestion: None,
-                });
+                return Err(SchemaError::at(
+                    vec![crate::path::PathSeg::Field("delay".into())],
+                    format!("{s:?} is not a duration (write e.g. \"200ms\" or \"2s\")"),
+                ));
             }
         }
         Ok(())

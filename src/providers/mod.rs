@@ -87,7 +87,19 @@ pub struct StackView<'a> {
     pub resources: Vec<(&'a str, &'a str, &'a Value)>,
 }
 
-impl StackView<'_> {
+impl<'a> StackView<'a> {
+    /// The view of a stack's resources as written.
+    pub fn of(stack: &'a crate::stack::Stack) -> StackView<'a> {
+        StackView {
+            region: stack.region.as_deref(),
+            resources: stack
+                .resources
+                .iter()
+                .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
+                .collect(),
+        }
+    }
+
     /// The config of the resource a whole-string reference like
     /// `${vpc.main.id}` points at, with its address.
     pub fn target_of(&self, reference: &Value) -> Option<(&str, &str, &Value)> {
@@ -148,6 +160,17 @@ pub struct SchemaError {
     pub message: String,
     /// The field name a user most likely meant, for unknown fields.
     pub suggestion: Option<String>,
+}
+
+impl SchemaError {
+    /// An error at `path` with no suggestion.
+    pub fn at(path: Vec<PathSeg>, message: impl Into<String>) -> SchemaError {
+        SchemaError {
+            path,
+            message: message.into(),
+            suggestion: None,
+        }
+    }
 }
 
 /// The config in the canonical form of `T`: defaults filled, through a
@@ -405,14 +428,7 @@ impl Registry {
     /// Every resource's dependencies that its config does not write as
     /// references, by address (the graph receives them as data).
     pub fn implied_edges(&self, stack: &crate::stack::Stack) -> HashMap<String, Vec<String>> {
-        let view = StackView {
-            region: stack.region.as_deref(),
-            resources: stack
-                .resources
-                .iter()
-                .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
-                .collect(),
-        };
+        let view = StackView::of(stack);
         let mut out = HashMap::new();
         for r in &stack.resources {
             let deps = self

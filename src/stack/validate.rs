@@ -79,14 +79,7 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         }
     }
     // Relations between resources, kind by kind (subnets inside their VPC, ...).
-    let view = StackView {
-        region: stack.region.as_deref(),
-        resources: stack
-            .resources
-            .iter()
-            .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
-            .collect(),
-    };
+    let view = StackView::of(stack);
     let mut kinds: Vec<&str> = stack.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort();
     kinds.dedup();

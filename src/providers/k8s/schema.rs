@@ -11,11 +11,7 @@ use crate::path::PathSeg;
 use crate::providers::SchemaError;
 
 pub fn err(path: Vec<PathSeg>, message: impl Into<String>) -> SchemaError {
-    SchemaError {
-        path,
-        message: message.into(),
-        suggestion: None,
-    }
+    SchemaError::at(path, message.into())
 }
 
 pub fn field(f: &str) -> PathSeg {

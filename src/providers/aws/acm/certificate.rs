@@ -156,13 +156,7 @@ impl AwsKind for AcmCertificate {
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
         let has = |k: &str| config.get(k).is_some();
-        let bad = |f: &str, m: &str| {
-            Err(SchemaError {
-                path: vec![PathSeg::Field(f.into())],
-                message: m.into(),
-                suggestion: None,
-            })
-        };
+        let bad = |f: &str, m: &str| Err(SchemaError::at(vec![PathSeg::Field(f.into())], m));
         if has("import_hash") {
             return bad("import_hash", "`import_hash` is computed by slipway, not written");
         }

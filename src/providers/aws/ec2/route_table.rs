@@ -234,24 +234,21 @@ impl AwsKind for RouteTable {
                 .filter(|k| r.get(**k).is_some())
                 .count();
             if targets != 1 {
-                return Err(SchemaError {
-                    path: vec![PathSeg::Field("routes".into()), PathSeg::Index(i)],
-                    message: "a route needs exactly one target: `internet_gateway` or `nat_gateway`".into(),
-                    suggestion: None,
-                });
+                let path = vec![PathSeg::Field("routes".into()), PathSeg::Index(i)];
+                return Err(SchemaError::at(
+                    path,
+                    "a route needs exactly one target: `internet_gateway` or `nat_gateway`",
+                ));
             }
             if let Some(c) = r.get("cidr").and_then(Value::as_str) {
                 if !c.contains("${") {
                     if let Err(e) = super::network_checks::parse_cidr(c) {
-                        return Err(SchemaError {
-                            path: vec![
-                                PathSeg::Field("routes".into()),
-                                PathSeg::Index(i),
-                                PathSeg::Field("cidr".into()),
-                            ],
-                            message: e,
-                            suggestion: None,
-                        });
+                        let path = vec![
+                            PathSeg::Field("routes".into()),
+                            PathSeg::Index(i),
+                            PathSeg::Field("cidr".into()),
+                        ];
+                        return Err(SchemaError::at(path, e));
                     }
                 }
             }

@@ -388,11 +388,7 @@ impl AwsKind for SecurityGroup {
                     if raw.get(field).is_some() {
                         path.push(PathSeg::Field(field.into()));
                     }
-                    return Err(SchemaError {
-                        path,
-                        message,
-                        suggestion: None,
-                    });
+                    return Err(SchemaError::at(path, message));
                 }
             }
         }

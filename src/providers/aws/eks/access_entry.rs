@@ -178,13 +178,10 @@ impl AwsKind for EksAccessEntry {
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
         match config.get("type").and_then(Value::as_str) {
-            Some(t) if !TYPES.contains(&t) => Err(SchemaError {
-                path: vec![PathSeg::Field("type".into())],
-                message: format!(
-                    "unknown access entry type {t:?}; use STANDARD, EC2_LINUX, EC2_WINDOWS or FARGATE_LINUX"
-                ),
-                suggestion: None,
-            }),
+            Some(t) if !TYPES.contains(&t) => Err(SchemaError::at(
+                vec![PathSeg::Field("type".into())],
+                format!("unknown access entry type {t:?}; use STANDARD, EC2_LINUX, EC2_WINDOWS or FARGATE_LINUX"),
+            )),
             _ => Ok(()),
         }
     }

@@ -227,11 +227,7 @@ impl EksCluster {
 fn field_error(field: &str, index: Option<usize>, message: String) -> SchemaError {
     let mut path = vec![PathSeg::Field(field.into())];
     path.extend(index.map(PathSeg::Index));
-    SchemaError {
-        path,
-        message,
-        suggestion: None,
-    }
+    SchemaError::at(path, message)
 }
 
 #[async_trait]

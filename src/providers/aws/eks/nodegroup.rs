@@ -199,14 +199,6 @@ fn scaling(min: i32, max: i32, desired: i32) -> NodegroupScalingConfig {
         .build()
 }
 
-fn field_error(path: Vec<PathSeg>, message: String) -> SchemaError {
-    SchemaError {
-        path,
-        message,
-        suggestion: None,
-    }
-}
-
 #[async_trait]
 impl AwsKind for EksNodegroup {
     type Config = NodegroupConfig;
@@ -242,7 +234,7 @@ impl AwsKind for EksNodegroup {
                     "scaling needs 0 <= min <= desired <= max and max >= 1 (got min {}, desired {}, max {})",
                     s.min, s.desired, s.max
                 );
-                return Err(field_error(vec![field("scaling")], m));
+                return Err(SchemaError::at(vec![field("scaling")], m));
             }
         }
         let taints = config.get("taints").and_then(Value::as_array);
@@ -253,7 +245,7 @@ impl AwsKind for EksNodegroup {
                 .filter(|e| !TAINT_EFFECTS.contains(e))
             {
                 let m = format!("unknown taint effect {e:?}; use {}", TAINT_EFFECTS.join(", "));
-                return Err(field_error(
+                return Err(SchemaError::at(
                     vec![field("taints"), PathSeg::Index(i), field("effect")],
                     m,
                 ));
@@ -262,7 +254,7 @@ impl AwsKind for EksNodegroup {
         let capacity = config.get("capacity_type").and_then(Value::as_str);
         if let Some(c) = capacity.filter(|c| !["ON_DEMAND", "SPOT"].contains(c)) {
             let m = format!("capacity_type {c:?} must be ON_DEMAND or SPOT");
-            return Err(field_error(vec![field("capacity_type")], m));
+            return Err(SchemaError::at(vec![field("capacity_type")], m));
         }
         Ok(())
     }

@@ -112,11 +112,10 @@ impl AwsKind for Alb {
             .and_then(Value::as_str)
             .filter(|s| !["internet-facing", "internal"].contains(s))
         {
-            return Err(SchemaError {
-                path: vec![PathSeg::Field("scheme".into())],
-                message: format!("scheme {s:?} must be internet-facing or internal"),
-                suggestion: None,
-            });
+            return Err(SchemaError::at(
+                vec![PathSeg::Field("scheme".into())],
+                format!("scheme {s:?} must be internet-facing or internal"),
+            ));
         }
         Ok(())
     }

@@ -150,13 +150,7 @@ impl AwsKind for AlbListener {
     }
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
-        let bad = |f: &str, m: &str| {
-            Err(SchemaError {
-                path: vec![PathSeg::Field(f.into())],
-                message: m.into(),
-                suggestion: None,
-            })
-        };
+        let bad = |f: &str, m: &str| Err(SchemaError::at(vec![PathSeg::Field(f.into())], m));
         let proto = config.get("protocol").and_then(Value::as_str).unwrap_or("");
         if !["HTTP", "HTTPS"].contains(&proto) {
             return bad("protocol", "protocol must be HTTPS or HTTP");

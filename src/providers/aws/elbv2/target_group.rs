@@ -182,11 +182,10 @@ impl AwsKind for AlbTargetGroup {
             .and_then(Value::as_i64)
             .filter(|p| !(1..=65535).contains(p))
         {
-            return Err(SchemaError {
-                path: vec![PathSeg::Field("port".into())],
-                message: format!("port {p} must be 1-65535"),
-                suggestion: None,
-            });
+            return Err(SchemaError::at(
+                vec![PathSeg::Field("port".into())],
+                format!("port {p} must be 1-65535"),
+            ));
         }
         Ok(())
     }

@@ -107,11 +107,9 @@ fn check_policy(doc: &Value, path: Vec<PathSeg>) -> Result<(), SchemaError> {
     if doc.to_string().contains("${") {
         return Ok(());
     }
-    policy::parse(doc).map(|_| ()).map_err(|message| SchemaError {
-        path,
-        message,
-        suggestion: None,
-    })
+    policy::parse(doc)
+        .map(|_| ())
+        .map_err(|message| SchemaError::at(path, message))
 }
 
 /// Attach, detach, put and delete policies so that the role goes from `old` to `c`.
