@@ -215,6 +215,17 @@ impl Shared {
     }
 
     async fn intent(&self, step: &Step, kind: &str, op: Operation, id: Option<String>) -> Result<(), String> {
+        self.intent_attempt(step, kind, op, id, None).await
+    }
+
+    async fn intent_attempt(
+        &self,
+        step: &Step,
+        kind: &str,
+        op: Operation,
+        id: Option<String>,
+        attempt: Option<String>,
+    ) -> Result<(), String> {
         let rec = Record::Intent {
             intent: Intent {
                 address: step.address.clone(),
@@ -222,6 +233,7 @@ impl Shared {
                 operation: op,
                 started: now(),
                 id,
+                attempt,
             },
         };
         {
@@ -302,21 +314,30 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                     });
                 }
             }
-            sh.intent(&step, &c.kind, Operation::Create, None).await?;
+            // The attempt's token is durable before the call and carried by
+            // what the call makes: only objects with it are ever adopted or
+            // deleted as duplicates of this create.
+            let attempt = uuid::Uuid::new_v4().simple().to_string();
+            sh.intent_attempt(&step, &c.kind, Operation::Create, None, Some(attempt.clone()))
+                .await?;
+            let ctx = sh.ctx.with_attempt(Some(attempt));
             let created = within(
                 sh.limit(c, "create"),
                 &step.address,
                 "create",
-                kind.create(&sh.ctx, &step.address, &config),
+                kind.create(&ctx, &step.address, &config),
             )
             .await?;
             failpoint("after-create", &step.address);
+            // Nothing the state tracks (under any address) is ever a duplicate.
             let deposed_ids = || -> Vec<String> {
                 let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
+                let tracked = s.resources.iter().filter(|(a, _)| **a != step.address).map(|(_, r)| r);
                 s.deposed
                     .iter()
-                    .filter(|d| d.address == step.address)
-                    .map(|d| d.resource.id.clone())
+                    .map(|d| &d.resource)
+                    .chain(tracked)
+                    .map(|r| r.id.clone())
                     .collect()
             };
             match created {
@@ -326,7 +347,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                         // A create whose answer was lost and was retried (by the SDK or by
                         // us) may have made a second object where the API has no
                         // idempotency: keep the recorded one, delete the others.
-                        match kind.find_owned(&sh.ctx, &step.address).await {
+                        match kind.find_owned(&ctx, &step.address).await {
                             Ok(found) => {
                                 let known = deposed_ids();
                                 for extra in found.into_iter().filter(|l| l.id != id && !known.contains(&l.id)) {
@@ -350,7 +371,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                 Err(e) => {
                     // The call may have failed after the object was made (a lost
                     // answer, then "already exists" on retry): look for it.
-                    match kind.find_owned(&sh.ctx, &step.address).await {
+                    match kind.find_owned(&ctx, &step.address).await {
                         Ok(found) => {
                             let known = deposed_ids();
                             let mut fresh: Vec<Live> = found.into_iter().filter(|l| !known.contains(&l.id)).collect();

@@ -72,6 +72,8 @@ pub async fn apply_plan(
     };
     let writer = store.journal(begin).await.map_err(|e| e.to_string())?;
     let plan = Arc::new(plan);
+    // What this run creates belongs to this state.
+    let ctx = &ctx.with_lineage(&base.lineage);
     let (mut state, report, writer) = executor::execute(
         plan.clone(),
         base,

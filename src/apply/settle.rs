@@ -19,22 +19,20 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
         };
         match intent.operation {
             Operation::Create => {
+                // Only this state's objects, and of them only those the interrupted
+                // attempt made (a journal from before attempt tokens: any of this
+                // state's objects for the address, none of them deleted).
+                let ctx = ctx.with_lineage(&state.lineage).with_attempt(intent.attempt.clone());
                 let found = kind
-                    .find_owned(ctx, &intent.address)
+                    .find_owned(&ctx, &intent.address)
                     .await
                     .map_err(|e| format!("settling the interrupted create of {}: {e}", intent.address))?;
+                // Nothing the state tracks (under any address) is ever adopted or a duplicate.
                 let known: Vec<&str> = state
                     .resources
-                    .get(&intent.address)
+                    .values()
+                    .chain(state.deposed.iter().map(|d| &d.resource))
                     .map(|r| r.id.as_str())
-                    .into_iter()
-                    .chain(
-                        state
-                            .deposed
-                            .iter()
-                            .filter(|d| d.address == intent.address)
-                            .map(|d| d.resource.id.as_str()),
-                    )
                     .collect();
                 let mut new: Vec<_> = found.into_iter().filter(|l| !known.contains(&l.id.as_str())).collect();
                 if new.is_empty() {
@@ -46,7 +44,14 @@ pub async fn settle(state: &mut State, registry: &Registry, ctx: &Ctx) -> Result
                 }
                 let adopt = new.remove(0);
                 for extra in new {
-                    kind.delete(ctx, &intent.address, &extra.id, &extra.attributes)
+                    if intent.attempt.is_none() {
+                        notes.push(format!(
+                            "{}: {} also carries this resource's ownership tags; left alone (import or delete it yourself)",
+                            intent.address, extra.id
+                        ));
+                        continue;
+                    }
+                    kind.delete(&ctx, &intent.address, &extra.id, &extra.attributes)
                         .await
                         .map_err(|e| format!("deleting duplicate {} of {}: {e}", extra.id, intent.address))?;
                     notes.push(format!(

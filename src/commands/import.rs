@@ -1,6 +1,7 @@
 //! `slipway import DIR ADDR ID`: bring one existing cloud object under a
-//! resource already declared in the stack, like `terraform import`. Only
-//! reads the cloud; the resource is protected from destroy and replacement
+//! resource already declared in the stack, like `terraform import`. It reads
+//! the cloud and writes only the object's ownership tags (this state's lineage
+//! and the address); the resource is protected from destroy and replacement
 //! until the stack says `protect = false`.
 
 use std::path::PathBuf;
@@ -20,9 +21,6 @@ pub struct ImportArgs {
     pub lock_timeout: Option<String>,
 }
 
-/// Kinds whose objects are named by the config: applying adopts them, no import needed.
-const APPLY_ADOPTS: &[&str] = &["app", "ci_deployer", "registry_secret", "data"];
-
 pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
     let loaded = load_stack(&a.dir, &a.vars, registry)?;
     let r = loaded.stack.resource(&a.address).ok_or_else(|| {
@@ -35,10 +33,10 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
             a.dir.display()
         ))
     })?;
-    if r.kind.starts_with("k8s_") || APPLY_ADOPTS.contains(&r.kind.as_str()) {
+    if r.kind == "data" {
         return Err(CmdError::Other(format!(
-            "{} is a {} resource: its objects are named by the config, so `slipway apply` adopts existing ones; nothing to import",
-            a.address, r.kind
+            "{} is a data resource: it has no cloud object; nothing to import",
+            a.address
         )));
     }
     let kind = registry
@@ -60,6 +58,19 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
         )));
     }
     let inputs = kind.complete(&loaded.stack.name, &a.address, &r.config);
+    // A Kubernetes resource's objects are named by its config: the ID to give
+    // is the one its first object has.
+    if let Some(first) = inputs.get("manifests").and_then(|m| m.get(0)) {
+        let want = crate::providers::k8s::project::id_of(std::slice::from_ref(first));
+        if a.id != want {
+            return Err(CmdError::Other(format!(
+                "{} renders {want}; import it with that ID (`slipway import {} {} {want}`)",
+                a.address,
+                a.dir.display(),
+                a.address
+            )));
+        }
+    }
     let attributes = json!({});
     let req = ReadRequest {
         address: &a.address,
@@ -85,16 +96,28 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
         ResourceState {
             kind: r.kind.clone(),
             id: live.id.clone(),
-            inputs: live.inputs,
-            attributes: live.attributes,
+            inputs: live.inputs.clone(),
+            attributes: live.attributes.clone(),
             dependencies: loaded.graph.dependencies(&a.address),
             sensitive_hashes: Default::default(),
             protect: r.protect != Some(false),
         },
     );
+    // The object now belongs to this address of this state: its ownership
+    // tags say so (nothing else in the cloud changes).
+    let ctx = ctx.with_lineage(&state.lineage);
+    kind.retag(&ctx, &a.address, &live).await.map_err(|e| {
+        CmdError::Other(format!(
+            "tagging {} as {}: {e}; nothing was imported",
+            live.id, a.address
+        ))
+    })?;
     state.serial += 1;
     store.write(&state).await?;
-    println!("Imported {} ({}). The cloud was not changed.", a.address, live.id);
+    println!(
+        "Imported {} ({}). The cloud was not changed beyond its ownership tags.",
+        a.address, live.id
+    );
     if r.protect != Some(false) {
         println!(
             "It is protected: destroy and replacement are refused until [{}] says `protect = false`.",

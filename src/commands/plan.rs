@@ -57,7 +57,65 @@ pub async fn make_plan(
         destroy: args.destroy,
         recovered,
     })?;
+    check_takeovers(&plan, state.as_ref(), registry, &ctx).await?;
     Ok((plan, held, state, ctx, store))
+}
+
+/// The Kubernetes objects (kind, namespace, name) a resource's inputs render.
+fn objects_of(inputs: Option<&serde_json::Value>) -> Vec<String> {
+    let manifests = inputs
+        .and_then(|i| i.get("manifests"))
+        .and_then(serde_json::Value::as_array);
+    manifests
+        .into_iter()
+        .flatten()
+        .filter(|m| m.is_object())
+        .map(|m| crate::providers::k8s::project::id_of(std::slice::from_ref(m)))
+        .collect()
+}
+
+/// A plan never takes over an object another state, tool or person made,
+/// and never deletes an object another resource of the plan creates.
+async fn check_takeovers(
+    plan: &plan::Plan,
+    state: Option<&State>,
+    registry: &Registry,
+    ctx: &crate::providers::Ctx,
+) -> Result<(), CmdError> {
+    use plan::Action;
+    // A rename without `[[moved]]`: the old resource's delete would remove
+    // the object the new one renders.
+    for c in plan.changes.iter().filter(|c| c.action == Action::Create) {
+        let made = objects_of(c.after.as_ref());
+        for d in plan
+            .changes
+            .iter()
+            .filter(|d| d.action == Action::Delete && d.kind == c.kind)
+        {
+            let held = objects_of(state.and_then(|s| s.resources.get(&d.address)).map(|r| &r.inputs));
+            if let Some(o) = made.iter().find(|o| held.contains(o)) {
+                return Err(CmdError::Other(format!(
+                    "{} would create {o}, which {} (to be destroyed) holds now: applying would delete the live \
+                     object. If {} was renamed to {}, say so in the stack, and the plan moves it instead:\n\n\
+                     [[moved]]\nfrom = \"{}\"\nto = \"{}\"\n\nNothing was planned.",
+                    c.address, d.address, d.address, c.address, d.address, c.address
+                )));
+            }
+        }
+    }
+    let ctx = match state {
+        Some(s) => ctx.with_lineage(&s.lineage),
+        None => ctx.clone(),
+    };
+    for c in plan.changes.iter().filter(|c| c.action == Action::Create) {
+        let (Some(kind), Some(after)) = (registry.get(&c.kind), c.after.as_ref()) else {
+            continue;
+        };
+        kind.check_create(&ctx, &c.address, after)
+            .await
+            .map_err(|e| CmdError::Other(format!("{}: {e}\n  Nothing was planned.", c.address)))?;
+    }
+    Ok(())
 }
 
 /// What `slipway plan` writes besides the plan text.

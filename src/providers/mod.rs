@@ -38,6 +38,13 @@ pub struct Ctx {
     pub kube: Arc<k8s::client::ClientCache>,
     /// How long a Deployment's rollout may take (`--rollout-timeout`).
     pub rollout_timeout: std::time::Duration,
+    /// The lineage of the state this run writes: every object it creates
+    /// carries it, and only objects carrying it are ever adopted.
+    pub lineage: Option<String>,
+    /// The token of the create attempt being made (recorded in the journal
+    /// before the call, carried by the object): a duplicate left by a retried
+    /// create is exactly an object with this token that the state does not hold.
+    pub attempt: Option<String>,
 }
 
 impl fmt::Debug for Ctx {
@@ -59,7 +66,23 @@ impl Ctx {
             kubernetes: None,
             kube: Arc::new(k8s::client::ClientCache::default()),
             rollout_timeout: std::time::Duration::from_secs(300),
+            lineage: None,
+            attempt: None,
         }
+    }
+
+    /// The same context for a run that writes the state of `lineage`.
+    pub fn with_lineage(&self, lineage: &str) -> Ctx {
+        let mut c = self.clone();
+        c.lineage = Some(lineage.to_string());
+        c
+    }
+
+    /// The same context for one create attempt (`None`: any attempt).
+    pub fn with_attempt(&self, attempt: Option<String>) -> Ctx {
+        let mut c = self.clone();
+        c.attempt = attempt;
+        c
     }
 
     /// A context with clients made elsewhere (tests with mocked clients).
@@ -344,8 +367,23 @@ pub trait ResourceKind: Send + Sync {
     /// Delete the object; an object already gone is not an error.
     async fn delete(&self, ctx: &Ctx, address: &str, id: &str, attributes: &Value) -> Result<(), ProviderError>;
 
-    /// Every live object carrying the ownership tags of `address` in this stack.
+    /// Every live object carrying the ownership tags of `address` made by the
+    /// state of `ctx.lineage` (and, when `ctx.attempt` is set, by that create attempt).
     async fn find_owned(&self, ctx: &Ctx, address: &str) -> Result<Vec<Live>, ProviderError>;
+
+    /// Before a plan proposes to create `address`: fail when an object the
+    /// create would take (a name it renders) exists and is not this state's.
+    /// What cannot be checked yet (unknown values, a cluster not made yet)
+    /// passes; the create itself checks again.
+    async fn check_create(&self, _ctx: &Ctx, _address: &str, _config: &Value) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Write the ownership of `address` in this state on the object (after an
+    /// import or a move); kinds whose objects carry no tags do nothing.
+    async fn retag(&self, _ctx: &Ctx, _address: &str, _live: &Live) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }
 
 /// Field by field: a field changes when its normalized values differ or the

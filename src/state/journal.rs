@@ -361,6 +361,7 @@ mod tests {
             operation: Operation::Create,
             started: "t".into(),
             id: None,
+            attempt: None,
         };
         rt.block_on(w.durable(Record::Intent {
             intent: intent("data.a"),

@@ -108,6 +108,9 @@ pub struct Intent {
     /// The object's ID for update and delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// A create's attempt token, carried by the object it makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<String>,
 }
 
 /// The old object of a create-before-destroy replacement.

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::tagging::Tagger;
-use super::{all_tags, owned_by, retry_on, tag_changes, user_view, AwsError, Clients, SETTLE_TIMEOUT};
+use super::{all_tags, owned_by, retry_on, tag_changes, user_view, AwsError, Clients, SETTLE_TIMEOUT, TAG_ATTEMPT};
 use crate::providers::common::{tags_in, with_attrs};
 use crate::providers::{
     check_schema, generic_diff, Ctx, Diff, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackIssue,
@@ -264,6 +264,7 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
             .await?
             .into_iter()
             .filter(|t| owned_by(ctx, address, &t.tags))
+            .filter(|t| ctx.attempt.as_ref().is_none_or(|a| t.tags.get(TAG_ATTEMPT) == Some(a)))
             .map(|t| self.to_user(ctx, address, t))
             .collect())
     }
@@ -278,7 +279,21 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
             aws: &aws,
             address,
         };
-        match self.0.create(&call, &c, &tags).await? {
+        let created = self.0.create(&call, &c, &tags).await.map_err(|e| {
+            if !e.is(super::ALREADY_EXISTS) {
+                return e;
+            }
+            ProviderError {
+                message: format!(
+                    "{}\n  An object of this name exists and this state did not make it. slipway never takes over \
+                     what it did not create: take it over deliberately with `slipway import {address} ID`, or choose \
+                     another name",
+                    e.message
+                ),
+                code: e.code,
+            }
+        })?;
+        match created {
             Created::New { id, attributes } => {
                 if id.is_empty() {
                     return Err(ProviderError::new(format!("{} create returned no ID", K::NAME)));
@@ -319,6 +334,13 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
                 inputs,
             },
         ))
+    }
+
+    async fn retag(&self, ctx: &Ctx, address: &str, live: &Live) -> Result<(), ProviderError> {
+        let aws = ctx.aws().await?;
+        let all = all_tags(ctx, address, &tags_in(&live.inputs));
+        let own = all.into_iter().filter(|(k, _)| k.starts_with("slipway:")).collect();
+        Ok(K::TAGGER.apply(&aws, &self.0.tag_target(live), &own, &[]).await?)
     }
 
     async fn delete(&self, ctx: &Ctx, address: &str, id: &str, attributes: &Value) -> Result<(), ProviderError> {

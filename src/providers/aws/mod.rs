@@ -311,6 +311,20 @@ where
 
 pub const TAG_STACK: &str = "slipway:stack";
 pub const TAG_ADDRESS: &str = "slipway:address";
+/// The lineage of the state that made the object (its owner).
+pub const TAG_LINEAGE: &str = "slipway:lineage";
+/// The create attempt that made the object.
+pub const TAG_ATTEMPT: &str = "slipway:attempt";
+/// Error codes meaning "an object of this unique name already exists".
+pub const ALREADY_EXISTS: &[&str] = &[
+    "EntityAlreadyExists",
+    "InvalidGroup.Duplicate",
+    "DuplicateLoadBalancerName",
+    "DuplicateTargetGroupName",
+    "ResourceInUseException",
+    "ResourceExistsException",
+];
+const OWNERSHIP: &[&str] = &[TAG_STACK, TAG_ADDRESS, TAG_LINEAGE, TAG_ATTEMPT];
 
 /// The `Name` tag an object gets when the stack gives none: `<stack>-<name>`.
 pub fn default_name(ctx: &Ctx, address: &str) -> String {
@@ -323,6 +337,12 @@ pub fn all_tags(ctx: &Ctx, address: &str, user: &BTreeMap<String, String>) -> BT
     t.entry("Name".into()).or_insert_with(|| default_name(ctx, address));
     t.insert(TAG_STACK.into(), ctx.stack.clone());
     t.insert(TAG_ADDRESS.into(), address.to_string());
+    if let Some(l) = &ctx.lineage {
+        t.insert(TAG_LINEAGE.into(), l.clone());
+    }
+    if let Some(a) = &ctx.attempt {
+        t.insert(TAG_ATTEMPT.into(), a.clone());
+    }
     t
 }
 
@@ -336,7 +356,7 @@ pub fn user_tags(
     let dflt = default_name(ctx, address);
     // `aws:` tags belong to AWS (CloudFormation, autoscaling): never the user's to set.
     live.into_iter()
-        .filter(|(k, v)| k != TAG_STACK && k != TAG_ADDRESS && !(k == "Name" && *v == dflt) && !k.starts_with("aws:"))
+        .filter(|(k, v)| !OWNERSHIP.contains(&k.as_str()) && !(k == "Name" && *v == dflt) && !k.starts_with("aws:"))
         .collect()
 }
 
@@ -349,9 +369,23 @@ pub fn user_view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, S
     l
 }
 
-/// True when live tags say this object belongs to `address` of this stack.
+/// True when live tags say this object was made for `address` by the state
+/// this run writes (its lineage), and, with `attempt`, by that create attempt.
+/// Stack and address alone never make an object ours: another state of the
+/// same stack (another environment) tags its objects the same way.
 pub fn owned_by(ctx: &Ctx, address: &str, live: &BTreeMap<String, String>) -> bool {
-    live.get(TAG_STACK) == Some(&ctx.stack) && live.get(TAG_ADDRESS).map(String::as_str) == Some(address)
+    live.get(TAG_STACK) == Some(&ctx.stack)
+        && live.get(TAG_ADDRESS).map(String::as_str) == Some(address)
+        && live.get(TAG_LINEAGE) == ctx.lineage.as_ref()
+}
+
+/// Who an object belongs to, from its tags, for an error a person can act on.
+pub fn owner_of(live: &BTreeMap<String, String>) -> String {
+    match (live.get(TAG_STACK), live.get(TAG_ADDRESS), live.get(TAG_LINEAGE)) {
+        (Some(s), Some(a), Some(l)) => format!("{a} of stack {s} in the state with lineage {l}"),
+        (Some(s), Some(a), None) => format!("{a} of stack {s} (made before slipway recorded lineages)"),
+        _ => "no slipway state (it carries no slipway ownership tags)".into(),
+    }
 }
 
 /// The tags to set and the keys to remove to go from `old` to `new`, with

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::client::{self, target};
 use super::project::{id_of, identity, project};
-use super::render::{k8s_name, password, read_docker_config, str_field};
+use super::render::{k8s_name, password, read_docker_config, str_field, ADDRESS_LABEL, STACK_LABEL};
 use super::rollout::wait_rollout;
 use super::schema::{err, field, typed_check, AppConfig, CiDeployerConfig, RegistrySecretConfig, COMMON};
 use super::table::{plural_of, K8sKind, Shape};
@@ -256,7 +256,7 @@ impl ResourceKind for K8sKind {
         self.converge(ctx, address, &old, config).await
     }
 
-    async fn delete(&self, ctx: &Ctx, _address: &str, _id: &str, attributes: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &Ctx, address: &str, _id: &str, attributes: &Value) -> Result<(), ProviderError> {
         let t = target(ctx, attributes)?;
         let client = client::client(ctx, &t).await?;
         for m in attributes
@@ -267,7 +267,24 @@ impl ResourceKind for K8sKind {
             .rev()
             .filter(|m| m.is_object())
         {
-            client::delete(&client, m).await?;
+            delete_if_ours(ctx, address, &client, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_create(&self, ctx: &Ctx, address: &str, config: &Value) -> Result<(), ProviderError> {
+        let (Ok(t), Ok(objs)) = (target(ctx, config), self.render(&ctx.stack, address, config, false)) else {
+            return Ok(());
+        };
+        let Ok(client) = client::client(ctx, &t).await else {
+            return Ok(());
+        };
+        for o in objs.iter().filter(|o| !crate::value::contains_unknown(&o["metadata"])) {
+            if let Ok(Some(live)) = client::get(&client, o).await {
+                if !is_ours(ctx, address, &live, false) {
+                    return Err(ProviderError::new(not_ours(ctx, address, o, &live)));
+                }
+            }
         }
         Ok(())
     }
@@ -288,7 +305,15 @@ impl K8sKind {
             .render(&ctx.stack, address, config, true)
             .map_err(ProviderError::new)?;
         for o in &objs {
-            client::apply(&client, o).await?;
+            // An object of this name that this resource did not make is never
+            // taken over by applying over it.
+            let tracked = old.iter().any(|p| p.is_object() && identity(p) == identity(o));
+            if let Some(live) = client::get(&client, o).await? {
+                if !is_ours(ctx, address, &live, tracked) {
+                    return Err(ProviderError::new(not_ours(ctx, address, o, &live)));
+                }
+            }
+            client::apply(&client, &with_lineage(ctx, o)).await?;
         }
         let keep: Vec<_> = objs.iter().map(identity).collect();
         // Objects rendered last time but not now go (entries gone already are null).
@@ -297,7 +322,7 @@ impl K8sKind {
             .rev()
             .filter(|o| o.is_object() && !keep.contains(&identity(o)))
         {
-            client::delete(&client, o).await?;
+            delete_if_ours(ctx, address, &client, o).await?;
         }
         for o in objs
             .iter()
@@ -309,5 +334,100 @@ impl K8sKind {
         let id = id_of(&objs);
         let attributes = crate::providers::common::with_attrs(&inputs, json!({ "id": id }));
         Ok(Live { id, inputs, attributes })
+    }
+}
+
+/// The label naming the state that made an object (set at apply time, so
+/// plans and projections never show it).
+pub const LINEAGE_LABEL: &str = "slipway.dev/lineage";
+
+fn label<'a>(live: &'a Value, key: &str) -> Option<&'a str> {
+    live.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+/// Who a live object of a name slipway renders belongs to, by its labels.
+#[derive(Debug, PartialEq)]
+enum Owner {
+    /// This address of this state.
+    Ours,
+    /// This state, another address (before a move or import relabels it).
+    OurStateElsewhere,
+    /// This stack and address, made before lineages were recorded.
+    Unrecorded,
+    /// Another state, another stack, or no slipway at all.
+    Foreign,
+}
+
+fn owner(ctx: &Ctx, address: &str, live: &Value) -> Owner {
+    if label(live, STACK_LABEL) != Some(ctx.stack.as_str()) {
+        return Owner::Foreign;
+    }
+    let here = label(live, ADDRESS_LABEL) == Some(address);
+    match (label(live, LINEAGE_LABEL), ctx.lineage.as_deref()) {
+        (Some(l), Some(mine)) if l == mine && here => Owner::Ours,
+        (Some(l), Some(mine)) if l == mine => Owner::OurStateElsewhere,
+        (None, _) if here => Owner::Unrecorded,
+        _ => Owner::Foreign,
+    }
+}
+
+/// Whether applying `address` may write over a live object: it is ours, or
+/// the state already records it under this address (moved, imported, or made
+/// before lineages were recorded).
+fn is_ours(ctx: &Ctx, address: &str, live: &Value, tracked: bool) -> bool {
+    match owner(ctx, address, live) {
+        Owner::Ours => true,
+        Owner::OurStateElsewhere | Owner::Unrecorded => tracked,
+        Owner::Foreign => tracked && label(live, STACK_LABEL).is_none(),
+    }
+}
+
+/// Why an existing object is refused, naming who owns it and how to take it over.
+fn not_ours(ctx: &Ctx, address: &str, obj: &Value, live: &Value) -> String {
+    let what = client::describe(obj);
+    let owner = match (
+        label(live, STACK_LABEL),
+        label(live, ADDRESS_LABEL),
+        label(live, LINEAGE_LABEL),
+    ) {
+        (Some(s), Some(a), Some(l)) if s == ctx.stack && a == address => {
+            format!("this stack's {a} in another state (lineage {l}): another environment")
+        }
+        (Some(s), Some(a), l) => format!(
+            "{a} of stack {s}{}",
+            l.map(|l| format!(" (state lineage {l})")).unwrap_or_default()
+        ),
+        _ => "no slipway state: it carries no slipway labels (made by hand, kubectl or another tool)".into(),
+    };
+    format!(
+        "{what} already exists and {address} did not make it; it belongs to {owner}. \
+         slipway never takes over an object it did not create: take it over deliberately with \
+         `slipway import DIR {address} {}`, or give {address} another `name`",
+        id_of(std::slice::from_ref(obj))
+    )
+}
+
+/// The object with this state's lineage among its labels.
+fn with_lineage(ctx: &Ctx, obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let (Some(l), Some(labels)) = (
+        ctx.lineage.as_ref(),
+        o.pointer_mut("/metadata/labels").and_then(Value::as_object_mut),
+    ) {
+        labels.insert(LINEAGE_LABEL.into(), json!(l));
+    }
+    o
+}
+
+/// Delete the live object only when it is `address`'s of this state; an
+/// object another resource, state or tool now holds under that name stays.
+async fn delete_if_ours(ctx: &Ctx, address: &str, client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
+    match client::get(client, obj).await? {
+        Some(live) if matches!(owner(ctx, address, &live), Owner::Ours | Owner::Unrecorded) => {
+            client::delete(client, obj).await
+        }
+        _ => Ok(()),
     }
 }

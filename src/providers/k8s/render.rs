@@ -5,6 +5,10 @@
 use serde_json::{json, Map, Value};
 
 use super::schema::{AppConfig, CiDeployerConfig};
+
+/// The labels naming the stack and the address that render an object.
+pub const STACK_LABEL: &str = "slipway.dev/stack";
+pub const ADDRESS_LABEL: &str = "slipway.dev/address";
 use super::table::{plural_of, K8sKind, Shape};
 
 /// `my_app` -> `my-app`: resource names may hold `_`, Kubernetes names may not.
@@ -22,8 +26,8 @@ fn labels(stack: &str, address: &str, extra: Option<&Value>) -> Map<String, Valu
         l.extend(e.clone());
     }
     l.insert("app.kubernetes.io/managed-by".into(), json!("slipway"));
-    l.insert("slipway.dev/stack".into(), json!(stack));
-    l.insert("slipway.dev/address".into(), json!(address));
+    l.insert(STACK_LABEL.into(), json!(stack));
+    l.insert(ADDRESS_LABEL.into(), json!(address));
     l
 }
 

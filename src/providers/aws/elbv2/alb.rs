@@ -12,7 +12,7 @@ use super::{default_name, elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
-use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
+use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
 fn internet_facing() -> String {
@@ -134,7 +134,8 @@ impl AwsKind for Alb {
                     return Ok(Created::Existing(t));
                 }
                 return Err(ProviderError::new(format!(
-                    "an ALB named {name} already exists and does not belong to {address} of this stack; pick another `name`"
+                    "an ALB named {name} already exists ({}), owned by {}, not by {address} of this state.\n  Take it over deliberately with `slipway import {address} {}`, or pick another `name`",
+                    t.live.id, owner_of(&t.tags), t.live.id
                 )));
             }
         }

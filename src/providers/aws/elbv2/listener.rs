@@ -16,7 +16,7 @@ use super::{elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
-use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
+use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
 fn tls_policy() -> String {
@@ -208,8 +208,8 @@ impl AwsKind for AlbListener {
                 return Ok(Created::Existing(t));
             }
             return Err(ProviderError::new(format!(
-                "the ALB already has a listener on port {} that is not {address}'s",
-                c.port
+                "the ALB already has a listener on port {} ({}), owned by {}, not by {address} of this state.\n  Take it over deliberately with `slipway import {address} {}`, or use another port",
+                c.port, t.live.id, owner_of(&t.tags), t.live.id
             )));
         }
         let mut req = elb

@@ -14,7 +14,7 @@ use crate::path::PathSeg;
 use crate::providers::aws::ec2::filter;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
-use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
+use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
 fn http() -> String {
@@ -217,7 +217,8 @@ impl AwsKind for AlbTargetGroup {
                 return Ok(Created::Existing(t));
             }
             return Err(ProviderError::new(format!(
-                "a target group named {name} already exists and is not {address}'s; pick another `name`"
+                "a target group named {name} already exists ({}), owned by {}, not by {address} of this state.\n  Take it over deliberately with `slipway import {address} {}`, or pick another `name`",
+                t.live.id, owner_of(&t.tags), t.live.id
             )));
         }
         let out = elb

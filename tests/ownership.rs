@@ -1,0 +1,217 @@
+//! slipway acts only on what its own state made, against the moto AWS
+//! emulator: two states of one stack in one account (the dev/prod habit)
+//! never adopt, delete or "clean up" each other's objects. moto is not AWS;
+//! these tests show which objects slipway touches, judged by their tags.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::moto::Moto;
+use support::Sandbox;
+
+/// The kinds whose creates have no idempotency (each create is followed by a
+/// look for duplicates): exactly where a foreign object was once deleted.
+const NET: &str = r#"
+[stack]
+name = "net"
+region = "us-east-1"
+
+[variables]
+cidr = "10.0.0.0/16"
+zone_cidr = "10.0.1.0/24"
+
+[vpc.main]
+cidr = "${var.cidr}"
+
+[internet_gateway.main]
+vpc = "${vpc.main.id}"
+
+[elastic_ip.nat]
+
+[subnet.a]
+vpc = "${vpc.main.id}"
+cidr = "${var.zone_cidr}"
+availability_zone = "us-east-1a"
+"#;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// VPC, gateway, address and subnet IDs tagged as stack `net`, each with the
+/// lineage tag it carries.
+fn tagged(moto: &Moto) -> BTreeMap<String, String> {
+    rt().block_on(async {
+        let ec2 = moto.ec2().await;
+        let by_stack = || {
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:slipway:stack")
+                .values("net")
+                .build()
+        };
+        let lineage = |tags: &[aws_sdk_ec2::types::Tag]| {
+            tags.iter()
+                .find(|t| t.key() == Some("slipway:lineage"))
+                .and_then(|t| t.value())
+                .unwrap_or("")
+                .to_string()
+        };
+        let mut out = BTreeMap::new();
+        for v in ec2.describe_vpcs().filters(by_stack()).send().await.unwrap().vpcs() {
+            out.insert(v.vpc_id().unwrap().to_string(), lineage(v.tags()));
+        }
+        let igws = ec2
+            .describe_internet_gateways()
+            .filters(by_stack())
+            .send()
+            .await
+            .unwrap();
+        for g in igws.internet_gateways() {
+            out.insert(g.internet_gateway_id().unwrap().to_string(), lineage(g.tags()));
+        }
+        for a in ec2
+            .describe_addresses()
+            .filters(by_stack())
+            .send()
+            .await
+            .unwrap()
+            .addresses()
+        {
+            out.insert(a.allocation_id().unwrap().to_string(), lineage(a.tags()));
+        }
+        for s in ec2
+            .describe_subnets()
+            .filters(by_stack())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+        {
+            out.insert(s.subnet_id().unwrap().to_string(), lineage(s.tags()));
+        }
+        out
+    })
+}
+
+fn state(sb: &Sandbox, file: &str) -> serde_json::Value {
+    serde_json::from_str(&sb.read(file)).unwrap()
+}
+
+fn ids(sb: &Sandbox, file: &str) -> Vec<String> {
+    let s = state(sb, file);
+    let mut v: Vec<String> = s["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_states_of_one_stack_never_touch_each_others_objects_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/net/main.toml", NET);
+    let dev = [
+        "--state",
+        "dev.json",
+        "--var",
+        "cidr=10.1.0.0/16",
+        "--var",
+        "zone_cidr=10.1.1.0/24",
+    ];
+    let prod = [
+        "--state",
+        "prod.json",
+        "--var",
+        "cidr=10.2.0.0/16",
+        "--var",
+        "zone_cidr=10.2.1.0/24",
+    ];
+    fn with(cmd: &'static str, env: &[&'static str]) -> Vec<&'static str> {
+        let mut a = vec![cmd, "stacks/net"];
+        a.extend_from_slice(env);
+        a
+    }
+    let apply = |env: &[&'static str]| {
+        let mut a = with("apply", env);
+        a.push("--auto-approve");
+        sb.run(&a).expect(0)
+    };
+    apply(&dev);
+    let second = apply(&prod);
+    assert!(
+        !second.stdout.contains("duplicate") && !second.stderr.contains("duplicate"),
+        "the second state deleted what it took for duplicates:\n{}\n{}",
+        second.stdout,
+        second.stderr
+    );
+    let (dev_ids, prod_ids) = (ids(&sb, "dev.json"), ids(&sb, "prod.json"));
+    assert_eq!(dev_ids.len(), 4);
+    assert_eq!(prod_ids.len(), 4);
+    let live = tagged(&moto);
+    assert_eq!(live.len(), 8, "both states' objects exist: {live:?}");
+    // Each object carries the lineage of the state that made it.
+    let lineage = |f: &str| state(&sb, f)["lineage"].as_str().unwrap().to_string();
+    for id in &dev_ids {
+        assert_eq!(live.get(id), Some(&lineage("dev.json")), "{id}");
+    }
+    for id in &prod_ids {
+        assert_eq!(live.get(id), Some(&lineage("prod.json")), "{id}");
+    }
+
+    // Each state re-plans clean.
+    for env in [&dev, &prod] {
+        let p = sb.run(&with("plan", env)).expect(0);
+        assert!(p.stdout.contains("No changes"), "{}", p.stdout);
+    }
+
+    // Destroying dev leaves every prod object in place.
+    let mut d = with("destroy", &dev);
+    d.push("--auto-approve");
+    sb.run(&d).expect(0);
+    let live = tagged(&moto);
+    let left: Vec<&String> = live.keys().collect();
+    let mut want: Vec<&String> = prod_ids.iter().collect();
+    want.sort();
+    assert_eq!(left, want, "after destroying dev, exactly prod's objects remain");
+    let p = sb.run(&with("plan", &prod)).expect(0);
+    assert!(p.stdout.contains("No changes"), "{}", p.stdout);
+}
+
+#[test]
+fn a_tracked_object_under_a_new_address_is_never_a_duplicate_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/net/main.toml", NET);
+    sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
+    let subnet = state(&sb, "state/net.json")["resources"]["subnet.a"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Track the subnet under a new address, then declare the old one again.
+    sb.run(&["state", "rm", "subnet.a", "--stack", "stacks/net"]).expect(0);
+    let renamed = NET.replace("[subnet.a]", "[subnet.private_a]");
+    sb.write("stacks/net/main.toml", &renamed);
+    let imported = sb.run(&["import", "stacks/net", "subnet.private_a", &subnet]).expect(0);
+    assert!(imported.stdout.contains("ownership tags"), "{}", imported.stdout);
+    let readded = format!(
+        "{renamed}\n[subnet.a]\nvpc = \"${{vpc.main.id}}\"\ncidr = \"10.0.2.0/24\"\navailability_zone = \"us-east-1a\"\n"
+    );
+    sb.write("stacks/net/main.toml", &readded);
+    let a = sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
+    assert!(!a.stdout.contains("duplicate"), "{}", a.stdout);
+    let s = state(&sb, "state/net.json");
+    assert_eq!(s["resources"]["subnet.private_a"]["id"], subnet);
+    assert!(
+        tagged(&moto).contains_key(&subnet),
+        "the imported subnet is still there"
+    );
+    assert_ne!(s["resources"]["subnet.a"]["id"], subnet);
+}
