@@ -205,6 +205,11 @@ impl ResourceKind for K8sKind {
             let mut first_gone = false;
             let mut live_secret = None;
             for (i, m) in prior.iter().enumerate() {
+                if !m.is_object() {
+                    // Gone at the last read (an imported resource's missing objects).
+                    projected.push(Value::Null);
+                    continue;
+                }
                 match client::get(&client, m).await? {
                     Some(l) => {
                         if i == 0 && self.shape == Shape::RegistrySecret {

@@ -1,0 +1,132 @@
+//! Kubernetes objects have one owner, against our Kubernetes API emulator
+//! through the real `kube` client: slipway never applies over, nor deletes,
+//! an object of a name it renders that it did not make. The emulator keeps
+//! labels and uids as a real API server does; it proves which requests
+//! slipway sends, not how a real server merges them.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::k8s::K8sEmulator;
+use support::Sandbox;
+
+fn app(address: &str) -> String {
+    format!(
+        r#"
+[app.{address}]
+name = "web"
+namespace = "default"
+image = "nginx:1.27"
+port = 8080
+replicas = 1
+cpu_request = "100m"
+memory_request = "128Mi"
+cpu_limit = "500m"
+memory_limit = "256Mi"
+health_path = "/healthz"
+"#
+    )
+}
+
+fn stack(body: &str) -> String {
+    format!("[stack]\nname = \"shop\"\n\n[kubernetes]\nkubeconfig = \"kubeconfig.yaml\"\n{body}")
+}
+
+const DEP: &str = "/apis/apps/v1/namespaces/default/deployments/web";
+
+fn setup(body: &str) -> (K8sEmulator, Sandbox) {
+    let emu = K8sEmulator::start();
+    let sb = Sandbox::new();
+    sb.write("kubeconfig.yaml", &emu.kubeconfig());
+    sb.write("stacks/shop/main.toml", &stack(body));
+    (emu, sb)
+}
+
+fn uid(emu: &K8sEmulator) -> Value {
+    emu.get(DEP).expect("the Deployment exists")["metadata"]["uid"].clone()
+}
+
+#[test]
+fn an_unlabelled_deployment_of_the_same_name_fails_the_plan_until_imported_with_the_emulator() {
+    let (emu, sb) = setup(&app("web"));
+    // Someone made `web` by hand (kubectl apply), without slipway's labels.
+    let theirs = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"team": "ops"}},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}});
+    assert_eq!(
+        emu.patch(
+            &format!("{DEP}?fieldManager=kubectl"),
+            "application/apply-patch+yaml",
+            theirs
+        ),
+        201
+    );
+    let before = uid(&emu);
+    let p = sb.run(&["plan", "stacks/shop"]).expect(1);
+    assert!(
+        p.stderr.contains("Deployment default/web already exists")
+            && p.stderr.contains("no slipway labels")
+            && p.stderr.contains("slipway import"),
+        "{}",
+        p.stderr
+    );
+    // apply refuses the same way, and the object is untouched.
+    sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(1);
+    let d = emu.get(DEP).unwrap();
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(d["metadata"]["uid"], before);
+
+    // Taking it over deliberately: import with the ID the resource renders.
+    let wrong = sb.run(&["import", "stacks/shop", "app.web", "web"]).expect(1);
+    assert!(wrong.stderr.contains("Deployment/default/web"), "{}", wrong.stderr);
+    sb.run(&["import", "stacks/shop", "app.web", "Deployment/default/web"])
+        .expect(0);
+    let controller = emu.controller();
+    sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(0);
+    drop(controller);
+    let d = emu.get(DEP).unwrap();
+    assert_eq!(d["metadata"]["uid"], before, "updated in place, not recreated");
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(d["metadata"]["labels"]["slipway.dev/address"], "app.web");
+    assert!(d["metadata"]["labels"]["slipway.dev/lineage"].is_string());
+}
+
+#[test]
+fn a_rename_without_moved_is_refused_and_the_live_object_stays_with_the_emulator() {
+    let (emu, sb) = setup(&app("old"));
+    let controller = emu.controller();
+    sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(0);
+    let before = uid(&emu);
+    sb.write("stacks/shop/main.toml", &stack(&app("new")));
+    let p = sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(1);
+    drop(controller);
+    assert!(
+        p.stderr.contains("[[moved]]")
+            && p.stderr.contains("from = \"app.old\"")
+            && p.stderr.contains("to = \"app.new\""),
+        "{}",
+        p.stderr
+    );
+    assert_eq!(uid(&emu), before, "the live Deployment was never deleted");
+}
+
+#[test]
+fn another_state_of_the_stack_cannot_take_over_or_delete_an_object_with_the_emulator() {
+    let (emu, sb) = setup(&app("web"));
+    let controller = emu.controller();
+    sb.run(&["apply", "stacks/shop", "--auto-approve", "--state", "dev.json"])
+        .expect(0);
+    let before = uid(&emu);
+    // The same stack with another state (another environment) in the same namespace.
+    let p = sb.run(&["plan", "stacks/shop", "--state", "prod.json"]).expect(1);
+    assert!(p.stderr.contains("another state"), "{}", p.stderr);
+    // A crafted prod state that claims the object: destroy leaves it alone.
+    let mut forged: Value = serde_json::from_str(&sb.read("dev.json")).unwrap();
+    forged["lineage"] = json!("00000000-0000-0000-0000-000000000000");
+    sb.write("prod.json", &forged.to_string());
+    sb.run(&["destroy", "stacks/shop", "--auto-approve", "--state", "prod.json"])
+        .expect(0);
+    drop(controller);
+    assert_eq!(uid(&emu), before, "an object of another state is never deleted");
+}
