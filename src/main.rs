@@ -268,6 +268,17 @@ enum StateCommand {
         #[command(flatten)]
         at: StateLocator,
     },
+    /// Track a resource under a new address (a rename; the cloud object is
+    /// not touched, its tags keep the old address). `[[moved]]` in the stack
+    /// does the same through the plan and rewrites the ownership tags.
+    Mv {
+        from: String,
+        to: String,
+        #[command(flatten)]
+        at: StateLocator,
+        #[arg(long, value_name = "DURATION")]
+        lock_timeout: Option<String>,
+    },
     /// Forget resources (the cloud objects are left alone).
     Rm {
         #[arg(required = true)]
@@ -460,6 +471,21 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         }
         Command::State(StateCommand::Show { address, at }) => {
             commands::state::show(&address, at.stack.as_deref(), at.state.as_deref()).await
+        }
+        Command::State(StateCommand::Mv {
+            from,
+            to,
+            at,
+            lock_timeout,
+        }) => {
+            commands::state::mv(
+                &from,
+                &to,
+                at.stack.as_deref(),
+                at.state.as_deref(),
+                lock_timeout.as_deref(),
+            )
+            .await
         }
         Command::State(StateCommand::Rm {
             addresses,

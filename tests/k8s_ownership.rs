@@ -130,3 +130,44 @@ fn another_state_of_the_stack_cannot_take_over_or_delete_an_object_with_the_emul
     drop(controller);
     assert_eq!(uid(&emu), before, "an object of another state is never deleted");
 }
+
+#[test]
+fn a_rename_with_moved_keeps_the_deployment_and_sends_no_delete_with_the_emulator() {
+    let (emu, sb) = setup(&app("old"));
+    let controller = emu.controller();
+    sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(0);
+    let before = uid(&emu);
+    sb.write(
+        "stacks/shop/main.toml",
+        &stack(&format!(
+            "{}\n[[moved]]\nfrom = \"app.old\"\nto = \"app.new\"\n",
+            app("new")
+        )),
+    );
+    let p = sb.run(&["plan", "stacks/shop"]).expect(0);
+    assert!(p.stdout.contains("# app.old has moved to app.new"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("0 to add") && p.stdout.contains("0 to destroy"),
+        "{}",
+        p.stdout
+    );
+    let a = sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(0);
+    drop(controller);
+    assert!(!a.stdout.contains("Destroying"), "{}", a.stdout);
+    let d = emu.get(DEP).unwrap();
+    assert_eq!(d["metadata"]["uid"], before, "the same Deployment");
+    assert_eq!(d["metadata"]["labels"]["slipway.dev/address"], "app.new");
+    let s: Value = serde_json::from_str(&sb.read("state/shop.json")).unwrap();
+    assert!(s["resources"].get("app.old").is_none() && s["resources"].get("app.new").is_some());
+    // Moved again is a no-op, and the entry may stay in the stack.
+    let p = sb.run(&["plan", "stacks/shop"]).expect(0);
+    assert!(p.stdout.contains("No changes"), "{}", p.stdout);
+
+    // `state mv` does the same outside a plan.
+    sb.run(&["state", "mv", "app.new", "app.web", "--stack", "stacks/shop"])
+        .expect(0);
+    let s: Value = serde_json::from_str(&sb.read("state/shop.json")).unwrap();
+    assert!(s["resources"].get("app.web").is_some());
+    sb.run(&["state", "mv", "app.web", "k8s_service.web", "--stack", "stacks/shop"])
+        .expect(1);
+}

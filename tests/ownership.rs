@@ -215,3 +215,42 @@ fn a_tracked_object_under_a_new_address_is_never_a_duplicate_against_moto_emulat
     );
     assert_ne!(s["resources"]["subnet.a"]["id"], subnet);
 }
+
+#[test]
+fn moved_renames_an_aws_resource_and_rewrites_its_address_tag_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/net/main.toml", NET);
+    sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
+    let subnet = state(&sb, "state/net.json")["resources"]["subnet.a"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let moved = NET.replace("[subnet.a]", "[subnet.private_a]")
+        + "\n[[moved]]\nfrom = \"subnet.a\"\nto = \"subnet.private_a\"\n";
+    sb.write("stacks/net/main.toml", &moved);
+    let p = sb.run(&["plan", "stacks/net"]).expect(0);
+    assert!(
+        p.stdout.contains("# subnet.a has moved to subnet.private_a"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        !p.stdout.contains("destroy\n") || p.stdout.contains("0 to destroy"),
+        "{}",
+        p.stdout
+    );
+    sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
+    assert_eq!(
+        state(&sb, "state/net.json")["resources"]["subnet.private_a"]["id"],
+        subnet
+    );
+    let address = rt().block_on(async {
+        let ec2 = moto.ec2().await;
+        let out = ec2.describe_subnets().subnet_ids(&subnet).send().await.unwrap();
+        let s = &out.subnets()[0];
+        let t = s.tags().iter().find(|t| t.key() == Some("slipway:address")).unwrap();
+        t.value().unwrap().to_string()
+    });
+    assert_eq!(address, "subnet.private_a");
+}

@@ -56,6 +56,9 @@ pub async fn apply_plan(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<(State, Report), String> {
     let mut base = state.unwrap_or_else(|| State::new(&plan.stack));
+    if !plan.moved.is_empty() {
+        apply_moves(&plan, &mut base, store, registry, ctx).await?;
+    }
     if !plan.has_changes() {
         let outputs = compute_outputs(&plan, &base);
         if outputs != base.outputs {
@@ -125,4 +128,37 @@ pub fn display_outputs(outputs: &BTreeMap<String, OutputState>) -> Vec<(String, 
             )
         })
         .collect()
+}
+
+/// Write the plan's `[[moved]]` entries into the state before anything
+/// else runs (a move already in the state is skipped), and the new address
+/// into each moved object's ownership tags.
+async fn apply_moves(
+    plan: &Plan,
+    base: &mut State,
+    store: &Store,
+    registry: &Registry,
+    ctx: &Ctx,
+) -> Result<(), String> {
+    let ctx = ctx.with_lineage(&base.lineage);
+    for (from, to) in &plan.moved {
+        if base.resources.contains_key(from) && !base.resources.contains_key(to) {
+            base.move_resource(from, to)?;
+        }
+    }
+    base.serial += 1;
+    store.write(base).await.map_err(|e| e.to_string())?;
+    for (_, to) in &plan.moved {
+        let Some(r) = base.resources.get(to) else { continue };
+        let Some(kind) = registry.get(&r.kind) else { continue };
+        let live = crate::providers::Live {
+            id: r.id.clone(),
+            inputs: r.inputs.clone(),
+            attributes: r.attributes.clone(),
+        };
+        kind.retag(&ctx, to, &live)
+            .await
+            .map_err(|e| format!("{to}: writing its new address into the object's ownership tags: {e}"))?;
+    }
+    Ok(())
 }

@@ -40,12 +40,23 @@ pub async fn make_plan(
     if let Some(t) = args.rollout_timeout {
         ctx.rollout_timeout = t;
     }
-    let (state, recovered) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
+    let (mut state, recovered) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
+    // `[[moved]]`: the state tracks the object under its new address before
+    // anything is compared (apply writes the move first).
+    let mut moved = Vec::new();
+    if let Some(s) = state.as_mut() {
+        for m in &loaded.stack.moved {
+            if s.resources.contains_key(&m.from) && !s.resources.contains_key(&m.to) {
+                s.move_resource(&m.from, &m.to).map_err(CmdError::Other)?;
+                moved.push((m.from.clone(), m.to.clone()));
+            }
+        }
+    }
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
     };
-    let plan = plan::make::make(PlanInputs {
+    let mut plan = plan::make::make(PlanInputs {
         stack: &loaded.stack,
         graph: &loaded.graph,
         variables: loaded.variables.clone(),
@@ -57,6 +68,7 @@ pub async fn make_plan(
         destroy: args.destroy,
         recovered,
     })?;
+    plan.moved = moved;
     check_takeovers(&plan, state.as_ref(), registry, &ctx).await?;
     Ok((plan, held, state, ctx, store))
 }

@@ -86,6 +86,31 @@ pub async fn rm(addrs: &[String], dir: Option<&Path>, state: Option<&Path>, lock
     Ok(0)
 }
 
+/// `slipway state mv FROM TO`: the object FROM holds is tracked as TO.
+pub async fn mv(from: &str, to: &str, dir: Option<&Path>, state: Option<&Path>, lock_timeout: Option<&str>) -> Exit {
+    let store = find_store(dir, state).await?;
+    let _lock = store.lock("state mv", parse_timeout(lock_timeout)?).await?;
+    let (s, replayed) = read_state(&store, None).await?;
+    let mut s = s.ok_or_else(|| CmdError::Other(format!("no state at {}", store.location().display())))?;
+    if replayed || !s.pending.is_empty() {
+        return Err(CmdError::Other(
+            "an interrupted run left work to settle; run `slipway plan` first".into(),
+        ));
+    }
+    let same_kind = from.split_once('.').map(|(k, _)| k) == to.split_once('.').map(|(k, _)| k);
+    if !same_kind {
+        return Err(CmdError::Other(format!(
+            "`{from}` and `{to}` are of different kinds: a move keeps the kind; nothing was moved"
+        )));
+    }
+    s.move_resource(from, to)
+        .map_err(|e| CmdError::Other(format!("{e}; nothing was moved")))?;
+    s.serial += 1;
+    store.write(&s).await?;
+    println!("Moved {from} to {to} in the state (the cloud object was left alone)");
+    Ok(0)
+}
+
 pub async fn force_unlock(id: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
     let store = find_store(dir, state).await?;
     let info = store.force_unlock(id).await?;

@@ -281,6 +281,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         drift: drift(inp.state, inp.live, inp.registry),
         recovered: inp.recovered,
         created: crate::state::now(),
+        moved: Vec::new(),
     })
 }
 

@@ -45,6 +45,9 @@ pub struct Plan {
     /// What settling an interrupted run did before planning.
     pub recovered: Vec<String>,
     pub created: String,
+    /// `[[moved]]` entries this plan applies to the state: (from, to).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<(String, String)>,
 }
 
 /// The change to one resource.
@@ -150,6 +153,6 @@ impl Plan {
 
     /// True when applying would change any resource.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        !self.moved.is_empty() || self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 }

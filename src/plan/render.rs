@@ -45,6 +45,12 @@ pub fn render_plan(plan: &Plan) -> String {
         return out;
     }
     out.push_str("slipway will perform the following actions:\n\n");
+    for (from, to) in &plan.moved {
+        let _ = writeln!(
+            out,
+            "  # {from} has moved to {to} (the object stays; nothing is deleted or created)\n"
+        );
+    }
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
         render_change(&mut out, c);
         out.push('\n');

@@ -11,7 +11,7 @@ use super::error::{StackError, StackErrors};
 use super::node::{self, Key, Node, NodeKind};
 use super::source::{Sources, Span};
 use super::template::{self, Part};
-use super::{Output, RefSite, Resource, Stack, Variable, META_FIELDS};
+use super::{Moved, Output, RefSite, Resource, Stack, Variable, META_FIELDS};
 use crate::path::did_you_mean;
 
 struct Loader {
@@ -100,6 +100,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         resources: Vec::new(),
         index: HashMap::new(),
         outputs: Vec::new(),
+        moved: Vec::new(),
     };
     let mut stack_table: Option<Span> = None;
     let mut backend_table: Option<Span> = None;
@@ -147,6 +148,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
                 "variables" => load_variables(&mut l, &mut stack, *file, value),
                 "outputs" => load_outputs(&mut l, &mut stack, *file, value),
                 "kubernetes" => load_kubernetes(&mut l, &mut stack, *file, value),
+                "moved" => load_moved(&mut l, &mut stack, *file, value),
                 kind => load_kind(&mut l, &mut stack, *file, kind, key, value),
             }
         }
@@ -615,4 +617,61 @@ fn ref_range(src: &str, lit: std::ops::Range<usize>, text: &str) -> std::ops::Ra
         .and_then(|s| s.find(&needle))
         .map(|i| lit.start + i..lit.start + i + needle.len())
         .unwrap_or(lit)
+}
+
+/// An address `kind.name` as written in `[[moved]]`.
+fn is_address(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(k, n)| is_name(k) && is_name(n))
+}
+
+fn load_moved(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let NodeKind::Array(entries) = &value.kind else {
+        l.err(
+            file,
+            value.span.clone(),
+            "`moved` must be written as [[moved]] tables with `from` and `to`",
+        );
+        return;
+    };
+    for e in entries {
+        let Some(t) = e.as_table() else {
+            l.err(
+                file,
+                e.span.clone(),
+                "a [[moved]] entry must be a table with `from` and `to`",
+            );
+            continue;
+        };
+        let (mut from, mut to) = (None, None);
+        for (k, v) in t {
+            match (k.name.as_str(), v.as_str()) {
+                ("from", Some(a)) if is_address(a) => from = Some(a.to_string()),
+                ("to", Some(a)) if is_address(a) => to = Some(a.to_string()),
+                ("from" | "to", _) => {
+                    l.err(
+                        file,
+                        v.span.clone(),
+                        format!("`{}` must be an address like \"app.web\"", k.name),
+                    );
+                }
+                (other, _) => {
+                    let e = l.err(file, k.span.clone(), format!("unknown field `{other}` in [[moved]]"));
+                    e.help = Some("[[moved]] has `from` and `to`".into());
+                }
+            }
+        }
+        match (from, to) {
+            (Some(from), Some(to)) => stack.moved.push(Moved {
+                from,
+                to,
+                span: Span {
+                    file,
+                    range: e.span.clone(),
+                },
+            }),
+            _ => {
+                l.err(file, e.span.clone(), "[[moved]] needs both `from` and `to`");
+            }
+        }
+    }
 }

@@ -41,6 +41,17 @@ pub struct Stack {
     /// Address -> position in `resources`.
     pub index: HashMap<String, usize>,
     pub outputs: Vec<Output>,
+    /// `[[moved]]`: resources renamed in the stack whose objects stay.
+    pub moved: Vec<Moved>,
+}
+
+/// `[[moved]] from = "app.old" to = "app.new"`: the object `from` holds in
+/// the state is tracked as `to` from now on; nothing is deleted or created.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+    pub span: source::Span,
 }
 
 impl Stack {

@@ -10,7 +10,7 @@ use crate::providers::{error_is_about_unknown, Registry, StackView};
 
 /// Every problem in the stack, or `Ok` when it can be planned.
 pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
-    let mut errors = Vec::new();
+    let mut errors = check_moved(stack);
     let mut reported_kinds = Vec::new();
     for r in &stack.resources {
         let Some(kind) = registry.get(&r.kind) else {
@@ -153,4 +153,33 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
             }
         }
     }
+}
+
+/// `[[moved]]` entries: `to` is declared, `from` no longer is, both are of
+/// one kind, and no address moves twice.
+fn check_moved(stack: &Stack) -> Vec<StackError> {
+    let mut errors = Vec::new();
+    let kind_of = |a: &str| a.split_once('.').map(|(k, _)| k.to_string()).unwrap_or_default();
+    for (i, m) in stack.moved.iter().enumerate() {
+        let here = Some(stack.sources.locate(&m.span));
+        let problem = if stack.resource(&m.to).is_none() {
+            Some(format!("[[moved]] to `{}`, which the stack does not declare", m.to))
+        } else if stack.resource(&m.from).is_some() {
+            Some(format!(
+                "[[moved]] from `{}`, which the stack still declares: a moved resource has one address",
+                m.from
+            ))
+        } else if kind_of(&m.from) != kind_of(&m.to) {
+            Some(format!(
+                "[[moved]] from `{}` to `{}`: a move keeps the kind",
+                m.from, m.to
+            ))
+        } else if stack.moved[..i].iter().any(|o| o.from == m.from || o.to == m.to) {
+            Some(format!("`{}` or `{}` is in two [[moved]] entries", m.from, m.to))
+        } else {
+            None
+        };
+        errors.extend(problem.map(|p| StackError::new(here, p)));
+    }
+    errors
 }

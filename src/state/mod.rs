@@ -38,6 +38,23 @@ pub struct State {
 }
 
 impl State {
+    /// Track the object `from` holds under `to` (a rename); the cloud object
+    /// is not touched.
+    pub fn move_resource(&mut self, from: &str, to: &str) -> Result<(), String> {
+        if self.resources.contains_key(to) {
+            return Err(format!("`{to}` is already in the state"));
+        }
+        let r = self
+            .resources
+            .remove(from)
+            .ok_or_else(|| format!("`{from}` is not in the state"))?;
+        self.resources.insert(to.to_string(), r);
+        for d in self.deposed.iter_mut().filter(|d| d.address == from) {
+            d.address = to.to_string();
+        }
+        Ok(())
+    }
+
     pub fn new(stack: &str) -> Self {
         State {
             format_version: FORMAT_VERSION,
