@@ -22,6 +22,15 @@ use slipway::providers::Registry;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The environment (also SLIPWAY_ENV): variable values from env/NAME.toml
+    /// in the stack directory, its own state (state/<stack>.NAME.json), `${env}`
+    /// in strings, and `<stack>-NAME` in ownership tags and default names.
+    #[arg(long, global = true, value_name = "NAME")]
+    env: Option<String>,
+    /// Variable values from a file of `name = value` lines (repeatable; later
+    /// files win; --var and SLIPWAY_VAR_name win over files).
+    #[arg(long = "var-file", global = true, value_name = "FILE")]
+    var_files: Vec<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -528,6 +537,14 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(e) = cli.env.as_deref().filter(|e| !slipway::stack::load::is_name(e)) {
+        eprintln!("error: --env {e:?}: an environment name is letters, digits, `_` and `-`");
+        return ExitCode::from(1);
+    }
+    slipway::stack::load::select(slipway::stack::load::Selection {
+        env: cli.env.clone(),
+        var_files: cli.var_files.clone(),
+    });
     // The AWS SDK and kube both link rustls with different crypto backends;
     // name one for the process, as rustls requires.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -254,3 +254,188 @@ fn moved_renames_an_aws_resource_and_rewrites_its_address_tag_against_moto_emula
     });
     assert_eq!(address, "subnet.private_a");
 }
+
+/// Objects of each kind tagged as stack `stack`, counted through the SDK.
+fn count_tagged(moto: &Moto, stack: &str) -> usize {
+    rt().block_on(async {
+        let conf = moto.sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&conf)
+                .region(aws_sdk_ec2::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        let f = || {
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:slipway:stack")
+                .values(stack)
+                .build()
+        };
+        let mut n = ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len();
+        n += ec2
+            .describe_subnets()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len();
+        n += ec2
+            .describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len();
+        // moto ignores tag filters on DescribeNatGateways: match the tags here.
+        let nats = ec2.describe_nat_gateways().send().await.unwrap();
+        n += nats
+            .nat_gateways()
+            .iter()
+            .filter(|g| g.state().map(|s| s.as_str()) != Some("deleted"))
+            .filter(|g| {
+                g.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("slipway:stack") && t.value() == Some(stack))
+            })
+            .count();
+        n += ec2
+            .describe_route_tables()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len();
+        n += ec2
+            .describe_security_groups()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len();
+        n += ec2
+            .describe_addresses()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .addresses()
+            .len();
+        let iam = aws_sdk_iam::Client::new(&moto.sdk_config().await);
+        let roles = iam.list_roles().send().await.unwrap();
+        n += roles
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with(&format!("{stack}-")))
+            .count();
+        n
+    })
+}
+
+#[test]
+fn two_environments_of_the_network_stack_apply_replan_and_destroy_apart_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/network/main.toml", include_str!("../stacks/network/main.toml"));
+    // Same CIDR in both: AWS allows it (moto checks subnets against it).
+    sb.write("stacks/network/env/dev.toml", "cidr = \"10.0.0.0/16\"\n");
+    sb.write("stacks/network/env/prod.toml", "cidr = \"10.0.0.0/16\"\n");
+    for env in ["dev", "prod"] {
+        let a = sb
+            .run(&["apply", "stacks/network", "--env", env, "--auto-approve"])
+            .expect(0);
+        assert!(!a.stdout.contains("duplicate"), "{}", a.stdout);
+        assert!(sb.exists(&format!("state/network.{env}.json")));
+    }
+    let resources = |env: &str| {
+        state(&sb, &format!("state/network.{env}.json"))["resources"]
+            .as_object()
+            .unwrap()
+            .len()
+    };
+    let (dev, prod) = (count_tagged(&moto, "network-dev"), count_tagged(&moto, "network-prod"));
+    assert_eq!(dev, resources("dev"), "every dev object is tagged network-dev");
+    assert_eq!(prod, resources("prod"));
+    for env in ["dev", "prod"] {
+        let p = sb.run(&["plan", "stacks/network", "--env", env]).expect(0);
+        assert!(p.stdout.contains("No changes"), "{env}: {}", p.stdout);
+    }
+    // SLIPWAY_ENV selects the same as --env.
+    let mut c = sb.command(&["plan", "stacks/network"]);
+    let out = c.env("SLIPWAY_ENV", "prod").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"));
+
+    sb.run(&["destroy", "stacks/network", "--env", "dev", "--auto-approve"])
+        .expect(0);
+    assert_eq!(count_tagged(&moto, "network-dev"), 0);
+    assert_eq!(
+        count_tagged(&moto, "network-prod"),
+        prod,
+        "every prod object is still there"
+    );
+    let p = sb.run(&["plan", "stacks/network", "--env", "prod"]).expect(0);
+    assert!(p.stdout.contains("No changes"), "{}", p.stdout);
+}
+
+#[test]
+fn env_values_var_files_and_the_env_reference_resolve_in_order() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/hello/main.toml",
+        r#"
+[stack]
+name = "hello"
+
+[variables]
+size = 1
+label = "none"
+
+[data.a]
+input = { size = "${var.size}", label = "${var.label}", where = "${env}" }
+"#,
+    );
+    sb.write("stacks/hello/env/dev.toml", "size = 2\nlabel = \"from-env-file\"\n");
+    sb.write("extra.toml", "label = \"from-var-file\"\n");
+    let r = sb
+        .run(&["plan", "stacks/hello", "--env", "dev", "--var-file", "extra.toml"])
+        .expect(0);
+    assert!(
+        r.stdout.contains("from-var-file") && r.stdout.contains("dev"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains('2'), "{}", r.stdout);
+    let r = sb
+        .run(&[
+            "plan",
+            "stacks/hello",
+            "--env",
+            "dev",
+            "--var-file",
+            "extra.toml",
+            "--var",
+            "label=cli",
+        ])
+        .expect(0);
+    assert!(
+        r.stdout.contains("cli") && !r.stdout.contains("from-var-file"),
+        "{}",
+        r.stdout
+    );
+    // Without an environment, `${env}` is an error at its string; a typo'd env is refused.
+    let r = sb.run(&["validate", "stacks/hello"]).expect(1);
+    assert!(
+        r.stderr.contains("`${env}` needs an environment") && r.stderr.contains("main.toml:"),
+        "{}",
+        r.stderr
+    );
+    let r = sb.run(&["validate", "stacks/hello", "--env", "prd"]).expect(1);
+    assert!(r.stderr.contains("env/prd.toml"), "{}", r.stderr);
+    sb.write("bad.toml", "size = \"big\"\n");
+    let r = sb
+        .run(&["validate", "stacks/hello", "--env", "dev", "--var-file", "bad.toml"])
+        .expect(1);
+    assert!(r.stderr.contains("wrong type"), "{}", r.stderr);
+}

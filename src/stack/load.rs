@@ -87,6 +87,15 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
     if !l.errors.is_empty() {
         return Err(StackErrors(l.errors));
     }
+    // `${env}` is the selected environment, written into strings before
+    // anything else reads them.
+    let env = selected_env();
+    for (file, tree) in &mut trees {
+        substitute_env(&mut l, *file, tree, env.as_deref());
+    }
+    if !l.errors.is_empty() {
+        return Err(StackErrors(l.errors));
+    }
 
     let mut stack = Stack {
         dir: dir.to_path_buf(),
@@ -101,6 +110,9 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         index: HashMap::new(),
         outputs: Vec::new(),
         moved: Vec::new(),
+        env: None,
+        base_name: String::new(),
+        values: Vec::new(),
     };
     let mut stack_table: Option<Span> = None;
     let mut backend_table: Option<Span> = None;
@@ -159,6 +171,25 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
             .ok()
             .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "default".to_string());
+    }
+    if let Some(env) = env {
+        // One environment of a stack is an instance of its own: its state,
+        // ownership tags and default names say `<stack>-<env>`.
+        match load_values(&dir.join("env").join(format!("{env}.toml")), dir.join("env").is_dir()) {
+            Ok(v) => stack.values.extend(v),
+            Err(e) => l.errors.push(e),
+        }
+        stack.base_name = stack.name.clone();
+        stack.name = format!("{}-{env}", stack.name);
+        stack.env = Some(env);
+    } else {
+        stack.base_name = stack.name.clone();
+    }
+    for f in &selection().var_files {
+        match load_values(f, true) {
+            Ok(v) => stack.values.extend(v),
+            Err(e) => l.errors.push(e),
+        }
     }
     stack.sources = l.sources;
     if l.errors.is_empty() {
@@ -674,4 +705,75 @@ fn load_moved(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
             }
         }
     }
+}
+
+/// What the command line selected for every stack it loads: `--env` and
+/// `--var-file`s (set once, at start).
+#[derive(Debug, Default, Clone)]
+pub struct Selection {
+    pub env: Option<String>,
+    pub var_files: Vec<std::path::PathBuf>,
+}
+
+static SELECTION: std::sync::OnceLock<Selection> = std::sync::OnceLock::new();
+
+/// Select the environment and variable files for this process.
+pub fn select(s: Selection) {
+    let _ = SELECTION.set(s);
+}
+
+fn selection() -> Selection {
+    SELECTION.get().cloned().unwrap_or_default()
+}
+
+/// `--env`, else `SLIPWAY_ENV`.
+fn selected_env() -> Option<String> {
+    selection()
+        .env
+        .or_else(|| std::env::var("SLIPWAY_ENV").ok())
+        .filter(|e| !e.is_empty())
+}
+
+/// `${env}` replaced in every string of a file; without an environment it
+/// is an error at the string.
+fn substitute_env(l: &mut Loader, file: usize, n: &mut Node, env: Option<&str>) {
+    match &mut n.kind {
+        NodeKind::Str(s) if s.contains("${env}") => match env {
+            Some(e) => *s = s.replace("${env}", e),
+            None => {
+                l.err(file, n.span.clone(), "`${env}` needs an environment").help =
+                    Some("pass --env NAME (or set SLIPWAY_ENV)".into());
+            }
+        },
+        NodeKind::Array(items) => items.iter_mut().for_each(|i| substitute_env(l, file, i, env)),
+        NodeKind::Table(entries) => entries.iter_mut().for_each(|(_, v)| substitute_env(l, file, v, env)),
+        _ => {}
+    }
+}
+
+/// `name = value` lines of a variable file (like a tfvars file), in file
+/// order; `required` makes a missing file an error.
+fn load_values(path: &Path, required: bool) -> Result<Vec<(String, Value, String)>, StackError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(
+                StackError::new(None, format!("cannot read the variable file {}: {e}", path.display()))
+                    .with_help("an environment's values live in env/NAME.toml in the stack directory"),
+            )
+        }
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        StackError::new(None, format!("{}: {}", path.display(), e.to_string().trim_end()))
+            .with_help("a variable file holds `name = value` lines")
+    })?;
+    let source = path.display().to_string();
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            let v = serde_json::to_value(&v).map_err(|e| StackError::new(None, format!("{source}: `{k}`: {e}")))?;
+            Ok((k, v, source.clone()))
+        })
+        .collect()
 }

@@ -43,6 +43,14 @@ pub struct Stack {
     pub outputs: Vec<Output>,
     /// `[[moved]]`: resources renamed in the stack whose objects stay.
     pub moved: Vec<Moved>,
+    /// The environment selected (`--env`, `SLIPWAY_ENV`); `name` is then
+    /// `<base_name>-<env>`.
+    pub env: Option<String>,
+    /// `[stack] name` as written.
+    pub base_name: String,
+    /// Variable values from the environment's file and `--var-file`s, in
+    /// precedence order (later wins): (name, value, file).
+    pub values: Vec<(String, Value, String)>,
 }
 
 /// `[[moved]] from = "app.old" to = "app.new"`: the object `from` holds in
@@ -61,9 +69,11 @@ impl Stack {
 
     /// The state file path this stack uses unless `--state` overrides it.
     pub fn default_state_path(&self) -> PathBuf {
-        self.state
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("state").join(format!("{}.json", self.name)))
+        let file = match &self.env {
+            Some(env) => format!("{}.{env}.json", self.base_name),
+            None => format!("{}.json", self.name),
+        };
+        self.state.clone().unwrap_or_else(|| PathBuf::from("state").join(file))
     }
 }
 

@@ -68,6 +68,15 @@ pub fn resolve(
             });
         }
     }
+    for (name, _, file) in &stack.values {
+        if !stack.variables.contains_key(name) {
+            let e = StackError::new(None, format!("{file}: the stack declares no variable `{name}`"));
+            errors.push(match did_you_mean(name, stack.variables.keys().map(String::as_str)) {
+                Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                None => e.with_help("declare it under [variables]"),
+            });
+        }
+    }
     let mut out = BTreeMap::new();
     for (name, var) in &stack.variables {
         let given = cli
@@ -76,6 +85,26 @@ pub fn resolve(
             .find(|(n, _)| n == name)
             .map(|(_, v)| (v.clone(), format!("--var {name}")))
             .or_else(|| env(&format!("SLIPWAY_VAR_{name}")).map(|v| (v, format!("SLIPWAY_VAR_{name}"))));
+        // Below the command line and the environment: the variable files.
+        let from_file = stack.values.iter().rev().find(|(n, _, _)| n == name);
+        if let (None, Some((_, v, file))) = (&given, from_file) {
+            let fits = match (&var.default, v) {
+                (None, _) => true,
+                (Some(d), v) => std::mem::discriminant(d) == std::mem::discriminant(v),
+            };
+            if fits {
+                out.insert(name.clone(), v.clone());
+            } else {
+                errors.push(
+                    StackError::new(
+                        Some(stack.sources.locate(&var.span)),
+                        format!("{file}: `{name}` has the wrong type"),
+                    )
+                    .with_help("the value must have the type of the variable's default"),
+                );
+            }
+            continue;
+        }
         match given {
             Some((raw, source)) => match typed(&raw, var.default.as_ref()) {
                 Ok(v) => {
