@@ -400,16 +400,13 @@ fn a_killed_apply_is_replayed_and_settled_without_duplicates() {
         !sb.exists("state/k.json"),
         "no snapshot yet: everything is in the journal"
     );
-    let r = sb.run(&["plan", "stacks/k"]).expect(1);
-    assert!(r.stderr.contains("no longer running on this host"), "{}", r.stderr);
-    let lock = sb.read("state/k.json.lock");
-    let id = serde_json::from_str::<serde_json::Value>(&lock).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    sb.run(&["force-unlock", &id, "--state", "state/k.json"]).expect(0);
-
+    // The dead holder's lock is taken over: no force-unlock needed.
     let p = sb.run(&["plan", "stacks/k"]).expect(0);
+    assert!(
+        p.stderr.contains("Took over the lock") && p.stderr.contains("no longer running on this host"),
+        "{}",
+        p.stderr
+    );
     assert!(
         p.stdout.contains("replayed the journal of an interrupted run"),
         "{}",
@@ -657,4 +654,41 @@ fn an_operation_over_its_time_limit_fails_and_is_settled_by_the_next_run() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn ctrl_c_finishes_the_running_steps_saves_the_state_and_releases_the_lock() {
+    let sb = Sandbox::new();
+    let mut toml = String::new();
+    for i in 0..30 {
+        toml.push_str(&format!("[data.r{i}]\ninput = \"v{i}\"\ndelay = \"300ms\"\n\n"));
+    }
+    sb.write("stacks/c/main.toml", &toml);
+    let child = sb
+        .command(&["apply", "stacks/c", "--auto-approve", "--parallelism", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let t0 = std::time::Instant::now();
+    while (!sb.exists("state/c.json.journal") || sb.read("state/c.json.journal").matches("\"t\":\"done\"").count() < 3)
+        && t0.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Ctrl-C, as a terminal sends it, to the process this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Interrupted: no new step starts"), "{stderr}");
+    assert!(stderr.contains("the lock is released"), "{stderr}");
+    assert!(!sb.exists("state/c.json.lock"), "the lock is gone");
+    assert!(!sb.exists("state/c.json.journal"), "everything is in the snapshot");
+    let st = sb.state("c");
+    let done = st["resources"].as_object().unwrap().len();
+    assert!((3..30).contains(&done), "the finished steps are in the state: {done}");
+    assert_eq!(st["pending"], serde_json::json!([]), "no step was left half-way");
+    let a = sb.run(&["apply", "stacks/c", "--auto-approve"]).expect(0);
+    assert!(a.stdout.contains(&format!("{} added", 30 - done)), "{}", a.stdout);
 }

@@ -439,3 +439,43 @@ input = { size = "${var.size}", label = "${var.label}", where = "${env}" }
         .expect(1);
     assert!(r.stderr.contains("wrong type"), "{}", r.stderr);
 }
+
+#[test]
+fn the_state_is_found_from_the_stack_not_the_working_directory_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write("stacks/net/main.toml", NET);
+    sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
+    let from_root = sb.run(&["plan", "stacks/net"]).expect(0);
+    assert!(from_root.stdout.contains("No changes"), "{}", from_root.stdout);
+    let inside = sb
+        .command(&["plan", "."])
+        .current_dir(sb.path("stacks/net"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&inside.stdout);
+    assert_eq!(
+        inside.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
+    assert_eq!(
+        stdout, from_root.stdout,
+        "the same plan from inside the stack directory"
+    );
+    assert!(!sb.exists("stacks/net/state"), "no second state next to the stack");
+    // A saved plan applies from another directory: it records the state's absolute location.
+    sb.run(&["plan", "stacks/net", "--out", "net.plan"]).expect(0);
+    let saved = sb
+        .command(&["apply", "../../net.plan"])
+        .current_dir(sb.path("stacks/net"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        saved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+}

@@ -62,6 +62,8 @@ pub struct Report {
     pub done: Vec<Step>,
     pub failed: Vec<(Step, String)>,
     pub skipped: Vec<Step>,
+    /// Stopped by SIGINT/SIGTERM: running steps finished, no new one started.
+    pub interrupted: bool,
 }
 
 /// Build the steps of a plan and the order between them.
@@ -528,6 +530,12 @@ pub async fn execute(
     let mut stop = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(10));
     ticker.tick().await;
+    // The first Ctrl-C (or SIGTERM) stops starting steps and lets the running
+    // ones finish and be recorded; a second one aborts at once (the journal's
+    // intents let the next run settle what was in flight).
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     loop {
         while !stop && set.len() < parallelism.max(1) {
             let Some(i) = q.dequeue() else { break };
@@ -568,6 +576,18 @@ pub async fn execute(
                 for (i, t0) in running.values() {
                     on_event(Event::StillRunning(&steps[*i], t0.elapsed()));
                 }
+            }
+            _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {} } } => {
+                if report.interrupted {
+                    eprintln!("\nInterrupted again: stopping now. The next run settles what was in flight.");
+                    std::process::exit(130);
+                }
+                report.interrupted = true;
+                stop = true;
+                eprintln!(
+                    "\nInterrupted: no new step starts; waiting for the {} running to finish (interrupt again to stop at once).",
+                    set.len()
+                );
             }
         }
     }

@@ -64,6 +64,15 @@ fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 
             StepKind::Delete => destroyed += 1,
         }
     }
+    if report.interrupted && report.failed.is_empty() {
+        eprintln!(
+            "\nInterrupted: {} done ({add} added, {change} changed, {destroyed} destroyed), {} not started. \
+             The state holds every finished step and the lock is released; run apply again to continue.",
+            report.done.len(),
+            report.skipped.len()
+        );
+        return 130;
+    }
     if report.failed.is_empty() {
         let what = if destroy { "Destroy" } else { "Apply" };
         println!("\n{what} complete! Resources: {add} added, {change} changed, {destroyed} destroyed.");

@@ -11,7 +11,7 @@ pub mod validate;
 pub mod variables;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -67,14 +67,40 @@ impl Stack {
         self.index.get(address).map(|&i| &self.resources[i])
     }
 
-    /// The state file path this stack uses unless `--state` overrides it.
+    /// The state file path this stack uses unless `--state` overrides it:
+    /// `[stack] state`, else `state/<stack>.json` (`state/<stack>.<env>.json`
+    /// in an environment), both under the stack's state root, so the same
+    /// stack finds the same state from any working directory.
     pub fn default_state_path(&self) -> PathBuf {
         let file = match &self.env {
             Some(env) => format!("{}.{env}.json", self.base_name),
             None => format!("{}.json", self.name),
         };
-        self.state.clone().unwrap_or_else(|| PathBuf::from("state").join(file))
+        let rel = self.state.clone().unwrap_or_else(|| PathBuf::from("state").join(file));
+        if rel.is_absolute() {
+            return rel;
+        }
+        state_root(&self.dir).join(rel)
     }
+}
+
+/// Where a stack's relative state paths start: the nearest directory at or
+/// above the stack holding `state/`, else the repository root (holding
+/// `.git`), else the working directory (a stack outside any repository).
+pub fn state_root(dir: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let dir = dir.canonicalize().unwrap_or_else(|_| cwd.join(dir));
+    for a in dir.ancestors() {
+        if a.join("state").is_dir() || a.join(".git").exists() {
+            return a.to_path_buf();
+        }
+        // The working directory above the stack bounds the search (a
+        // sandbox in /tmp never finds /tmp/state).
+        if a == cwd && a != dir {
+            break;
+        }
+    }
+    cwd
 }
 
 /// `[stack.backend]` as written.

@@ -27,6 +27,10 @@ pub struct LockInfo {
     /// run may take the lock over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires: Option<u64>,
+    /// Local locks: the holder's start time (clock ticks since boot), so a
+    /// reused PID is not taken for the holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
 }
 
 impl LockInfo {
@@ -43,8 +47,31 @@ impl LockInfo {
             created: super::now(),
             ci_job_url: std::env::var("CI_JOB_URL").ok().filter(|s| !s.is_empty()),
             lease_expires: None,
+            pid_start: start_time(std::process::id()),
         }
     }
+
+    /// True when this lock's holder is provably gone: it ran on this host
+    /// and its process no longer runs (or the PID now belongs to a process
+    /// started at another time).
+    pub fn holder_gone(&self) -> bool {
+        if self.host != hostname() || self.lease_expires.is_some() {
+            return false;
+        }
+        match (start_time(self.pid), self.pid_start) {
+            (None, _) => !Path::new(&format!("/proc/{}", self.pid)).exists(),
+            (Some(now), Some(then)) => now != then,
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// A process's start time from /proc (field 22 of its stat line).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from after its `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl std::fmt::Display for LockInfo {
@@ -148,6 +175,18 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
                 return Ok(Lock { path, info });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // A holder that provably died (kill -9, a crash) is taken over;
+                // the run it interrupted is settled from its journal as usual.
+                if let Ok(holder) = read_info(&path) {
+                    if holder.holder_gone() {
+                        // Remove only that lock (another run may have taken it over
+                        // already); creating ours is O_EXCL, so one run wins.
+                        if read_info(&path).is_ok_and(|h| h.id == holder.id) && fs::remove_file(&path).is_ok() {
+                            eprintln!("Took over the {holder}: that process is no longer running on this host.");
+                        }
+                        continue;
+                    }
+                }
                 if deadline.is_some_and(|d| Instant::now() < d) {
                     std::thread::sleep(Duration::from_millis(200));
                     continue;
