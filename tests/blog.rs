@@ -23,8 +23,8 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         sb.path("kubeconfig.yaml").display().to_string(),
     ));
     sb.env.push(("REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
-    let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/blog");
-    let stack = stack.to_str().unwrap();
+    let stack = sb.example("blog");
+    let stack = stack.as_str();
     let _controller = emu.controller();
 
     let a = sb

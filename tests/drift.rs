@@ -8,11 +8,8 @@ use support::k8s::K8sEmulator;
 use support::moto::Moto;
 use support::Sandbox;
 
-fn blog() -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("stacks/blog")
-        .display()
-        .to_string()
+fn blog(sb: &Sandbox) -> String {
+    sb.example("blog")
 }
 
 #[test]
@@ -30,9 +27,9 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
     ));
     sb.env.push(("REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
     let _controller = emu.controller();
-    sb.run(&["apply", &blog(), "--auto-approve"]).expect(0);
+    sb.run(&["apply", &blog(&sb), "--auto-approve"]).expect(0);
 
-    let r = sb.run(&["drift", &blog()]).expect(0);
+    let r = sb.run(&["drift", &blog(&sb)]).expect(0);
     assert!(r.stdout.contains("In sync."), "{}", r.stdout);
     assert!(!sb.exists("state/blog.json.lock"), "drift takes no lock");
 
@@ -129,7 +126,7 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
         json!({"data": {".dockerconfigjson": edited}}),
     );
 
-    let r = sb.run(&["drift", &blog(), "--json"]).expect(2);
+    let r = sb.run(&["drift", &blog(&sb), "--json"]).expect(2);
     let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(doc["format_version"], "1");
     assert_eq!(doc["in_sync"], false);
@@ -175,7 +172,7 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
         "an autoscaled nodegroup's desired size is not drift"
     );
 
-    let h = sb.run(&["drift", &blog()]).expect(2);
+    let h = sb.run(&["drift", &blog(&sb)]).expect(2);
     assert!(
         h.stdout.contains("route_table.private [route_table]: DELETED"),
         "{}",

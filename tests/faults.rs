@@ -11,11 +11,8 @@ use support::moto::Moto;
 use support::proxy::FaultProxy;
 use support::Sandbox;
 
-fn blog() -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("stacks/blog")
-        .display()
-        .to_string()
+fn blog(sb: &Sandbox) -> String {
+    sb.example("blog")
 }
 
 /// Objects carrying the blog stack's ownership tag, per kind, read from moto
@@ -205,9 +202,9 @@ fn run_blog_through(flags: &[&str]) -> (Moto, FaultProxy, Sandbox, K8sEmulator) 
     ));
     sb.env.push(("REGISTRY_PASSWORD".into(), "token".into()));
     let _controller = emu.controller();
-    let a = sb.run(&["apply", &blog(), "--auto-approve"]);
+    let a = sb.run(&["apply", &blog(&sb), "--auto-approve"]);
     assert_eq!(a.code, 0, "apply did not converge:\n{}\n{}", a.stdout, a.stderr);
-    sb.run(&["plan", &blog(), "--detailed-exitcode"]).expect(0);
+    sb.run(&["plan", &blog(&sb), "--detailed-exitcode"]).expect(0);
     assert_eq!(
         owned_counts(&moto),
         declared(),
@@ -240,7 +237,7 @@ fn lost_create_responses_leave_no_duplicates_and_no_orphans_through_the_fault_pr
     let lost = proxy.calls().iter().filter(|c| c["fault"] == "lost-response").count();
     assert!(lost >= 1, "some creates acted but their answers were lost ({lost})");
     // And destroy through the same lossy proxy leaves nothing.
-    sb.run(&["destroy", &blog(), "--auto-approve"]).expect(0);
+    sb.run(&["destroy", &blog(&sb), "--auto-approve"]).expect(0);
     assert!(
         owned_counts(&moto).values().all(|n| *n == 0),
         "orphans: {:?}",

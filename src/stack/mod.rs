@@ -26,7 +26,7 @@ pub struct Stack {
     /// The directory the files came from.
     pub dir: PathBuf,
     pub name: String,
-    /// `[stack] state = "..."`, relative to the working directory.
+    /// `[stack] state = "..."`, relative to the state root (`state_root`).
     pub state: Option<PathBuf>,
     /// `[stack.backend]`: where the state lives (default: the local file).
     pub backend: Option<Backend>,

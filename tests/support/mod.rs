@@ -120,6 +120,20 @@ impl Sandbox {
         serde_json::from_str(&self.read(&format!("state/{stack}.json"))).expect("state is JSON")
     }
 
+    /// Copy one of the repository's example stacks (`stacks/NAME`) into the
+    /// sandbox, so its state lands in the sandbox; returns its relative path.
+    pub fn example(&self, name: &str) -> String {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks").join(name);
+        for e in std::fs::read_dir(&from).expect("example stack").flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&p).expect("read example");
+                self.write(&format!("stacks/{name}/{}", e.file_name().to_string_lossy()), &text);
+            }
+        }
+        format!("stacks/{name}")
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
