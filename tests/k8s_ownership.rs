@@ -171,3 +171,23 @@ fn a_rename_with_moved_keeps_the_deployment_and_sends_no_delete_with_the_emulato
     sb.run(&["state", "mv", "app.web", "k8s_service.web", "--stack", "stacks/shop"])
         .expect(1);
 }
+
+#[test]
+fn two_resources_rendering_one_object_are_a_validation_error_naming_both() {
+    let sb = Sandbox::new();
+    sb.write("kubeconfig.yaml", "");
+    sb.write(
+        "stacks/shop/main.toml",
+        &stack(&format!("{}{}", app("web"), app("copy"))),
+    );
+    let r = sb.run(&["validate", "stacks/shop"]).expect(1);
+    assert!(
+        r.stderr
+            .contains("`app.web` renders Deployment/default/web, which `app.copy`")
+            || r.stderr
+                .contains("`app.copy` renders Deployment/default/web, which `app.web`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("main.toml:"), "{}", r.stderr);
+}

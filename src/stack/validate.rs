@@ -99,6 +99,7 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
             ));
         }
     }
+    errors.extend(check_one_owner(stack, registry));
     errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.path.clone(), l.line, l.column)));
     if errors.is_empty() {
         Ok(())
@@ -180,6 +181,47 @@ fn check_moved(stack: &Stack) -> Vec<StackError> {
             None
         };
         errors.extend(problem.map(|p| StackError::new(here, p)));
+    }
+    errors
+}
+
+/// Kubernetes objects have one owner: two resources that render the same
+/// object (kind, namespace, name) would fight over it, and deleting one
+/// would delete the other's object.
+fn check_one_owner(stack: &Stack, registry: &Registry) -> Vec<StackError> {
+    let mut owner: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for r in &stack.resources {
+        let Some(kind) = registry.get(&r.kind) else { continue };
+        let completed = kind.complete(&stack.name, &r.address, &r.config);
+        let manifests = completed.get("manifests").and_then(serde_json::Value::as_array);
+        for m in manifests.into_iter().flatten() {
+            let id = crate::providers::k8s::project::id_of(std::slice::from_ref(m));
+            // Names still holding references are judged once they are known.
+            if id.contains("${") || crate::value::contains_unknown(m) && id.contains('\u{1}') {
+                continue;
+            }
+            match owner.get(&id) {
+                Some(first) if *first != r.address => {
+                    let first_at = stack.resource(first).map(|f| stack.sources.locate(&f.span).to_string());
+                    errors.push(
+                        StackError::new(
+                            Some(stack.sources.locate(&r.span)),
+                            format!(
+                                "`{}` renders {id}, which `{first}`{} renders too: an object has one owner",
+                                r.address,
+                                first_at.map(|l| format!(" (at {l})")).unwrap_or_default()
+                            ),
+                        )
+                        .with_help("give one of them another `name` or `namespace`, or remove one"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    owner.insert(id, &r.address);
+                }
+            }
+        }
     }
     errors
 }
