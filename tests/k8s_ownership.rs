@@ -49,11 +49,14 @@ fn uid(emu: &K8sEmulator) -> Value {
 #[test]
 fn an_unlabelled_deployment_of_the_same_name_fails_the_plan_until_imported_with_the_emulator() {
     let (emu, sb) = setup(&app("web"));
-    // Someone made `web` by hand (kubectl apply), without slipway's labels.
+    // Someone made `web` by hand (kubectl apply), without slipway's ownership
+    // labels but with the selector slipway renders (a real apiserver refuses
+    // any change of a Deployment's selector, and so does the emulator).
+    let sel = json!({"app.kubernetes.io/name": "web", "slipway.dev/stack": "shop"});
     let theirs = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "default", "labels": {"team": "ops"}},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}});
+        "spec": {"replicas": 3, "selector": {"matchLabels": sel},
+                 "template": {"metadata": {"labels": sel}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}});
     assert_eq!(
         emu.patch(
             &format!("{DEP}?fieldManager=kubectl"),
@@ -90,6 +93,28 @@ fn an_unlabelled_deployment_of_the_same_name_fails_the_plan_until_imported_with_
     assert_eq!(d["spec"]["replicas"], 1);
     assert_eq!(d["metadata"]["labels"]["slipway.dev/address"], "app.web");
     assert!(d["metadata"]["labels"]["slipway.dev/lineage"].is_string());
+}
+
+#[test]
+fn the_emulator_refuses_a_deployment_selector_change_as_a_real_apiserver_does() {
+    let emu = K8sEmulator::start();
+    let dep = |sel: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": {"matchLabels": sel}, "template": {"metadata": {"labels": sel},
+                        "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}})
+    };
+    let path = format!("{DEP}?fieldManager=kubectl");
+    assert_eq!(
+        emu.patch(&path, "application/apply-patch+yaml", dep(json!({"app": "web"}))),
+        201
+    );
+    assert_eq!(
+        emu.patch(&path, "application/apply-patch+yaml", dep(json!({"app": "other"}))),
+        422
+    );
+    let mut mismatched = dep(json!({"app": "web"}));
+    mismatched["spec"]["template"]["metadata"]["labels"] = json!({"app": "nope"});
+    assert_eq!(emu.patch(&path, "application/apply-patch+yaml", mismatched), 422);
 }
 
 #[test]

@@ -42,59 +42,76 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// VPC, gateway, address and subnet IDs tagged as stack `net`, each with the
-/// lineage tag it carries.
-fn tagged(moto: &Moto) -> BTreeMap<String, String> {
+/// The EC2 objects in `region` tagged as stack `stack` (VPCs, subnets,
+/// gateways, NAT gateways, addresses, route tables, security groups), by
+/// ID, each with the lineage tag it carries.
+fn tagged_in(moto: &Moto, region: &str, stack: &str) -> BTreeMap<String, String> {
+    use aws_sdk_ec2::types::{Filter, Tag};
     rt().block_on(async {
-        let ec2 = moto.ec2().await;
-        let by_stack = || {
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:slipway:stack")
-                .values("net")
-                .build()
-        };
-        let lineage = |tags: &[aws_sdk_ec2::types::Tag]| {
+        let conf = moto.sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&conf)
+                .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+                .build(),
+        );
+        let f = || Filter::builder().name("tag:slipway:stack").values(stack).build();
+        let tag = |tags: &[Tag], key: &str| {
             tags.iter()
-                .find(|t| t.key() == Some("slipway:lineage"))
+                .find(|t| t.key() == Some(key))
                 .and_then(|t| t.value())
-                .unwrap_or("")
-                .to_string()
+                .map(str::to_string)
         };
-        let mut out = BTreeMap::new();
-        for v in ec2.describe_vpcs().filters(by_stack()).send().await.unwrap().vpcs() {
-            out.insert(v.vpc_id().unwrap().to_string(), lineage(v.tags()));
-        }
-        let igws = ec2
-            .describe_internet_gateways()
-            .filters(by_stack())
-            .send()
-            .await
-            .unwrap();
-        for g in igws.internet_gateways() {
-            out.insert(g.internet_gateway_id().unwrap().to_string(), lineage(g.tags()));
-        }
-        for a in ec2
-            .describe_addresses()
-            .filters(by_stack())
-            .send()
-            .await
-            .unwrap()
-            .addresses()
-        {
-            out.insert(a.allocation_id().unwrap().to_string(), lineage(a.tags()));
-        }
-        for s in ec2
-            .describe_subnets()
-            .filters(by_stack())
-            .send()
-            .await
-            .unwrap()
-            .subnets()
-        {
-            out.insert(s.subnet_id().unwrap().to_string(), lineage(s.tags()));
-        }
-        out
+        let mut all: Vec<(String, &[Tag])> = Vec::new();
+        let vpcs = ec2.describe_vpcs().filters(f()).send().await.unwrap();
+        all.extend(vpcs.vpcs().iter().map(|v| (v.vpc_id().unwrap().to_string(), v.tags())));
+        let subnets = ec2.describe_subnets().filters(f()).send().await.unwrap();
+        all.extend(
+            subnets
+                .subnets()
+                .iter()
+                .map(|v| (v.subnet_id().unwrap().to_string(), v.tags())),
+        );
+        let igws = ec2.describe_internet_gateways().filters(f()).send().await.unwrap();
+        all.extend(
+            igws.internet_gateways()
+                .iter()
+                .map(|v| (v.internet_gateway_id().unwrap().to_string(), v.tags())),
+        );
+        let eips = ec2.describe_addresses().filters(f()).send().await.unwrap();
+        all.extend(
+            eips.addresses()
+                .iter()
+                .map(|v| (v.allocation_id().unwrap().to_string(), v.tags())),
+        );
+        let rts = ec2.describe_route_tables().filters(f()).send().await.unwrap();
+        all.extend(
+            rts.route_tables()
+                .iter()
+                .map(|v| (v.route_table_id().unwrap().to_string(), v.tags())),
+        );
+        let sgs = ec2.describe_security_groups().filters(f()).send().await.unwrap();
+        all.extend(
+            sgs.security_groups()
+                .iter()
+                .map(|v| (v.group_id().unwrap().to_string(), v.tags())),
+        );
+        // moto ignores tag filters on DescribeNatGateways: the tags are matched below.
+        let nats = ec2.describe_nat_gateways().send().await.unwrap();
+        let live_nats = nats
+            .nat_gateways()
+            .iter()
+            .filter(|g| g.state().map(|s| s.as_str()) != Some("deleted"));
+        all.extend(live_nats.map(|v| (v.nat_gateway_id().unwrap().to_string(), v.tags())));
+        all.into_iter()
+            .filter(|(_, tags)| tag(tags, "slipway:stack").as_deref() == Some(stack))
+            .map(|(id, tags)| (id, tag(tags, "slipway:lineage").unwrap_or_default()))
+            .collect()
     })
+}
+
+/// The objects of stack `net` (the test stack, in us-east-1).
+fn tagged(moto: &Moto) -> BTreeMap<String, String> {
+    tagged_in(moto, "us-east-1", "net")
 }
 
 fn state(sb: &Sandbox, file: &str) -> serde_json::Value {
@@ -255,83 +272,19 @@ fn moved_renames_an_aws_resource_and_rewrites_its_address_tag_against_moto_emula
     assert_eq!(address, "subnet.private_a");
 }
 
-/// Objects of each kind tagged as stack `stack`, counted through the SDK.
+/// Objects tagged as stack `stack` in stacks/network's region, IAM roles
+/// (named `<stack>-...`) included, counted through the SDK.
 fn count_tagged(moto: &Moto, stack: &str) -> usize {
-    rt().block_on(async {
-        let conf = moto.sdk_config().await;
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&conf)
-                .region(aws_sdk_ec2::config::Region::new("eu-west-1"))
-                .build(),
-        );
-        let f = || {
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:slipway:stack")
-                .values(stack)
-                .build()
-        };
-        let mut n = ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len();
-        n += ec2
-            .describe_subnets()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .subnets()
-            .len();
-        n += ec2
-            .describe_internet_gateways()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .internet_gateways()
-            .len();
-        // moto ignores tag filters on DescribeNatGateways: match the tags here.
-        let nats = ec2.describe_nat_gateways().send().await.unwrap();
-        n += nats
-            .nat_gateways()
-            .iter()
-            .filter(|g| g.state().map(|s| s.as_str()) != Some("deleted"))
-            .filter(|g| {
-                g.tags()
-                    .iter()
-                    .any(|t| t.key() == Some("slipway:stack") && t.value() == Some(stack))
-            })
-            .count();
-        n += ec2
-            .describe_route_tables()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .route_tables()
-            .len();
-        n += ec2
-            .describe_security_groups()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .security_groups()
-            .len();
-        n += ec2
-            .describe_addresses()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .addresses()
-            .len();
+    let roles = rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&moto.sdk_config().await);
         let roles = iam.list_roles().send().await.unwrap();
-        n += roles
+        roles
             .roles()
             .iter()
             .filter(|r| r.role_name().starts_with(&format!("{stack}-")))
-            .count();
-        n
-    })
+            .count()
+    });
+    tagged_in(moto, "eu-west-1", stack).len() + roles
 }
 
 #[test]

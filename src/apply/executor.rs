@@ -332,7 +332,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             .await?;
             failpoint("after-create", &step.address);
             // Nothing the state tracks (under any address) is ever a duplicate.
-            let deposed_ids = || -> Vec<String> {
+            let tracked_ids = || -> Vec<String> {
                 let s = sh.state.lock().unwrap_or_else(|e| e.into_inner());
                 let tracked = s.resources.iter().filter(|(a, _)| **a != step.address).map(|(_, r)| r);
                 s.deposed
@@ -351,7 +351,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                         // idempotency: keep the recorded one, delete the others.
                         match kind.find_owned(&ctx, &step.address).await {
                             Ok(found) => {
-                                let known = deposed_ids();
+                                let known = tracked_ids();
                                 for extra in found.into_iter().filter(|l| l.id != id && !known.contains(&l.id)) {
                                     match kind.delete(&sh.ctx, &step.address, &extra.id, &extra.attributes).await {
                                         Ok(()) => sh.note(
@@ -375,7 +375,7 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                     // answer, then "already exists" on retry): look for it.
                     match kind.find_owned(&ctx, &step.address).await {
                         Ok(found) => {
-                            let known = deposed_ids();
+                            let known = tracked_ids();
                             let mut fresh: Vec<Live> = found.into_iter().filter(|l| !known.contains(&l.id)).collect();
                             if fresh.is_empty() {
                                 sh.record(Record::Cleared {

@@ -126,6 +126,20 @@ def prune(obj, old, new):
             prune(obj.get(k), v, new.get(k))
 
 
+def invalid_deployment(obj, cur):
+    """What a real apiserver refuses in a Deployment: a selector that does not
+    match the pod template's labels, and any change of the selector (it is
+    immutable in apps/v1)."""
+    spec = obj.get("spec") or {}
+    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in sel.items()):
+        return "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+    if cur is not None and (cur.get("spec") or {}).get("selector") != spec.get("selector"):
+        return "spec.selector: Invalid value: field is immutable"
+    return None
+
+
 def parse_path(path):
     """-> (gv, plural, namespace, name, subresource) or None."""
     parts = [p for p in path.split("/") if p]
@@ -249,6 +263,9 @@ def handle(method, raw_path, headers, body):
                     obj = merge(obj, patch)
                     if obj.get("spec") != cur.get("spec"):
                         obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
+                bad = invalid_deployment(obj, cur) if kind == "Deployment" else None
+                if bad:
+                    return status(422, "Invalid", f'Deployment.apps "{name}" is invalid: {bad}')
                 obj["metadata"]["resourceVersion"] = next_rv()
                 obj["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": gv, "time": now()}]
                 if AUTO_ROLLOUT and kind == "Deployment":
@@ -260,6 +277,9 @@ def handle(method, raw_path, headers, body):
                 if cur is None:
                     return status(404, "NotFound", f'{plural} "{name}" not found')
                 obj = strategic(cur, patch) if "strategic" in ctype else merge(cur, patch)
+                bad = invalid_deployment(obj, cur) if kind == "Deployment" else None
+                if bad:
+                    return status(422, "Invalid", f'Deployment.apps "{name}" is invalid: {bad}')
                 if obj.get("spec") != cur.get("spec"):
                     obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
                     if AUTO_ROLLOUT and kind == "Deployment":
