@@ -41,7 +41,8 @@ fn moto_with_bucket() -> Moto {
         .map(|a| a.port())
         .expect("free port");
     let child = Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -31,6 +31,24 @@ struct Cli {
     /// files win; --var and SLIPWAY_VAR_name win over files).
     #[arg(long = "var-file", global = true, value_name = "FILE")]
     var_files: Vec<PathBuf>,
+    /// The kubeconfig for every Kubernetes object (the operator's: only this one
+    /// may use exec plugins, token files and endpoints of its own; a stack's
+    /// `cluster` and `[kubernetes]` are then not used).
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Let stacks read this environment variable (`password_env`), beyond
+    /// SLIPWAY_SECRET_* (repeatable).
+    #[arg(long = "allow-env", global = true, value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// Where the S3 state lives, over the stack's [stack.backend]: bucket, key,
+    /// region, role_arn, profile (repeatable; also SLIPWAY_BACKEND_BUCKET, ...).
+    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE")]
+    backend_config: Vec<String>,
+    /// Refuse a stack that chooses its own state location (`[stack] state`,
+    /// `[stack.backend]`) other than the operator's. On by default when CI=true;
+    /// SLIPWAY_LOCKED_BACKEND=0 or 1 decides otherwise.
+    #[arg(long, global = true)]
+    locked_backend: bool,
 }
 
 #[derive(Args, Clone)]
@@ -233,13 +251,17 @@ enum Command {
         lock_id: String,
         #[command(flatten)]
         at: StateLocator,
+        /// Remove it even when its holder is still running (alive on this host, or its S3 lease renewed).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 #[derive(Subcommand)]
 enum ImportFrom {
     /// Import a cluster made by `eksctl create cluster`: its CloudFormation stacks, the EKS cluster
-    /// and its managed nodegroups. Writes a stack directory and its state; changes nothing in the cloud.
+    /// and its managed nodegroups. Writes a stack directory and its state; changes nothing in the cloud
+    /// but the ownership tags of what it imports.
     Eksctl {
         /// The cluster's name.
         #[arg(long)]
@@ -529,10 +551,51 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
         Command::Kubeconfig { dir, cluster, out } => {
             commands::eks::kubeconfig(&dir, cluster.as_deref(), out.as_deref()).await
         }
-        Command::ForceUnlock { lock_id, at } => {
-            commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref()).await
+        Command::ForceUnlock { lock_id, at, force } => {
+            commands::state::force_unlock(&lock_id, at.stack.as_deref(), at.state.as_deref(), force).await
         }
     }
+}
+
+/// The operator's settings from the flags and the environment.
+fn operator_settings(cli: &Cli) -> Result<slipway::operator::Operator, String> {
+    let mut flags = Vec::new();
+    for kv in &cli.backend_config {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--backend-config {kv:?}: write KEY=VALUE, e.g. bucket=my-state"))?;
+        if !slipway::operator::BACKEND_KEYS.contains(&k) {
+            return Err(format!(
+                "--backend-config: unknown key {k:?}; the keys are {}",
+                slipway::operator::BACKEND_KEYS.join(", ")
+            ));
+        }
+        flags.push((k.to_string(), v.to_string()));
+    }
+    let backend = slipway::operator::backend_from_env(&flags);
+    if let Some(k) = backend
+        .keys()
+        .find(|k| !slipway::operator::BACKEND_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "SLIPWAY_BACKEND_{}: unknown key; the keys are {}",
+            k.to_ascii_uppercase(),
+            slipway::operator::BACKEND_KEYS.join(", ")
+        ));
+    }
+    let env_flag = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let locked_backend = cli.locked_backend
+        || match env_flag("SLIPWAY_LOCKED_BACKEND").as_deref() {
+            Some("0" | "false") => false,
+            Some(_) => true,
+            None => env_flag("CI").is_some_and(|v| v == "true"),
+        };
+    Ok(slipway::operator::Operator {
+        kubeconfig: cli.kubeconfig.clone(),
+        allow_env: cli.allow_env.clone(),
+        backend,
+        locked_backend,
+    })
 }
 
 fn main() -> ExitCode {
@@ -545,6 +608,13 @@ fn main() -> ExitCode {
         env: cli.env.clone(),
         var_files: cli.var_files.clone(),
     });
+    match operator_settings(&cli) {
+        Ok(o) => slipway::operator::set(o),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    }
     // The AWS SDK and kube both link rustls with different crypto backends;
     // name one for the process, as rustls requires.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -22,7 +22,8 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
         sb.path("kubeconfig.yaml").display().to_string(),
     ));
-    sb.env.push(("REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
+    sb.env
+        .push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
     let stack = sb.example("blog");
     let stack = stack.as_str();
     let _controller = emu.controller();

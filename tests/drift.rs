@@ -25,7 +25,8 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
         "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
         sb.path("kubeconfig.yaml").display().to_string(),
     ));
-    sb.env.push(("REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
+    sb.env
+        .push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
     let _controller = emu.controller();
     sb.run(&["apply", &blog(&sb), "--auto-approve"]).expect(0);
 

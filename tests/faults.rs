@@ -200,7 +200,7 @@ fn run_blog_through(flags: &[&str]) -> (Moto, FaultProxy, Sandbox, K8sEmulator) 
         "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
         sb.path("kubeconfig.yaml").display().to_string(),
     ));
-    sb.env.push(("REGISTRY_PASSWORD".into(), "token".into()));
+    sb.env.push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "token".into()));
     let _controller = emu.controller();
     let a = sb.run(&["apply", &blog(&sb), "--auto-approve"]);
     assert_eq!(a.code, 0, "apply did not converge:\n{}\n{}", a.stdout, a.stderr);

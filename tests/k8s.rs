@@ -35,7 +35,7 @@ name = "gitlab-registry"
 namespaces = ["app-a"]
 registry = "registry.gitlab.com"
 username = "deploy"
-password_env = "REGISTRY_PASSWORD"
+password_env = "SLIPWAY_SECRET_REGISTRY_PASSWORD"
 
 [app.web]
 namespace = "app-a"
@@ -60,7 +60,8 @@ namespaces = ["app-a"]
 fn setup(extra: &str) -> (K8sEmulator, Sandbox) {
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::new();
-    sb.env.push(("REGISTRY_PASSWORD".into(), PASSWORD.into()));
+    sb.env
+        .push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), PASSWORD.into()));
     sb.write("kubeconfig.yaml", &emu.kubeconfig());
     sb.write("stacks/apps/main.toml", &stack(extra));
     (emu, sb)
@@ -290,7 +291,7 @@ fn the_registry_password_reaches_the_cluster_but_no_file_or_output_with_the_emul
     // Rotation shows as an update, still without the value.
     let r = sb
         .command(&["plan", "stacks/apps"])
-        .env("REGISTRY_PASSWORD", "rotated-token")
+        .env("SLIPWAY_SECRET_REGISTRY_PASSWORD", "rotated-token")
         .output()
         .unwrap();
     let rotated = String::from_utf8_lossy(&r.stdout).to_string();
@@ -367,7 +368,7 @@ fn every_object_rendered_for_the_example_stacks_passes_the_official_schemas_in_s
         "kubernetes-validate is not installed; install it with: pip install 'kubernetes-validate==1.37.0'"
     );
     let mut sb = Sandbox::new();
-    sb.env.push(("REGISTRY_PASSWORD".into(), "x".into()));
+    sb.env.push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "x".into()));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let validate = |file: &std::path::Path| {
         std::process::Command::new("kubernetes-validate")

@@ -146,12 +146,16 @@ fn another_state_of_the_stack_cannot_take_over_or_delete_an_object_with_the_emul
     // The same stack with another state (another environment) in the same namespace.
     let p = sb.run(&["plan", "stacks/shop", "--state", "prod.json"]).expect(1);
     assert!(p.stderr.contains("another state"), "{}", p.stderr);
-    // A crafted prod state that claims the object: destroy leaves it alone.
+    // A crafted prod state that claims the object: destroy fails naming its
+    // owner and leaves it alone.
     let mut forged: Value = serde_json::from_str(&sb.read("dev.json")).unwrap();
+    let dev_lineage = forged["lineage"].as_str().unwrap().to_string();
     forged["lineage"] = json!("00000000-0000-0000-0000-000000000000");
     sb.write("prod.json", &forged.to_string());
-    sb.run(&["destroy", "stacks/shop", "--auto-approve", "--state", "prod.json"])
-        .expect(0);
+    let d = sb
+        .run(&["destroy", "stacks/shop", "--auto-approve", "--state", "prod.json"])
+        .expect(1);
+    assert!(d.stderr.contains(&dev_lineage), "the owner is named: {}", d.stderr);
     drop(controller);
     assert_eq!(uid(&emu), before, "an object of another state is never deleted");
 }

@@ -186,10 +186,19 @@ fn a_lock_whose_lease_ran_out_is_taken_over_and_a_live_one_is_not_against_moto_s
     assert!(get(&moto, "envs/prod.json.lock").is_none());
     assert_eq!(state_json(&moto)["serial"], 1);
 
-    // force-unlock still exists for the rest.
+    // force-unlock refuses a lock whose lease is still renewed, unless --force.
     put(&moto, "envs/prod.json.lock", &holder(now + 600));
     sb.run(&["force-unlock", "nope", "--stack", "stacks/s"]).expect(1);
-    let r = sb.run(&["force-unlock", "L1", "--stack", "stacks/s"]).expect(0);
+    let r = sb.run(&["force-unlock", "L1", "--stack", "stacks/s"]).expect(1);
+    assert!(
+        r.stderr.contains("--force") && r.stderr.contains("Nothing was removed"),
+        "{}",
+        r.stderr
+    );
+    assert!(get(&moto, "envs/prod.json.lock").is_some());
+    let r = sb
+        .run(&["force-unlock", "L1", "--stack", "stacks/s", "--force"])
+        .expect(0);
     assert!(r.stdout.contains("is unlocked"), "{}", r.stdout);
     sb.run(&["plan", "stacks/s", "--detailed-exitcode"]).expect(0);
 }

@@ -148,7 +148,7 @@ async fn apply_moves(
     }
     base.serial += 1;
     store.write(base).await.map_err(|e| e.to_string())?;
-    for (_, to) in &plan.moved {
+    for (from, to) in &plan.moved {
         let Some(r) = base.resources.get(to) else { continue };
         let Some(kind) = registry.get(&r.kind) else { continue };
         let live = crate::providers::Live {
@@ -156,7 +156,7 @@ async fn apply_moves(
             inputs: r.inputs.clone(),
             attributes: r.attributes.clone(),
         };
-        kind.retag(&ctx, to, &live)
+        kind.retag(&ctx, to, &live, Some(from))
             .await
             .map_err(|e| format!("{to}: writing its new address into the object's ownership tags: {e}"))?;
     }

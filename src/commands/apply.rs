@@ -122,8 +122,10 @@ async fn execute(
     store: &Store,
     opts: RunOpts,
     registry: &Registry,
+    clusters: std::sync::Arc<Vec<String>>,
 ) -> Exit {
     let mut ctx = ctx_for(&plan.stack, plan.region.clone(), plan.kubernetes.clone());
+    ctx.clusters = clusters;
     if let Some(t) = opts.rollout_timeout {
         ctx.rollout_timeout = t;
     }
@@ -171,11 +173,11 @@ async fn execute(
 /// `slipway apply DIR` or `slipway destroy DIR`.
 pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registry: &Registry) -> Exit {
     let op = if args.destroy { "destroy" } else { "apply" };
-    let (plan, _lock, state, _ctx, store) = make_plan(args, op, registry).await?;
+    let (plan, _lock, state, ctx, store) = make_plan(args, op, registry).await?;
     print!("{}", plan::render::render_plan(&plan));
     if !plan.has_changes() {
         // Outputs may still have changed (a new output over unchanged resources).
-        return execute(plan, state, &store, opts, registry).await;
+        return execute(plan, state, &store, opts, registry, ctx.clusters.clone()).await;
     }
     if !auto_approve {
         let q = if args.destroy {
@@ -185,7 +187,7 @@ pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registr
         };
         confirm(q)?;
     }
-    execute(plan, state, &store, opts, registry).await
+    execute(plan, state, &store, opts, registry, ctx.clusters.clone()).await
 }
 
 /// `slipway apply PLANFILE`: apply a saved plan exactly, or refuse it when the
@@ -238,6 +240,8 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
         }
         _ => {}
     }
+    let stack = crate::stack::load::load(&plan.stack_dir)?;
+    let clusters = super::cluster_names(&stack, &plan.variables, state.as_ref());
     print!("{}", plan::render::render_plan(&plan));
-    execute(plan, state, &store, opts, registry).await
+    execute(plan, state, &store, opts, registry, clusters).await
 }

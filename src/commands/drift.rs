@@ -26,7 +26,7 @@ pub struct DriftArgs {
 
 pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
-    let store = store_for(&loaded.stack, args.state.as_deref()).await;
+    let store = store_for(&loaded.stack, args.state.as_deref()).await?;
     let path = store.location();
     let _lock = if args.lock {
         Some(
@@ -38,11 +38,12 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         None
     };
     let (state, replayed) = read_state(&store, Some(&loaded.stack.name)).await?;
-    let ctx = ctx_for(
+    let mut ctx = ctx_for(
         &loaded.stack.name,
         loaded.stack.region.clone(),
         loaded.stack.kubernetes.clone(),
     );
+    ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, state.as_ref());
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),

@@ -42,14 +42,16 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
     let kind = registry
         .get(&r.kind)
         .ok_or_else(|| CmdError::Other(format!("unknown kind `{}`", r.kind)))?;
-    let store = store_for(&loaded.stack, a.state.as_deref()).await;
+    let store = store_for(&loaded.stack, a.state.as_deref()).await?;
     let _lock = store.lock("import", parse_timeout(a.lock_timeout.as_deref())?).await?;
-    let ctx = ctx_for(
+    let mut ctx = ctx_for(
         &loaded.stack.name,
         loaded.stack.region.clone(),
         loaded.stack.kubernetes.clone(),
     );
+    ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, None);
     let (state, _) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
+    ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, state.as_ref());
     let mut state = state.unwrap_or_else(|| State::new(&loaded.stack.name));
     if let Some(have) = state.resources.get(&a.address) {
         return Err(CmdError::Other(format!(
@@ -106,7 +108,7 @@ pub async fn run(a: &ImportArgs, registry: &Registry) -> Exit {
     // The object now belongs to this address of this state: its ownership
     // tags say so (nothing else in the cloud changes).
     let ctx = ctx.with_lineage(&state.lineage);
-    kind.retag(&ctx, &a.address, &live).await.map_err(|e| {
+    kind.retag(&ctx, &a.address, &live, None).await.map_err(|e| {
         CmdError::Other(format!(
             "tagging {} as {}: {e}; nothing was imported",
             live.id, a.address
@@ -142,8 +144,8 @@ pub struct EksctlArgs {
 }
 
 /// Discover an eksctl cluster, write a stack directory and a state that
-/// knows every object, all protected. Reads the cloud only; writes nothing
-/// unless everything was read.
+/// knows every object, all protected. Changes nothing in the cloud but the
+/// objects' ownership tags; writes nothing unless everything was read.
 pub async fn run_eksctl(a: &EksctlArgs, registry: &Registry) -> Exit {
     use crate::import::{self, eksctl};
     let target = match &a.config {
@@ -266,6 +268,23 @@ pub async fn run_eksctl(a: &EksctlArgs, registry: &Registry) -> Exit {
     }
     state.serial = 1;
     let _lock = lock::acquire(&state_file, "import", None)?;
+    // Each object now belongs to this state: its ownership tags say so, so
+    // later updates and deletes can prove it (nothing else is changed).
+    let owned = ctx.with_lineage(&state.lineage);
+    for it in &items {
+        let addr = it.found.address();
+        let Some(kind) = registry.get(&it.found.kind) else {
+            continue;
+        };
+        if let Err(e) = kind.retag(&owned, &addr, &it.live, None).await {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(CmdError::Other(format!(
+                "tagging {} as {addr}: {e}; no stack or state was written (objects tagged so far \
+                 carry tags naming a state that does not exist, and a new import replaces them)",
+                it.live.id
+            )));
+        }
+    }
     if a.out.exists() {
         for e in std::fs::read_dir(&a.out).map_err(werr)?.flatten() {
             if e.path().extension().is_some_and(|x| x == "toml") {
@@ -283,7 +302,7 @@ pub async fn run_eksctl(a: &EksctlArgs, registry: &Registry) -> Exit {
     file::write(&state_file, &state)?;
 
     println!(
-        "Imported {} resources of EKS cluster {} ({}) from {source}. The cloud was not changed.",
+        "Imported {} resources of EKS cluster {} ({}) from {source}. The cloud was not changed beyond their ownership tags.",
         items.len(),
         target.cluster,
         target.region

@@ -74,12 +74,158 @@ pub fn state_path(stack: &Stack, flag: Option<&Path>) -> PathBuf {
 }
 
 /// The state store of a stack: `--state FILE` (always a local file), else
-/// the stack's `[stack.backend]`, else `state/<stack>.json`.
-pub async fn store_for(stack: &Stack, flag: Option<&Path>) -> Store {
-    match (flag, stack.s3_backend()) {
-        (None, Some(c)) => Store::open(Some(&c), Path::new("")).await,
-        _ => Store::Local(state_path(stack, flag)),
+/// the operator's `--backend-config`/`SLIPWAY_BACKEND_*` over the stack's
+/// `[stack.backend]`, else `state/<stack>.json`. A stack is untrusted: its
+/// own `[stack] state` must stay inside the repository, and under
+/// `--locked-backend` it may not move the state from where the operator put it.
+pub async fn store_for(stack: &Stack, flag: Option<&Path>) -> Result<Store, CmdError> {
+    let op = crate::operator::get();
+    if let Some(rel) = &stack.state {
+        let full = stack.default_state_path();
+        if !inside_roots(&full, &stack::state_root(&stack.dir)) {
+            return Err(CmdError::Other(format!(
+                "[stack] state = {:?} in {} puts the state outside the repository ({}); a stack may keep its \
+                 state only under its git work tree or the working directory. Use a relative path such as \
+                 \"state/{}.json\", or let the operator choose with --state FILE",
+                rel.display(),
+                stack.dir.display(),
+                full.display(),
+                stack.name
+            )));
+        }
     }
+    let operator_s3 = (!op.backend.is_empty()).then(|| operator_backend(stack, &op.backend, op.locked_backend));
+    if op.locked_backend {
+        locked_check(stack, flag, operator_s3.as_ref().and_then(|r| r.as_ref().ok()))?;
+    }
+    if let Some(f) = flag {
+        return Ok(Store::Local(f.to_path_buf()));
+    }
+    if let Some(c) = operator_s3 {
+        return Ok(Store::open(Some(&c?), Path::new("")).await);
+    }
+    Ok(match stack.s3_backend() {
+        Some(c) => Store::open(Some(&c), Path::new("")).await,
+        None => Store::Local(state_path(stack, None)),
+    })
+}
+
+/// Whether `path` (a file that may not exist yet) lies under a repository
+/// root once the symlinks of its existing part are resolved.
+fn inside_roots(path: &Path, state_root: &Path) -> bool {
+    let mut norm = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                norm.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => norm.push(other),
+        }
+    }
+    // The deepest existing ancestor, symlinks resolved, plus the rest.
+    let mut real = norm.clone();
+    for a in norm.ancestors() {
+        if let Ok(r) = a.canonicalize() {
+            real = r.join(norm.strip_prefix(a).unwrap_or(Path::new("")));
+            break;
+        }
+    }
+    let mut roots = crate::operator::repository_roots();
+    roots.extend(state_root.canonicalize().ok());
+    roots.iter().any(|r| real.starts_with(r))
+}
+
+/// The S3 location the operator set, each key over the stack's (under a
+/// locked backend the stack's own values count for nothing).
+fn operator_backend(
+    stack: &Stack,
+    keys: &std::collections::BTreeMap<String, String>,
+    locked: bool,
+) -> Result<stack::backend::S3Config, CmdError> {
+    let base = if locked { None } else { stack.s3_location() };
+    let get = |k: &str| keys.get(k).cloned().filter(|v| !v.is_empty());
+    let bucket = get("bucket")
+        .or_else(|| base.as_ref().map(|b| b.bucket.clone()))
+        .ok_or_else(|| {
+            CmdError::Other(
+                "the operator's backend settings (--backend-config, SLIPWAY_BACKEND_*) name no bucket; \
+                 add --backend-config bucket=NAME"
+                    .into(),
+            )
+        })?;
+    Ok(stack::backend::S3Config {
+        bucket,
+        key: get("key")
+            .or_else(|| base.as_ref().map(|b| b.key.clone()))
+            .unwrap_or_else(|| format!("{}.json", stack.name)),
+        region: get("region")
+            .or_else(|| base.as_ref().and_then(|b| b.region.clone()))
+            .or_else(|| stack.region.clone()),
+        profile: get("profile").or_else(|| base.as_ref().and_then(|b| b.profile.clone())),
+        role_arn: get("role_arn").or_else(|| base.as_ref().and_then(|b| b.role_arn.clone())),
+        lock_lease_secs: base.as_ref().map(|b| b.lock_lease_secs).unwrap_or(60),
+    })
+}
+
+/// Under `--locked-backend`, a stack that names a state location other than
+/// the operator's is refused before anything is read.
+fn locked_check(
+    stack: &Stack,
+    flag: Option<&Path>,
+    operator_s3: Option<&stack::backend::S3Config>,
+) -> Result<(), CmdError> {
+    let refuse = |what: String| {
+        CmdError::Other(format!(
+            "{what} in {}, but the backend is locked (--locked-backend, on by default when CI=true): in CI \
+             the operator decides where the state lives, so a merge request cannot point it elsewhere. \
+             Remove the setting from the stack, or have the operator set the location with --state FILE, \
+             --backend-config KEY=VALUE or SLIPWAY_BACKEND_* (SLIPWAY_LOCKED_BACKEND=0 unlocks it off CI)",
+            stack.dir.display()
+        ))
+    };
+    if let Some(rel) = &stack.state {
+        let operator_path = flag.map(Path::to_path_buf).unwrap_or_else(|| state_root_default(stack));
+        if operator_s3.is_some() || !same_file(&stack.default_state_path(), &operator_path) {
+            return Err(refuse(format!(
+                "the stack sets [stack] state = {:?} (the operator's state is {})",
+                rel.display(),
+                operator_s3
+                    .map(|c| c.url())
+                    .unwrap_or_else(|| operator_path.display().to_string())
+            )));
+        }
+    }
+    if let Some(mine) = stack.s3_backend() {
+        let same = operator_s3.is_some_and(|o| o.bucket == mine.bucket && o.key == mine.key && flag.is_none());
+        if !same {
+            return Err(refuse(format!(
+                "the stack sets [stack.backend] {} (the operator's state is {})",
+                mine.url(),
+                match (flag, operator_s3) {
+                    (Some(f), _) => f.display().to_string(),
+                    (None, Some(o)) => o.url(),
+                    (None, None) => state_root_default(stack).display().to_string(),
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The state path a stack gets when it names none.
+fn state_root_default(stack: &Stack) -> PathBuf {
+    stack.state_path_named(None)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| {
+        p.parent()
+            .and_then(|d| d.canonicalize().ok())
+            .map(|d| d.join(p.file_name().unwrap_or_default()))
+            .unwrap_or_else(|| p.to_path_buf())
+    };
+    norm(a) == norm(b)
 }
 
 /// Find the state for commands that take no stack (`state list`, ...):
@@ -91,7 +237,7 @@ pub async fn find_store(dir: Option<&Path>, flag: Option<&Path>) -> Result<Store
     }
     if let Some(d) = dir {
         let stack = stack::load::load(d)?;
-        return Ok(store_for(&stack, None).await);
+        return store_for(&stack, None).await;
     }
     let found: Vec<PathBuf> = std::fs::read_dir("state")
         .map(|rd| {
@@ -180,6 +326,44 @@ pub fn ctx_for(stack: &str, region: Option<String>, kubernetes: Option<(String, 
     let mut c = Ctx::new(stack, region);
     c.kubernetes = kubernetes;
     c
+}
+
+/// The EKS clusters this run may connect to: the names of the stack's
+/// `eks_cluster` resources (as written, `${var.*}` resolved, default
+/// `<stack>-<name>`) and the IDs of those in its state.
+pub fn cluster_names(
+    stack: &Stack,
+    variables: &std::collections::BTreeMap<String, serde_json::Value>,
+    state: Option<&State>,
+) -> std::sync::Arc<Vec<String>> {
+    let no_attrs = |_: &str| None;
+    let mut names: Vec<String> = stack
+        .resources
+        .iter()
+        .filter(|r| r.kind == "eks_cluster")
+        .filter_map(|r| match r.config.get("name") {
+            // The eks_cluster kind's default name.
+            None => Some(format!(
+                "{}-{}",
+                stack.name,
+                crate::providers::common::name_of(&r.address)
+            )),
+            Some(n) => crate::stack::template::resolve(n, &|rf| crate::plan::make::lookup(rf, &no_attrs, variables))
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string)),
+        })
+        .collect();
+    if let Some(s) = state {
+        names.extend(
+            s.resources
+                .values()
+                .filter(|r| r.kind == "eks_cluster")
+                .map(|r| r.id.clone()),
+        );
+    }
+    names.sort();
+    names.dedup();
+    std::sync::Arc::new(names)
 }
 
 /// Print the API calls a run made, per service and operation.

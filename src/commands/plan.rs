@@ -28,7 +28,7 @@ pub async fn make_plan(
 ) -> Result<(Plan, Held, Option<State>, crate::providers::Ctx, Store), CmdError> {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
     let timeout = parse_timeout(args.lock_timeout.as_deref())?;
-    let store = store_for(&loaded.stack, args.state.as_deref()).await;
+    let store = store_for(&loaded.stack, args.state.as_deref()).await?;
     let path = store.location();
     // Never plan (or apply) on a state this run could not lock.
     let held = store.lock(operation, timeout).await?;
@@ -40,7 +40,9 @@ pub async fn make_plan(
     if let Some(t) = args.rollout_timeout {
         ctx.rollout_timeout = t;
     }
+    ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, None);
     let (mut state, recovered) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
+    ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, state.as_ref());
     // `[[moved]]`: the state tracks the object under its new address before
     // anything is compared (apply writes the move first).
     let mut moved = Vec::new();

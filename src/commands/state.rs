@@ -111,9 +111,9 @@ pub async fn mv(from: &str, to: &str, dir: Option<&Path>, state: Option<&Path>, 
     Ok(0)
 }
 
-pub async fn force_unlock(id: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit {
+pub async fn force_unlock(id: &str, dir: Option<&Path>, state: Option<&Path>, force: bool) -> Exit {
     let store = find_store(dir, state).await?;
-    let info = store.force_unlock(id).await?;
+    let info = store.force_unlock(id, force).await?;
     println!("Removed {info}. The state {} is unlocked.", store.location().display());
     Ok(0)
 }

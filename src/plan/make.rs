@@ -256,6 +256,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
 
     Ok(Plan {
         stack: stack.name.clone(),
+        stack_dir: stack.dir.canonicalize().unwrap_or_else(|_| stack.dir.clone()),
         region: stack.region.clone(),
         kubernetes: stack.kubernetes.clone(),
         state_path: inp.state_path.to_path_buf(),

@@ -19,6 +19,10 @@ pub use action::Action;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub stack: String,
+    /// The stack directory (absolute): `apply PLAN` loads it again and
+    /// refuses the plan when the stack changed since.
+    #[serde(default)]
+    pub stack_dir: PathBuf,
     /// The stack's region, for the clients apply makes.
     #[serde(default)]
     pub region: Option<String>,

@@ -45,6 +45,10 @@ pub struct Ctx {
     /// before the call, carried by the object): a duplicate left by a retried
     /// create is exactly an object with this token that the state does not hold.
     pub attempt: Option<String>,
+    /// The EKS clusters Kubernetes connections may go to: the names of the
+    /// stack's `eks_cluster` resources and of those in its state. Tokens are
+    /// made for these only, sent to the endpoint DescribeCluster gives.
+    pub clusters: Arc<Vec<String>>,
 }
 
 impl fmt::Debug for Ctx {
@@ -68,6 +72,7 @@ impl Ctx {
             rollout_timeout: std::time::Duration::from_secs(300),
             lineage: None,
             attempt: None,
+            clusters: Arc::default(),
         }
     }
 
@@ -380,8 +385,16 @@ pub trait ResourceKind: Send + Sync {
     }
 
     /// Write the ownership of `address` in this state on the object (after an
-    /// import or a move); kinds whose objects carry no tags do nothing.
-    async fn retag(&self, _ctx: &Ctx, _address: &str, _live: &Live) -> Result<(), ProviderError> {
+    /// import or a move); kinds whose objects carry no tags do nothing. With
+    /// `owned_as` (a move), the object must first prove it is this state's
+    /// object under that address, or nothing is written.
+    async fn retag(
+        &self,
+        _ctx: &Ctx,
+        _address: &str,
+        _live: &Live,
+        _owned_as: Option<&str>,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 }

@@ -35,6 +35,7 @@ pub fn is_name(s: &str) -> bool {
 
 /// Load every `*.toml` file of `dir` into a stack.
 pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
+    crate::operator::add_repository_of(dir);
     let entries = std::fs::read_dir(dir).map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
             "does not exist".to_string()

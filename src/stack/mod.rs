@@ -72,11 +72,18 @@ impl Stack {
     /// in an environment), both under the stack's state root, so the same
     /// stack finds the same state from any working directory.
     pub fn default_state_path(&self) -> PathBuf {
+        self.state_path_named(self.state.as_deref())
+    }
+
+    /// The state path for `[stack] state = named` (None: the default name).
+    pub fn state_path_named(&self, named: Option<&Path>) -> PathBuf {
         let file = match &self.env {
             Some(env) => format!("{}.{env}.json", self.base_name),
             None => format!("{}.json", self.name),
         };
-        let rel = self.state.clone().unwrap_or_else(|| PathBuf::from("state").join(file));
+        let rel = named
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("state").join(file));
         if rel.is_absolute() {
             return rel;
         }

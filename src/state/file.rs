@@ -27,6 +27,13 @@ pub enum StateError {
     },
     #[error("state {location}: {detail}")]
     Remote { location: String, detail: String },
+    #[error("state file {path} was written by another run since this one read it (it now holds lineage {found_lineage} at serial {found_serial}; this run would write serial {serial}).\n  Nothing was written, so that run's work is kept. Run plan again: it reads the newer state (and replays this run's journal, if one is left).")]
+    Moved {
+        path: PathBuf,
+        found_lineage: String,
+        found_serial: u64,
+        serial: u64,
+    },
     #[error("journal {path} cannot be replayed: {detail}\n  Nothing was changed. Move it aside only if you know its run finished.")]
     Journal { path: PathBuf, detail: String },
 }
@@ -88,6 +95,24 @@ pub fn read(path: &Path) -> Result<Option<State>, StateError> {
     }
 }
 
+/// Write `state` at `path` only over an older snapshot of its lineage (or
+/// none): a run that lost its lock (a `force-unlock` while it ran) and writes
+/// late fails instead of rolling the state back, as the S3 backend's
+/// conditional write does with ETags.
+pub fn write_checked(path: &Path, state: &State) -> Result<(), StateError> {
+    if let Some(there) = read(path)? {
+        if there.lineage != state.lineage || there.serial >= state.serial {
+            return Err(StateError::Moved {
+                path: path.to_path_buf(),
+                found_lineage: there.lineage,
+                found_serial: there.serial,
+                serial: state.serial,
+            });
+        }
+    }
+    write(path, state)
+}
+
 /// Write `state` atomically at `path`, keeping the previous snapshot as `.backup`.
 pub fn write(path: &Path, state: &State) -> Result<(), StateError> {
     let werr = |source| StateError::Write {
@@ -135,6 +160,26 @@ pub fn write(path: &Path, state: &State) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_writer_cannot_roll_the_state_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        let mut s = State::new("x");
+        s.serial = 1;
+        write_checked(&p, &s).unwrap();
+        let mut late = s.clone();
+        s.serial = 2;
+        write_checked(&p, &s).unwrap();
+        late.serial = 2; // read at 1, writes 2: but 2 is there already
+        assert!(matches!(
+            write_checked(&p, &late),
+            Err(StateError::Moved { found_serial: 2, .. })
+        ));
+        let other = State::new("x");
+        assert!(matches!(write_checked(&p, &other), Err(StateError::Moved { .. })));
+        assert_eq!(read(&p).unwrap().unwrap().serial, 2);
+    }
 
     #[test]
     fn newer_format_is_refused_before_parsing_the_rest() {

@@ -54,6 +54,18 @@ impl LockInfo {
     /// True when this lock's holder is provably gone: it ran on this host
     /// and its process no longer runs (or the PID now belongs to a process
     /// started at another time).
+    /// True when the holder is a process still running on this host.
+    pub fn holder_alive(&self) -> bool {
+        if self.host != hostname() || self.lease_expires.is_some() {
+            return false;
+        }
+        match (start_time(self.pid), self.pid_start) {
+            (None, _) => Path::new(&format!("/proc/{}", self.pid)).exists(),
+            (Some(now), Some(then)) => now == then,
+            (Some(_), None) => true,
+        }
+    }
+
     pub fn holder_gone(&self) -> bool {
         if self.host != hostname() || self.lease_expires.is_some() {
             return false;
@@ -108,6 +120,8 @@ pub enum LockError {
     Remote { state: String, detail: String },
     #[error("no lock is held on {state}")]
     NotLocked { state: PathBuf },
+    #[error("the lock on {state} is held by a run still going (alive on this host, or its lease still renewed): {holder}.\n  Removing it would let another run write over that one's state. Nothing was removed; wait for it, stop it (it saves the state on Ctrl-C), or pass --force if you are sure.")]
+    Alive { state: PathBuf, holder: LockInfo },
     #[error("the lock on {state} has ID {actual}, not {given}; nothing was removed")]
     WrongId {
         state: PathBuf,
@@ -217,8 +231,9 @@ pub fn acquire(state: &Path, operation: &str, timeout: Option<Duration>) -> Resu
     }
 }
 
-/// Remove the lock on `state` if its ID is `id`.
-pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
+/// Remove the lock on `state` if its ID is `id` and, unless `force`, its
+/// holder is not running on this host.
+pub fn force_unlock(state: &Path, id: &str, force: bool) -> Result<LockInfo, LockError> {
     let path = path_for(state);
     if !path.exists() {
         return Err(LockError::NotLocked {
@@ -235,6 +250,12 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<LockInfo, LockError> {
             state: state.to_path_buf(),
             actual: info.id,
             given: id.to_string(),
+        });
+    }
+    if !force && info.holder_alive() {
+        return Err(LockError::Alive {
+            state: state.to_path_buf(),
+            holder: info,
         });
     }
     fs::remove_file(&path).map_err(|source| LockError::Io { path, source })?;
@@ -263,8 +284,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = dir.path().join("s.json");
         let l = acquire(&s, "apply", None).unwrap();
-        assert!(matches!(force_unlock(&s, "nope"), Err(LockError::WrongId { .. })));
-        force_unlock(&s, &l.info.id.clone()).unwrap();
+        assert!(matches!(force_unlock(&s, "nope", true), Err(LockError::WrongId { .. })));
+        // This process holds it, alive: refused without --force.
+        assert!(matches!(
+            force_unlock(&s, &l.info.id.clone(), false),
+            Err(LockError::Alive { .. })
+        ));
+        assert!(path_for(&s).exists());
+        force_unlock(&s, &l.info.id.clone(), true).unwrap();
         assert!(!path_for(&s).exists());
         std::mem::forget(l);
     }

@@ -458,8 +458,8 @@ impl S3Store {
         }
     }
 
-    /// Remove the lock if its ID is `id`.
-    pub async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
+    /// Remove the lock if its ID is `id` and its lease has run out (or `force`).
+    pub async fn force_unlock(&self, id: &str, force: bool) -> Result<LockInfo, LockError> {
         let key = self.config.lock_key();
         let io = |e: S3Error| LockError::Remote {
             state: self.config.url(),
@@ -480,6 +480,13 @@ impl S3Store {
                 state: self.config.url().into(),
                 actual: info.id,
                 given: id.to_string(),
+            });
+        }
+        // A lease still being renewed means its run is alive somewhere.
+        if !force && info.lease_expires.is_some_and(|exp| exp > unix_now()) {
+            return Err(LockError::Alive {
+                state: self.config.url().into(),
+                holder: info,
             });
         }
         self.delete(&key).await.map_err(io)?;

@@ -81,10 +81,10 @@ impl Store {
         }
     }
 
-    pub async fn force_unlock(&self, id: &str) -> Result<LockInfo, LockError> {
+    pub async fn force_unlock(&self, id: &str, force: bool) -> Result<LockInfo, LockError> {
         match self {
-            Store::Local(p) => lock::force_unlock(p, id),
-            Store::S3(s) => s.force_unlock(id).await,
+            Store::Local(p) => lock::force_unlock(p, id, force),
+            Store::S3(s) => s.force_unlock(id, force).await,
         }
     }
 
@@ -103,7 +103,7 @@ impl Store {
     /// was read at (S3).
     pub async fn write(&self, state: &State) -> Result<(), StateError> {
         match self {
-            Store::Local(p) => file::write(p, state),
+            Store::Local(p) => file::write_checked(p, state),
             Store::S3(s) => {
                 let mut bytes = serde_json::to_vec_pretty(state).map_err(|e| self.remote(S3Error::plain(e)))?;
                 bytes.push(b'\n');

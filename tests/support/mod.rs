@@ -83,7 +83,7 @@ impl Sandbox {
         let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
         c.args(args).current_dir(self.dir.path()).stdin(Stdio::null());
         for (k, _) in std::env::vars() {
-            if k.starts_with("SLIPWAY_") || k.starts_with("AWS_") {
+            if k.starts_with("SLIPWAY_") || k.starts_with("AWS_") || k == "CI" || k == "KUBECONFIG" {
                 c.env_remove(k);
             }
         }

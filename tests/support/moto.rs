@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,9 @@ impl Moto {
         let log = std::env::temp_dir().join(format!("slipway-moto-{port}.log"));
         let out = std::fs::File::create(&log).expect("moto log file");
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            // moto's server with the AWS behaviours it lacks patched in (see the script).
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             // Certificates stay PENDING_VALIDATION this long (moto's default is 60 s).
             .env("MOTO_ACM_VALIDATION_WAIT", "2")

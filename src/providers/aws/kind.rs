@@ -14,7 +14,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::tagging::Tagger;
-use super::{all_tags, owned_by, retry_on, tag_changes, user_view, AwsError, Clients, SETTLE_TIMEOUT, TAG_ATTEMPT};
+use super::{
+    all_tags, owned_by, owner_of, retry_on, tag_changes, user_view, AwsError, Clients, SETTLE_TIMEOUT, TAG_ADDRESS,
+    TAG_ATTEMPT, TAG_LINEAGE, TAG_STACK,
+};
 use crate::providers::common::{tags_in, with_attrs};
 use crate::providers::{
     check_schema, generic_diff, Ctx, Diff, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackIssue,
@@ -178,6 +181,53 @@ impl<K: AwsKind> Aws<K> {
         self.0.view(ctx, user_view(ctx, address, t.live, t.tags))
     }
 
+    /// Proof of ownership before a change: the live object's tags must name
+    /// this state (its lineage) and this address, or, for objects made before
+    /// lineages were recorded, this stack and address. A state edited to point
+    /// at another team's object fails here, naming the object and its owner,
+    /// before anything is called. `None`: no object of this ID was found.
+    async fn owned_live(
+        &self,
+        ctx: &Ctx,
+        aws: &Clients,
+        address: &str,
+        id: &str,
+        inputs: &Value,
+    ) -> Result<Option<Tagged>, ProviderError> {
+        let req = ReadRequest {
+            address,
+            id,
+            inputs,
+            attributes: inputs,
+        };
+        let found = self
+            .0
+            .describe(ctx, aws, Select::Ids(std::slice::from_ref(&req)))
+            .await?;
+        let Some(t) = found.into_iter().find(|t| t.live.id == id) else {
+            return Ok(None);
+        };
+        let tag = |k: &str| t.tags.get(k).map(String::as_str);
+        let ours = tag(TAG_STACK) == Some(ctx.stack.as_str())
+            && match (tag(TAG_LINEAGE), ctx.lineage.as_deref()) {
+                // This state's object; after `state mv` its tags may still carry the old address.
+                (Some(l), Some(mine)) => l == mine,
+                (None, _) => tag(TAG_ADDRESS) == Some(address),
+                (Some(_), None) => false,
+            };
+        if ours {
+            return Ok(Some(t));
+        }
+        Err(ProviderError::new(format!(
+            "{} {id} is not this state's to change: its tags say it belongs to {}. The state records it as \
+             {address}, so the state was edited or copied from another. Nothing was changed. If {address} \
+             should manage this object, run `slipway state rm {address}` and take it over deliberately with \
+             `slipway import DIR {address} {id}`",
+            K::NAME,
+            owner_of(&t.tags)
+        )))
+    }
+
     /// The computed attributes a prior object had.
     fn computed_of(prior: &Value) -> Value {
         let mut out = serde_json::Map::new();
@@ -307,12 +357,54 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
             }
             Created::Existing(t) => {
                 let prior = self.to_user(ctx, address, t);
-                self.update(ctx, address, &prior, config).await
+                self.converge(ctx, address, &prior, config).await
             }
         }
     }
 
     async fn update(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
+        let aws = ctx.aws().await?;
+        // Not found: the update call itself says so.
+        self.owned_live(ctx, &aws, address, &prior.id, &prior.inputs).await?;
+        self.converge(ctx, address, prior, config).await
+    }
+
+    async fn retag(&self, ctx: &Ctx, address: &str, live: &Live, owned_as: Option<&str>) -> Result<(), ProviderError> {
+        let aws = ctx.aws().await?;
+        if let Some(from) = owned_as {
+            self.owned_live(ctx, &aws, from, &live.id, &live.inputs).await?;
+        }
+        let all = all_tags(ctx, address, &tags_in(&live.inputs));
+        let own = all.into_iter().filter(|(k, _)| k.starts_with("slipway:")).collect();
+        Ok(K::TAGGER.apply(&aws, &self.0.tag_target(live), &own, &[]).await?)
+    }
+
+    async fn delete(&self, ctx: &Ctx, address: &str, id: &str, attributes: &Value) -> Result<(), ProviderError> {
+        let aws = ctx.aws().await?;
+        // Not found (or not visible yet): the delete call decides, GONE is success.
+        self.owned_live(ctx, &aws, address, id, attributes).await?;
+        let call = Call {
+            ctx,
+            aws: &aws,
+            address,
+        };
+        self.0.before_delete(&call, id, attributes).await?;
+        let r = retry_on(K::DELETE_RETRY, SETTLE_TIMEOUT, || {
+            self.0.delete_call(&call, id, attributes)
+        })
+        .await;
+        match r {
+            Err(e) if e.is(K::GONE) => return Ok(()),
+            Err(e) => return Err(e.into()),
+            Ok(()) => {}
+        }
+        self.0.after_delete(&call, id).await
+    }
+}
+
+impl<K: AwsKind> Aws<K> {
+    /// Bring an object proven ours from `prior` to `config`.
+    async fn converge(&self, ctx: &Ctx, address: &str, prior: &Live, config: &Value) -> Result<Live, ProviderError> {
         let aws = ctx.aws().await?;
         let c = self.parse(&ctx.stack, address, config)?;
         let old = self.parse(&ctx.stack, address, &prior.inputs)?;
@@ -334,33 +426,6 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
                 inputs,
             },
         ))
-    }
-
-    async fn retag(&self, ctx: &Ctx, address: &str, live: &Live) -> Result<(), ProviderError> {
-        let aws = ctx.aws().await?;
-        let all = all_tags(ctx, address, &tags_in(&live.inputs));
-        let own = all.into_iter().filter(|(k, _)| k.starts_with("slipway:")).collect();
-        Ok(K::TAGGER.apply(&aws, &self.0.tag_target(live), &own, &[]).await?)
-    }
-
-    async fn delete(&self, ctx: &Ctx, address: &str, id: &str, attributes: &Value) -> Result<(), ProviderError> {
-        let aws = ctx.aws().await?;
-        let call = Call {
-            ctx,
-            aws: &aws,
-            address,
-        };
-        self.0.before_delete(&call, id, attributes).await?;
-        let r = retry_on(K::DELETE_RETRY, SETTLE_TIMEOUT, || {
-            self.0.delete_call(&call, id, attributes)
-        })
-        .await;
-        match r {
-            Err(e) if e.is(K::GONE) => return Ok(()),
-            Err(e) => return Err(e.into()),
-            Ok(()) => {}
-        }
-        self.0.after_delete(&call, id).await
     }
 }
 

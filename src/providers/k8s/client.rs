@@ -18,56 +18,64 @@ pub const FIELD_MANAGER: &str = "slipway";
 /// Where the objects of a resource live.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// An EKS cluster's `connection` attribute: name, endpoint, CA, region.
-    Eks {
-        name: String,
-        endpoint: String,
-        ca: String,
-        region: String,
+    /// An EKS cluster of this stack, by name. Its endpoint and CA are read
+    /// from DescribeCluster when the client is made, never taken from the
+    /// stack or the state.
+    Eks { name: String },
+    /// A kubeconfig file: the operator's (`--kubeconfig`, KUBECONFIG,
+    /// ~/.kube/config: `trusted`) or one a stack names in `[kubernetes]`,
+    /// which may not run plugins, read token files or skip TLS checks.
+    Kubeconfig {
+        path: String,
+        context: Option<String>,
+        trusted: bool,
     },
-    /// `[kubernetes] kubeconfig = ..., context = ...` of the stack.
-    Kubeconfig { path: String, context: Option<String> },
 }
 
 impl Target {
     fn key(&self) -> String {
         match self {
-            Target::Eks { endpoint, .. } => endpoint.clone(),
-            Target::Kubeconfig { path, context } => format!("{path}#{}", context.as_deref().unwrap_or("")),
+            Target::Eks { name } => format!("eks:{name}"),
+            Target::Kubeconfig { path, context, .. } => format!("{path}#{}", context.as_deref().unwrap_or("")),
         }
     }
 }
 
-/// The target of a config: its `cluster` connection, else the stack's kubeconfig.
+/// The target of a config: the operator's `--kubeconfig`, else its
+/// `cluster` connection, else the stack's kubeconfig, else KUBECONFIG.
 pub fn target(ctx: &Ctx, config: &Value) -> Result<Target, ProviderError> {
+    if let Some(path) = &crate::operator::get().kubeconfig {
+        return Ok(Target::Kubeconfig {
+            path: path.display().to_string(),
+            context: None,
+            trusted: true,
+        });
+    }
     // Point every cluster at another API server (an emulator, a tunnel), the
     // way AWS_ENDPOINT_URL points the AWS SDK elsewhere.
     if let Ok(path) = std::env::var("SLIPWAY_KUBECONFIG_OVERRIDE") {
         if !path.is_empty() {
-            return Ok(Target::Kubeconfig { path, context: None });
+            return Ok(Target::Kubeconfig {
+                path,
+                context: None,
+                trusted: true,
+            });
         }
     }
     if let Some(c) = config.get("cluster").filter(|c| !c.is_null()) {
-        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let t = Target::Eks {
-            name: s("name"),
-            endpoint: s("endpoint"),
-            ca: s("certificate_authority"),
-            region: s("region"),
-        };
-        if let Target::Eks { endpoint, .. } = &t {
-            if endpoint.is_empty() {
-                return Err(ProviderError::new(
-                    "`cluster` must be an EKS cluster's connection, e.g. \"${eks_cluster.main.connection}\"",
-                ));
-            }
+        let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+        if name.is_empty() {
+            return Err(ProviderError::new(
+                "`cluster` must be an EKS cluster's connection, e.g. \"${eks_cluster.main.connection}\"",
+            ));
         }
-        return Ok(t);
+        return Ok(Target::Eks { name: name.to_string() });
     }
     if let Some((path, context)) = &ctx.kubernetes {
         return Ok(Target::Kubeconfig {
             path: path.clone(),
             context: context.clone(),
+            trusted: false,
         });
     }
     // As kubectl does: $KUBECONFIG, else ~/.kube/config.
@@ -78,7 +86,11 @@ pub fn target(ctx: &Ctx, config: &Value) -> Result<Target, ProviderError> {
             .filter(|p| Path::new(p).exists())
     });
     match path {
-        Some(path) => Ok(Target::Kubeconfig { path, context: None }),
+        Some(path) => Ok(Target::Kubeconfig {
+            path,
+            context: None,
+            trusted: true,
+        }),
         None => Err(ProviderError::new(
             "no Kubernetes cluster: set `cluster = \"${eks_cluster.NAME.connection}\"`, a [kubernetes] kubeconfig in the stack, or KUBECONFIG",
         )),
@@ -102,9 +114,13 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
         }
     }
     let config = match target {
-        Target::Kubeconfig { path, context } => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|e| ProviderError::new(format!("cannot read kubeconfig {path}: {e}")))?;
+        Target::Kubeconfig { path, context, trusted } => {
+            let kc = if *trusted {
+                Kubeconfig::read_from(path)
+                    .map_err(|e| ProviderError::new(format!("cannot read kubeconfig {path}: {e}")))?
+            } else {
+                stack_kubeconfig(path)?
+            };
             let opts = KubeConfigOptions {
                 context: context.clone(),
                 ..Default::default()
@@ -113,31 +129,116 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
                 .await
                 .map_err(|e| ProviderError::new(format!("kubeconfig {path}: {e}")))?
         }
-        Target::Eks {
-            name,
-            endpoint,
-            ca,
-            region,
-        } => {
-            let cred = crate::providers::aws::eks::token::exec_credential_for(name, Some(region.clone()), None)
-                .await
-                .map_err(ProviderError::new)?;
-            let token = cred["status"]["token"].as_str().unwrap_or_default().to_string();
-            let kc: Kubeconfig = serde_json::from_value(json!({
-                "clusters": [{ "name": name, "cluster": { "server": endpoint, "certificate-authority-data": ca } }],
-                "users": [{ "name": name, "user": { "token": token } }],
-                "contexts": [{ "name": name, "context": { "cluster": name, "user": name } }],
-                "current-context": name,
-            }))
-            .map_err(|e| ProviderError::new(format!("cluster {name}: {e}")))?;
-            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| ProviderError::new(format!("cluster {name}: {e}")))?
-        }
+        Target::Eks { name } => eks_config(ctx, name).await?,
     };
     let c = kube::Client::try_from(config).map_err(|e| ProviderError::new(format!("Kubernetes client: {e}")))?;
     cache.insert(target.key(), (c.clone(), Instant::now()));
     Ok(c)
+}
+
+/// The connection to one of this stack's EKS clusters: endpoint and CA as
+/// DescribeCluster gives them now, and a token signed for that cluster only.
+async fn eks_config(ctx: &Ctx, name: &str) -> Result<kube::Config, ProviderError> {
+    if !ctx.clusters.iter().any(|c| c == name) {
+        return Err(ProviderError::new(format!(
+            "EKS cluster {name:?} is not an eks_cluster of this stack or its state; slipway makes EKS tokens \
+             only for those (write `cluster = \"${{eks_cluster.NAME.connection}}\"`, or give the operator's \
+             --kubeconfig)"
+        )));
+    }
+    let aws = ctx.aws().await?;
+    let live = crate::providers::aws::eks::wait::describe_cluster(&aws.eks, name)
+        .await?
+        .ok_or_else(|| ProviderError::new(format!("EKS cluster {name:?} does not exist (DescribeCluster)")))?;
+    let endpoint = live.endpoint().unwrap_or_default();
+    let ca = live.certificate_authority().and_then(|c| c.data()).unwrap_or_default();
+    check_eks_endpoint(name, endpoint, ca)?;
+    let cred = crate::providers::aws::eks::token::exec_credential_for(name, ctx.region.clone(), None)
+        .await
+        .map_err(ProviderError::new)?;
+    let token = cred["status"]["token"].as_str().unwrap_or_default().to_string();
+    let kc: Kubeconfig = serde_json::from_value(json!({
+        "clusters": [{ "name": name, "cluster": { "server": endpoint, "certificate-authority-data": ca } }],
+        "users": [{ "name": name, "user": { "token": token } }],
+        "contexts": [{ "name": name, "context": { "cluster": name, "user": name } }],
+        "current-context": name,
+    }))
+    .map_err(|e| ProviderError::new(format!("cluster {name}: {e}")))?;
+    kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| ProviderError::new(format!("cluster {name}: {e}")))
+}
+
+/// An EKS endpoint a token may go to: HTTPS, with the cluster's own CA.
+fn check_eks_endpoint(name: &str, endpoint: &str, ca: &str) -> Result<(), ProviderError> {
+    if !endpoint.starts_with("https://") {
+        return Err(ProviderError::new(format!(
+            "EKS cluster {name:?} reports the endpoint {endpoint:?}; slipway sends tokens only over https://"
+        )));
+    }
+    if ca.trim().is_empty() {
+        return Err(ProviderError::new(format!(
+            "EKS cluster {name:?} reports no certificate authority; slipway connects only with the cluster's own CA"
+        )));
+    }
+    Ok(())
+}
+
+/// A kubeconfig a stack names: read as data, with every setting that would
+/// run a program, read a file outside the repository or turn TLS checks off
+/// refused, naming the setting.
+fn stack_kubeconfig(path: &str) -> Result<Kubeconfig, ProviderError> {
+    let real = crate::operator::confined_file(path, "[kubernetes] kubeconfig").map_err(ProviderError::new)?;
+    let kc =
+        Kubeconfig::read_from(&real).map_err(|e| ProviderError::new(format!("cannot read kubeconfig {path}: {e}")))?;
+    let refuse = |what: &str, setting: &str, why: &str| {
+        ProviderError::new(format!(
+            "kubeconfig {path} (named by the stack's [kubernetes]): {what} sets `{setting}`, which {why}; \
+             a stack's kubeconfig may not; give the operator's --kubeconfig (or KUBECONFIG) instead"
+        ))
+    };
+    let dir = real.parent().map(Path::to_path_buf).unwrap_or_default();
+    let confined = |what: &str, setting: &str, file: &str| -> Result<(), ProviderError> {
+        let p = dir.join(file);
+        crate::operator::confined_file(
+            &p.display().to_string(),
+            &format!("kubeconfig {path}: {what} `{setting}`"),
+        )
+        .map(|_| ())
+        .map_err(ProviderError::new)
+    };
+    for u in &kc.auth_infos {
+        let what = format!("user {:?}", u.name);
+        let Some(a) = &u.auth_info else { continue };
+        if a.exec.is_some() {
+            return Err(refuse(&what, "exec", "runs a command"));
+        }
+        if a.auth_provider.is_some() {
+            return Err(refuse(&what, "auth-provider", "may run a command"));
+        }
+        if a.token_file.is_some() {
+            return Err(refuse(&what, "tokenFile", "sends a file as a bearer token"));
+        }
+        for (setting, file) in [
+            ("client-certificate", &a.client_certificate),
+            ("client-key", &a.client_key),
+        ] {
+            if let Some(f) = file {
+                confined(&what, setting, f)?;
+            }
+        }
+    }
+    for c in &kc.clusters {
+        let what = format!("cluster {:?}", c.name);
+        let Some(cl) = &c.cluster else { continue };
+        if cl.insecure_skip_tls_verify == Some(true) {
+            return Err(refuse(&what, "insecure-skip-tls-verify", "turns TLS verification off"));
+        }
+        if let Some(f) = &cl.certificate_authority {
+            confined(&what, "certificate-authority", f)?;
+        }
+    }
+    Ok(kc)
 }
 
 /// The API resource of an object (`apiVersion`, `kind`) with its plural.
@@ -210,6 +311,22 @@ pub async fn apply(client: &kube::Client, obj: &Value) -> Result<Value, Provider
         .await
         .map_err(kerr(format!("applying {}", describe(obj))))?;
     serde_json::to_value(out).map_err(|e| ProviderError::new(e.to_string()))
+}
+
+/// Set labels on a live object (a merge patch: nothing else changes, and no
+/// field ownership is taken); a missing object is left alone.
+pub async fn label(
+    client: &kube::Client,
+    obj: &Value,
+    labels: &serde_json::Map<String, Value>,
+) -> Result<(), ProviderError> {
+    let (api, name) = api_for(client, obj)?;
+    let patch = json!({ "metadata": { "labels": labels } });
+    match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(kerr(format!("labeling {}", describe(obj)))(e)),
+    }
 }
 
 /// The live object, or `None`.

@@ -17,6 +17,28 @@ use crate::path::PathSeg;
 use crate::providers::common::secret_hash;
 use crate::providers::{Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackView};
 
+/// Why a `cluster` value may not be used, if it may not: it must be a
+/// reference to an eks_cluster of the stack (`${eks_cluster.NAME.connection}`),
+/// so a connection and its token only ever go where AWS says that cluster
+/// is; a literal endpoint is the operator's to give (`--kubeconfig`).
+fn untrusted_cluster(c: &Value, view: &StackView<'_>) -> Option<String> {
+    if crate::operator::get().kubeconfig.is_some() {
+        return None; // every object goes to the operator's kubeconfig
+    }
+    let ok = c.as_str().is_some_and(|s| {
+        s.strip_prefix("${")
+            .and_then(|r| r.strip_suffix(".connection}"))
+            .and_then(|a| a.strip_prefix("eks_cluster."))
+            .is_some_and(|_| view.target_of(c).is_some_and(|(_, k, _)| k == "eks_cluster"))
+    });
+    (!ok).then(|| {
+        "`cluster` must be an eks_cluster of this stack, written \"${eks_cluster.NAME.connection}\"; slipway \
+         takes the endpoint and CA from DescribeCluster. A literal cluster table is refused: to reach another \
+         API server, the operator passes --kubeconfig"
+            .to_string()
+    })
+}
+
 #[async_trait]
 impl ResourceKind for K8sKind {
     fn name(&self) -> &'static str {
@@ -149,6 +171,36 @@ impl ResourceKind for K8sKind {
             }
         }
         c
+    }
+
+    fn check_stack(&self, view: &StackView<'_>) -> Vec<crate::providers::StackIssue> {
+        let mine = view.resources.iter().filter(|(_, k, _)| *k == self.name);
+        let mut issues = Vec::new();
+        for (address, _, config) in mine {
+            let mut issue = |f: &str, message: String| {
+                issues.push(crate::providers::StackIssue {
+                    address: address.to_string(),
+                    path: vec![field(f)],
+                    message,
+                })
+            };
+            if let Some(why) = config.get("cluster").and_then(|c| untrusted_cluster(c, view)) {
+                issue("cluster", why);
+            }
+            if let Some(why) = str_field(config, "password_env")
+                .filter(|v| !v.contains("${"))
+                .and_then(crate::operator::env_refused)
+            {
+                issue("password_env", why);
+            }
+            if let Some(why) = str_field(config, "password_file")
+                .filter(|v| !v.contains("${"))
+                .and_then(|p| crate::operator::file_refused(p, "password_file"))
+            {
+                issue("password_file", why);
+            }
+        }
+        issues
     }
 
     fn implied_dependencies(&self, config: &Value, view: &StackView<'_>) -> Vec<String> {
@@ -294,6 +346,42 @@ impl ResourceKind for K8sKind {
         Ok(())
     }
 
+    async fn retag(&self, ctx: &Ctx, address: &str, live: &Live, owned_as: Option<&str>) -> Result<(), ProviderError> {
+        let t = target(ctx, &live.inputs)?;
+        let client = client::client(ctx, &t).await?;
+        let objs: Vec<&Value> = live
+            .inputs
+            .get("manifests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|m| m.is_object())
+            .collect();
+        if let Some(from) = owned_as {
+            for o in &objs {
+                if let Some(l) = client::get(&client, o).await? {
+                    if owner(ctx, from, &l) == Owner::Foreign {
+                        return Err(ProviderError::new(format!(
+                            "{} is not this state's to move: {}; nothing was relabeled",
+                            client::describe(o),
+                            owner_text(ctx, from, &l)
+                        )));
+                    }
+                }
+            }
+        }
+        let mut labels = serde_json::Map::new();
+        labels.insert(STACK_LABEL.into(), json!(ctx.stack));
+        labels.insert(ADDRESS_LABEL.into(), json!(address));
+        if let Some(l) = &ctx.lineage {
+            labels.insert(LINEAGE_LABEL.into(), json!(l));
+        }
+        for o in objs {
+            client::label(&client, o, &labels).await?;
+        }
+        Ok(())
+    }
+
     async fn find_owned(&self, _ctx: &Ctx, _address: &str) -> Result<Vec<Live>, ProviderError> {
         // Kubernetes names are fixed by the config, so applying again adopts
         // whatever an interrupted run made: nothing can be duplicated.
@@ -379,20 +467,32 @@ fn owner(ctx: &Ctx, address: &str, live: &Value) -> Owner {
 }
 
 /// Whether applying `address` may write over a live object: it is ours, or
-/// the state already records it under this address (moved, imported, or made
-/// before lineages were recorded).
+/// the state already records it under this address and its labels say this
+/// state (or this stack and address, before lineages were recorded) made it.
 fn is_ours(ctx: &Ctx, address: &str, live: &Value, tracked: bool) -> bool {
     match owner(ctx, address, live) {
         Owner::Ours => true,
         Owner::OurStateElsewhere | Owner::Unrecorded => tracked,
-        Owner::Foreign => tracked && label(live, STACK_LABEL).is_none(),
+        // Even when the state lists it: a state can be edited, labels are the proof.
+        Owner::Foreign => false,
     }
 }
 
 /// Why an existing object is refused, naming who owns it and how to take it over.
 fn not_ours(ctx: &Ctx, address: &str, obj: &Value, live: &Value) -> String {
     let what = client::describe(obj);
-    let owner = match (
+    let owner = owner_text(ctx, address, live);
+    format!(
+        "{what} already exists and {address} did not make it; it belongs to {owner}. \
+         slipway never takes over an object it did not create: take it over deliberately with \
+         `slipway import DIR {address} {}`, or give {address} another `name`",
+        id_of(std::slice::from_ref(obj))
+    )
+}
+
+/// Who a live object belongs to, by its labels, for messages.
+fn owner_text(ctx: &Ctx, address: &str, live: &Value) -> String {
+    match (
         label(live, STACK_LABEL),
         label(live, ADDRESS_LABEL),
         label(live, LINEAGE_LABEL),
@@ -405,13 +505,7 @@ fn not_ours(ctx: &Ctx, address: &str, obj: &Value, live: &Value) -> String {
             l.map(|l| format!(" (state lineage {l})")).unwrap_or_default()
         ),
         _ => "no slipway state: it carries no slipway labels (made by hand, kubectl or another tool)".into(),
-    };
-    format!(
-        "{what} already exists and {address} did not make it; it belongs to {owner}. \
-         slipway never takes over an object it did not create: take it over deliberately with \
-         `slipway import DIR {address} {}`, or give {address} another `name`",
-        id_of(std::slice::from_ref(obj))
-    )
+    }
 }
 
 /// The object with this state's lineage among its labels.
@@ -428,11 +522,20 @@ fn with_lineage(ctx: &Ctx, obj: &Value) -> Value {
 
 /// Delete the live object only when it is `address`'s of this state; an
 /// object another resource, state or tool now holds under that name stays.
+/// An object no slipway state of this stack made (the state was edited to
+/// point at it) fails the step, naming its owner, and stays.
 async fn delete_if_ours(ctx: &Ctx, address: &str, client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
     match client::get(client, obj).await? {
-        Some(live) if matches!(owner(ctx, address, &live), Owner::Ours | Owner::Unrecorded) => {
-            client::delete(client, obj).await
-        }
-        _ => Ok(()),
+        Some(live) => match owner(ctx, address, &live) {
+            Owner::Ours | Owner::Unrecorded => client::delete(client, obj).await,
+            Owner::OurStateElsewhere => Ok(()),
+            Owner::Foreign => Err(ProviderError::new(format!(
+                "{} is not this state's to delete: {}. Nothing was deleted; if {address} no longer manages it, \
+                 run `slipway state rm {address}`",
+                client::describe(obj),
+                owner_text(ctx, address, &live)
+            ))),
+        },
+        None => Ok(()),
     }
 }

@@ -54,10 +54,14 @@ pub fn str_field<'a>(config: &'a Value, f: &str) -> Option<&'a str> {
 /// The registry password, from the environment or a file; never stored.
 pub fn password(config: &Value) -> Result<String, String> {
     if let Some(var) = str_field(config, "password_env") {
+        if let Some(why) = crate::operator::env_refused(var) {
+            return Err(format!("password_env: {why}"));
+        }
         return std::env::var(var).map_err(|_| format!("the environment variable {var} (password_env) is not set"));
     }
     if let Some(path) = str_field(config, "password_file") {
-        return std::fs::read_to_string(path)
+        let real = crate::operator::confined_file(path, "password_file")?;
+        return std::fs::read_to_string(real)
             .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
             .map_err(|e| format!("cannot read password_file {path}: {e}"));
     }

@@ -52,8 +52,10 @@ impl CertConfig {
     }
 }
 
+/// A PEM file the stack names, only from inside the repository.
 fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e}"))
+    let real = crate::operator::confined_file(path, what)?;
+    std::fs::read(real).map_err(|e| format!("cannot read {what} {path}: {e}"))
 }
 
 fn import_hash(stack: &str, address: &str, c: &CertConfig) -> Option<String> {
@@ -159,6 +161,12 @@ impl AwsKind for AcmCertificate {
         let bad = |f: &str, m: &str| Err(SchemaError::at(vec![PathSeg::Field(f.into())], m));
         if has("import_hash") {
             return bad("import_hash", "`import_hash` is computed by slipway, not written");
+        }
+        for f in ["certificate_file", "private_key_file", "chain_file"] {
+            let path = config.get(f).and_then(Value::as_str).filter(|p| !p.contains("${"));
+            if let Some(why) = path.and_then(|p| crate::operator::file_refused(p, f)) {
+                return Err(SchemaError::at(vec![PathSeg::Field(f.into())], why));
+            }
         }
         match (has("domain"), has("certificate_file")) {
             (true, true) => bad(

@@ -169,7 +169,8 @@ async fn delete_retries_while_in_use_then_succeeds_with_sdk_mock_client() {
         })
         .output(|| DeleteClusterOutput::builder().build())
         .build();
-    let ctx = ctx_with(&[&delete]);
+    let describe = describes(vec![cluster("a", "test_cluster.a", &[])]);
+    let ctx = ctx_with(&[&describe, &delete]);
     Aws(TestKind)
         .delete(&ctx, "test_cluster.a", "a", &json!({}))
         .await
@@ -187,7 +188,8 @@ async fn delete_of_an_object_already_gone_succeeds_with_sdk_mock_client() {
                 .build(),
         )
     });
-    let ctx = ctx_with(&[&delete]);
+    let describe = describes(vec![]);
+    let ctx = ctx_with(&[&describe, &delete]);
     Aws(TestKind)
         .delete(&ctx, "test_cluster.a", "a", &json!({}))
         .await
@@ -205,7 +207,8 @@ async fn delete_fails_on_other_errors_keeping_the_code_with_sdk_mock_client() {
                 .build(),
         )
     });
-    let ctx = ctx_with(&[&delete]);
+    let describe = describes(vec![cluster("a", "test_cluster.a", &[])]);
+    let ctx = ctx_with(&[&describe, &delete]);
     let e = Aws(TestKind)
         .delete(&ctx, "test_cluster.a", "a", &json!({}))
         .await
@@ -213,6 +216,55 @@ async fn delete_fails_on_other_errors_keeping_the_code_with_sdk_mock_client() {
     assert_eq!(e.code.as_deref(), Some("InvalidRequestException"));
     assert!(e.message.contains("eks DeleteCluster"), "{}", e.message);
     assert_eq!(delete.num_calls(), 1, "not retried");
+}
+
+#[tokio::test]
+async fn delete_and_update_refuse_an_object_another_owner_tagged_with_sdk_mock_client() {
+    let mut foreign = cluster("a", "test_cluster.a", &[]);
+    foreign
+        .tags
+        .as_mut()
+        .unwrap()
+        .insert("slipway:stack".into(), "platform".into());
+    let untagged = Cluster::builder()
+        .name("b")
+        .arn("arn:aws:eks:us-east-1:1:cluster/b")
+        .build();
+    let delete = mock!(Client::delete_cluster).then_output(|| DeleteClusterOutput::builder().build());
+    let tag = mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build());
+    let describe = describes(vec![foreign, untagged]);
+    let ctx = ctx_with(&[&describe, &delete, &tag]);
+    for id in ["a", "b"] {
+        let e = Aws(TestKind)
+            .delete(&ctx, "test_cluster.a", id, &json!({}))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("is not this state's to change"), "{}", e.message);
+        let prior = Live {
+            id: id.into(),
+            inputs: json!({"version": "1.31", "tags": {}}),
+            attributes: json!({"id": id, "arn": format!("arn:aws:eks:us-east-1:1:cluster/{id}")}),
+        };
+        let want = json!({"version": "1.31", "tags": {"team": "web"}});
+        let e = Aws(TestKind)
+            .update(&ctx, "test_cluster.a", &prior, &want)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("Nothing was changed"), "{}", e.message);
+    }
+    assert!(
+        format!(
+            "{:?}",
+            Aws(TestKind)
+                .delete(&ctx, "test_cluster.a", "a", &json!({}))
+                .await
+                .unwrap_err()
+                .message
+        )
+        .contains("platform"),
+        "the owner is named"
+    );
+    assert_eq!((delete.num_calls(), tag.num_calls()), (0, 0), "nothing changed");
 }
 
 #[tokio::test]
@@ -280,7 +332,8 @@ async fn update_adds_and_removes_only_the_changed_tags_on_the_arn_with_sdk_mock_
     let untag = mock!(Client::untag_resource)
         .match_requests(|r| r.tag_keys() == ["old"])
         .then_output(|| UntagResourceOutput::builder().build());
-    let ctx = ctx_with(&[&tag, &untag]);
+    let describe = describes(vec![cluster("a", "test_cluster.a", &[])]);
+    let ctx = ctx_with(&[&describe, &tag, &untag]);
     let prior = Live {
         id: "a".into(),
         inputs: json!({"version": "1.31", "tags": {"team": "web", "old": "x"}}),
