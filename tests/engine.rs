@@ -213,8 +213,19 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     // A fresh saved plan applies; the same plan again is stale (serial moved).
     sb.run(&["plan", "stacks/demo", "--var", "env=prod", "--out", "prod.plan"])
         .expect(0);
-    // The stack file changing after the plan does not change what the plan does.
+    // The stack file changing after the plan: the plan is refused, nothing changes.
+    let original = sb.read("stacks/demo/main.toml");
     sb.write("stacks/demo/main.toml", &CHAIN.replace("blog-", "other-"));
+    let r = sb.run(&["apply", "prod.plan"]).expect(1);
+    assert!(r.stderr.contains("changed since the plan was made"), "{}", r.stderr);
+    assert_eq!(sb.read("state/demo.json"), before);
+    // A plan file edited after it was written: its digest no longer matches.
+    let saved = sb.read("prod.plan");
+    sb.write("stacks/demo/main.toml", &original);
+    sb.write("edited.plan", &saved.replace("blog-prod", "evil-prod"));
+    let r = sb.run(&["apply", "edited.plan"]).expect(1);
+    assert!(r.stderr.contains("digest does not match"), "{}", r.stderr);
+    assert_eq!(sb.read("state/demo.json"), before);
     let a = sb.run(&["apply", "prod.plan"]).expect(0);
     assert!(a.stdout.contains("0 added, 3 changed, 0 destroyed"), "{}", a.stdout);
     assert_eq!(sb.state("demo")["outputs"]["cluster"]["value"], "blog-prod");

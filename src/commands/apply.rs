@@ -193,17 +193,59 @@ pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registr
 /// `slipway apply PLANFILE`: apply a saved plan exactly, or refuse it when the
 /// state moved on since it was made.
 pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, registry: &Registry) -> Exit {
-    let plan = plan::file::load(file)?;
+    let mut plan = plan::file::load(file)?;
     let timeout = parse_timeout(lock_timeout)?;
-    let store = Store::open(plan.state_backend.as_ref(), &plan.state_path).await;
-    let _lock = store.lock("apply", timeout).await?;
-    let (state, replayed) = read_state(&store, Some(&plan.stack)).await?;
     let stale = |why: String| {
         CmdError::Other(format!(
             "the saved plan {} is stale: {why}.\n  Nothing was applied. Make a new plan with `slipway plan --out`.",
             file.display()
         ))
     };
+    let refused = |why: String| {
+        CmdError::Other(format!(
+            "the saved plan {} cannot be applied: {why}.\n  Nothing was applied. Make a new plan with `slipway plan --out`.",
+            file.display()
+        ))
+    };
+    // A plan file is an artifact someone could have changed: where the stack,
+    // the state, the region and the cluster are comes from here, not from it.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if !super::inside_roots(&plan.stack_dir, &cwd) {
+        return Err(refused(format!(
+            "its stack {} is outside the working directory",
+            plan.stack_dir.display()
+        )));
+    }
+    let stack = crate::stack::load::load(&plan.stack_dir)?;
+    if stack.name != plan.stack {
+        return Err(refused(format!(
+            "it is for stack {}, but {} loads as {} here (give the same --env as the plan)",
+            plan.stack,
+            plan.stack_dir.display(),
+            stack.name
+        )));
+    }
+    let store = if plan.state_from_flag {
+        if plan.state_backend.is_some() || !super::inside_roots(&plan.state_path, &cwd) {
+            return Err(refused(format!(
+                "its state {} is outside the working directory",
+                plan.state_path.display()
+            )));
+        }
+        Store::Local(plan.state_path.clone())
+    } else {
+        let derived = super::store_for(&stack, None).await?;
+        if derived.location() != plan.state_path {
+            return Err(refused(format!(
+                "it names the state {}, but the stack's state is {}",
+                plan.state_path.display(),
+                derived.location().display()
+            )));
+        }
+        derived
+    };
+    let _lock = store.lock("apply", timeout).await?;
+    let (state, replayed) = read_state(&store, Some(&plan.stack)).await?;
     if replayed || state.as_ref().is_some_and(|s| !s.pending.is_empty()) {
         return Err(stale(
             "an interrupted run left work to settle in the state since".into(),
@@ -240,7 +282,14 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
         }
         _ => {}
     }
-    let stack = crate::stack::load::load(&plan.stack_dir)?;
+    let key = state
+        .as_ref()
+        .filter(|s| !s.secret_key_unsaved)
+        .and_then(|s| s.secret_key.as_deref());
+    plan::file::check_seal(&plan, key).map_err(refused)?;
+    // The seal covers the plan's region and kubeconfig; they are the stack's, read again.
+    plan.region = stack.region.clone();
+    plan.kubernetes = stack.kubernetes.clone();
     let clusters = super::cluster_names(&stack, &plan.variables, state.as_ref());
     print!("{}", plan::render::render_plan(&plan));
     execute(plan, state, &store, opts, registry, clusters).await

@@ -112,7 +112,7 @@ pub async fn store_for(stack: &Stack, flag: Option<&Path>) -> Result<Store, CmdE
 
 /// Whether `path` (a file that may not exist yet) lies under a repository
 /// root once the symlinks of its existing part are resolved.
-fn inside_roots(path: &Path, state_root: &Path) -> bool {
+pub fn inside_roots(path: &Path, state_root: &Path) -> bool {
     let mut norm = PathBuf::new();
     for c in path.components() {
         match c {
@@ -277,7 +277,10 @@ pub fn parse_timeout(s: Option<&str>) -> Result<Option<Duration>, CmdError> {
 /// Read the state (replaying a journal) without settling anything.
 pub async fn read_state(store: &Store, stack_name: Option<&str>) -> Result<(Option<State>, bool), CmdError> {
     let snapshot = store.read().await?;
-    let (state, replayed) = store.replay(snapshot).await?;
+    let (mut state, replayed) = store.replay(snapshot).await?;
+    if let Some(s) = &mut state {
+        s.use_secret_key();
+    }
     if let (Some(s), Some(name)) = (&state, stack_name) {
         if s.stack != name {
             return Err(StateError::WrongStack {

@@ -150,7 +150,8 @@ pub fn gitlab_report(plan: &Plan) -> serde_json::Value {
 
 pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit {
     let (out, json, detailed_exitcode, stats) = (o.out.as_deref(), o.json, o.detailed_exitcode, o.stats);
-    let (plan, _lock, _state, ctx, _store) = make_plan(args, "plan", registry).await?;
+    let (mut plan, _lock, state, ctx, _store) = make_plan(args, "plan", registry).await?;
+    plan.state_from_flag = args.state.is_some();
     if json {
         let doc = plan::json::to_json(&plan);
         println!(
@@ -171,6 +172,12 @@ pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit 
             .map_err(|e| CmdError::Other(format!("cannot write the GitLab report {}: {e}", f.display())))?;
     }
     if let Some(out) = out {
+        // Keyed by the stored state's secret key: only that state's holders can forge it.
+        let key = state
+            .as_ref()
+            .filter(|s| !s.secret_key_unsaved)
+            .and_then(|s| s.secret_key.as_deref());
+        plan::file::seal(&mut plan, key)?;
         plan::file::save(out, &plan)?;
         if !json {
             println!(

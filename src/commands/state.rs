@@ -49,7 +49,7 @@ pub async fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit 
         .collect();
     let width = attrs.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &attrs {
-        println!("    {k:width$} = {}", render(v, 4));
+        println!("    {k:width$} = {}", render(&mask_hashes(v), 4));
     }
     println!("}}");
     if !r.dependencies.is_empty() {
@@ -209,8 +209,24 @@ pub async fn pull(dir: Option<&Path>, state: Option<&Path>, version: Option<&str
     };
     // Refuse to print what slipway could not read back.
     crate::state::file::parse(&store.location(), &bytes)?;
-    println!("{}", String::from_utf8_lossy(&bytes).trim_end());
+    // The state's secret-hash key stays in the state.
+    let mut doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| CmdError::Other(e.to_string()))?;
+    if let Some(k) = doc.get_mut("secret_key") {
+        *k = serde_json::json!("(hidden)");
+    }
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     Ok(0)
+}
+
+/// Secret hashes shown as `(sensitive)`: a person has no use for them.
+fn mask_hashes(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.starts_with("hmac-sha256:") => Value::String("(sensitive)".into()),
+        Value::Array(a) => Value::Array(a.iter().map(mask_hashes).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), mask_hashes(v))).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Move a stack's state between the local file and the S3 location its

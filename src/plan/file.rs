@@ -56,6 +56,88 @@ pub fn is_plan_file(path: &Path) -> bool {
     path.is_file() && fs::read(path).is_ok_and(|b| b.starts_with(b"{\"slipway_plan\":"))
 }
 
+/// SHA-256 over a stack's files: every `.toml` in its directory and in its
+/// `env/`, by name and content, in name order.
+pub fn stack_digest(dir: &Path) -> Result<String, String> {
+    use sha2::Digest;
+    let mut files = Vec::new();
+    for sub in [dir.to_path_buf(), dir.join("env")] {
+        let Ok(rd) = fs::read_dir(&sub) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_file() && p.extension().is_some_and(|x| x == "toml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut h = sha2::Sha256::new();
+    for f in files {
+        let rel = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().into_owned();
+        let bytes = fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        h.update((rel.len() as u64).to_le_bytes());
+        h.update(rel.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest of a plan's content (its `digest` left out): HMAC-SHA256 under
+/// `key`, or SHA-256 without one.
+fn content_digest(plan: &Plan, key: Option<&str>) -> String {
+    use hmac::Mac;
+    use sha2::Digest;
+    let mut p = plan.clone();
+    p.digest = None;
+    let bytes = serde_json::to_vec(&p).unwrap_or_default();
+    match key {
+        Some(k) => {
+            let mut mac =
+                <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(format!("slipway-plan:{k}").as_bytes())
+                    .expect("HMAC takes any key");
+            mac.update(&bytes);
+            format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes()))
+        }
+        None => format!("sha256:{}", hex(&sha2::Sha256::digest(&bytes))),
+    }
+}
+
+/// Seal a plan before it is saved: the stack's digest, then the digest of
+/// everything under `key` (the state's secret key, if the state has one).
+pub fn seal(plan: &mut Plan, key: Option<&str>) -> Result<(), String> {
+    plan.stack_digest = Some(stack_digest(&plan.stack_dir)?);
+    plan.digest = Some(content_digest(plan, key));
+    Ok(())
+}
+
+/// Why a loaded plan cannot be applied as it is, if it cannot: its content
+/// changed since it was sealed, or its stack did.
+pub fn check_seal(plan: &Plan, key: Option<&str>) -> Result<(), String> {
+    let Some(d) = &plan.digest else {
+        return Err("it carries no digest (made by an older slipway, or edited)".into());
+    };
+    let key = if d.starts_with("sha256:") { None } else { key };
+    if *d != content_digest(plan, key) {
+        return Err(
+            "its digest does not match its content: the file was changed after `slipway plan` wrote it, \
+             or it belongs to another state"
+                .into(),
+        );
+    }
+    if plan.stack_digest.as_deref() != Some(stack_digest(&plan.stack_dir)?.as_str()) {
+        return Err(format!(
+            "the stack {} changed since the plan was made",
+            plan.stack_dir.display()
+        ));
+    }
+    Ok(())
+}
+
 pub fn load(path: &Path) -> Result<Plan, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read plan file {}: {e}", path.display()))?;
     let pf: PlanFile =

@@ -283,6 +283,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         recovered: inp.recovered,
         created: crate::state::now(),
         moved: Vec::new(),
+        state_from_flag: false,
+        stack_digest: None,
+        digest: None,
     })
 }
 

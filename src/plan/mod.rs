@@ -52,6 +52,17 @@ pub struct Plan {
     /// `[[moved]]` entries this plan applies to the state: (from, to).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<(String, String)>,
+    /// The state was named with `--state FILE` (not derived from the stack).
+    #[serde(default)]
+    pub state_from_flag: bool,
+    /// SHA-256 of the stack's files when the plan was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_digest: Option<String>,
+    /// HMAC of the whole plan under the state's secret key (a plain SHA-256
+    /// when the state had no key yet): `apply PLAN` refuses a plan that was
+    /// changed after it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The change to one resource.

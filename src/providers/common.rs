@@ -32,10 +32,11 @@ pub fn tags_in(config: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// A keyed hash (HMAC-SHA256, keyed by stack and address) of a secret, so a
-/// rotation shows as an update while the state holds nothing reversible.
+/// A keyed hash of a secret (HMAC-SHA256 under the state's random key, the
+/// stack and the address), so a rotation shows as an update while neither the
+/// state nor a plan holds anything a guess can be tested against.
 pub fn secret_hash(stack: &str, address: &str, secret: &str) -> String {
-    let key = format!("slipway-secret-hash:{stack}:{address}");
+    let key = format!("slipway-secret-hash:{}:{stack}:{address}", crate::state::secret_key());
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
     mac.update(secret.as_bytes());
     let out = mac.finalize().into_bytes();

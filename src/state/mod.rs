@@ -35,6 +35,43 @@ pub struct State {
     /// Old objects of a create-before-destroy replacement, still to delete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<DeposedObject>,
+    /// The random key of this state's secret hashes (registry passwords,
+    /// imported keys): without it a hash in a plan or state cannot be tested
+    /// against a guess. Never printed; `state pull` and `state show` hide it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    /// The key was made by this process and is not in the stored state yet.
+    #[serde(skip)]
+    pub secret_key_unsaved: bool,
+}
+
+/// The secret-hash key of this process: the key of the state it read, or a
+/// fresh one for a new state.
+static SECRET_KEY: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// The key secret hashes use now (one is made when no state gave one).
+pub fn secret_key() -> String {
+    if let Some(k) = SECRET_KEY.read().unwrap_or_else(|e| e.into_inner()).clone() {
+        return k;
+    }
+    let mut k = SECRET_KEY.write().unwrap_or_else(|e| e.into_inner());
+    k.get_or_insert_with(|| format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+        .clone()
+}
+
+impl State {
+    /// Hash this state's secrets with its key from now on; a state written
+    /// before there were keys gets the process's key (its secret hashes
+    /// change once, showing as an update of the objects they belong to).
+    pub fn use_secret_key(&mut self) {
+        match &self.secret_key {
+            Some(k) => *SECRET_KEY.write().unwrap_or_else(|e| e.into_inner()) = Some(k.clone()),
+            None => {
+                self.secret_key = Some(secret_key());
+                self.secret_key_unsaved = true;
+            }
+        }
+    }
 }
 
 impl State {
@@ -65,6 +102,8 @@ impl State {
             outputs: BTreeMap::new(),
             pending: Vec::new(),
             deposed: Vec::new(),
+            secret_key: Some(secret_key()),
+            secret_key_unsaved: true,
         }
     }
 }
