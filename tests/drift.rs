@@ -232,29 +232,33 @@ fn the_example_pipeline_parses_and_uses_only_real_commands_and_flags() {
         }
     }
     assert!(checked >= 6, "the pipeline's flags were checked ({checked})");
-    // The before_script's backend file is a valid [stack.backend] next to the stack's [stack].
-    let before = doc["default"]["before_script"].as_array().unwrap();
-    let printf = before
-        .iter()
-        .filter_map(Value::as_str)
-        .find(|l| l.contains("backend.toml"))
-        .expect("the pipeline keeps state on S3");
-    let rendered = std::process::Command::new("sh")
-        .args([
-            "-c",
-            &format!("STACK=. SLIPWAY_STATE_BUCKET=team-state; {printf}; cat ./backend.toml"),
-        ])
-        .current_dir(sb.root())
-        .output()
-        .unwrap();
-    let backend = String::from_utf8_lossy(&rendered.stdout).to_string();
-    sb.write("stacks/ci/backend.toml", &backend);
+    // The operator, not the stack, sets the S3 state; CI=true locks it, so a
+    // merge request's [stack.backend] is refused before anything is read.
+    let vars = &doc["variables"];
+    assert_eq!(
+        vars["SLIPWAY_BACKEND_BUCKET"], "$SLIPWAY_STATE_BUCKET",
+        "the pipeline keeps state on S3"
+    );
+    assert!(vars["SLIPWAY_BACKEND_KEY"]
+        .as_str()
+        .is_some_and(|k| k.ends_with(".json")));
     sb.write(
         "stacks/ci/main.toml",
-        "[stack]\nname = \"ci\"\n\n[data.a]\ninput = \"1\"\n",
+        "[stack]\nname = \"ci\"\n[stack.backend]\ntype = \"s3\"\nbucket = \"attacker\"\n\n[data.a]\ninput = \"1\"\n",
     );
-    sb.run(&["validate", "stacks/ci"]).expect(0);
-    assert!(backend.contains("bucket = \"team-state\""), "{backend}");
+    let r = sb
+        .command(&["plan", "stacks/ci"])
+        .env("CI", "true")
+        .env("SLIPWAY_BACKEND_BUCKET", "team-state")
+        .env("SLIPWAY_BACKEND_KEY", vars["SLIPWAY_BACKEND_KEY"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("s3://attacker/ci.json") && err.contains("s3://team-state/"),
+        "{err}"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         !text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("KUBECONFIG"),
