@@ -305,6 +305,16 @@ fn the_registry_password_reaches_the_cluster_but_no_file_or_output_with_the_emul
         !printed.contains(PASSWORD) && !printed.contains("rotated-token"),
         "a secret was printed"
     );
+    // The state's secret-hash key stays in the state: no output, no other file.
+    let pulled = sb.run(&["state", "pull"]).expect(0).stdout;
+    printed.push_str(&pulled);
+    let state: Value = serde_json::from_str(&sb.read("state/apps.json")).unwrap();
+    let key = state["secret_key"]
+        .as_str()
+        .expect("the state keeps a secret key")
+        .to_string();
+    assert!(key.len() >= 32, "{key}");
+    assert!(!printed.contains(&key), "the state's key was printed");
     let mut files = Vec::new();
     all_files(sb.root(), &mut files);
     use base64::Engine;
@@ -314,6 +324,12 @@ fn the_registry_password_reaches_the_cluster_but_no_file_or_output_with_the_emul
         assert!(
             !text.contains(PASSWORD) && !text.contains(&b64),
             "{} holds the password",
+            f.display()
+        );
+        let is_state = f.starts_with(sb.path("state"));
+        assert!(
+            is_state || !text.contains(&key),
+            "{} holds the state's key",
             f.display()
         );
     }

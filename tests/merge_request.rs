@@ -201,3 +201,60 @@ fn a_crafted_state_with_a_literal_cluster_endpoint_gets_no_request_and_no_token_
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
     }
 }
+
+#[test]
+fn an_edited_state_pointing_at_hand_made_objects_cannot_change_or_delete_them_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write(
+        "stacks/net/main.toml",
+        "[stack]\nname = \"net\"\nregion = \"us-east-1\"\n\n[vpc.main]\ncidr = \"10.0.0.0/16\"\n\n\
+         [iam_role.ci]\nassume_role_policy = { Version = \"2012-10-17\", Statement = [{ Effect = \"Allow\", \
+         Principal = { Service = \"eks.amazonaws.com\" }, Action = \"sts:AssumeRole\" }] }\n",
+    );
+    sb.run(&["apply", "stacks/net", "--auto-approve"]).expect(0);
+    // Another team's VPC and role, made by hand in the same account.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ec2, iam) = rt.block_on(async {
+        let conf = moto.sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&conf)
+                .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+                .build(),
+        );
+        (ec2, aws_sdk_iam::Client::new(&conf))
+    });
+    let (vpc, role) = rt.block_on(async {
+        let v = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap();
+        let r = iam
+            .create_role()
+            .role_name("platform-admin")
+            .assume_role_policy_document("{\"Version\":\"2012-10-17\",\"Statement\":[]}")
+            .send()
+            .await
+            .unwrap();
+        (
+            v.vpc().unwrap().vpc_id().unwrap().to_string(),
+            r.role().unwrap().role_name().to_string(),
+        )
+    });
+    let mut s: Value = serde_json::from_str(&sb.read("state/net.json")).unwrap();
+    s["resources"]["vpc.main"]["id"] = json!(vpc);
+    s["resources"]["iam_role.ci"]["id"] = json!(role);
+    sb.write("state/net.json", &s.to_string());
+    let d = sb.run(&["destroy", "stacks/net", "--auto-approve"]).expect(1);
+    assert!(d.stderr.contains("is not this state's to change"), "{}", d.stderr);
+    assert!(d.stderr.contains(&vpc) && d.stderr.contains(&role), "{}", d.stderr);
+    rt.block_on(async {
+        let v = ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
+        assert_eq!(v.vpcs().len(), 1, "the hand-made VPC still exists");
+        iam.get_role()
+            .role_name(&role)
+            .send()
+            .await
+            .expect("the hand-made role still exists");
+    });
+}
