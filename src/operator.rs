@@ -125,9 +125,10 @@ pub fn file_refused(path: &str, what: &str) -> Option<String> {
     })
 }
 
-/// Whether `path` (which may not exist yet) lies inside the current directory
-/// once `..` and symlinks of its existing part are resolved.
-pub fn inside_cwd(path: &Path) -> bool {
+/// Whether `path` (which may not exist yet; relative to the current
+/// directory) lies under one of `roots` once `..` and the symlinks of its
+/// existing part are resolved.
+pub fn inside(path: &Path, roots: &[PathBuf]) -> bool {
     let Ok(cwd) = std::env::current_dir().and_then(|d| d.canonicalize()) else {
         return false;
     };
@@ -160,7 +161,7 @@ pub fn inside_cwd(path: &Path) -> bool {
             _ => real.push(part),
         }
     }
-    real.starts_with(&cwd)
+    roots.iter().any(|r| real.starts_with(r))
 }
 
 #[cfg(test)]
@@ -193,10 +194,12 @@ mod tests {
 
     #[test]
     fn paths_leaving_the_working_directory_are_seen() {
-        assert!(inside_cwd(Path::new("state/x.json")));
-        assert!(inside_cwd(Path::new("new/dir/x.json")));
-        assert!(!inside_cwd(Path::new("../x.json")));
-        assert!(!inside_cwd(Path::new("state/../../x.json")));
-        assert!(!inside_cwd(Path::new("/tmp/x.json")));
+        let cwd = [std::env::current_dir().unwrap().canonicalize().unwrap()];
+        let inside_cwd = |p: &str| inside(Path::new(p), &cwd);
+        assert!(inside_cwd("state/x.json"));
+        assert!(inside_cwd("new/dir/x.json"));
+        assert!(!inside_cwd("../x.json"));
+        assert!(!inside_cwd("state/../../x.json"));
+        assert!(!inside_cwd("/tmp/x.json"));
     }
 }

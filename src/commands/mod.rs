@@ -110,30 +110,12 @@ pub async fn store_for(stack: &Stack, flag: Option<&Path>) -> Result<Store, CmdE
     })
 }
 
-/// Whether `path` (a file that may not exist yet) lies under a repository
-/// root once the symlinks of its existing part are resolved.
-pub fn inside_roots(path: &Path, state_root: &Path) -> bool {
-    let mut norm = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                norm.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => norm.push(other),
-        }
-    }
-    // The deepest existing ancestor, symlinks resolved, plus the rest.
-    let mut real = norm.clone();
-    for a in norm.ancestors() {
-        if let Ok(r) = a.canonicalize() {
-            real = r.join(norm.strip_prefix(a).unwrap_or(Path::new("")));
-            break;
-        }
-    }
+/// Whether `path` (a file that may not exist yet) lies in the repository
+/// (see `operator::repository_roots`) or under `root`.
+pub fn inside_roots(path: &Path, root: &Path) -> bool {
     let mut roots = crate::operator::repository_roots();
-    roots.extend(state_root.canonicalize().ok());
-    roots.iter().any(|r| real.starts_with(r))
+    roots.extend(root.canonicalize().ok());
+    crate::operator::inside(path, &roots)
 }
 
 /// The S3 location the operator set, each key over the stack's (under a
