@@ -11,6 +11,7 @@ pub mod operator;
 pub mod path;
 pub mod plan;
 pub mod providers;
+pub mod sensitive;
 pub mod stack;
 pub mod state;
 pub mod value;

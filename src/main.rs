@@ -461,13 +461,12 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
                 timings,
             };
             if slipway::plan::file::is_plan_file(&target) {
-                if !vars.is_empty() || state.is_some() {
+                if state.is_some() {
                     return Err(CmdError::Other(
-                        "a saved plan carries its variables and state path; --var and --state cannot change them"
-                            .into(),
+                        "a saved plan carries its state path; --state cannot change it".into(),
                     ));
                 }
-                commands::apply::run_saved(&target, lock_timeout.as_deref(), opts, &registry).await
+                commands::apply::run_saved(&target, &vars, lock_timeout.as_deref(), opts, &registry).await
             } else {
                 let args = PlanArgs {
                     dir: target,
@@ -628,7 +627,7 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", slipway::sensitive::redact(&e.to_string()));
             ExitCode::from(1)
         }
     }

@@ -111,6 +111,7 @@ pub fn render(v: &Value, indent: usize) -> String {
     let pad = " ".repeat(indent);
     match v {
         Value::String(s) if s == UNKNOWN => "(known after apply)".to_string(),
+        Value::String(s) if crate::sensitive::is_secret(s) => crate::sensitive::SHOWN.to_string(),
         Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
         Value::Array(a) if a.is_empty() => "[]".to_string(),
         Value::Object(o) if o.is_empty() => "{}".to_string(),

@@ -248,10 +248,52 @@ impl Shared {
             .map_err(|e| format!("cannot record the intent, nothing was done: {e}"))
     }
 
+    /// What references to `address` read. A stored object holds sensitive
+    /// strings as hashes; the plan's attributes for it carry this run's real
+    /// values, which stand in for the hashes they match.
     fn attributes(&self, address: &str) -> Option<Value> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.resources.get(address).map(|r| r.attributes.clone())
+        let stored = s.resources.get(address).map(|r| r.attributes.clone())?;
+        match self
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.address == address)
+            .and_then(|c| c.after_attributes.as_ref())
+        {
+            Some(planned) => Some(crate::sensitive::restore(&stored, planned)),
+            None => Some(stored),
+        }
     }
+}
+
+/// The path of the first string in a resolved config that is a stored hash
+/// (outside the kind's own secret-hash fields): sending it to the cloud
+/// would set a password or an environment variable to the hash.
+fn hash_in_config(v: &Value, own: &[&str]) -> Option<String> {
+    fn walk(v: &Value, path: String, out: &mut Option<String>) {
+        if out.is_some() {
+            return;
+        }
+        match v {
+            Value::String(s) if s.starts_with("hmac-sha256:") => *out = Some(path),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{path}[{i}]"), out)),
+            Value::Object(o) => o.iter().for_each(|(k, x)| walk(x, format!("{path}.{k}"), out)),
+            _ => {}
+        }
+    }
+    let mut out = None;
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| !own.contains(&k.as_str()))
+            .for_each(|(k, x)| walk(x, format!(".{k}"), &mut out)),
+        other => walk(other, String::new(), &mut out),
+    }
+    out
 }
 
 async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String> {
@@ -270,11 +312,20 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
             return Err(format!("{}{field}: {}", step.address, e.message));
         }
         let v = kind.complete(&sh.plan.stack, &step.address, &v);
+        if let Some(field) = hash_in_config(&v, kind.sensitive_fields()) {
+            return Err(format!(
+                "{}{field} reads a sensitive value that slipway keeps only as a hash; \
+                 make a new plan with the sensitive variables set",
+                step.address
+            ));
+        }
         if let Some(planned) = &c.after {
-            if !conforms(planned, &v) {
+            let (planned, now) = (crate::sensitive::hide(planned), crate::sensitive::hide(&v));
+            if !conforms(&planned, &now) {
                 return Err(format!(
                     "the resolved config differs from the plan (planned {}, now {}); make a new plan",
-                    planned, v
+                    crate::sensitive::shown(&planned),
+                    crate::sensitive::shown(&now)
                 ));
             }
         }

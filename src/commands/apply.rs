@@ -42,8 +42,14 @@ fn print_event(e: Event<'_>) {
             ),
             None => println!("{}: {} complete after {}s", s.address, s.kind.verb().1, t.as_secs()),
         },
-        Event::Failed(s, err) => eprintln!("{}: {} failed: {err}", s.address, s.kind.verb().1),
-        Event::Note(a, t) => println!("{a}: {t}"),
+        // A cloud's error may echo what it was sent.
+        Event::Failed(s, err) => eprintln!(
+            "{}: {} failed: {}",
+            s.address,
+            s.kind.verb().1,
+            crate::sensitive::redact(err)
+        ),
+        Event::Note(a, t) => println!("{a}: {}", crate::sensitive::redact(t)),
         Event::StillRunning(s, t) => {
             println!(
                 "{}: Still {}... [{}s elapsed]",
@@ -92,7 +98,12 @@ fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 
         report.skipped.len()
     );
     for (s, e) in &report.failed {
-        eprintln!("  failed:      {} ({:?}): {e}", s.address, s.kind);
+        eprintln!(
+            "  failed:      {} ({:?}): {}",
+            s.address,
+            s.kind,
+            crate::sensitive::redact(e)
+        );
     }
     const SHOW: usize = 20;
     for s in report.skipped.iter().take(SHOW) {
@@ -192,7 +203,13 @@ pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registr
 
 /// `slipway apply PLANFILE`: apply a saved plan exactly, or refuse it when the
 /// state moved on since it was made.
-pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, registry: &Registry) -> Exit {
+pub async fn run_saved(
+    file: &Path,
+    vars: &[String],
+    lock_timeout: Option<&str>,
+    opts: RunOpts,
+    registry: &Registry,
+) -> Exit {
     let mut plan = plan::file::load(file)?;
     let timeout = parse_timeout(lock_timeout)?;
     let stale = |why: String| {
@@ -217,6 +234,24 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
         )));
     }
     let stack = crate::stack::load::load(&plan.stack_dir)?;
+    // A saved plan carries its variables, except the sensitive ones: those
+    // (and only those) come from --var or SLIPWAY_VAR_name again.
+    let sensitive_values = {
+        let cli = crate::stack::variables::parse_cli_vars(vars)?;
+        if let Some((name, _)) = cli
+            .iter()
+            .find(|(n, _)| !stack.variables.get(n).is_some_and(|v| v.sensitive))
+        {
+            return Err(refused(format!(
+                "--var {name}: a saved plan carries its variables; only sensitive ones are given again"
+            )));
+        }
+        let mut only = stack.clone();
+        only.variables
+            .retain(|n, v| v.sensitive && plan.sensitive_variables.contains_key(n));
+        only.values.retain(|(n, _, _)| only.variables.contains_key(n));
+        crate::stack::variables::resolve(&only, &cli, &|k| std::env::var(k).ok())?
+    };
     if stack.name != plan.stack {
         return Err(refused(format!(
             "it is for stack {}, but {} loads as {} here (give the same --env as the plan)",
@@ -287,6 +322,9 @@ pub async fn run_saved(file: &Path, lock_timeout: Option<&str>, opts: RunOpts, r
         .filter(|s| !s.secret_key_unsaved)
         .and_then(|s| s.secret_key.as_deref());
     plan::file::check_seal(&plan, key).map_err(refused)?;
+    let check = plan.state_lineage.is_some();
+    plan::file::restore_sensitive(&mut plan, &sensitive_values, check).map_err(refused)?;
+    crate::sensitive::declare(&stack, &plan.variables);
     // The seal covers the plan's region and kubeconfig; they are the stack's, read again.
     plan.region = stack.region.clone();
     plan.kubernetes = stack.kubernetes.clone();

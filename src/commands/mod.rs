@@ -59,6 +59,7 @@ pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Lo
     let stack = stack::load::load(dir)?;
     stack::validate::validate(&stack, registry)?;
     let variables = stack::variables::resolve(&stack, &cli_vars, &|k| std::env::var(k).ok())?;
+    crate::sensitive::declare(&stack, &variables);
     let graph = Graph::build(&stack, &registry.implied_edges(&stack))?;
     Ok(Loaded {
         stack,

@@ -21,6 +21,12 @@ pub async fn run(dir: Option<&Path>, state: Option<&Path>, name: Option<&str>, j
                 s.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })?;
+        if contains_hash(&o.value) {
+            return Err(CmdError::Other(format!(
+                "output `{n}` holds a value computed from a sensitive variable, and slipway stores only \
+                 its keyed hash, never the value; read it where the variable's value comes from"
+            )));
+        }
         match (&o.value, json) {
             (serde_json::Value::String(v), false) => println!("{v}"),
             (v, _) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
@@ -40,4 +46,13 @@ pub async fn run(dir: Option<&Path>, state: Option<&Path>, name: Option<&str>, j
         }
     }
     Ok(0)
+}
+
+fn contains_hash(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.starts_with("hmac-sha256:"),
+        serde_json::Value::Array(a) => a.iter().any(contains_hash),
+        serde_json::Value::Object(o) => o.values().any(contains_hash),
+        _ => false,
+    }
 }

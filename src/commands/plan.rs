@@ -177,6 +177,7 @@ pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit 
             .as_ref()
             .filter(|s| !s.secret_key_unsaved)
             .and_then(|s| s.secret_key.as_deref());
+        plan::file::withhold_sensitive(&mut plan);
         plan::file::seal(&mut plan, key)?;
         plan::file::save(out, &plan)?;
         if !json {

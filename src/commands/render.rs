@@ -1,7 +1,8 @@
 //! `slipway render DIR [ADDR]`: the Kubernetes objects the stack applies, as
 //! YAML, with references resolved as far as they are known without the
 //! cloud (unknown values print as "(known after apply)"); secret data is
-//! never printed.
+//! never printed, nor is a sensitive variable's value (it shows as
+//! "(sensitive value)").
 
 use std::path::Path;
 
@@ -48,7 +49,7 @@ pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Regist
         let completed = kind.complete(&l.stack.name, &addr, &resolved);
         if let Some(ms) = completed.get("manifests").and_then(Value::as_array) {
             for m in ms {
-                docs.push(show_unknowns(m));
+                docs.push(crate::sensitive::shown(&show_unknowns(m)));
             }
         }
     }

@@ -107,6 +107,38 @@ fn content_digest(plan: &Plan, key: Option<&str>) -> String {
     }
 }
 
+/// Leave the values of sensitive variables out of a plan that is about to be
+/// saved; their hashes stay (`Plan::sensitive_variables`).
+pub fn withhold_sensitive(plan: &mut Plan) {
+    let names = &plan.sensitive_variables;
+    plan.variables.retain(|k, _| !names.contains_key(k));
+}
+
+/// Put the sensitive variables of a loaded plan back from this run's values
+/// (given with `--var` or `SLIPWAY_VAR_name`). `check` compares each with the
+/// hash the plan holds; it is false when the plan was made from an empty
+/// state, whose key its apply never sees.
+pub fn restore_sensitive(
+    plan: &mut Plan,
+    values: &std::collections::BTreeMap<String, serde_json::Value>,
+    check: bool,
+) -> Result<(), String> {
+    for (name, hash) in &plan.sensitive_variables {
+        let Some(v) = values.get(name) else {
+            return Err(format!(
+                "a saved plan does not hold the sensitive variable `{name}`; set SLIPWAY_VAR_{name} (or --var {name}=...) to the value the plan was made with"
+            ));
+        };
+        if check && crate::sensitive::hash(&v.to_string()) != *hash {
+            return Err(format!(
+                "the sensitive variable `{name}` has another value than when the plan was made"
+            ));
+        }
+        plan.variables.insert(name.clone(), v.clone());
+    }
+    Ok(())
+}
+
 /// Seal a plan before it is saved: the stack's digest, then the digest of
 /// everything under `key` (the state's secret key, if the state has one).
 pub fn seal(plan: &mut Plan, key: Option<&str>) -> Result<(), String> {

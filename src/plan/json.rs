@@ -1,9 +1,11 @@
 //! The plan as JSON for machines (`slipway plan --json`). The format is
 //! documented in README.md and only grows: fields are added, never changed.
+//! Strings holding a sensitive value appear as their keyed hash.
 
 use serde_json::{json, Value};
 
 use super::{Action, Plan};
+use crate::sensitive::hide;
 use crate::value::split_unknowns;
 
 /// Version of the JSON plan document.
@@ -16,7 +18,7 @@ pub fn to_json(plan: &Plan) -> Value {
         .map(|c| {
             let (after, unknown) = match &c.after_attributes {
                 Some(a) if c.action != Action::Delete => {
-                    let (v, u) = split_unknowns(a);
+                    let (v, u) = split_unknowns(&hide(a));
                     (Some(v), u)
                 }
                 _ => (None, vec![]),
@@ -25,7 +27,7 @@ pub fn to_json(plan: &Plan) -> Value {
                 "address": c.address,
                 "kind": c.kind,
                 "action": c.action,
-                "before": if c.action == Action::Create { None } else { c.before_attributes.clone() },
+                "before": if c.action == Action::Create { None } else { c.before_attributes.as_ref().map(hide) },
                 "after": after,
                 "after_unknown": unknown,
                 "changed": c.changed,

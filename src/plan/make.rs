@@ -11,6 +11,7 @@ use super::refresh::LiveMap;
 use super::{Action, Change, Drift, FieldDrift, Plan, PlannedOutput};
 use crate::graph::Graph;
 use crate::providers::{error_is_about_unknown, Registry};
+use crate::sensitive::hide;
 use crate::stack::source::Span;
 use crate::stack::template::{self, Ref};
 use crate::stack::{Stack, StackError, StackErrors};
@@ -59,7 +60,9 @@ pub fn drift(state: Option<&State>, live: &LiveMap, registry: &Registry) -> Vec<
                 fields: vec![],
             }),
             Some(Some(l)) => {
-                let d = kind.diff(&r.inputs, &l.inputs);
+                // The state holds sensitive strings as hashes: compare like with like.
+                let live_inputs = crate::sensitive::hide(&l.inputs);
+                let d = kind.diff(&r.inputs, &live_inputs);
                 if !d.changed.is_empty() {
                     let fields = d
                         .changed
@@ -67,7 +70,7 @@ pub fn drift(state: Option<&State>, live: &LiveMap, registry: &Registry) -> Vec<
                         .map(|f| FieldDrift {
                             field: f.clone(),
                             state: r.inputs.get(f).cloned().unwrap_or(Value::Null),
-                            live: l.inputs.get(f).cloned().unwrap_or(Value::Null),
+                            live: live_inputs.get(f).cloned().unwrap_or(Value::Null),
                         })
                         .collect();
                     out.push(Drift {
@@ -163,7 +166,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                         Some(Some(l)) => (l.inputs.clone(), l.attributes.clone()),
                         _ => (p.inputs.clone(), p.attributes.clone()),
                     };
-                    let d = kind.diff(&before, &resolved);
+                    // A stored object holds sensitive strings as hashes:
+                    // compare with this run's config hashed the same way.
+                    let d = kind.diff(&hide(&before), &hide(&resolved));
                     if !d.changed.is_empty() {
                         if let Err(e) = kind.check_change(&before, &resolved) {
                             let field: String = e.path.iter().map(|s| s.to_string()).collect();
@@ -181,7 +186,11 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     c.replace_because = d.forces_replace;
                     c.after_attributes = Some(if c.changed.is_empty() {
                         c.action = Action::NoOp;
-                        before_attrs.clone()
+                        // What references read is the real value again.
+                        crate::sensitive::restore(
+                            &before_attrs,
+                            &kind.planned_attributes(&resolved, Some(&before_attrs)),
+                        )
                     } else if !c.replace_because.is_empty() {
                         c.action = Action::Replace;
                         if c.protect {
@@ -264,6 +273,16 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         state_lineage: inp.state.map(|s| s.lineage.clone()),
         state_serial: inp.state.map(|s| s.serial).unwrap_or(0),
         destroy: inp.destroy,
+        sensitive_variables: stack
+            .variables
+            .iter()
+            .filter(|(_, v)| v.sensitive)
+            .filter_map(|(n, _)| {
+                inp.variables
+                    .get(n)
+                    .map(|v| (n.clone(), crate::sensitive::hash(&v.to_string())))
+            })
+            .collect(),
         variables: inp.variables,
         changes,
         outputs: if inp.destroy {

@@ -40,7 +40,13 @@ pub struct Plan {
     /// A plan that deletes everything.
     pub destroy: bool,
     /// Variable values the plan was made with (apply resolves references with them).
+    /// A saved plan leaves the sensitive ones out (`sensitive_variables`).
     pub variables: BTreeMap<String, Value>,
+    /// Each sensitive variable's keyed hash (`crate::sensitive::hash` of its
+    /// JSON): a saved plan holds this instead of the value, and `apply PLAN`
+    /// takes the value from the environment again and checks it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sensitive_variables: BTreeMap<String, String>,
     /// One entry per resource in the stack or the state, in walk order.
     pub changes: Vec<Change>,
     pub outputs: Vec<PlannedOutput>,
@@ -71,11 +77,16 @@ pub struct Change {
     pub address: String,
     pub kind: String,
     pub action: Action,
-    /// The inputs as they are now (refreshed).
+    /// The inputs as they are now (refreshed). The four values are written
+    /// (saved plans) with sensitive strings hashed (`crate::sensitive`).
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
     pub before: Option<Value>,
     /// The inputs as they will be, unknowns marked.
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
     pub after: Option<Value>,
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
     pub before_attributes: Option<Value>,
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
     pub after_attributes: Option<Value>,
     /// Top-level input fields that change.
     #[serde(default)]
@@ -136,7 +147,9 @@ pub struct Drift {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FieldDrift {
     pub field: String,
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden")]
     pub state: Value,
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden")]
     pub live: Value,
 }
 

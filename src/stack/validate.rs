@@ -76,6 +76,21 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
     for o in &stack.outputs {
         for site in &o.refs {
             check_ref(stack, registry, site, None, &mut errors);
+            // As Terraform: an output that shows a sensitive variable says so.
+            if let Ref::Var(name) = &site.reference {
+                if !o.sensitive && stack.variables.get(name).is_some_and(|v| v.sensitive) {
+                    errors.push(
+                        StackError::new(
+                            Some(stack.sources.locate(&site.span)),
+                            format!("output `{}` refers to the sensitive variable `{name}`", o.name),
+                        )
+                        .with_help(format!(
+                            "write `{} = {{ value = \"...\", sensitive = true }}`, or leave the variable out",
+                            o.name
+                        )),
+                    );
+                }
+            }
         }
     }
     // Relations between resources, kind by kind (subnets inside their VPC, ...).

@@ -114,9 +114,12 @@ impl State {
 pub struct ResourceState {
     pub kind: String,
     pub id: String,
-    /// The config as applied (references resolved).
+    /// The config as applied (references resolved). Written with every
+    /// string holding a sensitive value hashed (`crate::sensitive`).
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden")]
     pub inputs: Value,
     /// Inputs plus computed attributes; what references read.
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden")]
     pub attributes: Value,
     /// Addresses this resource depended on when applied (for delete order).
     #[serde(default)]
@@ -138,6 +141,7 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OutputState {
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden")]
     pub value: Value,
     #[serde(default)]
     pub sensitive: bool,
