@@ -413,3 +413,140 @@ fn every_object_rendered_for_the_example_stacks_passes_the_official_schemas_in_s
     std::fs::write(&bad, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: \"two\"\n  selector: {}\n  template: {}\n  bogus: 1\n").unwrap();
     assert!(!validate(&bad).status.success());
 }
+
+const DB_PASSWORD: &str = "pg-Sup3r-s3cret-value";
+
+/// A sensitive variable used in an app's environment and in an output.
+fn sensitive_stack() -> String {
+    stack(
+        r#"
+[app.api]
+namespace = "app-a"
+image = "registry.gitlab.com/team/api:${var.image_tag}"
+port = 8080
+cpu_request = "100m"
+memory_request = "128Mi"
+cpu_limit = "500m"
+memory_limit = "256Mi"
+health_path = "/healthz"
+env = { DATABASE_URL = "postgres://api:${var.db_password}@db.internal/api" }
+
+[variables.db_password]
+sensitive = true
+
+[outputs]
+database_url = { value = "postgres://api:${var.db_password}@db.internal/api", sensitive = true }
+namespace = "${k8s_namespace.app_a.name}"
+"#,
+    )
+}
+
+#[test]
+fn a_sensitive_variable_reaches_the_cluster_but_no_file_plan_or_output_with_the_emulator() {
+    let (emu, sb) = setup("");
+    sb.write("stacks/apps/main.toml", &sensitive_stack());
+    let mut sb = sb;
+    sb.env.push(("SLIPWAY_VAR_db_password".into(), DB_PASSWORD.into()));
+    let _controller = emu.controller();
+    let mut printed = String::new();
+    let mut run = |args: &[&str], code: i32| {
+        let r = sb.run(args);
+        printed.push_str(&r.stdout);
+        printed.push_str(&r.stderr);
+        assert_eq!(r.code, code, "{args:?}: {}{}", r.stdout, r.stderr);
+        r
+    };
+    // A saved plan from an empty state, applied with the value from the environment.
+    run(&["plan", "stacks/apps", "--out", "first.plan"], 0);
+    let saved = sb.read("first.plan");
+    assert!(saved.contains("\"sensitive_variables\":{\"db_password\""), "{saved}");
+    let applied = run(&["apply", "first.plan"], 0);
+    assert!(applied.stdout.contains("Apply complete!"), "{}", applied.stdout);
+    // The cluster has the real value.
+    let dep = emu
+        .get("/apis/apps/v1/namespaces/app-a/deployments/api")
+        .expect("deployment");
+    let env = &dep["spec"]["template"]["spec"]["containers"][0]["env"][0];
+    assert_eq!(env["value"], format!("postgres://api:{DB_PASSWORD}@db.internal/api"));
+    // Hashed in the state, the next plan has nothing to do (no perpetual diff).
+    let again = run(&["plan", "stacks/apps", "--detailed-exitcode"], 0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    run(&["plan", "stacks/apps", "--json", "--gitlab-report", "report.json"], 0);
+    run(&["drift", "stacks/apps"], 0);
+    let rendered = run(&["render", "stacks/apps", "app.api"], 0);
+    assert!(rendered.stdout.contains("(sensitive value)"), "{}", rendered.stdout);
+    run(&["state", "pull"], 0);
+    run(&["state", "show", "app.api"], 0);
+    let outputs = run(&["output", "stacks/apps"], 0);
+    assert!(outputs.stdout.contains("namespace = \"app-a\""), "{}", outputs.stdout);
+    let by_name = run(&["output", "stacks/apps", "database_url"], 1);
+    assert!(
+        by_name.stderr.contains("stores only its keyed hash"),
+        "{}",
+        by_name.stderr
+    );
+    // Someone edits the live value: drift shows the field, not the value.
+    let mut containers = dep["spec"]["template"]["spec"]["containers"].clone();
+    containers[0]["env"][0]["value"] = json!(format!("postgres://api:{DB_PASSWORD}@other.internal/api"));
+    let patch = json!({"spec": {"template": {"spec": {"containers": containers}}}});
+    emu.patch(
+        "/apis/apps/v1/namespaces/app-a/deployments/api",
+        "application/merge-patch+json",
+        patch,
+    );
+    let drift = run(&["drift", "stacks/apps"], 2);
+    assert!(drift.stdout.contains("app.api"), "{}", drift.stdout);
+    run(&["drift", "stacks/apps", "--json"], 2);
+    run(&["plan", "stacks/apps"], 0);
+    // A saved plan on a state checks the value it is applied with.
+    run(
+        &["plan", "stacks/apps", "--var", "image_tag=v2", "--out", "second.plan"],
+        0,
+    );
+    let wrong = sb
+        .command(&["apply", "second.plan"])
+        .env("SLIPWAY_VAR_db_password", "not-the-planned-value")
+        .output()
+        .unwrap();
+    let wrong_err = String::from_utf8_lossy(&wrong.stderr).to_string();
+    assert_eq!(wrong.status.code(), Some(1), "{wrong_err}");
+    assert!(wrong_err.contains("`db_password` has another value"), "{wrong_err}");
+    let missing = sb
+        .command(&["apply", "second.plan"])
+        .env_remove("SLIPWAY_VAR_db_password")
+        .output()
+        .unwrap();
+    let missing_err = String::from_utf8_lossy(&missing.stderr).to_string();
+    assert!(missing_err.contains("db_password"), "{missing_err}");
+    let not_sensitive = run(&["apply", "second.plan", "--var", "image_tag=v3"], 1);
+    assert!(
+        not_sensitive.stderr.contains("only sensitive ones"),
+        "{}",
+        not_sensitive.stderr
+    );
+    run(&["apply", "second.plan"], 0);
+    let dep = emu
+        .get("/apis/apps/v1/namespaces/app-a/deployments/api")
+        .expect("deployment");
+    let env = &dep["spec"]["template"]["spec"]["containers"][0]["env"][0];
+    assert_eq!(
+        env["value"],
+        format!("postgres://api:{DB_PASSWORD}@db.internal/api"),
+        "the repair"
+    );
+    assert!(dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with(":v2"));
+    drop(run);
+    assert!(
+        !printed.contains(DB_PASSWORD),
+        "the sensitive value was printed:\n{printed}"
+    );
+    let mut files = Vec::new();
+    all_files(sb.root(), &mut files);
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string();
+        assert!(!text.contains(DB_PASSWORD), "{} holds the sensitive value", f.display());
+    }
+}

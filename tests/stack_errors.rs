@@ -187,3 +187,18 @@ fn arbitrary_bytes_never_panic() {
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn an_output_showing_a_sensitive_variable_must_be_sensitive() {
+    fails_with(
+        &[(
+            "main.toml",
+            "[variables]\ntoken = { default = \"t0ken-value\", sensitive = true }\n\n[outputs]\nurl = \"https://x/?t=${var.token}\"\n",
+        )],
+        &[
+            "stacks/s/main.toml:5:",
+            "output `url` refers to the sensitive variable `token`",
+            "sensitive = true",
+        ],
+    );
+}
