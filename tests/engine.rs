@@ -703,3 +703,46 @@ fn ctrl_c_finishes_the_running_steps_saves_the_state_and_releases_the_lock() {
     let a = sb.run(&["apply", "stacks/c", "--auto-approve"]).expect(0);
     assert!(a.stdout.contains(&format!("{} added", 30 - done)), "{}", a.stdout);
 }
+
+#[test]
+fn a_forced_unlock_while_the_holder_runs_makes_the_late_writer_fail_and_loses_nothing() {
+    let sb = Sandbox::new();
+    let slow = "[data.slow]\ninput = 1\ndelay = \"4s\"\n";
+    sb.write("stacks/race/main.toml", slow);
+    let mut first = sb
+        .command(&["apply", "stacks/race", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lock = sb.path("state/race.json.lock");
+    let t0 = std::time::Instant::now();
+    while !sb.read("state/race.json.lock").contains("\"id\"") && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info: serde_json::Value = serde_json::from_str(&sb.read("state/race.json.lock")).expect("lock info");
+    let id = info["id"].as_str().unwrap().to_string();
+    // Refused while the holder is alive on this host...
+    let r = sb.run(&["force-unlock", &id, "--stack", "stacks/race"]).expect(1);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert!(lock.exists(), "the lock is kept");
+    // ... and forced anyway, a second run starts and finishes first.
+    sb.run(&["force-unlock", &id, "--stack", "stacks/race", "--force"])
+        .expect(0);
+    sb.write("stacks/race/main.toml", &format!("{slow}\n[data.fast]\ninput = 2\n"));
+    let second = sb.run(&["apply", "stacks/race", "--auto-approve"]);
+    let out = first.wait_with_output().expect("wait");
+    let first_err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    // The late writer fails instead of rolling the state back.
+    assert_eq!(out.status.code(), Some(1), "{first_err}");
+    assert!(first_err.contains("written by another run"), "{first_err}");
+    let st = sb.state("race");
+    let resources = st["resources"].as_object().unwrap();
+    assert!(
+        resources.contains_key("data.fast") && resources.contains_key("data.slow"),
+        "{st}"
+    );
+    // Nothing is left to create: no resource was lost from the state.
+    sb.run(&["plan", "stacks/race", "--detailed-exitcode"]).expect(0);
+}
