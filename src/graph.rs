@@ -26,6 +26,10 @@ pub struct Graph {
     pub index: HashMap<String, NodeIndex>,
 }
 
+/// The text of an edge a kind adds beyond references (a namespaced object
+/// after its namespace, a NAT gateway after its VPC's internet gateway).
+pub const IMPLIED: &str = "implied by the kinds";
+
 impl Graph {
     /// Build the graph of a validated stack, with `implied` the dependencies
     /// its kinds add beyond references (address -> dependencies); a cycle is
@@ -43,7 +47,7 @@ impl Graph {
                 .get(&r.address)
                 .into_iter()
                 .flatten()
-                .map(|d| (d.clone(), r.span.clone(), "implied: its namespace".to_string()));
+                .map(|d| (d.clone(), r.span.clone(), IMPLIED.to_string()));
             let sites = r
                 .refs
                 .iter()
@@ -178,14 +182,19 @@ impl Graph {
         for n in nodes {
             s.push_str(&format!("  {};\n", quote(n)));
         }
-        let mut edges: Vec<(String, String)> = self
+        let mut edges: Vec<(String, String, bool)> = self
             .g
             .edge_references()
-            .map(|e| (self.g[e.target()].clone(), self.g[e.source()].clone()))
+            .map(|e| {
+                let implied = e.weight().text == IMPLIED;
+                (self.g[e.target()].clone(), self.g[e.source()].clone(), implied)
+            })
             .collect();
         edges.sort();
-        for (a, b) in edges {
-            s.push_str(&format!("  {} -> {};\n", quote(&a), quote(&b)));
+        for (a, b, implied) in edges {
+            // Dashed: an order AWS or Kubernetes needs that no reference writes.
+            let style = if implied { " [style = \"dashed\"]" } else { "" };
+            s.push_str(&format!("  {} -> {}{style};\n", quote(&a), quote(&b)));
         }
         s.push_str("}\n");
         s

@@ -123,6 +123,11 @@ pub trait AwsKind: Send + Sync + 'static {
     fn check_change(&self, _prior: &Value, _desired: &Value) -> Result<(), SchemaError> {
         Ok(())
     }
+    /// Resources this one must wait for that its config does not reference
+    /// (AWS refuses a NAT gateway before its VPC's internet gateway is attached).
+    fn implied_dependencies(&self, _config: &Value, _view: &StackView<'_>) -> Vec<String> {
+        Vec::new()
+    }
     /// A field's value in a canonical form, so that equal meanings compare equal.
     fn normalize(&self, _field: &str, v: &Value) -> Value {
         v.clone()
@@ -277,6 +282,9 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     }
     fn check_change(&self, prior: &Value, desired: &Value) -> Result<(), SchemaError> {
         self.0.check_change(prior, desired)
+    }
+    fn implied_dependencies(&self, config: &Value, view: &StackView<'_>) -> Vec<String> {
+        self.0.implied_dependencies(config, view)
     }
     fn sensitive_fields(&self) -> &'static [&'static str] {
         K::SENSITIVE

@@ -21,6 +21,32 @@ use super::kind::Select;
 use super::{TAG_ADDRESS, TAG_STACK};
 use crate::providers::{Ctx, ProviderError};
 
+/// The internet gateways of the stack attached to the VPC that the subnets
+/// (references as written) lie in: what a NAT gateway or an internet-facing
+/// load balancer in those subnets must wait for. An internet gateway is
+/// attached in its own create, so depending on it is waiting for the attachment.
+pub fn internet_gateways_for_subnets<'v>(
+    view: &crate::providers::StackView<'v>,
+    subnets: impl IntoIterator<Item = &'v serde_json::Value>,
+) -> Vec<String> {
+    let vpcs: Vec<&serde_json::Value> = subnets
+        .into_iter()
+        .filter_map(|s| view.target_of(s))
+        .filter(|(_, k, _)| *k == "subnet")
+        .filter_map(|(_, _, c)| c.get("vpc"))
+        .collect();
+    let mut out: Vec<String> = view
+        .resources
+        .iter()
+        .filter(|(_, k, _)| *k == "internet_gateway")
+        .filter(|(_, _, c)| c.get("vpc").is_some_and(|v| vpcs.contains(&v)))
+        .map(|(a, _, _)| a.to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// EC2 error codes slipway decides on.
 pub mod errors {
     pub const DEPENDENCY_VIOLATION: &str = "DependencyViolation";

@@ -98,6 +98,11 @@ impl AwsKind for NatGateway {
     const NAME: &'static str = "nat_gateway";
     const COMPUTED: &'static [&'static str] = &["id", "public_ip", "private_ip"];
     const FORCE_NEW: &'static [&'static str] = &["subnet", "elastic_ip"];
+
+    fn implied_dependencies(&self, config: &Value, view: &crate::providers::StackView<'_>) -> Vec<String> {
+        // AWS fails a public NAT gateway whose VPC has no attached internet gateway.
+        super::internet_gateways_for_subnets(view, config.get("subnet"))
+    }
     const MAY_DUPLICATE: bool = true;
     const GONE: &'static [&'static str] = &[NAT_NOT_FOUND, NAT_ID_NOT_FOUND];
     const TAGGER: Tagger = Tagger::Ec2;

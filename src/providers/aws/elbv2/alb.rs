@@ -99,6 +99,16 @@ impl AwsKind for Alb {
     const GONE: &'static [&'static str] = &[LOAD_BALANCER_NOT_FOUND];
     const TAGGER: Tagger = Tagger::Elbv2;
 
+    fn implied_dependencies(&self, config: &Value, view: &crate::providers::StackView<'_>) -> Vec<String> {
+        // AWS refuses an internet-facing load balancer in a VPC with no attached
+        // internet gateway (InvalidSubnet); an internal one needs none.
+        if config.get("scheme").and_then(Value::as_str).unwrap_or("internet-facing") != "internet-facing" {
+            return Vec::new();
+        }
+        let subnets = config.get("subnets").and_then(Value::as_array).into_iter().flatten();
+        crate::providers::aws::ec2::internet_gateways_for_subnets(view, subnets)
+    }
+
     fn canonical(&self, mut c: AlbConfig, stack: &str, address: &str) -> Result<AlbConfig, String> {
         c.name = Some(c.name.unwrap_or_else(|| default_name(stack, address)));
         crate::value::sort_dedup(&mut c.subnets);
