@@ -244,3 +244,22 @@ fn lost_create_responses_leave_no_duplicates_and_no_orphans_through_the_fault_pr
         owned_counts(&moto)
     );
 }
+
+#[test]
+fn the_blog_cluster_is_created_with_access_entries_on_as_the_proxy_log_shows_against_moto() {
+    // moto ignores accessConfig and reports none; what CreateCluster carried
+    // is read from the proxy's log of the request.
+    let (_moto, proxy, _sb, _emu) = run_blog_through(&[]);
+    let creates: Vec<serde_json::Value> = proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c["action"] == "CreateCluster")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert_eq!(
+        creates[0]["request"]["accessConfig"],
+        serde_json::json!({"authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": true}),
+        "{}",
+        creates[0]
+    );
+}

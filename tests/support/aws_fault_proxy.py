@@ -6,7 +6,8 @@ forwarding; forward a create and then lose its response (the cloud acted,
 the client never heard); and report EKS clusters and nodegroups as CREATING
 for N seconds after their create; or answer 500 to every call of one action
 after its first N (a service that went down mid-run). Every call is logged as a JSON line
-(service, action, status, fault) so tests can count calls.
+(service, action, status, fault, and the JSON request of EKS calls) so tests
+can count calls and check what moto ignores.
 
 Run: python3 aws_fault_proxy.py --port P --upstream http://127.0.0.1:M [--latency-ms N]
      [--throttle P] [--error5xx P] [--lose P] [--eks-cluster-creating S]
@@ -175,7 +176,15 @@ class Proxy(BaseHTTPRequestHandler):
             return self._send(503, ctype2, data2, hdrs)
         if service == "eks":
             data = hold_creating(action, self.path, resp.status, data)
-        log({"service": service, "action": action, "status": resp.status, "fault": None})
+        entry = {"service": service, "action": action, "status": resp.status, "fault": None}
+        if service == "eks" and body:
+            # EKS takes JSON: the request is logged so tests can check what
+            # moto ignores (accessConfig, say). No EKS request holds a secret.
+            try:
+                entry["request"] = json.loads(body)
+            except ValueError:
+                pass
+        log(entry)
         self._send(resp.status, ctype, data, extra)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve

@@ -132,6 +132,11 @@ pub trait AwsKind: Send + Sync + 'static {
     fn normalize(&self, _field: &str, v: &Value) -> Value {
         v.clone()
     }
+    /// Fields whose change replaces the object only for some changes (a
+    /// step back along a one-way setting), beyond `FORCE_NEW`.
+    fn replaces(&self, _prior: &Value, _desired: &Value) -> Vec<String> {
+        Vec::new()
+    }
     /// The prior and desired values as the field-by-field diff compares
     /// them (a field the live side cannot know, a value not ours to fight).
     fn diff_view(&self, _prior: &mut Value, _desired: &mut Value) {}
@@ -278,7 +283,13 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     fn diff(&self, prior: &Value, desired: &Value) -> Diff {
         let (mut prior, mut desired) = (prior.clone(), desired.clone());
         self.0.diff_view(&mut prior, &mut desired);
-        generic_diff(self, &prior, &desired)
+        let mut d = generic_diff(self, &prior, &desired);
+        for f in self.0.replaces(&prior, &desired) {
+            if d.changed.contains(&f) && !d.forces_replace.contains(&f) {
+                d.forces_replace.push(f);
+            }
+        }
+        d
     }
     fn check_change(&self, prior: &Value, desired: &Value) -> Result<(), SchemaError> {
         self.0.check_change(prior, desired)

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_eks::types::{Cluster, LogSetup, LogType, Logging, VpcConfigRequest};
+use aws_sdk_eks::types::{
+    AuthenticationMode, Cluster, CreateAccessConfigRequest, LogSetup, LogType, Logging, UpdateAccessConfigRequest,
+    VpcConfigRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -30,6 +33,42 @@ fn everywhere() -> Vec<String> {
 
 const LOG_TYPES: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
+/// Authentication modes in the only order EKS can move a cluster along
+/// (one way: access entries, once on, stay on).
+const AUTH_MODES: &[&str] = &["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"];
+
+fn api_and_config_map() -> String {
+    "API_AND_CONFIG_MAP".into()
+}
+
+/// Who may authenticate to the cluster. The EKS API's own default is
+/// CONFIG_MAP, in which access entries are refused; slipway's is
+/// API_AND_CONFIG_MAP, as the console's and eksctl's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    #[serde(default = "api_and_config_map")]
+    authentication_mode: String,
+    /// The creating principal gets cluster-admin through an access entry
+    /// (only at creation: EKS cannot change it later).
+    #[serde(default = "yes")]
+    bootstrap_cluster_creator_admin_permissions: bool,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            authentication_mode: api_and_config_map(),
+            bootstrap_cluster_creator_admin_permissions: true,
+        }
+    }
+}
+
+/// Where a mode sits on the one-way path.
+fn auth_rank(m: &str) -> Option<usize> {
+    AUTH_MODES.iter().position(|x| *x == m)
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
@@ -52,6 +91,8 @@ pub struct ClusterConfig {
     /// Control-plane log types to send to CloudWatch.
     #[serde(default)]
     logging: Vec<String>,
+    #[serde(default)]
+    access_config: AccessConfig,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -97,6 +138,11 @@ fn cluster_live(c: &Cluster) -> Tagged {
             "endpoint_private_access": vpc.map(|v| v.endpoint_private_access()).unwrap_or(false),
             "public_access_cidrs": cidrs,
             "logging": sorted(&logging),
+            // moto reports no accessConfig: null, which the diff does not fight.
+            "access_config": c.access_config().map(|a| json!({
+                "authentication_mode": a.authentication_mode().map(|m| m.as_str()).unwrap_or("CONFIG_MAP"),
+                "bootstrap_cluster_creator_admin_permissions": a.bootstrap_cluster_creator_admin_permissions().unwrap_or(true),
+            })),
         }),
         attributes: json!({
             "id": name,
@@ -141,6 +187,7 @@ pub struct ClusterConfigView {
     pub public: bool,
     pub private: bool,
     pub cidrs: Vec<String>,
+    pub authentication_mode: String,
 }
 
 impl From<&ClusterConfig> for ClusterConfigView {
@@ -151,6 +198,7 @@ impl From<&ClusterConfig> for ClusterConfigView {
             public: c.endpoint_public_access,
             private: c.endpoint_private_access,
             cidrs: c.public_access_cidrs.clone(),
+            authentication_mode: c.access_config.authentication_mode.clone(),
         }
     }
 }
@@ -220,6 +268,25 @@ impl EksCluster {
             let out = out.map_err(aws_err("eks UpdateClusterConfig (endpoint access)"))?;
             wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
         }
+        // One step along the one-way path per update (CONFIG_MAP to API goes
+        // through API_AND_CONFIG_MAP); a step back is a replacement, planned as one.
+        let (from, to) = (auth_rank(&old.authentication_mode), auth_rank(&new.authentication_mode));
+        if let (Some(mut at), Some(to)) = (from, to) {
+            while at < to {
+                at += 1;
+                let access = UpdateAccessConfigRequest::builder()
+                    .authentication_mode(AuthenticationMode::from(AUTH_MODES[at]))
+                    .build();
+                let out = eks
+                    .update_cluster_config()
+                    .name(name)
+                    .access_config(access)
+                    .send()
+                    .await;
+                let out = out.map_err(aws_err("eks UpdateClusterConfig (authentication mode)"))?;
+                wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+            }
+        }
         Ok(())
     }
 }
@@ -281,10 +348,64 @@ impl AwsKind for EksCluster {
             let m = "EKS needs subnets in at least two availability zones".into();
             return Err(field_error("subnets", None, m));
         }
+        let mode = config
+            .pointer("/access_config/authentication_mode")
+            .and_then(Value::as_str);
+        if let Some(m) = mode.filter(|m| !m.contains("${") && auth_rank(m).is_none()) {
+            let path = vec![
+                PathSeg::Field("access_config".into()),
+                PathSeg::Field("authentication_mode".into()),
+            ];
+            return Err(SchemaError::at(
+                path,
+                format!("{m:?} is not an EKS authentication mode; use {}", AUTH_MODES.join(", ")),
+            ));
+        }
         Ok(())
     }
 
+    fn replaces(&self, prior: &Value, desired: &Value) -> Vec<String> {
+        // EKS moves a cluster's authentication mode one way only; back is a new cluster.
+        let mode = |v: &Value| {
+            v.pointer("/access_config/authentication_mode")
+                .and_then(Value::as_str)
+                .and_then(auth_rank)
+        };
+        match (mode(prior), mode(desired)) {
+            (Some(a), Some(b)) if b < a => vec!["access_config".into()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn diff_view(&self, prior: &mut Value, desired: &mut Value) {
+        // A live side that reports no access config (moto) is not fought.
+        if prior.get("access_config").is_some_and(Value::is_null) {
+            if let (Some(p), Some(d)) = (prior.as_object_mut(), desired.get("access_config")) {
+                p.insert("access_config".into(), d.clone());
+            }
+        }
+    }
+
     fn check_change(&self, prior: &Value, desired: &Value) -> Result<(), SchemaError> {
+        let bootstrap = |v: &Value| {
+            v.pointer("/access_config/bootstrap_cluster_creator_admin_permissions")
+                .and_then(Value::as_bool)
+        };
+        if let (Some(a), Some(b)) = (bootstrap(prior), bootstrap(desired)) {
+            if a != b {
+                let path = vec![
+                    PathSeg::Field("access_config".into()),
+                    PathSeg::Field("bootstrap_cluster_creator_admin_permissions".into()),
+                ];
+                return Err(SchemaError::at(
+                    path,
+                    format!(
+                        "EKS sets this only when it creates a cluster (this one has {a}); manage the creator's \
+                         access with an eks_access_entry instead"
+                    ),
+                ));
+            }
+        }
         let version = |v: &Value| v.get("version").and_then(Value::as_str).map(str::to_string);
         let (Some(from), Some(to)) = (version(prior), version(desired)) else {
             return Ok(());
@@ -356,6 +477,11 @@ impl AwsKind for EksCluster {
         if !c.logging.is_empty() {
             req = req.logging(Logging::builder().cluster_logging(logging_of(&c.logging, true)).build());
         }
+        let access = CreateAccessConfigRequest::builder()
+            .authentication_mode(AuthenticationMode::from(c.access_config.authentication_mode.as_str()))
+            .bootstrap_cluster_creator_admin_permissions(c.access_config.bootstrap_cluster_creator_admin_permissions)
+            .build();
+        req = req.access_config(access);
         req.send().await.map_err(aws_err("eks CreateCluster"))?;
         let cluster = wait_cluster(eks, &name, self.policy).await?;
         // Inputs are what was asked for (what EKS echoes can lag behind).
@@ -426,6 +552,7 @@ mod tests {
             public,
             private: false,
             cidrs: vec!["0.0.0.0/0".into()],
+            authentication_mode: "API_AND_CONFIG_MAP".into(),
         }
     }
 
@@ -503,5 +630,62 @@ mod tests {
             .unwrap_err();
         let want = "update u1 is Failed: InsufficientFreeAddresses: subnet full";
         assert!(e.message.contains(want), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn config_map_to_api_goes_through_api_and_config_map_one_update_each_with_sdk_mock_client() {
+        let mode = |m: &'static str| {
+            mock!(Client::update_cluster_config)
+                .match_requests(move |r| {
+                    r.access_config()
+                        .and_then(|a| a.authentication_mode())
+                        .map(|m| m.as_str())
+                        == Some(m)
+                })
+                .then_output(|| UpdateClusterConfigOutput::builder().update(started()).build())
+        };
+        let (both, api) = (mode("API_AND_CONFIG_MAP"), mode("API"));
+        let describe = mock!(Client::describe_update).then_output(|| update(UpdateStatus::Successful));
+        let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&both, &api, &describe]);
+        let mut old = view("1.30", &[], true);
+        old.authentication_mode = "CONFIG_MAP".into();
+        let mut new = view("1.30", &[], true);
+        new.authentication_mode = "API".into();
+        EksCluster { policy: fast() }
+            .converge(&eks, "c", &old, &new)
+            .await
+            .unwrap();
+        assert_eq!((both.num_calls(), api.num_calls()), (1, 1), "one step at a time");
+        assert_eq!(describe.num_calls(), 2, "each waited for");
+    }
+
+    #[test]
+    fn authentication_mode_moves_one_way_in_place_and_back_by_replacement() {
+        use crate::providers::ResourceKind;
+        let k = crate::providers::aws::kind::Aws(EksCluster::default());
+        let cfg = |mode: &str| {
+            k.complete(
+                "s",
+                "eks_cluster.main",
+                &json!({"version": "1.31", "role": "r", "subnets": ["a", "b"], "access_config": {"authentication_mode": mode}}),
+            )
+        };
+        let forward = k.diff(&cfg("CONFIG_MAP"), &cfg("API"));
+        assert_eq!(
+            (forward.changed.clone(), forward.forces_replace.clone()),
+            (vec!["access_config".to_string()], vec![])
+        );
+        let back = k.diff(&cfg("API"), &cfg("API_AND_CONFIG_MAP"));
+        assert_eq!(back.forces_replace, vec!["access_config".to_string()]);
+        // A live side without access config (moto) is not a change.
+        let mut moto = cfg("API");
+        moto["access_config"] = Value::Null;
+        assert!(k.diff(&moto, &cfg("API")).changed.is_empty());
+        // The creator's bootstrap permission is fixed at creation.
+        let mut off = cfg("API");
+        off["access_config"]["bootstrap_cluster_creator_admin_permissions"] = json!(false);
+        let e = k.check_change(&cfg("API"), &off).unwrap_err();
+        assert!(e.message.contains("only when it creates a cluster"), "{}", e.message);
+        assert!(k.check(&json!({"version": "1.31", "role": "r", "subnets": ["a", "b"], "access_config": {"authentication_mode": "IAM"}})).is_err());
     }
 }

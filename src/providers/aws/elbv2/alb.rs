@@ -102,7 +102,12 @@ impl AwsKind for Alb {
     fn implied_dependencies(&self, config: &Value, view: &crate::providers::StackView<'_>) -> Vec<String> {
         // AWS refuses an internet-facing load balancer in a VPC with no attached
         // internet gateway (InvalidSubnet); an internal one needs none.
-        if config.get("scheme").and_then(Value::as_str).unwrap_or("internet-facing") != "internet-facing" {
+        if config
+            .get("scheme")
+            .and_then(Value::as_str)
+            .unwrap_or("internet-facing")
+            != "internet-facing"
+        {
             return Vec::new();
         }
         let subnets = config.get("subnets").and_then(Value::as_array).into_iter().flatten();
