@@ -509,6 +509,15 @@ fn cluster_made_without_eksctl_imports_through_the_eks_api_only_against_moto_emu
     let sb = Sandbox::with_moto(&moto);
     rt().block_on(async {
         let conf = moto.sdk_config().await;
+        // EKS refuses subnets that do not exist: make two in moto first.
+        let ec2 = aws_sdk_ec2::Client::new(&conf);
+        let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap();
+        let vpc = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+        let mut subnets = Vec::new();
+        for cidr in ["10.9.1.0/24", "10.9.2.0/24"] {
+            let s = ec2.create_subnet().vpc_id(&vpc).cidr_block(cidr).send().await.unwrap();
+            subnets.push(s.subnet().and_then(|s| s.subnet_id()).unwrap().to_string());
+        }
         let eks = aws_sdk_eks::Client::new(&conf);
         eks.create_cluster()
             .name("plain")
@@ -516,8 +525,7 @@ fn cluster_made_without_eksctl_imports_through_the_eks_api_only_against_moto_emu
             .role_arn("arn:aws:iam::123456789012:role/plain-cluster")
             .resources_vpc_config(
                 aws_sdk_eks::types::VpcConfigRequest::builder()
-                    .subnet_ids("subnet-0aaaaaaaaaaaaaaa1")
-                    .subnet_ids("subnet-0aaaaaaaaaaaaaaa2")
+                    .set_subnet_ids(Some(subnets.clone()))
                     .build(),
             )
             .send()
@@ -527,7 +535,7 @@ fn cluster_made_without_eksctl_imports_through_the_eks_api_only_against_moto_emu
             .cluster_name("plain")
             .nodegroup_name("workers")
             .node_role("arn:aws:iam::123456789012:role/plain-nodes")
-            .subnets("subnet-0aaaaaaaaaaaaaaa1")
+            .subnets(&subnets[0])
             .scaling_config(
                 aws_sdk_eks::types::NodegroupScalingConfig::builder()
                     .min_size(1)

@@ -68,7 +68,7 @@ def throttle_response(service):
     if service == "ec2":
         body = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
         return 503, "text/xml", body, {}
-    if service in ("iam", "elasticloadbalancing", "sts"):
+    if service in ("iam", "elasticloadbalancing", "autoscaling", "route53", "sts"):
         body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
         return 400, "text/xml", body, {}
     if service == "eks":
@@ -83,7 +83,7 @@ def server_error(service):
         return 500, "application/xml", b"<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>", {}
     if service == "ec2":
         return 500, "text/xml", b"<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>proxy</RequestID></Response>", {}
-    if service in ("iam", "elasticloadbalancing", "sts"):
+    if service in ("iam", "elasticloadbalancing", "autoscaling", "route53", "sts"):
         return 500, "text/xml", b"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>internal failure</Message></Error><RequestId>proxy</RequestId></ErrorResponse>", {}
     return 500, "application/json", b'{"__type":"InternalFailure","message":"internal failure"}', {"x-amzn-ErrorType": "InternalFailure"}
 

@@ -7,11 +7,31 @@ does, never more leniently:
 - EKS TagResource / UntagResource on a managed nodegroup's ARN: AWS tags
   nodegroups (https://docs.aws.amazon.com/eks/latest/APIReference/API_TagResource.html),
   moto tags only clusters and answers NotFound for a nodegroup.
+- DescribeSecurityGroupRules keeps the description of a rule whose source is
+  a security group (moto drops it).
+- EKS plays its part in EC2 and Auto Scaling, as AWS does and moto does not:
+  CreateCluster makes the cluster security group (`eks-cluster-sg-NAME-ID`
+  in the cluster's VPC, all traffic from itself, all out, tagged
+  `aws:eks:cluster-name` and `kubernetes.io/cluster/NAME = owned`) and
+  DescribeCluster reports it as `resourcesVpcConfig.clusterSecurityGroupId`;
+  DeleteCluster deletes it. CreateNodegroup makes the Auto Scaling group its
+  answer names (`resources.autoScalingGroups[0].name`) from a launch template
+  whose instances carry the cluster security group, in the nodegroup's subnets
+  and sizes, tagged `eks:cluster-name` / `eks:nodegroup-name`; a scaling
+  update resizes it; DeleteNodegroup deletes both. moto's autoscaling then
+  registers the group's instances in the target groups attached to it.
+- EKS accessConfig: CreateCluster keeps the request's `authenticationMode`
+  (EKS's default when absent: `CONFIG_MAP`) and DescribeCluster reports it;
+  UpdateClusterConfig changes it. moto drops it. Like AWS, DescribeCluster
+  does not report `bootstrapClusterCreatorAdminPermissions` reliably
+  (terraform-provider-aws#35824), so this reports none.
 """
 
 import sys
 
+from moto.ec2.models import security_groups as sg_models
 from moto.eks import models as eks
+from moto.eks import responses as eks_responses
 
 _tag, _untag = eks.EKSBackend.tag_resource, eks.EKSBackend.untag_resource
 
@@ -43,6 +63,199 @@ def untag_resource(self, resource_arn, tag_keys):
 
 eks.EKSBackend.tag_resource = tag_resource
 eks.EKSBackend.untag_resource = untag_resource
+
+
+def _rule_description(self):
+    # AWS keeps a rule's description whatever its source; moto reads it
+    # only from a CIDR range and drops it for a source security group.
+    return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
+
+
+sg_models.SecurityGroupRule.description = property(_rule_description)
+
+# moto's own image that its EC2 knows in every region.
+NODE_IMAGE = "ami-12c6146b"
+
+
+def _ec2(backend):
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[backend.account_id][backend.region_name]
+
+
+def _autoscaling(backend):
+    from moto.autoscaling.models import autoscaling_backends
+
+    return autoscaling_backends[backend.account_id][backend.region_name]
+
+
+_create_cluster = eks.EKSBackend.create_cluster
+_delete_cluster = eks.EKSBackend.delete_cluster
+_update_cluster_config = eks.EKSBackend.update_cluster_config
+
+
+def create_cluster(self, *args, **kwargs):
+    ec2 = _ec2(self)
+    asked = kwargs.get("resources_vpc_config") or {}
+    known = {s for zone in ec2.subnets.values() for s in zone}
+    for subnet in asked.get("subnetIds") or []:
+        if subnet not in known:
+            # EKS checks the subnets exist before it makes anything.
+            raise eks.InvalidParameterException(message=f"The subnet ID '{subnet}' does not exist")
+    cluster = _create_cluster(self, *args, **kwargs)
+    vpc_config = dict(cluster.resources_vpc_config or {})
+    subnets = vpc_config.get("subnetIds") or []
+    vpc_id = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
+    group = ec2.create_security_group(
+        name=f"eks-cluster-sg-{cluster.name}-{cluster.arn[-8:].replace('/', '')}",
+        description="EKS created security group applied to ENI that is attached to EKS Control Plane "
+        "master nodes, as well as any managed workloads.",
+        vpc_id=vpc_id,
+        tags={"aws:eks:cluster-name": cluster.name, f"kubernetes.io/cluster/{cluster.name}": "owned"},
+    )
+    ec2.authorize_security_group_ingress(
+        group_name_or_id=group.id,
+        ip_protocol="-1",
+        from_port=None,
+        to_port=None,
+        ip_ranges=[],
+        source_groups=[{"GroupId": group.id}],
+    )
+    vpc_config["clusterSecurityGroupId"] = group.id
+    cluster.resources_vpc_config = vpc_config
+    return cluster
+
+
+def update_cluster_config(self, name, resources_vpc_config, *args, **kwargs):
+    cluster = self.clusters.get(name)
+    keep = (cluster.resources_vpc_config or {}).get("clusterSecurityGroupId") if cluster else None
+    out = _update_cluster_config(self, name, resources_vpc_config, *args, **kwargs)
+    if cluster and keep and resources_vpc_config:
+        merged = dict(resources_vpc_config)
+        merged["clusterSecurityGroupId"] = keep
+        cluster.resources_vpc_config = merged
+    return out
+
+
+def delete_cluster(self, name):
+    cluster = self.clusters.get(name)
+    group = (cluster.resources_vpc_config or {}).get("clusterSecurityGroupId") if cluster else None
+    out = _delete_cluster(self, name)
+    if group:
+        try:
+            _ec2(self).delete_security_group(group_id=group)
+        except Exception:  # noqa: BLE001 already gone
+            pass
+    return out
+
+
+_create_nodegroup = eks.EKSBackend.create_nodegroup
+_delete_nodegroup = eks.EKSBackend.delete_nodegroup
+_update_nodegroup_config = eks.EKSBackend.update_nodegroup_config
+
+
+def _asg_name(ng):
+    return ng.resources["autoScalingGroups"][0]["name"]
+
+
+def create_nodegroup(self, *args, **kwargs):
+    ng = _create_nodegroup(self, *args, **kwargs)
+    cluster = self.clusters[ng.cluster_name]
+    group = (cluster.resources_vpc_config or {}).get("clusterSecurityGroupId")
+    name = _asg_name(ng)
+    ec2 = _ec2(self)
+    data = {"ImageId": NODE_IMAGE, "InstanceType": (ng.instance_types or ["t3.medium"])[0]}
+    if group:
+        data["SecurityGroupIds"] = [group]
+    template = ec2.create_launch_template(name=name, description="EKS managed nodegroup", template_data=data, tag_spec={})
+    sizes = ng.scaling_config or {}
+    _autoscaling(self).create_auto_scaling_group(
+        name=name,
+        availability_zones=[],
+        desired_capacity=sizes.get("desiredSize", 2),
+        max_size=sizes.get("maxSize", 2),
+        min_size=sizes.get("minSize", 1),
+        launch_config_name=None,
+        launch_template={"LaunchTemplateId": template.id, "Version": "$Latest"},
+        vpc_zone_identifier=",".join(ng.subnets),
+        default_cooldown=None,
+        health_check_period=None,
+        health_check_type=None,
+        load_balancers=[],
+        target_group_arns=[],
+        placement_group=None,
+        termination_policies=[],
+        tags=[
+            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
+            for k, v in {
+                "eks:cluster-name": ng.cluster_name,
+                "eks:nodegroup-name": ng.nodegroup_name,
+                f"kubernetes.io/cluster/{ng.cluster_name}": "owned",
+            }.items()
+        ],
+    )
+    return ng
+
+
+def update_nodegroup_config(self, cluster_name, nodegroup_name, *args, **kwargs):
+    out = _update_nodegroup_config(self, cluster_name, nodegroup_name, *args, **kwargs)
+    ng = self.clusters[cluster_name].nodegroups[nodegroup_name]
+    sizes = ng.scaling_config or {}
+    asg = _autoscaling(self).autoscaling_groups.get(_asg_name(ng))
+    if asg is not None and kwargs.get("scaling_config"):
+        asg.min_size = sizes.get("minSize", asg.min_size)
+        asg.max_size = sizes.get("maxSize", asg.max_size)
+        asg.set_desired_capacity(sizes.get("desiredSize", asg.desired_capacity))
+    return out
+
+
+def delete_nodegroup(self, cluster_name, nodegroup_name):
+    ng = self.clusters.get(cluster_name) and self.clusters[cluster_name].nodegroups.get(nodegroup_name)
+    out = _delete_nodegroup(self, cluster_name, nodegroup_name)
+    if ng:
+        name = _asg_name(ng)
+        autoscaling = _autoscaling(self)
+        if name in autoscaling.autoscaling_groups:
+            autoscaling.delete_auto_scaling_group(name)
+        ec2 = _ec2(self)
+        for t in list(ec2.launch_templates.values()):
+            if t.name == name:
+                ec2.delete_launch_template(name, None)
+    return out
+
+
+_response_create_cluster = eks_responses.EKSResponse.create_cluster
+_response_update_cluster_config = eks_responses.EKSResponse.update_cluster_config
+
+
+def response_create_cluster(self):
+    out = _response_create_cluster(self)
+    asked = self._get_param("accessConfig") or {}
+    cluster = self.eks_backend.clusters.get(self._get_param("name"))
+    if cluster is not None:
+        cluster.access_config = {"authenticationMode": asked.get("authenticationMode", "CONFIG_MAP")}
+    return out
+
+
+def response_update_cluster_config(self):
+    asked = self._get_param("accessConfig") or {}
+    out = _response_update_cluster_config(self)
+    cluster = self.eks_backend.clusters.get(self._get_param("name"))
+    if cluster is not None and asked.get("authenticationMode"):
+        config = dict(getattr(cluster, "access_config", None) or {})
+        config["authenticationMode"] = asked["authenticationMode"]
+        cluster.access_config = config
+    return out
+
+
+eks_responses.EKSResponse.create_cluster = response_create_cluster
+eks_responses.EKSResponse.update_cluster_config = response_update_cluster_config
+eks.EKSBackend.create_cluster = create_cluster
+eks.EKSBackend.update_cluster_config = update_cluster_config
+eks.EKSBackend.delete_cluster = delete_cluster
+eks.EKSBackend.create_nodegroup = create_nodegroup
+eks.EKSBackend.update_nodegroup_config = update_nodegroup_config
+eks.EKSBackend.delete_nodegroup = delete_nodegroup
 
 if __name__ == "__main__":
     from moto.server import main

@@ -140,6 +140,8 @@ pub trait AwsKind: Send + Sync + 'static {
     /// The prior and desired values as the field-by-field diff compares
     /// them (a field the live side cannot know, a value not ours to fight).
     fn diff_view(&self, _prior: &mut Value, _desired: &mut Value) {}
+    /// Inputs AWS never reports back, carried from the state into what a refresh read.
+    fn keep_unread(&self, _state: &Value, _live: &mut Value) {}
     /// The object tags are set on (the ID, or an ARN among the attributes).
     fn tag_target(&self, live: &Live) -> String {
         live.id.clone()
@@ -321,7 +323,13 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
             .collect();
         Ok(reqs
             .iter()
-            .map(|r| found.remove(r.id).map(|t| self.to_user(ctx, r.address, t)))
+            .map(|r| {
+                found.remove(r.id).map(|t| {
+                    let mut live = self.to_user(ctx, r.address, t);
+                    self.0.keep_unread(r.inputs, &mut live.inputs);
+                    live
+                })
+            })
             .collect())
     }
 

@@ -138,11 +138,15 @@ fn cluster_live(c: &Cluster) -> Tagged {
             "endpoint_private_access": vpc.map(|v| v.endpoint_private_access()).unwrap_or(false),
             "public_access_cidrs": cidrs,
             "logging": sorted(&logging),
-            // moto reports no accessConfig: null, which the diff does not fight.
-            "access_config": c.access_config().map(|a| json!({
-                "authentication_mode": a.authentication_mode().map(|m| m.as_str()).unwrap_or("CONFIG_MAP"),
-                "bootstrap_cluster_creator_admin_permissions": a.bootstrap_cluster_creator_admin_permissions().unwrap_or(true),
-            })),
+            // DescribeCluster does not report reliably whether the creator was made admin
+            // (terraform-provider-aws#35824): that part is the state's, see diff_view.
+            "access_config": {
+                "authentication_mode": c
+                    .access_config()
+                    .and_then(|a| a.authentication_mode())
+                    .map(|m| m.as_str())
+                    .unwrap_or("CONFIG_MAP"),
+            },
         }),
         attributes: json!({
             "id": name,
@@ -361,6 +365,18 @@ impl AwsKind for EksCluster {
                 format!("{m:?} is not an EKS authentication mode; use {}", AUTH_MODES.join(", ")),
             ));
         }
+        let creator = config
+            .pointer("/access_config/bootstrap_cluster_creator_admin_permissions")
+            .and_then(Value::as_bool);
+        if mode == Some("CONFIG_MAP") && creator == Some(false) {
+            let path = vec![
+                PathSeg::Field("access_config".into()),
+                PathSeg::Field("bootstrap_cluster_creator_admin_permissions".into()),
+            ];
+            let m = "EKS refuses this in CONFIG_MAP mode (the creator is the only way in); use \
+                     API_AND_CONFIG_MAP or API with an eks_access_entry";
+            return Err(SchemaError::at(path, m.to_string()));
+        }
         Ok(())
     }
 
@@ -377,11 +393,22 @@ impl AwsKind for EksCluster {
         }
     }
 
+    fn keep_unread(&self, state: &Value, live: &mut Value) {
+        let flag = state.pointer("/access_config/bootstrap_cluster_creator_admin_permissions");
+        if let (Some(f), Some(a)) = (flag, live.get_mut("access_config").and_then(Value::as_object_mut)) {
+            a.entry("bootstrap_cluster_creator_admin_permissions").or_insert(f.clone());
+        }
+    }
+
     fn diff_view(&self, prior: &mut Value, desired: &mut Value) {
-        // A live side that reports no access config (moto) is not fought.
-        if prior.get("access_config").is_some_and(Value::is_null) {
-            if let (Some(p), Some(d)) = (prior.as_object_mut(), desired.get("access_config")) {
-                p.insert("access_config".into(), d.clone());
+        // The live side never holds the creator-admin flag (AWS does not report it
+        // reliably): a side without it takes the other's, so it is neither drift nor a change.
+        const FLAG: &str = "bootstrap_cluster_creator_admin_permissions";
+        let flag = |v: &Value| v.pointer("/access_config/bootstrap_cluster_creator_admin_permissions").cloned();
+        let (from_desired, from_prior) = (flag(desired), flag(prior));
+        for (from, to) in [(from_desired, prior), (from_prior, desired)] {
+            if let (Some(f), Some(a)) = (from, to.get_mut("access_config").and_then(Value::as_object_mut)) {
+                a.entry(FLAG).or_insert(f);
             }
         }
     }
@@ -677,10 +704,15 @@ mod tests {
         );
         let back = k.diff(&cfg("API"), &cfg("API_AND_CONFIG_MAP"));
         assert_eq!(back.forces_replace, vec!["access_config".to_string()]);
-        // A live side without access config (moto) is not a change.
-        let mut moto = cfg("API");
-        moto["access_config"] = Value::Null;
-        assert!(k.diff(&moto, &cfg("API")).changed.is_empty());
+        // A live side without the creator flag (AWS does not report it) is not a change.
+        let mut live = cfg("API");
+        live["access_config"].as_object_mut().unwrap().remove("bootstrap_cluster_creator_admin_permissions");
+        assert!(k.diff(&live, &cfg("API")).changed.is_empty());
+        assert!(k.diff(&cfg("API"), &live).changed.is_empty());
+        let mut off = cfg("API");
+        off["access_config"]["bootstrap_cluster_creator_admin_permissions"] = json!(false);
+        EksCluster::default().keep_unread(&off, &mut live);
+        assert_eq!(live["access_config"]["bootstrap_cluster_creator_admin_permissions"], json!(false));
         // The creator's bootstrap permission is fixed at creation.
         let mut off = cfg("API");
         off["access_config"]["bootstrap_cluster_creator_admin_permissions"] = json!(false);
