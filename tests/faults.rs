@@ -97,6 +97,19 @@ fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
                 .security_groups()
                 .len(),
         );
+        let rules = ec2.describe_security_group_rules().send().await.unwrap();
+        c.insert(
+            "security_group_rule",
+            rules
+                .security_group_rules()
+                .iter()
+                .filter(|r| {
+                    r.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("slipway:stack") && t.value() == Some("blog"))
+                })
+                .count(),
+        );
         let iam = aws_sdk_iam::Client::new(&conf);
         c.insert(
             "iam_role",
@@ -173,7 +186,8 @@ fn declared() -> BTreeMap<&'static str, usize> {
         ("elastic_ip", 1),
         ("nat_gateway", 1),
         ("route_table", 2),
-        ("security_group", 2),
+        ("security_group", 1),
+        ("security_group_rule", 1),
         ("iam_role", 2),
         ("iam_oidc_provider", 1),
         ("eks_cluster", 1),

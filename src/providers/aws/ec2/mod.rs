@@ -10,6 +10,7 @@ pub mod nat_gateway;
 pub mod network_checks;
 pub mod route_table;
 pub mod security_group;
+pub mod security_group_rule;
 pub mod subnet;
 pub mod vpc;
 

@@ -43,7 +43,7 @@ pub struct Rule {
     pub description: Option<String>,
 }
 
-fn canonical_protocol(p: &str) -> String {
+pub(crate) fn canonical_protocol(p: &str) -> String {
     match p.to_ascii_lowercase().as_str() {
         "all" | "-1" => "-1".into(),
         "6" | "tcp" => "tcp".into(),
@@ -54,7 +54,7 @@ fn canonical_protocol(p: &str) -> String {
 }
 
 impl Rule {
-    fn canonical(&self) -> Rule {
+    pub(crate) fn canonical(&self) -> Rule {
         let protocol = canonical_protocol(&self.protocol);
         let (from, to) = if protocol == "-1" {
             (None, None)
@@ -74,7 +74,7 @@ impl Rule {
     }
 
     /// What is wrong with the rule, if anything (references left unchecked).
-    fn problem(&self) -> Option<(&'static str, String)> {
+    pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
         let p = canonical_protocol(&self.protocol);
         if !["-1", "tcp", "udp", "icmp"].contains(&p.as_str()) && p.parse::<u8>().is_err() {
             return Some((
@@ -133,7 +133,7 @@ impl Rule {
         None
     }
 
-    fn permission(&self, own_id: &str) -> IpPermission {
+    pub(crate) fn permission(&self, own_id: &str) -> IpPermission {
         let mut b = IpPermission::builder()
             .ip_protocol(&self.protocol)
             .set_from_port(self.from_port)
