@@ -53,6 +53,59 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         "app-b is reachable inside the cluster"
     );
 
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let conf = rt.block_on(async {
+        let mut conf = moto.sdk_config().await.into_builder();
+        conf.set_region(Some(aws_config::Region::new("us-west-2")));
+        conf.build()
+    });
+    let (asg, tg) = rt.block_on(traffic_reaches_the_nodes(&conf));
+
+    // The cluster autoscaler (here: the test) adds a node; AWS registers it
+    // in the target group with no apply, and the plan stays clean.
+    rt.block_on(async {
+        let autoscaling = aws_sdk_autoscaling::Client::new(&conf);
+        let before = targets(&conf, &tg).await;
+        autoscaling
+            .set_desired_capacity()
+            .auto_scaling_group_name(&asg)
+            .desired_capacity(i32::try_from(before.len()).unwrap() + 1)
+            .send()
+            .await
+            .unwrap();
+        let after = targets(&conf, &tg).await;
+        assert_eq!(after.len(), before.len() + 1, "{before:?} -> {after:?}");
+        assert_eq!(after, instances_of(&conf, &asg).await, "the target group lists the group's instances");
+    });
+    let p = sb
+        .run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"])
+        .expect(0);
+    assert!(p.stdout.contains("No changes."), "{}", p.stdout);
+
+    // Detached by hand, the target group no longer follows the nodes: drift.
+    rt.block_on(async {
+        aws_sdk_autoscaling::Client::new(&conf)
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(&asg)
+            .target_group_arns(&tg)
+            .send()
+            .await
+            .unwrap();
+    });
+    let d = sb
+        .run(&["drift", stack, "--var", "image_tag=main-1a2b3c4"])
+        .expect(2);
+    assert!(d.stdout.contains("alb_target_group.frontend"), "{}", d.stdout);
+    assert!(d.stdout.contains("nodegroup"), "{}", d.stdout);
+    sb.run(&["apply", stack, "--auto-approve", "--var", "image_tag=main-1a2b3c4"])
+        .expect(0);
+    rt.block_on(async {
+        assert_eq!(targets(&conf, &tg).await, instances_of(&conf, &asg).await, "apply attached it again");
+    });
+
     // A new image from CI is an in-place update of the two apps only.
     let p = sb.run(&["plan", stack, "--var", "image_tag=main-5d6e7f8"]).expect(0);
     assert!(
@@ -62,14 +115,7 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     );
 
     sb.run(&["destroy", stack, "--auto-approve"]).expect(0);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async {
-        let mut conf = moto.sdk_config().await.into_builder();
-        conf.set_region(Some(aws_config::Region::new("us-west-2")));
-        let conf = conf.build();
         let ec2 = aws_sdk_ec2::Client::new(&conf);
         let owned = || Filter::builder().name("tag:slipway:stack").values("blog").build();
         assert!(
@@ -174,6 +220,111 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").is_none(),
         "apps deleted from the cluster"
     );
+}
+
+/// The traffic path as AWS would run it, read through the SDK: the
+/// nodegroup's instances carry a security group that admits the ALB's on the
+/// frontend's NodePort, and the target group is attached to the nodegroup's
+/// Auto Scaling group and lists its instances. Returns (that group, the target group).
+async fn traffic_reaches_the_nodes(conf: &aws_config::SdkConfig) -> (String, String) {
+    let eks = aws_sdk_eks::Client::new(conf);
+    let ng = eks.list_nodegroups().cluster_name("blog").send().await.unwrap();
+    let ng = ng.nodegroups().first().expect("a nodegroup").clone();
+    let ng = eks
+        .describe_nodegroup()
+        .cluster_name("blog")
+        .nodegroup_name(&ng)
+        .send()
+        .await
+        .unwrap();
+    let asg = ng.nodegroup().unwrap().resources().unwrap().auto_scaling_groups()[0]
+        .name()
+        .unwrap()
+        .to_string();
+    let instances = instances_of(conf, &asg).await;
+    assert!(!instances.is_empty(), "the nodegroup has instances");
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(conf);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    let alb_groups = lbs.load_balancers()[0].security_groups().to_vec();
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    let tg = &tgs.target_groups()[0];
+    let (tg_arn, port) = (tg.target_group_arn().unwrap().to_string(), tg.port().unwrap());
+
+    let ec2 = aws_sdk_ec2::Client::new(conf);
+    let found = ec2
+        .describe_instances()
+        .set_instance_ids(Some(instances.clone()))
+        .send()
+        .await
+        .unwrap();
+    for i in found.reservations().iter().flat_map(|r| r.instances()) {
+        let groups: Vec<String> = i.security_groups().iter().filter_map(|g| g.group_id()).map(str::to_string).collect();
+        let rules = ec2
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").set_values(Some(groups.clone())).build())
+            .send()
+            .await
+            .unwrap();
+        let admits = rules.security_group_rules().iter().any(|r| {
+            r.is_egress() == Some(false)
+                && r.referenced_group_info()
+                    .and_then(|g| g.group_id())
+                    .is_some_and(|g| alb_groups.iter().any(|a| a == g))
+                && r.from_port().unwrap_or(-1) <= port
+                && port <= r.to_port().unwrap_or(-1)
+        });
+        assert!(admits, "instance {:?} (groups {groups:?}) admits the ALB's {alb_groups:?} on {port}", i.instance_id());
+    }
+
+    let autoscaling = aws_sdk_autoscaling::Client::new(conf);
+    let attached = autoscaling
+        .describe_load_balancer_target_groups()
+        .auto_scaling_group_name(&asg)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        attached
+            .load_balancer_target_groups()
+            .iter()
+            .any(|t| t.load_balancer_target_group_arn() == Some(tg_arn.as_str())),
+        "the target group is attached to {asg}"
+    );
+    assert_eq!(targets(conf, &tg_arn).await, instances, "the target group lists the nodegroup's instances");
+    (asg, tg_arn)
+}
+
+async fn instances_of(conf: &aws_config::SdkConfig, asg: &str) -> Vec<String> {
+    let out = aws_sdk_autoscaling::Client::new(conf)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(asg)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = out.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn targets(conf: &aws_config::SdkConfig, tg: &str) -> Vec<String> {
+    let out = aws_sdk_elasticloadbalancingv2::Client::new(conf)
+        .describe_target_health()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = out
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
 }
 
 #[test]

@@ -50,6 +50,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(Aws(ec2::nat_gateway::NatGateway)));
     r.add(Arc::new(Aws(ec2::route_table::RouteTable)));
     r.add(Arc::new(Aws(ec2::security_group::SecurityGroup)));
+    r.add(Arc::new(Aws(ec2::security_group_rule::SecurityGroupRule)));
     r.add(Arc::new(Aws(iam::role::IamRole)));
     r.add(Arc::new(Aws(eks::cluster::EksCluster::default())));
     r.add(Arc::new(Aws(eks::nodegroup::EksNodegroup::default())));
@@ -69,6 +70,10 @@ pub struct Clients {
     pub eks: aws_sdk_eks::Client,
     pub acm: aws_sdk_acm::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Target groups attach to a nodegroup's Auto Scaling group.
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    /// Hosted zones and records (certificate validation, aliases).
+    pub route53: aws_sdk_route53::Client,
     /// Only `slipway import eksctl` reads CloudFormation.
     pub cfn: aws_sdk_cloudformation::Client,
     pub region: String,
@@ -99,41 +104,27 @@ impl Clients {
         // budget (token bucket), so a throttled account is not hammered by
         // each service client on its own.
         let shared = aws_sdk_ec2::config::retry::RetryPartition::new("slipway-run");
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&conf)
-                .interceptor(counter.clone())
-                .retry_partition(shared.clone())
-                .build(),
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&conf)
+                        .interceptor(counter.clone())
+                        .retry_partition(shared.clone())
+                        .build(),
+                )
+            };
+        }
+        let (ec2, iam, eks, acm) = (
+            client!(aws_sdk_ec2),
+            client!(aws_sdk_iam),
+            client!(aws_sdk_eks),
+            client!(aws_sdk_acm),
         );
-        let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&conf)
-                .interceptor(counter.clone())
-                .retry_partition(shared.clone())
-                .build(),
-        );
-        let eks = aws_sdk_eks::Client::from_conf(
-            aws_sdk_eks::config::Builder::from(&conf)
-                .interceptor(counter.clone())
-                .retry_partition(shared.clone())
-                .build(),
-        );
-        let acm = aws_sdk_acm::Client::from_conf(
-            aws_sdk_acm::config::Builder::from(&conf)
-                .interceptor(counter.clone())
-                .retry_partition(shared.clone())
-                .build(),
-        );
-        let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&conf)
-                .interceptor(counter.clone())
-                .retry_partition(shared.clone())
-                .build(),
-        );
-        let cfn = aws_sdk_cloudformation::Client::from_conf(
-            aws_sdk_cloudformation::config::Builder::from(&conf)
-                .interceptor(counter)
-                .retry_partition(shared)
-                .build(),
+        let (elb, autoscaling, route53, cfn) = (
+            client!(aws_sdk_elasticloadbalancingv2),
+            client!(aws_sdk_autoscaling),
+            client!(aws_sdk_route53),
+            client!(aws_sdk_cloudformation),
         );
         Ok(Arc::new(Clients {
             ec2,
@@ -141,6 +132,8 @@ impl Clients {
             eks,
             acm,
             elb,
+            autoscaling,
+            route53,
             cfn,
             region,
             config: conf,
@@ -421,6 +414,8 @@ pub fn mock_ctx(stack: &str, eks: aws_sdk_eks::Client) -> Ctx {
         eks,
         acm: aws_sdk_acm::Client::new(&conf),
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+        autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+        route53: aws_sdk_route53::Client::new(&conf),
         cfn: aws_sdk_cloudformation::Client::new(&conf),
         region: "us-east-1".into(),
         config: conf,

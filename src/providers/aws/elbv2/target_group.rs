@@ -1,5 +1,6 @@
-//! `alb_target_group`: a target group whose instances are listed or follow
-//! an EKS nodegroup's instances (looked up by tag at apply time).
+//! `alb_target_group`: a target group whose instances are listed, or that
+//! follows an EKS nodegroup: attached to the nodegroup's Auto Scaling group,
+//! AWS registers and deregisters the instances as nodes come and go.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::errors::{RESOURCE_IN_USE, TARGET_GROUP_NOT_FOUND};
+
+/// EKS's answer for a nodegroup that does not exist.
+const EKS_NOT_FOUND: &str = "ResourceNotFoundException";
 use super::{default_name, elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
-use crate::providers::aws::ec2::filter;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
@@ -50,8 +53,9 @@ pub struct TargetGroupConfig {
     /// Explicit instance IDs.
     #[serde(default)]
     targets: Vec<String>,
-    /// Register the instances of this EKS nodegroup (found by their
-    /// `eks:nodegroup-name` tag at apply time).
+    /// Follow this EKS nodegroup (its ID, `CLUSTER:NODEGROUP`, as
+    /// `${eks_nodegroup.X.id}` gives it): the group is attached to the
+    /// nodegroup's Auto Scaling group.
     #[serde(default)]
     nodegroup: Option<String>,
     #[serde(default)]
@@ -96,29 +100,81 @@ async fn all_tgs(elb: &Elb) -> Result<Vec<Tagged>, ProviderError> {
         .collect())
 }
 
-/// The instances to register: explicit ones plus the nodegroup's.
-async fn wanted_targets(aws: &Clients, c: &TargetGroupConfig) -> Result<Vec<String>, ProviderError> {
-    let mut out = c.targets.clone();
-    if let Some(ng) = &c.nodegroup {
-        let found = all_items!(
-            aws.ec2
-                .describe_instances()
-                .filters(filter("tag:eks:nodegroup-name", [ng.clone()]))
-                .filters(filter("instance-state-name", ["pending", "running"])),
-            "ec2 DescribeInstances"
-        )?;
-        for r in found {
-            out.extend(r.instances().iter().filter_map(|i| i.instance_id().map(str::to_string)));
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
+/// The Auto Scaling groups of a nodegroup (`CLUSTER:NODEGROUP`), as EKS
+/// reports them; none when the nodegroup is gone.
+async fn nodegroup_asgs(aws: &Clients, nodegroup: &str) -> Result<Vec<String>, ProviderError> {
+    let (cluster, name) = nodegroup.split_once(':').ok_or_else(|| {
+        ProviderError::new(format!("nodegroup {nodegroup:?} is not CLUSTER:NODEGROUP; use ${{eks_nodegroup.NAME.id}}"))
+    })?;
+    let out = aws
+        .eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .send()
+        .await
+        .map_err(aws_err("eks DescribeNodegroup"));
+    let out = match out {
+        Err(e) if e.is(&[EKS_NOT_FOUND]) => return Ok(Vec::new()),
+        r => r?,
+    };
+    Ok(out
+        .nodegroup()
+        .and_then(|n| n.resources())
+        .map(|r| r.auto_scaling_groups().iter().filter_map(|g| g.name().map(str::to_string)).collect())
+        .unwrap_or_default())
 }
 
-async fn register(aws: &Clients, arn: &str, c: &TargetGroupConfig, port: i32) -> Result<(), ProviderError> {
+/// The Auto Scaling groups among `asgs` that exist and hold `arn`.
+async fn attached_to(aws: &Clients, asgs: &[String], arn: &str) -> Result<Vec<String>, ProviderError> {
+    if asgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let r = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .set_auto_scaling_group_names(Some(asgs.to_vec()))
+        .send()
+        .await
+        .map_err(aws_err("autoscaling DescribeAutoScalingGroups"))?;
+    Ok(r.auto_scaling_groups()
+        .iter()
+        .filter(|g| g.target_group_arns().iter().any(|t| t == arn))
+        .map(|g| g.auto_scaling_group_name().unwrap_or_default().to_string())
+        .collect())
+}
+
+async fn attach(aws: &Clients, asgs: &[String], arn: &str) -> Result<(), ProviderError> {
+    for g in asgs {
+        aws.autoscaling
+            .attach_load_balancer_target_groups()
+            .auto_scaling_group_name(g)
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(aws_err("autoscaling AttachLoadBalancerTargetGroups"))?;
+    }
+    Ok(())
+}
+
+/// Detach `arn` from those of `asgs` that still hold it (a group gone with
+/// its nodegroup holds nothing).
+async fn detach(aws: &Clients, asgs: &[String], arn: &str) -> Result<(), ProviderError> {
+    for g in attached_to(aws, asgs, arn).await? {
+        aws.autoscaling
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(&g)
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(aws_err("autoscaling DetachLoadBalancerTargetGroups"))?;
+    }
+    Ok(())
+}
+
+/// Explicit targets: register what `want` adds, deregister what `drop` lists.
+async fn register(aws: &Clients, arn: &str, want: &[String], drop: &[String], port: i32) -> Result<(), ProviderError> {
     let elb = &aws.elb;
-    let want = wanted_targets(aws, c).await?;
     let health = elb
         .describe_target_health()
         .target_group_arn(arn)
@@ -135,9 +191,9 @@ async fn register(aws: &Clients, arn: &str, c: &TargetGroupConfig, port: i32) ->
         .filter(|t| !have.contains(t))
         .map(|t| TargetDescription::builder().id(t).port(port).build())
         .collect();
-    let del: Vec<TargetDescription> = have
+    let del: Vec<TargetDescription> = drop
         .iter()
-        .filter(|t| !want.contains(t))
+        .filter(|t| have.contains(t) && !want.contains(t))
         .map(|t| TargetDescription::builder().id(t).build())
         .collect();
     if !add.is_empty() {
@@ -159,11 +215,37 @@ async fn register(aws: &Clients, arn: &str, c: &TargetGroupConfig, port: i32) ->
     Ok(())
 }
 
+/// The group's attachment to its nodegroup, made or moved: the Auto Scaling
+/// groups now attached (recorded, so a delete detaches them).
+async fn follow(aws: &Clients, arn: &str, old: Option<&str>, new: Option<&str>) -> Result<Vec<String>, ProviderError> {
+    let want = match new {
+        Some(n) => {
+            let asgs = nodegroup_asgs(aws, n).await?;
+            if asgs.is_empty() {
+                return Err(ProviderError::new(format!(
+                    "EKS reports no Auto Scaling group for nodegroup {n} (gone, or not created yet)"
+                )));
+            }
+            asgs
+        }
+        None => Vec::new(),
+    };
+    if let Some(o) = old.filter(|o| Some(*o) != new) {
+        // A replaced nodegroup may be gone already, and its group with it.
+        let stale: Vec<String> = nodegroup_asgs(aws, o).await?.into_iter().filter(|g| !want.contains(g)).collect();
+        detach(aws, &stale, arn).await?;
+    }
+    let have = attached_to(aws, &want, arn).await?;
+    let missing: Vec<String> = want.iter().filter(|g| !have.contains(g)).cloned().collect();
+    attach(aws, &missing, arn).await?;
+    Ok(want)
+}
+
 #[async_trait]
 impl AwsKind for AlbTargetGroup {
     type Config = TargetGroupConfig;
     const NAME: &'static str = "alb_target_group";
-    const COMPUTED: &'static [&'static str] = &["id", "arn"];
+    const COMPUTED: &'static [&'static str] = &["id", "arn", "autoscaling_groups"];
     const FORCE_NEW: &'static [&'static str] = &["name", "protocol", "port", "vpc", "target_type"];
     const GONE: &'static [&'static str] = &[TARGET_GROUP_NOT_FOUND];
     /// A listener that just let go of it may still hold it.
@@ -187,19 +269,40 @@ impl AwsKind for AlbTargetGroup {
                 format!("port {p} must be 1-65535"),
             ));
         }
+        if let Some(n) = config
+            .get("nodegroup")
+            .and_then(Value::as_str)
+            .filter(|n| !n.contains("${") && !n.contains(':'))
+        {
+            return Err(SchemaError::at(
+                vec![PathSeg::Field("nodegroup".into())],
+                format!("{n:?} is not a nodegroup ID (CLUSTER:NODEGROUP); use \"${{eks_nodegroup.NAME.id}}\""),
+            ));
+        }
         Ok(())
     }
 
     async fn describe(&self, _ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         let mut all = all_tgs(&aws.elb).await?;
         if let Select::Ids(reqs) = sel {
-            // Targets follow the nodes; what is registered is not part of the config.
             for t in &mut all {
-                if let Some(r) = reqs.iter().find(|r| r.id == t.live.id) {
-                    for k in ["targets", "nodegroup"] {
-                        t.live.inputs[k] = r.inputs.get(k).cloned().unwrap_or(Value::Null);
+                let Some(r) = reqs.iter().find(|r| r.id == t.live.id) else { continue };
+                // Explicit targets are registrations this state made; AWS
+                // also holds the Auto Scaling group's, so the list is the state's.
+                t.live.inputs["targets"] = r.inputs.get("targets").cloned().unwrap_or(json!([]));
+                // The nodegroup is followed while its Auto Scaling group holds this group.
+                let followed = match r.inputs.get("nodegroup").and_then(Value::as_str) {
+                    Some(n) => {
+                        let asgs = nodegroup_asgs(aws, n).await?;
+                        if attached_to(aws, &asgs, &t.live.id).await?.is_empty() {
+                            Value::Null
+                        } else {
+                            json!(n)
+                        }
                     }
-                }
+                    None => Value::Null,
+                };
+                t.live.inputs["nodegroup"] = followed;
             }
         }
         Ok(all)
@@ -240,10 +343,15 @@ impl AwsKind for AlbTargetGroup {
             .and_then(|t| t.target_group_arn())
             .unwrap_or_default()
             .to_string();
-        if !arn.is_empty() {
-            register(call.aws, &arn, c, c.port).await?;
+        if arn.is_empty() {
+            return Ok(Created::new(arn, Value::Null));
         }
-        Ok(Created::new(arn.clone(), json!({"id": arn, "arn": arn})))
+        register(call.aws, &arn, &c.targets, &[], c.port).await?;
+        let asgs = follow(call.aws, &arn, None, c.nodegroup.as_deref()).await?;
+        Ok(Created::new(
+            arn.clone(),
+            json!({"id": arn, "arn": arn, "autoscaling_groups": asgs}),
+        ))
     }
 
     async fn update(
@@ -264,8 +372,20 @@ impl AwsKind for AlbTargetGroup {
                 .await
                 .map_err(aws_err("elbv2 ModifyTargetGroup"))?;
         }
-        register(call.aws, &prior.id, c, c.port).await?;
-        Ok(Value::Null)
+        register(call.aws, &prior.id, &c.targets, &old.targets, c.port).await?;
+        // `old` is the live view: a hand-detached group reads as following nothing.
+        let asgs = follow(call.aws, &prior.id, old.nodegroup.as_deref(), c.nodegroup.as_deref()).await?;
+        Ok(json!({ "autoscaling_groups": asgs }))
+    }
+
+    async fn before_delete(&self, call: &Call<'_>, id: &str, attributes: &Value) -> Result<(), ProviderError> {
+        // AWS refuses to delete a group an Auto Scaling group still holds.
+        let asgs: Vec<String> = attributes
+            .get("autoscaling_groups")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        detach(call.aws, &asgs, id).await
     }
 
     async fn delete_call(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), AwsError> {
