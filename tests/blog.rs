@@ -13,6 +13,7 @@ use support::Sandbox;
 #[test]
 fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_against_moto_and_the_emulator() {
     let moto = Moto::start();
+    moto.hosted_zone("example.com");
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::with_moto(&moto);
     sb.write("kubeconfig.yaml", &emu.kubeconfig());
@@ -33,7 +34,7 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         .expect(0);
     assert!(
         a.stdout
-            .contains("Apply complete! Resources: 28 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 30 added, 0 changed, 0 destroyed."),
         "{}",
         a.stdout
     );
@@ -63,6 +64,7 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         conf.build()
     });
     let (asg, tg) = rt.block_on(traffic_reaches_the_nodes(&conf));
+    rt.block_on(dns_validates_the_certificate_and_points_at_the_alb(&conf));
 
     // The cluster autoscaler (here: the test) adds a node; AWS registers it
     // in the target group with no apply, and the plan stays clean.
@@ -78,7 +80,11 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
             .unwrap();
         let after = targets(&conf, &tg).await;
         assert_eq!(after.len(), before.len() + 1, "{before:?} -> {after:?}");
-        assert_eq!(after, instances_of(&conf, &asg).await, "the target group lists the group's instances");
+        assert_eq!(
+            after,
+            instances_of(&conf, &asg).await,
+            "the target group lists the group's instances"
+        );
     });
     let p = sb
         .run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"])
@@ -95,15 +101,17 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
             .await
             .unwrap();
     });
-    let d = sb
-        .run(&["drift", stack, "--var", "image_tag=main-1a2b3c4"])
-        .expect(2);
+    let d = sb.run(&["drift", stack, "--var", "image_tag=main-1a2b3c4"]).expect(2);
     assert!(d.stdout.contains("alb_target_group.frontend"), "{}", d.stdout);
     assert!(d.stdout.contains("nodegroup"), "{}", d.stdout);
     sb.run(&["apply", stack, "--auto-approve", "--var", "image_tag=main-1a2b3c4"])
         .expect(0);
     rt.block_on(async {
-        assert_eq!(targets(&conf, &tg).await, instances_of(&conf, &asg).await, "apply attached it again");
+        assert_eq!(
+            targets(&conf, &tg).await,
+            instances_of(&conf, &asg).await,
+            "apply attached it again"
+        );
     });
 
     // A new image from CI is an in-place update of the two apps only.
@@ -259,10 +267,20 @@ async fn traffic_reaches_the_nodes(conf: &aws_config::SdkConfig) -> (String, Str
         .await
         .unwrap();
     for i in found.reservations().iter().flat_map(|r| r.instances()) {
-        let groups: Vec<String> = i.security_groups().iter().filter_map(|g| g.group_id()).map(str::to_string).collect();
+        let groups: Vec<String> = i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(str::to_string)
+            .collect();
         let rules = ec2
             .describe_security_group_rules()
-            .filters(Filter::builder().name("group-id").set_values(Some(groups.clone())).build())
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(groups.clone()))
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -274,7 +292,11 @@ async fn traffic_reaches_the_nodes(conf: &aws_config::SdkConfig) -> (String, Str
                 && r.from_port().unwrap_or(-1) <= port
                 && port <= r.to_port().unwrap_or(-1)
         });
-        assert!(admits, "instance {:?} (groups {groups:?}) admits the ALB's {alb_groups:?} on {port}", i.instance_id());
+        assert!(
+            admits,
+            "instance {:?} (groups {groups:?}) admits the ALB's {alb_groups:?} on {port}",
+            i.instance_id()
+        );
     }
 
     let autoscaling = aws_sdk_autoscaling::Client::new(conf);
@@ -291,8 +313,67 @@ async fn traffic_reaches_the_nodes(conf: &aws_config::SdkConfig) -> (String, Str
             .any(|t| t.load_balancer_target_group_arn() == Some(tg_arn.as_str())),
         "the target group is attached to {asg}"
     );
-    assert_eq!(targets(conf, &tg_arn).await, instances, "the target group lists the nodegroup's instances");
+    assert_eq!(
+        targets(conf, &tg_arn).await,
+        instances,
+        "the target group lists the nodegroup's instances"
+    );
     (asg, tg_arn)
+}
+
+/// Route53 holds the certificate's validation CNAMEs (ISSUED only because of
+/// them: moto_server.py issues nothing Route53 does not answer for) and the
+/// domain's alias to the ALB.
+async fn dns_validates_the_certificate_and_points_at_the_alb(conf: &aws_config::SdkConfig) {
+    let acm = aws_sdk_acm::Client::new(conf);
+    let certs = acm.list_certificates().send().await.unwrap();
+    let arn = certs.certificate_summary_list()[0]
+        .certificate_arn()
+        .unwrap()
+        .to_string();
+    let cert = acm.describe_certificate().certificate_arn(&arn).send().await.unwrap();
+    let cert = cert.certificate().unwrap();
+    assert_eq!(cert.status().map(|s| s.as_str()), Some("ISSUED"));
+
+    let r53 = aws_sdk_route53::Client::new(conf);
+    let zones = r53
+        .list_hosted_zones_by_name()
+        .dns_name("example.com")
+        .send()
+        .await
+        .unwrap();
+    let zone = zones.hosted_zones()[0].id().to_string();
+    let sets = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let sets = sets.resource_record_sets();
+    let name = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
+    assert_eq!(cert.domain_validation_options().len(), 2, "blog.example.com and www");
+    for o in cert.domain_validation_options() {
+        let want = o.resource_record().unwrap();
+        assert!(
+            sets.iter().any(|s| s.r#type().as_str() == "CNAME"
+                && name(s.name()) == name(want.name())
+                && s.resource_records()
+                    .iter()
+                    .any(|r| name(r.value()) == name(want.value()))),
+            "validation CNAME {} in the zone: {sets:?}",
+            want.name()
+        );
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(conf);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    let alb = &lbs.load_balancers()[0];
+    let site = sets
+        .iter()
+        .find(|s| name(s.name()) == "blog.example.com" && s.r#type().as_str() == "A")
+        .expect("an A record for the domain");
+    let alias = site.alias_target().expect("an alias");
+    assert_eq!(name(alias.dns_name()), name(alb.dns_name().unwrap()));
+    assert_eq!(alias.hosted_zone_id(), alb.canonical_hosted_zone_id().unwrap());
 }
 
 async fn instances_of(conf: &aws_config::SdkConfig, asg: &str) -> Vec<String> {
@@ -353,5 +434,5 @@ fn the_blog_graph_has_one_edge_per_reference_and_the_orders_aws_needs() {
         let edge = format!("\"{dependent}\" -> \"internet_gateway.main\" [style = \"dashed\"];");
         assert!(g.stdout.contains(&edge), "{edge}: {}", g.stdout);
     }
-    assert_eq!(g.stdout.matches(" -> ").count(), 55, "{}", g.stdout);
+    assert_eq!(g.stdout.matches(" -> ").count(), 58, "{}", g.stdout);
 }

@@ -155,6 +155,23 @@ fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
                 .certificate_summary_list()
                 .len(),
         );
+        // Records carry no tags: the stack's one A record, in any zone.
+        let r53 = aws_sdk_route53::Client::new(&conf);
+        let mut records = 0;
+        for z in r53.list_hosted_zones().send().await.unwrap().hosted_zones() {
+            let sets = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(z.id())
+                .send()
+                .await
+                .unwrap();
+            records += sets
+                .resource_record_sets()
+                .iter()
+                .filter(|s| s.r#type().as_str() == "A" && s.name().trim_end_matches('.') == "blog.example.com")
+                .count();
+        }
+        c.insert("route53_record", records);
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
         let lbs = elb.describe_load_balancers().send().await.unwrap();
         c.insert("alb", lbs.load_balancers().len());
@@ -193,6 +210,7 @@ fn declared() -> BTreeMap<&'static str, usize> {
         ("eks_cluster", 1),
         ("eks_nodegroup", 1),
         ("acm_certificate", 1),
+        ("route53_record", 1),
         ("alb", 1),
         ("alb_target_group", 1),
         ("alb_listener", 2),
@@ -203,6 +221,7 @@ fn declared() -> BTreeMap<&'static str, usize> {
 
 fn run_blog_through(flags: &[&str]) -> (Moto, FaultProxy, Sandbox, K8sEmulator) {
     let moto = Moto::start();
+    moto.hosted_zone("example.com");
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::with_moto(&moto);
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), flags);
@@ -260,10 +279,35 @@ fn lost_create_responses_leave_no_duplicates_and_no_orphans_through_the_fault_pr
 }
 
 #[test]
-fn the_blog_cluster_is_created_with_access_entries_on_as_the_proxy_log_shows_against_moto() {
-    // moto ignores accessConfig and reports none; what CreateCluster carried
-    // is read from the proxy's log of the request.
+fn the_blog_cluster_has_access_entries_on_and_https_waits_for_an_issued_certificate_as_the_proxy_log_shows_against_moto(
+) {
+    // What CreateCluster carried is read from the proxy's log of the
+    // request (moto reports only the authentication mode back).
     let (_moto, proxy, _sb, _emu) = run_blog_through(&[]);
+    let calls = proxy.calls();
+    // The HTTPS listener is created only after ACM answered ISSUED (and
+    // moto_server.py issues only once Route53 holds the validation CNAMEs).
+    let https = calls
+        .iter()
+        .position(|c| c["action"] == "CreateListener" && c["port"] == "443" && c["status"] == 200)
+        .expect("an HTTPS CreateListener");
+    let issued = calls
+        .iter()
+        .position(|c| c["certificate_status"] == "ISSUED")
+        .expect("a DescribeCertificate answered ISSUED");
+    assert!(issued < https, "ISSUED at call {issued}, CreateListener 443 at {https}");
+    assert!(
+        calls[..issued]
+            .iter()
+            .any(|c| c["certificate_status"] == "PENDING_VALIDATION"),
+        "the certificate was pending first"
+    );
+    assert!(
+        calls[..issued]
+            .iter()
+            .any(|c| c["service"] == "route53" && c["action"] == "ChangeResourceRecordSets"),
+        "validation records written before it was issued"
+    );
     let creates: Vec<serde_json::Value> = proxy
         .calls()
         .into_iter()

@@ -51,7 +51,8 @@ pub enum Event<'a> {
     Started(&'a Step),
     Finished(&'a Step, Duration, Option<&'a str>),
     Failed(&'a Step, &'a str),
-    StillRunning(&'a Step, Duration),
+    /// With the last status its wait saw.
+    StillRunning(&'a Step, Duration, Option<&'a str>),
     /// Something a person should know (an adopted object, a deleted duplicate).
     Note(&'a str, &'a str),
 }
@@ -174,8 +175,14 @@ async fn within<T>(
     match limit {
         None => Ok(fut.await),
         Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+            let last = crate::providers::wait::PROGRESS
+                .try_with(|p| p.lock().ok().and_then(|g| g.clone()))
+                .ok()
+                .flatten()
+                .map(|s| format!(" (last status: {s})"))
+                .unwrap_or_default();
             format!(
-                "{op} of {address} timed out after {} (timeouts.{op} or --timeout); it may still finish in the cloud, and the next run finds it by its tags",
+                "{op} of {address} timed out after {}{last} (timeouts.{op} or --timeout); it may still finish in the cloud, and the next run finds it by its tags",
                 humantime::format_duration(d)
             )
         }),
@@ -575,7 +582,8 @@ pub async fn execute(
         ctx,
     });
     let mut set = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
+    type Progress = Arc<Mutex<Option<String>>>;
+    let mut running: HashMap<tokio::task::Id, (usize, Instant, Progress)> = HashMap::new();
     let mut started = vec![false; steps.len()];
     let mut report = Report::default();
     let mut stop = false;
@@ -592,8 +600,11 @@ pub async fn execute(
             let Some(i) = q.dequeue() else { break };
             started[i] = true;
             on_event(Event::Started(&steps[i]));
-            let h = set.spawn(run_step(sh.clone(), steps[i].clone()));
-            running.insert(h.id(), (i, Instant::now()));
+            let progress: Progress = Arc::default();
+            let h = set.spawn(
+                crate::providers::wait::PROGRESS.scope(progress.clone(), run_step(sh.clone(), steps[i].clone())),
+            );
+            running.insert(h.id(), (i, Instant::now(), progress));
         }
         if set.is_empty() {
             break;
@@ -609,7 +620,7 @@ pub async fn execute(
                 for (a, t) in &notes {
                     on_event(Event::Note(a, t));
                 }
-                let Some((i, t0)) = running.remove(&id) else { continue };
+                let Some((i, t0, _)) = running.remove(&id) else { continue };
                 match result {
                     Ok(obj) => {
                         on_event(Event::Finished(&steps[i], t0.elapsed(), obj.as_deref()));
@@ -624,8 +635,9 @@ pub async fn execute(
                 }
             }
             _ = ticker.tick() => {
-                for (i, t0) in running.values() {
-                    on_event(Event::StillRunning(&steps[*i], t0.elapsed()));
+                for (i, t0, progress) in running.values() {
+                    let status = progress.lock().ok().and_then(|g| g.clone());
+                    on_event(Event::StillRunning(&steps[*i], t0.elapsed(), status.as_deref()));
                 }
             }
             _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {} } } => {

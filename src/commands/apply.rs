@@ -50,9 +50,12 @@ fn print_event(e: Event<'_>) {
             crate::sensitive::redact(err)
         ),
         Event::Note(a, t) => println!("{a}: {}", crate::sensitive::redact(t)),
-        Event::StillRunning(s, t) => {
+        Event::StillRunning(s, t, status) => {
+            let status = status
+                .map(|st| format!(" {}", crate::sensitive::redact(st)))
+                .unwrap_or_default();
             println!(
-                "{}: Still {}... [{}s elapsed]",
+                "{}: Still {}... [{}s elapsed]{status}",
                 s.address,
                 s.kind.verb().0.to_lowercase(),
                 t.as_secs()

@@ -95,7 +95,7 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         .changes
         .iter()
         .filter(|c| c.action != Action::NoOp)
-        .map(|c| json!({ "address": c.address, "action": c.action, "changed": c.changed }))
+        .map(|c| json!({ "address": c.address, "action": c.action, "changed": c.changed, "pending": c.pending }))
         .collect();
     let in_sync = drifted.is_empty() && stack_changes.is_empty() && pending.is_empty();
     if args.json {
@@ -144,8 +144,12 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
                 stack_changes.len()
             );
             for c in &stack_changes {
+                let not_ready = c["pending"]
+                    .as_str()
+                    .map(|p| format!(" (not ready: {p})"))
+                    .unwrap_or_default();
                 println!(
-                    "  {} {}",
+                    "  {} {}{not_ready}",
                     c["action"].as_str().unwrap_or(""),
                     c["address"].as_str().unwrap_or("")
                 );

@@ -36,6 +36,7 @@ pub fn to_json(plan: &Plan) -> Value {
                 "deposed": c.deposed,
                 "gone": c.gone,
                 "warning": c.warning,
+                "pending": c.pending,
             })
         })
         .collect();

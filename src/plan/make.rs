@@ -159,6 +159,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                 protect: r.protect.unwrap_or_else(|| prior.is_some_and(|p| p.protect)),
                 sensitive: kind.sensitive_fields().iter().map(|s| s.to_string()).collect(),
                 warning: None,
+                pending: None,
             };
             match prior {
                 Some(p) if !gone => {
@@ -184,7 +185,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     c.prior_id = Some(p.id.clone());
                     c.changed = d.changed;
                     c.replace_because = d.forces_replace;
-                    c.after_attributes = Some(if c.changed.is_empty() {
+                    // An object that is not ready is never in sync: apply brings it there.
+                    c.pending = kind.pending(&before_attrs);
+                    c.after_attributes = Some(if c.changed.is_empty() && c.pending.is_none() {
                         c.action = Action::NoOp;
                         // What references read is the real value again.
                         crate::sensitive::restore(
@@ -330,5 +333,6 @@ fn delete_change(addr: &str, p: &crate::state::ResourceState, deposed: bool, gon
         protect: p.protect,
         sensitive: Vec::new(),
         warning: None,
+        pending: None,
     }
 }

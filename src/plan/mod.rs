@@ -124,6 +124,10 @@ pub struct Change {
     /// What a person must know before approving (a replaced cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The object exists but is not ready (its status and why): the update
+    /// brings it there, or waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// A stack output and its template.

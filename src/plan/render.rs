@@ -79,6 +79,10 @@ fn header(c: &Change) -> String {
     let what = match c.action {
         Action::Create if c.gone => "will be created (its object was deleted outside of slipway)".to_string(),
         Action::Create => "will be created".to_string(),
+        Action::Update if c.changed.is_empty() => match &c.pending {
+            Some(p) => format!("is not ready ({p}): apply waits for it"),
+            None => "will be updated in place".to_string(),
+        },
         Action::Update => "will be updated in place".to_string(),
         Action::Replace => {
             let fields: Vec<String> = c.replace_because.iter().map(|f| format!("`{f}`")).collect();

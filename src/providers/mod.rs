@@ -343,6 +343,13 @@ pub trait ResourceKind: Send + Sync {
         None
     }
 
+    /// Why an object that exists is not ready for use yet (a certificate
+    /// waiting for validation), read from its live attributes; such an
+    /// object is never in sync: the plan updates it and the apply waits.
+    fn pending(&self, _attributes: &Value) -> Option<String> {
+        None
+    }
+
     /// The attributes as the plan predicts them: inputs from the desired
     /// config, computed ones kept from `prior` on update and unknown on create.
     fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {

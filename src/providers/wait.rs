@@ -7,6 +7,21 @@ use std::time::{Duration, Instant};
 
 use super::ProviderError;
 
+tokio::task_local! {
+    /// The last status a running step's wait saw, for its progress lines and
+    /// its timeout message (set by the executor around each step).
+    pub static PROGRESS: std::sync::Arc<std::sync::Mutex<Option<String>>>;
+}
+
+/// Tell the running step's progress line what the wait sees now.
+pub fn progress(status: &str) {
+    let _ = PROGRESS.try_with(|p| {
+        if let Ok(mut g) = p.lock() {
+            *g = Some(status.to_string());
+        }
+    });
+}
+
 /// What a condition says of one observation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check<T> {
@@ -71,6 +86,7 @@ where
             Check::Failed(why) => return Err(ProviderError::new(format!("{what} failed: {why}"))),
             Check::Pending(status) => status,
         };
+        progress(&last);
         if t0.elapsed() + wait > policy.timeout {
             return Err(ProviderError::new(format!(
                 "timed out after {} waiting for {what} (last status: {last}); it may still finish in the cloud, and the next run will pick it up",

@@ -6,7 +6,8 @@ forwarding; forward a create and then lose its response (the cloud acted,
 the client never heard); and report EKS clusters and nodegroups as CREATING
 for N seconds after their create; or answer 500 to every call of one action
 after its first N (a service that went down mid-run). Every call is logged as a JSON line
-(service, action, status, fault, and the JSON request of EKS calls) so tests
+(service, action, status, fault, the JSON request of EKS calls, the status
+an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
 can count calls and check what moto ignores.
 
 Run: python3 aws_fault_proxy.py --port P --upstream http://127.0.0.1:M [--latency-ms N]
@@ -49,6 +50,15 @@ def action_of(service, method, path, headers, body):
         if method == "GET" and ("list-type=2" in query or "versions" in query):
             return "ListObjects"
         return {"PUT": "PutObject", "GET": "GetObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, method)
+    if service == "route53":
+        parts = [p for p in urlparse(path).path.split("/") if p][1:]
+        if parts and parts[-1] == "rrset":
+            return "ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets"
+        if parts == ["hostedzonesbyname"]:
+            return "ListHostedZonesByName"
+        if len(parts) == 2 and parts[0] == "hostedzone" and method == "GET":
+            return "GetHostedZone"
+        return f"{method} /{'/'.join(parts[:1])}"
     if service == "eks":
         parts = [p for p in urlparse(path).path.split("/") if p]
         if method == "POST" and parts == ["clusters"]:
@@ -184,6 +194,14 @@ class Proxy(BaseHTTPRequestHandler):
                 entry["request"] = json.loads(body)
             except ValueError:
                 pass
+        if service == "acm" and action == "DescribeCertificate" and resp.status < 300:
+            # The status ACM answered, so tests can order it against other calls.
+            try:
+                entry["certificate_status"] = json.loads(data).get("Certificate", {}).get("Status")
+            except ValueError:
+                pass
+        if service == "elasticloadbalancing" and action == "CreateListener" and body:
+            entry["port"] = parse_qs(body.decode(errors="replace")).get("Port", [None])[0]
         log(entry)
         self._send(resp.status, ctype, data, extra)
 

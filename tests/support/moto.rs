@@ -128,6 +128,31 @@ impl Moto {
     pub async fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk_config().await)
     }
+
+    /// Make the public hosted zone a team has before a stack looks it up
+    /// (`stacks/blog` validates its certificate through `example.com`).
+    /// Returns the zone ID.
+    pub fn hosted_zone(&self, name: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let r53 = aws_sdk_route53::Client::new(&self.sdk_config().await);
+            let z = r53
+                .create_hosted_zone()
+                .name(name)
+                .caller_reference(format!("test-{name}"))
+                .send()
+                .await
+                .expect("CreateHostedZone");
+            z.hosted_zone()
+                .expect("zone")
+                .id()
+                .trim_start_matches("/hostedzone/")
+                .to_string()
+        })
+    }
 }
 
 impl Drop for Moto {

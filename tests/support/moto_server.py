@@ -25,10 +25,15 @@ does, never more leniently:
   UpdateClusterConfig changes it. moto drops it. Like AWS, DescribeCluster
   does not report `bootstrapClusterCreatorAdminPermissions` reliably
   (terraform-provider-aws#35824), so this reports none.
+- ACM issues a DNS-validated certificate only when Route53 answers its
+  validation CNAMEs: a pending certificate turns ISSUED (after moto's
+  MOTO_ACM_VALIDATION_WAIT) only if every validation record exists, with its
+  value, in a hosted zone of the account. moto issues it regardless.
 """
 
 import sys
 
+from moto.acm import models as acm_models
 from moto.ec2.models import security_groups as sg_models
 from moto.eks import models as eks
 from moto.eks import responses as eks_responses
@@ -223,6 +228,37 @@ def delete_nodegroup(self, cluster_name, nodegroup_name):
                 ec2.delete_launch_template(name, None)
     return out
 
+
+_acm_check = acm_models.CertBundle.check
+
+
+def _answers(account_id, name, value):
+    from moto.route53.models import route53_backends
+
+    def norm(v):
+        return (v.get("Value") if isinstance(v, dict) else str(v)).rstrip(".").lower()
+
+    for zone in route53_backends[account_id]["global"].zones.values():
+        for r in zone.rrsets:
+            if r.type == "CNAME" and r.name.rstrip(".").lower() == name and value in [norm(v) for v in r.records]:
+                return True
+    return False
+
+
+def acm_check(self):
+    was = self.status
+    _acm_check(self)
+    if was == "PENDING_VALIDATION" and self.status == "ISSUED" and self.type == "AMAZON_ISSUED":
+        account_id = self.arn.split(":")[4]
+        options = self.describe()["Certificate"].get("DomainValidationOptions", [])
+        for o in options:
+            rr = o["ResourceRecord"]
+            if not _answers(account_id, rr["Name"].rstrip(".").lower(), rr["Value"].rstrip(".").lower()):
+                self.status = "PENDING_VALIDATION"
+                return
+
+
+acm_models.CertBundle.check = acm_check
 
 _response_create_cluster = eks_responses.EKSResponse.create_cluster
 _response_update_cluster_config = eks_responses.EKSResponse.update_cluster_config

@@ -142,6 +142,10 @@ pub trait AwsKind: Send + Sync + 'static {
     fn diff_view(&self, _prior: &mut Value, _desired: &mut Value) {}
     /// Inputs AWS never reports back, carried from the state into what a refresh read.
     fn keep_unread(&self, _state: &Value, _live: &mut Value) {}
+    /// Why the live object is not ready yet (see `ResourceKind::pending`).
+    fn pending(&self, _attributes: &Value) -> Option<String> {
+        None
+    }
     /// The object tags are set on (the ID, or an ARN among the attributes).
     fn tag_target(&self, live: &Live) -> String {
         live.id.clone()
@@ -307,6 +311,9 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     }
     fn replace_warning(&self) -> Option<&'static str> {
         K::REPLACE_WARNING
+    }
+    fn pending(&self, attributes: &Value) -> Option<String> {
+        self.0.pending(attributes)
     }
 
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {

@@ -22,6 +22,7 @@ pub mod eks;
 pub mod elbv2;
 pub mod iam;
 pub mod kind;
+pub mod route53;
 pub mod tagging;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,8 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(Aws(elbv2::alb::Alb)));
     r.add(Arc::new(Aws(elbv2::target_group::AlbTargetGroup)));
     r.add(Arc::new(Aws(elbv2::listener::AlbListener)));
+    r.add(Arc::new(route53::zone::Route53Zone));
+    r.add(Arc::new(route53::record::Route53Record));
 }
 
 /// The service clients of one run.

@@ -1,7 +1,9 @@
-//! `acm_certificate`: a DNS-validated ACM certificate (the validation
-//! records a user must create are attributes; create waits until ISSUED, with
-//! the records in the timeout message), or an imported certificate from PEM
-//! files whose private key never reaches the state, plans or logs.
+//! `acm_certificate`: a DNS-validated ACM certificate, or an imported
+//! certificate from PEM files whose private key never reaches the state,
+//! plans or logs. With `validation_zone` slipway writes the validation CNAMEs
+//! in that hosted zone; without, the records a person must create are
+//! attributes and progress lines. Create waits until ISSUED; a certificate
+//! that is not ISSUED is never in sync (`pending`): the next apply waits again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +34,10 @@ pub struct CertConfig {
     domain: Option<String>,
     #[serde(default)]
     subject_alternative_names: Vec<String>,
+    /// The Route53 hosted zone (`${route53_zone.X.id}`) to write the DNS
+    /// validation records in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation_zone: Option<String>,
     /// Imported certificates: PEM files (the key is read at apply time only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     certificate_file: Option<String>,
@@ -120,6 +126,52 @@ async fn describe_one(
         .iter()
         .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()));
     Ok(Some((d, tags.collect())))
+}
+
+/// Wait until the certificate is ISSUED; with `zone`, write its validation
+/// CNAMEs there once ACM has given them all (it takes a few seconds after the
+/// request).
+async fn wait_issued(aws: &Clients, arn: &str, zone: Option<&str>) -> Result<CertificateDetail, ProviderError> {
+    let written = std::sync::atomic::AtomicBool::new(false);
+    wait_for(
+        &format!("certificate {arn} to be ISSUED"),
+        Policy::minutes(ISSUE_TIMEOUT),
+        || {
+            let written = &written;
+            async move {
+                let Some((d, _)) = describe_one(aws, arn).await? else {
+                    return Ok(Check::Pending("not visible yet".into()));
+                };
+                let check = certificate_issued(&d);
+                let Some(zone) = zone.filter(|_| matches!(check, Check::Pending(_))) else {
+                    return Ok(check.with(d));
+                };
+                if !written.load(std::sync::atomic::Ordering::Relaxed) {
+                    let options = d.domain_validation_options().len();
+                    let records = validation_records(&d);
+                    if options == 0 || records.len() < options {
+                        return Ok(Check::Pending("waiting for ACM to give the validation records".into()));
+                    }
+                    let mut pairs: Vec<(String, String)> = records
+                        .iter()
+                        .map(|r| {
+                            let f = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                            (f("name"), f("value"))
+                        })
+                        .collect();
+                    pairs.sort();
+                    pairs.dedup();
+                    crate::providers::aws::route53::upsert_cnames(aws, zone, &pairs).await?;
+                    written.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                let status = d.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                Ok(Check::Pending(format!(
+                    "{status}; validation records written in hosted zone {zone}, waiting for ACM to see them"
+                )))
+            }
+        },
+    )
+    .await
 }
 
 /// `acm_certificate`
@@ -249,23 +301,39 @@ impl AwsKind for AcmCertificate {
                 .map_err(aws_err("acm RequestCertificate"))?;
             out.certificate_arn().unwrap_or_default().to_string()
         };
-        let detail = wait_for(
-            &format!("certificate {arn} to be ISSUED"),
-            Policy::minutes(ISSUE_TIMEOUT),
-            || async {
-                let Some((d, _)) = describe_one(aws, &arn).await? else {
-                    return Ok(Check::Pending("not visible yet".into()));
-                };
-                Ok(certificate_issued(&d).with(d))
-            },
-        )
-        .await?;
+        let detail = wait_issued(aws, &arn, c.validation_zone.as_deref()).await?;
         Ok(Created::new(arn, cert_live(&detail, None).attributes))
     }
 
-    /// Everything but the tags replaces the certificate.
-    async fn update(&self, _: &Call<'_>, _: &Live, _: &CertConfig, _: &CertConfig) -> Result<Value, ProviderError> {
-        Ok(Value::Null)
+    /// Everything but the tags and the validation zone replaces the
+    /// certificate; one not ISSUED yet is validated (again) and waited for.
+    async fn update(
+        &self,
+        call: &Call<'_>,
+        prior: &Live,
+        _: &CertConfig,
+        c: &CertConfig,
+    ) -> Result<Value, ProviderError> {
+        if prior.attributes.get("status").and_then(Value::as_str) == Some("ISSUED") {
+            return Ok(Value::Null);
+        }
+        let detail = wait_issued(call.aws, &prior.id, c.validation_zone.as_deref()).await?;
+        let attrs = cert_live(&detail, None).attributes;
+        Ok(json!({ "status": attrs["status"], "validation_records": attrs["validation_records"] }))
+    }
+
+    /// ACM does not report which zone slipway wrote the records in.
+    fn keep_unread(&self, state: &Value, live: &mut Value) {
+        if let (Some(z), Some(l)) = (state.get("validation_zone"), live.as_object_mut()) {
+            l.insert("validation_zone".into(), z.clone());
+        }
+    }
+
+    fn pending(&self, attributes: &Value) -> Option<String> {
+        match attributes.get("status").and_then(Value::as_str) {
+            Some("ISSUED") | None => None,
+            Some(s) => Some(format!("certificate {s}")),
+        }
     }
 
     async fn delete_call(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), AwsError> {

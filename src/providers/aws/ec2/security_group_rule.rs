@@ -196,7 +196,12 @@ impl AwsKind for SecurityGroupRule {
         describe_each(ctx, sel, "security-group-rule-id", |f| describe_rules(aws, f)).await
     }
 
-    async fn create(&self, call: &Call<'_>, c: &SecurityGroupRuleConfig, tags: &Tags) -> Result<Created, ProviderError> {
+    async fn create(
+        &self,
+        call: &Call<'_>,
+        c: &SecurityGroupRuleConfig,
+        tags: &Tags,
+    ) -> Result<Created, ProviderError> {
         let ec2 = &call.aws.ec2;
         let perm = c.rule().canonical().permission(&c.security_group);
         let spec = tag_spec(ResourceType::SecurityGroupRule, tags);
@@ -235,7 +240,10 @@ impl AwsKind for SecurityGroupRule {
                     .and_then(|r| r.security_group_rule_arn())
                     .unwrap_or_default()
                     .to_string();
-                Ok(Created::new(id.clone(), json!({"id": id, "security_group_rule_arn": arn})))
+                Ok(Created::new(
+                    id.clone(),
+                    json!({"id": id, "security_group_rule_arn": arn}),
+                ))
             }
             Err(e) if e.is(&[DUPLICATE]) => {
                 // The same rule exists: this address's (a retried call whose
@@ -251,7 +259,11 @@ impl AwsKind for SecurityGroupRule {
                          slipway never takes over a rule it did not create: remove the existing rule, or take it \
                          over deliberately with `slipway import DIR {} {}`",
                         c.security_group,
-                        if ids.is_empty() { "no rule ID reported".to_string() } else { ids.join(", ") },
+                        if ids.is_empty() {
+                            "no rule ID reported".to_string()
+                        } else {
+                            ids.join(", ")
+                        },
                         call.address,
                         ids.first().copied().unwrap_or("sgr-..."),
                     ),
@@ -297,7 +309,10 @@ impl AwsKind for SecurityGroupRule {
     }
 
     async fn delete_call(&self, call: &Call<'_>, id: &str, attributes: &Value) -> Result<(), AwsError> {
-        let group = attributes.get("security_group").and_then(Value::as_str).unwrap_or_default();
+        let group = attributes
+            .get("security_group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let egress = attributes.get("type").and_then(Value::as_str) == Some("egress");
         let ec2 = &call.aws.ec2;
         if egress {
@@ -321,8 +336,12 @@ impl AwsKind for SecurityGroupRule {
 
 /// The live rules of the group equal to `c` (tags aside).
 async fn identical(aws: &Clients, c: &SecurityGroupRuleConfig) -> Result<Vec<Tagged>, ProviderError> {
-    let want = serde_json::to_value(SecurityGroupRule.canonical(c.clone(), "", "").unwrap_or_else(|_| c.clone()))
-        .unwrap_or_default();
+    let want = serde_json::to_value(
+        SecurityGroupRule
+            .canonical(c.clone(), "", "")
+            .unwrap_or_else(|_| c.clone()),
+    )
+    .unwrap_or_default();
     let key = |v: &Value| {
         let mut v = v.clone();
         if let Some(o) = v.as_object_mut() {
@@ -331,11 +350,13 @@ async fn identical(aws: &Clients, c: &SecurityGroupRuleConfig) -> Result<Vec<Tag
         }
         v
     };
-    Ok(describe_rules(aws, vec![filter("group-id", [c.security_group.clone()])])
-        .await?
-        .into_iter()
-        .filter(|t| key(&t.live.inputs) == key(&want))
-        .collect())
+    Ok(
+        describe_rules(aws, vec![filter("group-id", [c.security_group.clone()])])
+            .await?
+            .into_iter()
+            .filter(|t| key(&t.live.inputs) == key(&want))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -364,7 +385,8 @@ mod tests {
     #[test]
     fn a_rule_on_a_group_the_stack_owns_is_refused() {
         let sg = json!({"vpc": "vpc-1"});
-        let rule = json!({"security_group": "${security_group.nodes.id}", "protocol": "tcp", "port": 1, "cidr": "10.0.0.0/8"});
+        let rule =
+            json!({"security_group": "${security_group.nodes.id}", "protocol": "tcp", "port": 1, "cidr": "10.0.0.0/8"});
         let cluster = json!({"security_group": "${eks_cluster.main.cluster_security_group_id}", "protocol": "tcp", "port": 1, "cidr": "10.0.0.0/8"});
         let view = StackView {
             region: None,

@@ -396,7 +396,8 @@ impl AwsKind for EksCluster {
     fn keep_unread(&self, state: &Value, live: &mut Value) {
         let flag = state.pointer("/access_config/bootstrap_cluster_creator_admin_permissions");
         if let (Some(f), Some(a)) = (flag, live.get_mut("access_config").and_then(Value::as_object_mut)) {
-            a.entry("bootstrap_cluster_creator_admin_permissions").or_insert(f.clone());
+            a.entry("bootstrap_cluster_creator_admin_permissions")
+                .or_insert(f.clone());
         }
     }
 
@@ -404,7 +405,10 @@ impl AwsKind for EksCluster {
         // The live side never holds the creator-admin flag (AWS does not report it
         // reliably): a side without it takes the other's, so it is neither drift nor a change.
         const FLAG: &str = "bootstrap_cluster_creator_admin_permissions";
-        let flag = |v: &Value| v.pointer("/access_config/bootstrap_cluster_creator_admin_permissions").cloned();
+        let flag = |v: &Value| {
+            v.pointer("/access_config/bootstrap_cluster_creator_admin_permissions")
+                .cloned()
+        };
         let (from_desired, from_prior) = (flag(desired), flag(prior));
         for (from, to) in [(from_desired, prior), (from_prior, desired)] {
             if let (Some(f), Some(a)) = (from, to.get_mut("access_config").and_then(Value::as_object_mut)) {
@@ -706,13 +710,19 @@ mod tests {
         assert_eq!(back.forces_replace, vec!["access_config".to_string()]);
         // A live side without the creator flag (AWS does not report it) is not a change.
         let mut live = cfg("API");
-        live["access_config"].as_object_mut().unwrap().remove("bootstrap_cluster_creator_admin_permissions");
+        live["access_config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("bootstrap_cluster_creator_admin_permissions");
         assert!(k.diff(&live, &cfg("API")).changed.is_empty());
         assert!(k.diff(&cfg("API"), &live).changed.is_empty());
         let mut off = cfg("API");
         off["access_config"]["bootstrap_cluster_creator_admin_permissions"] = json!(false);
         EksCluster::default().keep_unread(&off, &mut live);
-        assert_eq!(live["access_config"]["bootstrap_cluster_creator_admin_permissions"], json!(false));
+        assert_eq!(
+            live["access_config"]["bootstrap_cluster_creator_admin_permissions"],
+            json!(false)
+        );
         // The creator's bootstrap permission is fixed at creation.
         let mut off = cfg("API");
         off["access_config"]["bootstrap_cluster_creator_admin_permissions"] = json!(false);

@@ -104,7 +104,9 @@ async fn all_tgs(elb: &Elb) -> Result<Vec<Tagged>, ProviderError> {
 /// reports them; none when the nodegroup is gone.
 async fn nodegroup_asgs(aws: &Clients, nodegroup: &str) -> Result<Vec<String>, ProviderError> {
     let (cluster, name) = nodegroup.split_once(':').ok_or_else(|| {
-        ProviderError::new(format!("nodegroup {nodegroup:?} is not CLUSTER:NODEGROUP; use ${{eks_nodegroup.NAME.id}}"))
+        ProviderError::new(format!(
+            "nodegroup {nodegroup:?} is not CLUSTER:NODEGROUP; use ${{eks_nodegroup.NAME.id}}"
+        ))
     })?;
     let out = aws
         .eks
@@ -121,7 +123,12 @@ async fn nodegroup_asgs(aws: &Clients, nodegroup: &str) -> Result<Vec<String>, P
     Ok(out
         .nodegroup()
         .and_then(|n| n.resources())
-        .map(|r| r.auto_scaling_groups().iter().filter_map(|g| g.name().map(str::to_string)).collect())
+        .map(|r| {
+            r.auto_scaling_groups()
+                .iter()
+                .filter_map(|g| g.name().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -232,7 +239,11 @@ async fn follow(aws: &Clients, arn: &str, old: Option<&str>, new: Option<&str>) 
     };
     if let Some(o) = old.filter(|o| Some(*o) != new) {
         // A replaced nodegroup may be gone already, and its group with it.
-        let stale: Vec<String> = nodegroup_asgs(aws, o).await?.into_iter().filter(|g| !want.contains(g)).collect();
+        let stale: Vec<String> = nodegroup_asgs(aws, o)
+            .await?
+            .into_iter()
+            .filter(|g| !want.contains(g))
+            .collect();
         detach(aws, &stale, arn).await?;
     }
     let have = attached_to(aws, &want, arn).await?;
@@ -286,7 +297,9 @@ impl AwsKind for AlbTargetGroup {
         let mut all = all_tgs(&aws.elb).await?;
         if let Select::Ids(reqs) = sel {
             for t in &mut all {
-                let Some(r) = reqs.iter().find(|r| r.id == t.live.id) else { continue };
+                let Some(r) = reqs.iter().find(|r| r.id == t.live.id) else {
+                    continue;
+                };
                 // Explicit targets are registrations this state made; AWS
                 // also holds the Auto Scaling group's, so the list is the state's.
                 t.live.inputs["targets"] = r.inputs.get("targets").cloned().unwrap_or(json!([]));
