@@ -34,7 +34,7 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         .expect(0);
     assert!(
         a.stdout
-            .contains("Apply complete! Resources: 30 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 32 added, 0 changed, 0 destroyed."),
         "{}",
         a.stdout
     );
@@ -65,6 +65,26 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     });
     let (asg, tg) = rt.block_on(traffic_reaches_the_nodes(&conf));
     rt.block_on(dns_validates_the_certificate_and_points_at_the_alb(&conf));
+    rt.block_on(async {
+        // The CI deployer reaches the cluster by access entry; metrics-server runs.
+        let eks = aws_sdk_eks::Client::new(&conf);
+        let entry = eks
+            .describe_access_entry()
+            .cluster_name("blog")
+            .principal_arn("arn:aws:iam::123456789012:role/gitlab-ci-deployer")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(entry.access_entry().unwrap().kubernetes_groups(), ["gitlab-deployer"]);
+        let addon = eks
+            .describe_addon()
+            .cluster_name("blog")
+            .addon_name("metrics-server")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(addon.addon().unwrap().status().map(|s| s.as_str()), Some("ACTIVE"));
+    });
 
     // The cluster autoscaler (here: the test) adds a node; AWS registers it
     // in the target group with no apply, and the plan stays clean.
@@ -228,6 +248,20 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").is_none(),
         "apps deleted from the cluster"
     );
+
+    // Without the metrics-server add-on the plan warns: the HPAs could never scale.
+    let cluster = sb.read("stacks/blog/cluster.toml");
+    let cut = cluster.find("[eks_addon.metrics_server]").expect("the add-on");
+    let end = cluster[cut..].find("\n\n").map(|i| cut + i).unwrap_or(cluster.len());
+    sb.write("stacks/blog/cluster.toml", &format!("{}{}", &cluster[..cut], &cluster[end..]));
+    let p = sb.run(&["plan", stack, "--var", "image_tag=main-1a2b3c4"]).expect(0);
+    for app in ["app.app_a", "app.app_b"] {
+        assert!(
+            p.stdout.contains(&format!("Warning: {app} autoscales, but EKS ships no metrics-server")),
+            "{}",
+            p.stdout
+        );
+    }
 }
 
 /// The traffic path as AWS would run it, read through the SDK: the
@@ -434,5 +468,5 @@ fn the_blog_graph_has_one_edge_per_reference_and_the_orders_aws_needs() {
         let edge = format!("\"{dependent}\" -> \"internet_gateway.main\" [style = \"dashed\"];");
         assert!(g.stdout.contains(&edge), "{edge}: {}", g.stdout);
     }
-    assert_eq!(g.stdout.matches(" -> ").count(), 58, "{}", g.stdout);
+    assert_eq!(g.stdout.matches(" -> ").count(), 61, "{}", g.stdout);
 }

@@ -145,6 +145,19 @@ fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
                 .map(|o| o.nodegroups().len())
                 .unwrap_or(0),
         );
+        c.insert(
+            "eks_addon",
+            eks.list_addons().cluster_name("blog").send().await.map(|o| o.addons().len()).unwrap_or(0),
+        );
+        c.insert(
+            "eks_access_entry",
+            eks.list_access_entries()
+                .cluster_name("blog")
+                .send()
+                .await
+                .map(|o| o.access_entries().len())
+                .unwrap_or(0),
+        );
         let acm = aws_sdk_acm::Client::new(&conf);
         c.insert(
             "acm_certificate",
@@ -209,6 +222,8 @@ fn declared() -> BTreeMap<&'static str, usize> {
         ("iam_oidc_provider", 1),
         ("eks_cluster", 1),
         ("eks_nodegroup", 1),
+        ("eks_addon", 1),
+        ("eks_access_entry", 1),
         ("acm_certificate", 1),
         ("route53_record", 1),
         ("alb", 1),

@@ -52,6 +52,7 @@ pub fn to_json(plan: &Plan) -> Value {
         "resource_changes": changes,
         "drift": plan.drift,
         "recovered": plan.recovered,
+        "warnings": plan.warnings,
         "summary": plan.summary(),
     })
 }

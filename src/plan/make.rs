@@ -86,6 +86,38 @@ pub fn drift(state: Option<&State>, live: &LiveMap, registry: &Registry) -> Vec<
     out
 }
 
+/// What the stack gets wrong without being invalid: an app that autoscales
+/// on an EKS cluster while the stack installs no metrics-server (EKS ships
+/// none, so the HorizontalPodAutoscaler never gets a metric and never scales).
+fn stack_warnings(stack: &crate::stack::Stack) -> Vec<String> {
+    let has_metrics = stack
+        .resources
+        .iter()
+        .any(|r| r.kind == "eks_addon" && r.config.get("name").and_then(Value::as_str) == Some("metrics-server"));
+    if has_metrics {
+        return Vec::new();
+    }
+    stack
+        .resources
+        .iter()
+        .filter(|r| r.kind == "app" && r.config.get("autoscale").is_some_and(|a| !a.is_null()))
+        .filter(|r| {
+            r.config
+                .get("cluster")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.contains("${eks_cluster."))
+        })
+        .map(|r| {
+            format!(
+                "{} autoscales, but EKS ships no metrics-server and this stack installs none: its \
+                 HorizontalPodAutoscaler will never scale. Add [eks_addon.metrics_server] with \
+                 name = \"metrics-server\" (or install it another way)",
+                r.address
+            )
+        })
+        .collect()
+}
+
 /// Make the plan.
 pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     let stack = inp.stack;
@@ -304,6 +336,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         drift: drift(inp.state, inp.live, inp.registry),
         recovered: inp.recovered,
         created: crate::state::now(),
+        warnings: stack_warnings(stack),
         moved: Vec::new(),
         state_from_flag: false,
         stack_digest: None,

@@ -55,6 +55,9 @@ pub struct Plan {
     /// What settling an interrupted run did before planning.
     pub recovered: Vec<String>,
     pub created: String,
+    /// What a person should know that is not an error (an HPA that can never scale).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// `[[moved]]` entries this plan applies to the state: (from, to).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moved: Vec<(String, String)>,

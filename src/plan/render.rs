@@ -40,6 +40,9 @@ pub fn render_plan(plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    for w in &plan.warnings {
+        let _ = writeln!(out, "Warning: {w}\n");
+    }
     if !plan.has_changes() {
         out.push_str("No changes. Your infrastructure matches the configuration.\n");
         return out;

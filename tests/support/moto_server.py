@@ -29,6 +29,12 @@ does, never more leniently:
   validation CNAMEs: a pending certificate turns ISSUED (after moto's
   MOTO_ACM_VALIDATION_WAIT) only if every validation record exists, with its
   value, in a hosted zone of the account. moto issues it regardless.
+- EKS access entries and add-ons, which moto lacks: Create/Describe/Update/
+  Delete/ListAccessEntries, Associate/Disassociate/ListAssociatedAccessPolicies
+  (refused, as EKS refuses them, on a cluster in CONFIG_MAP mode), and
+  Create/Describe/Update/Delete/ListAddons and DescribeAddonVersions (a small
+  catalogue: vpc-cni, coredns, kube-proxy, metrics-server; an add-on is ACTIVE
+  at once, as moto's clusters are). A cluster's entries and add-ons go with it.
 """
 
 import sys
@@ -36,6 +42,7 @@ import sys
 from moto.acm import models as acm_models
 from moto.ec2.models import security_groups as sg_models
 from moto.eks import models as eks
+from moto.core.responses import ActionResult
 from moto.eks import responses as eks_responses
 
 _tag, _untag = eks.EKSBackend.tag_resource, eks.EKSBackend.untag_resource
@@ -283,6 +290,279 @@ def response_update_cluster_config(self):
         cluster.access_config = config
     return out
 
+
+# --- EKS access entries and add-ons -------------------------------------------
+
+from datetime import datetime, timezone
+
+from moto.eks import urls as eks_urls
+
+_ENTRY = r"{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+?)"
+eks_urls.url_paths.update(
+    {
+        "{0}/clusters/(?P<name>[^/]+)/access-entries$": eks_responses.EKSResponse.dispatch,
+        _ENTRY + "$": eks_responses.EKSResponse.dispatch,
+        _ENTRY + "/access-policies$": eks_responses.EKSResponse.dispatch,
+        _ENTRY + "/access-policies/(?P<policyArn>.+)$": eks_responses.EKSResponse.dispatch,
+        "{0}/clusters/(?P<name>[^/]+)/addons$": eks_responses.EKSResponse.dispatch,
+        "{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)$": eks_responses.EKSResponse.dispatch,
+        "{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)/update$": eks_responses.EKSResponse.dispatch,
+        "{0}/addons/supported-versions$": eks_responses.EKSResponse.dispatch,
+    }
+)
+
+# What DescribeAddonVersions offers, per add-on: (version, default for these cluster versions).
+ADDON_CATALOGUE = {
+    "vpc-cni": ("aws", [("v1.19.2-eksbuild.1", True), ("v1.18.6-eksbuild.1", False)]),
+    "coredns": ("aws", [("v1.11.4-eksbuild.2", True), ("v1.11.3-eksbuild.1", False)]),
+    "kube-proxy": ("aws", [("v1.31.3-eksbuild.2", True)]),
+    "metrics-server": ("community", [("v0.7.2-eksbuild.1", True), ("v0.7.1-eksbuild.1", False)]),
+}
+CLUSTER_VERSIONS = ["1.29", "1.30", "1.31", "1.32"]
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _cluster_of(self):
+    name = self._get_param("name")
+    cluster = self.eks_backend.clusters.get(name)
+    if cluster is None:
+        raise eks.ResourceNotFoundException(
+            clusterName=name, nodegroupName=None, fargateProfileName=None, addonName=None,
+            message=f"No cluster found for name: {name}.",
+        )
+    if not hasattr(cluster, "access_entries"):
+        cluster.access_entries = {}
+        cluster.addons = {}
+    return cluster
+
+
+def _entry_of(self, cluster):
+    principal = self._get_param("principalArn")
+    entry = cluster.access_entries.get(principal)
+    if entry is None:
+        raise eks.ResourceNotFoundException(
+            clusterName=cluster.name, nodegroupName=None, fargateProfileName=None, addonName=None,
+            message=f"The specified access entry resource is not found: {principal}",
+        )
+    return entry
+
+
+def _api_mode(cluster):
+    mode = (getattr(cluster, "access_config", None) or {}).get("authenticationMode", "CONFIG_MAP")
+    if mode == "CONFIG_MAP":
+        raise eks.InvalidRequestException(
+            message="The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP] to perform this operation."
+        )
+
+
+def create_access_entry(self):
+    cluster = _cluster_of(self)
+    _api_mode(cluster)
+    principal = self._get_param("principalArn")
+    if principal in cluster.access_entries:
+        raise eks.ResourceInUseException(
+            clusterName=cluster.name, nodegroupName=None, addonName=None,
+            message=f"The specified access entry resource is already in use on this cluster: {principal}",
+        )
+    now = _now()
+    entry = {
+        "clusterName": cluster.name,
+        "principalArn": principal,
+        "kubernetesGroups": self._get_param("kubernetesGroups") or [],
+        "accessEntryArn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{len(cluster.access_entries)}",
+        "createdAt": now,
+        "modifiedAt": now,
+        "tags": self._get_param("tags") or {},
+        "username": self._get_param("username") or principal,
+        "type": self._get_param("type") or "STANDARD",
+        "policies": {},
+    }
+    cluster.access_entries[principal] = entry
+    return ActionResult({"accessEntry": _shown(entry)})
+
+
+def _shown(entry):
+    return {k: v for k, v in entry.items() if k != "policies"}
+
+
+def describe_access_entry(self):
+    cluster = _cluster_of(self)
+    return ActionResult({"accessEntry": _shown(_entry_of(self, cluster))})
+
+
+def update_access_entry(self):
+    cluster = _cluster_of(self)
+    entry = _entry_of(self, cluster)
+    if self._get_param("kubernetesGroups") is not None:
+        entry["kubernetesGroups"] = self._get_param("kubernetesGroups")
+    if self._get_param("username"):
+        entry["username"] = self._get_param("username")
+    entry["modifiedAt"] = _now()
+    return ActionResult({"accessEntry": _shown(entry)})
+
+
+def delete_access_entry(self):
+    cluster = _cluster_of(self)
+    _entry_of(self, cluster)
+    del cluster.access_entries[self._get_param("principalArn")]
+    return ActionResult({})
+
+
+def list_access_entries(self):
+    cluster = _cluster_of(self)
+    return ActionResult({"accessEntries": sorted(cluster.access_entries)})
+
+
+def associate_access_policy(self):
+    cluster = _cluster_of(self)
+    _api_mode(cluster)
+    entry = _entry_of(self, cluster)
+    now = _now()
+    policy = {
+        "policyArn": self._get_param("policyArn"),
+        "accessScope": self._get_param("accessScope") or {"type": "cluster"},
+        "associatedAt": now,
+        "modifiedAt": now,
+    }
+    entry["policies"][policy["policyArn"]] = policy
+    return ActionResult({"clusterName": cluster.name, "principalArn": entry["principalArn"], "associatedAccessPolicy": policy})
+
+
+def list_associated_access_policies(self):
+    cluster = _cluster_of(self)
+    entry = _entry_of(self, cluster)
+    return ActionResult(
+        {
+            "clusterName": cluster.name,
+            "principalArn": entry["principalArn"],
+            "associatedAccessPolicies": list(entry["policies"].values()),
+        }
+    )
+
+
+def disassociate_access_policy(self):
+    cluster = _cluster_of(self)
+    entry = _entry_of(self, cluster)
+    entry["policies"].pop(self._get_param("policyArn"), None)
+    return ActionResult({})
+
+
+def _addon_of(self, cluster):
+    name = self._get_param("addonName")
+    addon = cluster.addons.get(name)
+    if addon is None:
+        raise eks.ResourceNotFoundException(
+            clusterName=cluster.name, nodegroupName=None, fargateProfileName=None, addonName=name,
+            message=f"No addon: {name} found in cluster: {cluster.name}",
+        )
+    return addon
+
+
+def _default_version(name):
+    return next(v for v, default in ADDON_CATALOGUE[name][1] if default)
+
+
+def create_addon(self):
+    cluster = _cluster_of(self)
+    name = self._get_param("addonName")
+    if name not in ADDON_CATALOGUE:
+        raise eks.InvalidParameterException(message=f"Addon {name} specified is not supported in {cluster.version} cluster version")
+    if name in cluster.addons:
+        raise eks.ResourceInUseException(
+            clusterName=cluster.name, nodegroupName=None, addonName=name, message=f"Addon already exists: {name}"
+        )
+    version = self._get_param("addonVersion") or _default_version(name)
+    if version not in [v for v, _ in ADDON_CATALOGUE[name][1]]:
+        raise eks.InvalidParameterException(message=f"Addon version specified is not supported: {name} {version}")
+    now = _now()
+    addon = {
+        "addonName": name,
+        "clusterName": cluster.name,
+        "status": "ACTIVE",
+        "addonVersion": version,
+        "health": {"issues": []},
+        "addonArn": f"{cluster.arn.replace(':cluster/', ':addon/')}/{name}",
+        "createdAt": now,
+        "modifiedAt": now,
+        "tags": self._get_param("tags") or {},
+    }
+    for key in ("serviceAccountRoleArn", "configurationValues"):
+        if self._get_param(key):
+            addon[key] = self._get_param(key)
+    cluster.addons[name] = addon
+    return ActionResult({"addon": addon})
+
+
+def describe_addon(self):
+    cluster = _cluster_of(self)
+    return ActionResult({"addon": _addon_of(self, cluster)})
+
+
+def update_addon(self):
+    cluster = _cluster_of(self)
+    addon = _addon_of(self, cluster)
+    version = self._get_param("addonVersion")
+    if version:
+        if version not in [v for v, _ in ADDON_CATALOGUE[addon["addonName"]][1]]:
+            raise eks.InvalidParameterException(message=f"Addon version specified is not supported: {version}")
+        addon["addonVersion"] = version
+    for key in ("serviceAccountRoleArn", "configurationValues"):
+        if self._get_param(key) is not None:
+            addon[key] = self._get_param(key)
+    addon["modifiedAt"] = _now()
+    update = {"id": f"addon-update-{addon['modifiedAt'].timestamp()}", "status": "Successful", "type": "AddonUpdate",
+              "params": [], "createdAt": addon["modifiedAt"], "errors": []}
+    return ActionResult({"update": update})
+
+
+def delete_addon(self):
+    cluster = _cluster_of(self)
+    addon = _addon_of(self, cluster)
+    del cluster.addons[addon["addonName"]]
+    return ActionResult({"addon": dict(addon, status="DELETING")})
+
+
+def list_addons(self):
+    cluster = _cluster_of(self)
+    return ActionResult({"addons": sorted(cluster.addons)})
+
+
+def describe_addon_versions(self):
+    wanted = self._get_param("addonName")
+    version = self._get_param("kubernetesVersion")
+    out = []
+    for name, (kind, versions) in ADDON_CATALOGUE.items():
+        if wanted and name != wanted:
+            continue
+        clusters = [version] if version else CLUSTER_VERSIONS
+        out.append(
+            {
+                "addonName": name,
+                "type": "networking" if kind == "aws" else "observability",
+                "owner": kind,
+                "addonVersions": [
+                    {
+                        "addonVersion": v,
+                        "compatibilities": [{"clusterVersion": c, "defaultVersion": default} for c in clusters],
+                    }
+                    for v, default in versions
+                ],
+            }
+        )
+    return ActionResult({"addons": out})
+
+
+for _name, _fn in list(globals().items()):
+    if _name in (
+        "create_access_entry", "describe_access_entry", "update_access_entry", "delete_access_entry",
+        "list_access_entries", "associate_access_policy", "list_associated_access_policies",
+        "disassociate_access_policy", "create_addon", "describe_addon", "update_addon", "delete_addon",
+        "list_addons", "describe_addon_versions",
+    ):
+        setattr(eks_responses.EKSResponse, _name, _fn)
 
 eks_responses.EKSResponse.create_cluster = response_create_cluster
 eks_responses.EKSResponse.update_cluster_config = response_update_cluster_config

@@ -56,6 +56,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(Aws(eks::cluster::EksCluster::default())));
     r.add(Arc::new(Aws(eks::nodegroup::EksNodegroup::default())));
     r.add(Arc::new(Aws(eks::access_entry::EksAccessEntry)));
+    r.add(Arc::new(Aws(eks::addon::EksAddon::default())));
     r.add(Arc::new(Aws(iam::oidc_provider::OidcProvider)));
     r.add(Arc::new(Aws(acm::certificate::AcmCertificate)));
     r.add(Arc::new(Aws(elbv2::alb::Alb)));

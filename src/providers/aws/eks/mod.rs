@@ -1,10 +1,11 @@
-//! EKS kinds, one file each (`cluster`, `nodegroup`, `access_entry`), and
+//! EKS kinds, one file each (`cluster`, `nodegroup`, `access_entry`, `addon`), and
 //! what they share: EKS's error codes, tag maps, the cluster and nodegroup
 //! listings, the conditions a wait ends on, the waits, and the tokens
 //! kubectl-style clients authenticate with. Creates wait until ACTIVE
 //! (minutes on AWS); updates go one update type per call as EKS requires.
 
 pub mod access_entry;
+pub mod addon;
 pub mod cluster;
 pub mod conditions;
 pub mod nodegroup;
