@@ -16,7 +16,12 @@ use super::{elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
-use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
+use crate::providers::aws::{aws_err, owned_by, owner_of, retry_on, AwsError, Clients};
+
+/// ELB refuses a certificate ACM issued a moment ago for a while
+/// (terraform-provider-aws#41789): these answers are retried.
+const CERT_NOT_SEEN: &[&str] = &["UnsupportedCertificate", "CertificateNotFound"];
+const CERT_SETTLE: std::time::Duration = std::time::Duration::from_secs(120);
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
 fn tls_policy() -> String {
@@ -224,7 +229,11 @@ impl AwsKind for AlbListener {
                 .certificates(Certificate::builder().certificate_arn(cert).build())
                 .set_ssl_policy(c.ssl_policy.clone());
         }
-        let out = req.send().await.map_err(aws_err("elbv2 CreateListener"))?;
+        let out = retry_on(CERT_NOT_SEEN, CERT_SETTLE, || {
+            let r = req.clone();
+            async move { r.send().await.map_err(aws_err("elbv2 CreateListener")) }
+        })
+        .await?;
         let arn = out
             .listeners()
             .first()
@@ -254,7 +263,11 @@ impl AwsKind for AlbListener {
                 .certificates(Certificate::builder().certificate_arn(cert).build())
                 .set_ssl_policy(c.ssl_policy.clone());
         }
-        req.send().await.map_err(aws_err("elbv2 ModifyListener"))?;
+        retry_on(CERT_NOT_SEEN, CERT_SETTLE, || {
+            let r = req.clone();
+            async move { r.send().await.map_err(aws_err("elbv2 ModifyListener")) }
+        })
+        .await?;
         Ok(Value::Null)
     }
 
