@@ -237,6 +237,10 @@ async fn follow(aws: &Clients, arn: &str, old: Option<&str>, new: Option<&str>) 
         }
         None => Vec::new(),
     };
+    // The new nodes first, then the old ones let go: traffic always has somewhere to go.
+    let have = attached_to(aws, &want, arn).await?;
+    let missing: Vec<String> = want.iter().filter(|g| !have.contains(g)).cloned().collect();
+    attach(aws, &missing, arn).await?;
     if let Some(o) = old.filter(|o| Some(*o) != new) {
         // A replaced nodegroup may be gone already, and its group with it.
         let stale: Vec<String> = nodegroup_asgs(aws, o)
@@ -246,9 +250,6 @@ async fn follow(aws: &Clients, arn: &str, old: Option<&str>, new: Option<&str>) 
             .collect();
         detach(aws, &stale, arn).await?;
     }
-    let have = attached_to(aws, &want, arn).await?;
-    let missing: Vec<String> = want.iter().filter(|g| !have.contains(g)).cloned().collect();
-    attach(aws, &missing, arn).await?;
     Ok(want)
 }
 
