@@ -253,11 +253,15 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     let cluster = sb.read("stacks/blog/cluster.toml");
     let cut = cluster.find("[eks_addon.metrics_server]").expect("the add-on");
     let end = cluster[cut..].find("\n\n").map(|i| cut + i).unwrap_or(cluster.len());
-    sb.write("stacks/blog/cluster.toml", &format!("{}{}", &cluster[..cut], &cluster[end..]));
+    sb.write(
+        "stacks/blog/cluster.toml",
+        &format!("{}{}", &cluster[..cut], &cluster[end..]),
+    );
     let p = sb.run(&["plan", stack, "--var", "image_tag=main-1a2b3c4"]).expect(0);
     for app in ["app.app_a", "app.app_b"] {
         assert!(
-            p.stdout.contains(&format!("Warning: {app} autoscales, but EKS ships no metrics-server")),
+            p.stdout
+                .contains(&format!("Warning: {app} autoscales, but EKS ships no metrics-server")),
             "{}",
             p.stdout
         );

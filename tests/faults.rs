@@ -147,7 +147,12 @@ fn owned_counts(moto: &Moto) -> BTreeMap<&'static str, usize> {
         );
         c.insert(
             "eks_addon",
-            eks.list_addons().cluster_name("blog").send().await.map(|o| o.addons().len()).unwrap_or(0),
+            eks.list_addons()
+                .cluster_name("blog")
+                .send()
+                .await
+                .map(|o| o.addons().len())
+                .unwrap_or(0),
         );
         c.insert(
             "eks_access_entry",
@@ -334,5 +339,46 @@ fn the_blog_cluster_has_access_entries_on_and_https_waits_for_an_issued_certific
         serde_json::json!({"authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": true}),
         "{}",
         creates[0]
+    );
+}
+
+#[test]
+fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_against_moto() {
+    // EKS cannot assume the cluster role for 8 s after IAM made it, EC2
+    // Describe does not see new network objects for 3 s, an internet-facing
+    // ALB needs its internet gateway, and the cluster and nodegroup are
+    // CREATING for 20 s / 10 s: one apply still converges, re-plans clean,
+    // and destroy leaves nothing.
+    let (moto, proxy, sb, _emu) = run_blog_through(&[
+        "--iam-propagation",
+        "8",
+        "--ec2-read-lag",
+        "3",
+        "--igw-required",
+        "--eks-cluster-creating",
+        "20",
+        "--eks-nodegroup-creating",
+        "10",
+    ]);
+    let calls = proxy.calls();
+    let refused = calls.iter().filter(|c| c["fault"] == "iam-propagation").count();
+    assert!(
+        refused >= 1,
+        "CreateCluster met the IAM propagation rule ({refused} refusals) and was retried"
+    );
+    let creates = calls
+        .iter()
+        .filter(|c| c["action"] == "CreateCluster" && c["status"] == 200)
+        .count();
+    assert_eq!(creates, 1, "one cluster in the end");
+    assert!(
+        !calls.iter().any(|c| c["fault"] == "igw-required"),
+        "the ALB waited for the internet gateway"
+    );
+    sb.run(&["destroy", &blog(&sb), "--auto-approve"]).expect(0);
+    assert!(
+        owned_counts(&moto).values().all(|n| *n == 0),
+        "orphans: {:?}",
+        owned_counts(&moto)
     );
 }

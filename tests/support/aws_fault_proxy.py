@@ -5,7 +5,12 @@ protocol-correct throttling error or a 5xx, with given probabilities, before
 forwarding; forward a create and then lose its response (the cloud acted,
 the client never heard); and report EKS clusters and nodegroups as CREATING
 for N seconds after their create; or answer 500 to every call of one action
-after its first N (a service that went down mid-run). Every call is logged as a JSON line
+after its first N (a service that went down mid-run). Strict rules, each switchable,
+answer what AWS answers where moto accepts: --iam-propagation S (EKS CreateCluster
+cannot assume a role for S seconds after its CreateRole), --ec2-read-lag S (Describe*
+does not find a VPC, subnet, security group or route table for S seconds after its
+create), --igw-required (an internet-facing CreateLoadBalancer in a VPC without an
+attached internet gateway is refused, InvalidSubnet). Every call is logged as a JSON line
 (service, action, status, fault, the JSON request of EKS calls, the status
 an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
 can count calls and check what moto ignores.
@@ -31,6 +36,101 @@ RNG = random.Random()
 LOCK = threading.Lock()
 SEEN = {}  # action -> calls seen (for --fail-action)
 CREATED = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> time created
+ROLES = {}  # IAM role name -> time created (--iam-propagation)
+FRESH = {}  # EC2 ID -> time created (--ec2-read-lag)
+
+# --ec2-read-lag: what each EC2 create answers with, and the NotFound code
+# EC2 gives for that kind of ID while its Describe does not see it yet.
+EC2_NEW = {
+    "CreateVpc": (r"<vpcId>(vpc-[0-9a-f]+)</vpcId>", "InvalidVpcID.NotFound", "vpc"),
+    "CreateSubnet": (r"<subnetId>(subnet-[0-9a-f]+)</subnetId>", "InvalidSubnetID.NotFound", "subnet"),
+    "CreateSecurityGroup": (r"<groupId>(sg-[0-9a-f]+)</groupId>", "InvalidGroup.NotFound", "security group"),
+    "CreateRouteTable": (r"<routeTableId>(rtb-[0-9a-f]+)</routeTableId>", "InvalidRouteTableID.NotFound", "route table"),
+}
+EC2_NOT_FOUND = {
+    "vpc-": ("InvalidVpcID.NotFound", "vpc"),
+    "subnet-": ("InvalidSubnetID.NotFound", "subnet"),
+    "sg-": ("InvalidGroup.NotFound", "security group"),
+    "rtb-": ("InvalidRouteTableID.NotFound", "route table"),
+}
+
+
+def ec2_error(code, message):
+    body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>strict</RequestID></Response>"
+    return 400, "text/xml", body.encode(), {}
+
+
+def eks_error(kind, message):
+    return 400, "application/json", json.dumps({"message": message}).encode(), {"x-amzn-ErrorType": kind}
+
+
+def elb_error(code, message):
+    body = f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>strict</RequestId></ErrorResponse>"
+    return 400, "text/xml", body.encode(), {}
+
+
+def upstream_ec2(region):
+    import boto3
+
+    return boto3.client(
+        "ec2", endpoint_url=ARGS.upstream, region_name=region, aws_access_key_id="strict", aws_secret_access_key="strict"
+    )
+
+
+def region_of(headers):
+    m = re.search(r"Credential=[^/]+/\d+/([^/]+)/", headers.get("Authorization", ""))
+    return m.group(1) if m else "us-east-1"
+
+
+def strict(service, action, body, headers):
+    """An AWS rule moto does not enforce, answered with AWS's error; None: forward."""
+    now = time.time()
+    if ARGS.iam_propagation and service == "eks" and action == "CreateCluster" and body:
+        # EKS cannot assume a role IAM made a moment ago.
+        arn = json.loads(body).get("roleArn", "")
+        with LOCK:
+            made = ROLES.get(arn.rsplit("/", 1)[-1])
+        if made and now - made < ARGS.iam_propagation:
+            return "iam-propagation", eks_error(
+                "InvalidParameterException",
+                f"Role with arn: {arn}, could not be assumed because it does not exist or the trusted entity is not right",
+            )
+    if ARGS.ec2_read_lag and service == "ec2" and action.startswith("Describe") and body:
+        # EC2 is eventually consistent: a new ID is not found by Describe for a moment.
+        text = body.decode(errors="replace")
+        with LOCK:
+            young = [i for i, t in FRESH.items() if now - t < ARGS.ec2_read_lag and i in text]
+        if young:
+            code, what = next(v for k, v in EC2_NOT_FOUND.items() if young[0].startswith(k))
+            return "ec2-read-lag", ec2_error(code, f"The {what} ID '{young[0]}' does not exist")
+    if ARGS.igw_required and service == "elasticloadbalancing" and action == "CreateLoadBalancer" and body:
+        # An internet-facing load balancer needs its VPC's internet gateway attached.
+        q = parse_qs(body.decode(errors="replace"))
+        if q.get("Scheme", ["internet-facing"])[0] == "internet-facing":
+            subnets = [v[0] for k, v in q.items() if k.startswith("Subnets.member.")]
+            if subnets:
+                ec2 = upstream_ec2(region_of(headers))
+                vpc = ec2.describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
+                igws = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])
+                if not igws["InternetGateways"]:
+                    return "igw-required", elb_error("InvalidSubnet", f"VPC {vpc} has no internet gateway")
+    return None
+
+
+def remember(service, action, body, status, data):
+    """What the strict rules need to know of a call that went through."""
+    if status >= 300:
+        return
+    now = time.time()
+    if service == "iam" and action == "CreateRole" and body:
+        name = parse_qs(body.decode(errors="replace")).get("RoleName", [""])[0]
+        with LOCK:
+            ROLES[name] = now
+    if service == "ec2" and action in EC2_NEW:
+        m = re.search(EC2_NEW[action][0], data.decode(errors="replace"))
+        if m:
+            with LOCK:
+                FRESH[m.group(1)] = now
 LOSE = re.compile(r"^(Create|Allocate|Request|Import|PutObject$)")
 
 
@@ -169,6 +269,11 @@ class Proxy(BaseHTTPRequestHandler):
             status, ctype, data, hdrs = server_error(service)
             log({"service": service, "action": action, "status": status, "fault": "5xx"})
             return self._send(status, ctype, data, hdrs)
+        refused = strict(service, action, body, self.headers)
+        if refused:
+            rule, (status, ctype, data, hdrs) = refused
+            log({"service": service, "action": action, "status": status, "fault": rule})
+            return self._send(status, ctype, data, hdrs)
         up = urlparse(ARGS.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -184,6 +289,7 @@ class Proxy(BaseHTTPRequestHandler):
             status, ctype2, data2, hdrs = server_error(service)
             log({"service": service, "action": action, "status": status, "fault": "lost-response", "upstream": resp.status})
             return self._send(503, ctype2, data2, hdrs)
+        remember(service, action, body, resp.status, data)
         if service == "eks":
             data = hold_creating(action, self.path, resp.status, data)
         entry = {"service": service, "action": action, "status": resp.status, "fault": None}
@@ -223,6 +329,9 @@ if __name__ == "__main__":
     p.add_argument("--eks-nodegroup-creating", type=float, default=0.0)
     p.add_argument("--fail-action", default=None, help="answer 500 to every call of this action after --fail-after of them")
     p.add_argument("--fail-after", type=int, default=0)
+    p.add_argument("--iam-propagation", type=float, default=0.0, help="EKS CreateCluster refuses a role for S seconds after CreateRole")
+    p.add_argument("--ec2-read-lag", type=float, default=0.0, help="EC2 Describe* does not find a new VPC/subnet/SG/route table for S seconds")
+    p.add_argument("--igw-required", action="store_true", help="an internet-facing ALB needs its VPC's internet gateway attached")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
     ARGS = p.parse_args()

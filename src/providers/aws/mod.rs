@@ -278,6 +278,43 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Run `f` until it succeeds, fails with a code not in `retry_on`, or
 /// `timeout` passes; waits grow from 1 s to 10 s.
+/// Retry while `transient` says the error is one AWS gives for a while and
+/// then stops giving (IAM propagation), for up to `timeout`, telling the
+/// step's progress line `why`; then the error, with how long it was retried.
+pub async fn retry_while<T, F, Fut>(
+    transient: impl Fn(&AwsError) -> bool,
+    why: &str,
+    timeout: Duration,
+    mut f: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let t0 = Instant::now();
+    let mut wait = Duration::from_secs(2);
+    loop {
+        match f().await {
+            Err(e) if transient(&e) && t0.elapsed() + wait < timeout => {
+                crate::providers::wait::progress(&format!("{why}; retrying ({}s so far)", t0.elapsed().as_secs()));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 3 / 2).min(Duration::from_secs(15));
+            }
+            Err(e) if transient(&e) => {
+                return Err(AwsError {
+                    code: e.code.clone(),
+                    message: format!(
+                        "{} ({why}: still refused after {}s of retries)",
+                        e.message,
+                        t0.elapsed().as_secs()
+                    ),
+                })
+            }
+            other => return other,
+        }
+    }
+}
+
 pub async fn retry_on<T, F, Fut>(retry_on: &[&str], timeout: Duration, mut f: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,

@@ -48,6 +48,14 @@ pub fn internet_gateways_for_subnets<'v>(
     out
 }
 
+/// How long EC2's reads may lag behind a create (eventual consistency:
+/// AWS documents "a few seconds"; this leaves room).
+pub const READ_AFTER_CREATE: crate::providers::wait::Policy = crate::providers::wait::Policy {
+    timeout: std::time::Duration::from_secs(60),
+    first: std::time::Duration::from_millis(500),
+    max: std::time::Duration::from_secs(5),
+};
+
 /// EC2 error codes slipway decides on.
 pub mod errors {
     pub const DEPENDENCY_VIOLATION: &str = "DependencyViolation";

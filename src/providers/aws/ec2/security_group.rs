@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::errors::{DEPENDENCY_VIOLATION, SECURITY_GROUP_NOT_FOUND};
-use super::{describe_each, filter, tag_map, tag_spec};
+use super::{describe_each, filter, tag_map, tag_spec, READ_AFTER_CREATE};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
 use crate::providers::common::name_of;
+use crate::providers::wait::{wait_for, Check};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
 /// One rule as written, and (with `port` folded into from/to and protocol
@@ -291,6 +292,24 @@ async fn one(aws: &Clients, id: &str) -> Result<Option<Live>, ProviderError> {
         .map(|t| t.live))
 }
 
+/// The group just made, once EC2's reads see it (they lag behind the
+/// create for a moment: NotFound, or nothing).
+async fn visible(aws: &Clients, id: &str) -> Result<Option<Live>, ProviderError> {
+    wait_for(
+        &format!("security group {id} to be visible"),
+        READ_AFTER_CREATE,
+        || async {
+            match one(aws, id).await {
+                Ok(Some(l)) => Ok(Check::Done(Some(l))),
+                Ok(None) => Ok(Check::Pending("not visible yet".into())),
+                Err(e) if e.is(&[SECURITY_GROUP_NOT_FOUND]) => Ok(Check::Pending("not visible yet".into())),
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await
+}
+
 /// Revoke and authorize so that the live rules become `want`.
 async fn converge(
     aws: &Clients,
@@ -412,7 +431,7 @@ impl AwsKind for SecurityGroup {
             .await
             .map_err(aws_err("ec2 CreateSecurityGroup"))?;
         let id = out.group_id().unwrap_or_default().to_string();
-        let live = one(call.aws, &id).await?;
+        let live = visible(call.aws, &id).await?;
         let live_inputs = live.as_ref().map(|l| l.inputs.clone()).unwrap_or(json!({}));
         converge(
             call.aws,

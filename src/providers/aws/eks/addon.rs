@@ -185,7 +185,11 @@ impl EksAddon {
             .iter()
             .filter(|a| a.addon_name() == Some(c.name.as_str()))
             .flat_map(|a| a.addon_versions())
-            .filter(|v| v.compatibilities().iter().any(|x| x.cluster_version() == Some(k8s.as_str())))
+            .filter(|v| {
+                v.compatibilities()
+                    .iter()
+                    .any(|x| x.cluster_version() == Some(k8s.as_str()))
+            })
             .filter_map(|v| v.addon_version())
             .collect();
         versions.sort_by(|a, b| version_key(a).cmp(&version_key(b)));
@@ -258,7 +262,10 @@ impl AwsKind for EksAddon {
         match attributes.get("status").and_then(Value::as_str) {
             Some("ACTIVE") | None => None,
             Some(s) => {
-                let issues = attributes.get("health_issues").and_then(Value::as_str).unwrap_or_default();
+                let issues = attributes
+                    .get("health_issues")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 Some(if issues.is_empty() {
                     format!("add-on {s}")
                 } else {
@@ -296,7 +303,11 @@ impl AwsKind for EksAddon {
     async fn create(&self, call: &Call<'_>, c: &AddonConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let eks = &call.aws.eks;
         let version = self.resolve(eks, c).await?;
-        let conflicts = if c.resolve_conflicts == "PRESERVE" { "OVERWRITE" } else { c.resolve_conflicts.as_str() };
+        let conflicts = if c.resolve_conflicts == "PRESERVE" {
+            "OVERWRITE"
+        } else {
+            c.resolve_conflicts.as_str()
+        };
         eks.create_addon()
             .cluster_name(&c.cluster)
             .addon_name(&c.name)
@@ -313,7 +324,13 @@ impl AwsKind for EksAddon {
         Ok(Created::new(t.live.id, t.live.attributes))
     }
 
-    async fn update(&self, call: &Call<'_>, prior: &Live, old: &AddonConfig, c: &AddonConfig) -> Result<Value, ProviderError> {
+    async fn update(
+        &self,
+        call: &Call<'_>,
+        prior: &Live,
+        old: &AddonConfig,
+        c: &AddonConfig,
+    ) -> Result<Value, ProviderError> {
         let eks = &call.aws.eks;
         let changed = (&c.version, &c.service_account_role, &c.configuration_values)
             != (&old.version, &old.service_account_role, &old.configuration_values);
@@ -343,7 +360,14 @@ impl AwsKind for EksAddon {
 
     async fn delete_call(&self, call: &Call<'_>, id: &str, _attributes: &Value) -> Result<(), AwsError> {
         let (cluster, name) = split(id)?;
-        let r = call.aws.eks.delete_addon().cluster_name(cluster).addon_name(name).send().await;
+        let r = call
+            .aws
+            .eks
+            .delete_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await;
         r.map_err(aws_err("eks DeleteAddon"))?;
         Ok(())
     }
@@ -388,7 +412,12 @@ mod tests {
     fn addon(status: AddonStatus, issue: Option<(&str, &str)>) -> Addon {
         let mut health = AddonHealth::builder();
         if let Some((code, msg)) = issue {
-            health = health.issues(AddonIssue::builder().code(AddonIssueCode::from(code)).message(msg).build());
+            health = health.issues(
+                AddonIssue::builder()
+                    .code(AddonIssueCode::from(code))
+                    .message(msg)
+                    .build(),
+            );
         }
         Addon::builder()
             .addon_name("metrics-server")
@@ -438,21 +467,40 @@ mod tests {
             .then_output(|| CreateAddonOutput::builder().build());
         let describe = mock!(Client::describe_addon)
             .sequence()
-            .output(|| DescribeAddonOutput::builder().addon(addon(AddonStatus::Creating, None)).build())
-            .output(|| DescribeAddonOutput::builder().addon(addon(AddonStatus::Active, None)).build())
+            .output(|| {
+                DescribeAddonOutput::builder()
+                    .addon(addon(AddonStatus::Creating, None))
+                    .build()
+            })
+            .output(|| {
+                DescribeAddonOutput::builder()
+                    .addon(addon(AddonStatus::Active, None))
+                    .build()
+            })
             .build();
         let ctx = mock_ctx(
             "blog",
-            mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&cluster, &versions, &create, &describe]),
+            mock_client!(
+                aws_sdk_eks,
+                RuleMode::MatchAny,
+                [&cluster, &versions, &create, &describe]
+            ),
         );
         let kind = Aws(EksAddon {
             policy: Policy::fast(Duration::from_secs(5)),
         });
-        let config = kind.complete("blog", "eks_addon.metrics", &json!({"cluster": "blog", "name": "metrics-server"}));
+        let config = kind.complete(
+            "blog",
+            "eks_addon.metrics",
+            &json!({"cluster": "blog", "name": "metrics-server"}),
+        );
         assert_eq!(config["version"], "latest");
         let live = kind.create(&ctx, "eks_addon.metrics", &config).await.unwrap();
         assert_eq!(live.id, "blog:metrics-server");
-        assert_eq!(live.attributes["addon_version"], "v0.7.2-eksbuild.1", "the newest for 1.31, not 1.32's");
+        assert_eq!(
+            live.attributes["addon_version"], "v0.7.2-eksbuild.1",
+            "the newest for 1.31, not 1.32's"
+        );
         assert_eq!(live.attributes["status"], "ACTIVE");
         assert_eq!((create.num_calls(), describe.num_calls()), (1, 2));
     }
@@ -463,12 +511,18 @@ mod tests {
             DescribeAddonOutput::builder()
                 .addon(addon(
                     AddonStatus::Degraded,
-                    Some(("InsufficientNumberOfReplicas", "The add-on is unhealthy because it doesn't have the desired number of replicas.")),
+                    Some((
+                        "InsufficientNumberOfReplicas",
+                        "The add-on is unhealthy because it doesn't have the desired number of replicas.",
+                    )),
                 ))
                 .build()
         });
         let create = mock!(Client::create_addon).then_output(|| CreateAddonOutput::builder().build());
-        let ctx = mock_ctx("blog", mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&create, &describe]));
+        let ctx = mock_ctx(
+            "blog",
+            mock_client!(aws_sdk_eks, RuleMode::MatchAny, [&create, &describe]),
+        );
         let kind = Aws(EksAddon {
             policy: Policy::fast(Duration::from_millis(50)),
         });
@@ -478,9 +532,17 @@ mod tests {
             &json!({"cluster": "blog", "name": "metrics-server", "version": "v0.7.2-eksbuild.1"}),
         );
         let e = kind.create(&ctx, "eks_addon.metrics", &config).await.unwrap_err();
-        assert!(e.message.contains("DEGRADED: InsufficientNumberOfReplicas"), "{}", e.message);
+        assert!(
+            e.message.contains("DEGRADED: InsufficientNumberOfReplicas"),
+            "{}",
+            e.message
+        );
 
-        let live = addon_live("blog", &addon(AddonStatus::Degraded, Some(("InsufficientNumberOfReplicas", "few"))), None);
+        let live = addon_live(
+            "blog",
+            &addon(AddonStatus::Degraded, Some(("InsufficientNumberOfReplicas", "few"))),
+            None,
+        );
         let pending = kind.pending(&live.live.attributes).expect("not ready");
         assert_eq!(pending, "add-on DEGRADED: InsufficientNumberOfReplicas: few");
         let active = addon_live("blog", &addon(AddonStatus::Active, None), None);
@@ -503,7 +565,11 @@ mod tests {
             &json!({"cluster": "blog", "name": "metrics-server", "resolve_conflicts": "PRESERVE",
                     "configuration_values": "{\"args\":[],\"replicas\":2}"}),
         );
-        assert!(kind.diff(&live.inputs, &config).changed.is_empty(), "{:?}", kind.diff(&live.inputs, &config));
+        assert!(
+            kind.diff(&live.inputs, &config).changed.is_empty(),
+            "{:?}",
+            kind.diff(&live.inputs, &config)
+        );
         assert!(version_key("v1.10.0-eksbuild.1") > version_key("v1.9.9-eksbuild.3"));
     }
 }

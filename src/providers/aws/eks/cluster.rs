@@ -19,7 +19,7 @@ use super::{arn_of, cluster_names, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::tagging::Tagger;
-use crate::providers::aws::{aws_err, AwsError, Clients};
+use crate::providers::aws::{aws_err, retry_while, AwsError, Clients};
 use crate::providers::common::{name_of, yes};
 use crate::providers::wait::Policy;
 use crate::providers::{join_all, Ctx, Live, ProviderError, SchemaError};
@@ -168,6 +168,17 @@ fn cluster_live(c: &Cluster) -> Tagged {
 fn logging_of(types: &[String], enabled: bool) -> LogSetup {
     let types = types.iter().map(|t| LogType::from(t.as_str())).collect();
     LogSetup::builder().set_types(Some(types)).enabled(enabled).build()
+}
+
+/// How long IAM may take before EKS can assume a new role (Terraform's AWS
+/// provider waits as long).
+pub const IAM_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// EKS's answer for a role IAM has not propagated yet. EKS gives it the
+/// generic InvalidParameterException code, so the text tells it apart from
+/// a wrong parameter (as terraform-provider-aws does).
+pub fn role_not_assumable(e: &AwsError) -> bool {
+    e.is(&["InvalidParameterException"]) && e.message.contains("could not be assumed")
 }
 
 /// `eks_cluster`
@@ -513,7 +524,16 @@ impl AwsKind for EksCluster {
             .bootstrap_cluster_creator_admin_permissions(c.access_config.bootstrap_cluster_creator_admin_permissions)
             .build();
         req = req.access_config(access);
-        req.send().await.map_err(aws_err("eks CreateCluster"))?;
+        retry_while(
+            role_not_assumable,
+            "the cluster role is not assumable yet (IAM propagation)",
+            IAM_PROPAGATION,
+            || {
+                let r = req.clone();
+                async move { r.send().await.map_err(aws_err("eks CreateCluster")) }
+            },
+        )
+        .await?;
         let cluster = wait_cluster(eks, &name, self.policy).await?;
         // Inputs are what was asked for (what EKS echoes can lag behind).
         Ok(Created::new(name, cluster_live(&cluster).live.attributes))
