@@ -74,6 +74,7 @@ impl StackArgs {
             state: self.state.clone(),
             lock_timeout: self.lock_timeout.clone(),
             destroy,
+            replace: Vec::new(),
             rollout_timeout: None,
         }
     }
@@ -119,6 +120,9 @@ enum Command {
         /// Write GitLab's Terraform report JSON ({"create","update","delete"}) to FILE.
         #[arg(long, value_name = "FILE")]
         gitlab_report: Option<PathBuf>,
+        /// Replace this resource even if nothing changed (repeatable; Terraform's -replace).
+        #[arg(long, value_name = "ADDRESS")]
+        replace: Vec<String>,
     },
     /// Apply a stack directory, or a plan saved with `plan --out`.
     Apply {
@@ -145,6 +149,9 @@ enum Command {
         /// Write each step's start and finish (seconds) and the wall time as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         timings: Option<PathBuf>,
+        /// Replace this resource even if nothing changed (repeatable; Terraform's -replace).
+        #[arg(long, value_name = "ADDRESS")]
+        replace: Vec<String>,
     },
     /// Delete everything the stack's state holds, in reverse dependency order.
     Destroy {
@@ -433,6 +440,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             destroy,
             stats,
             gitlab_report,
+            replace,
         } => {
             let outs = commands::plan::PlanOutputs {
                 out,
@@ -441,7 +449,9 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
                 stats,
                 gitlab_report,
             };
-            commands::plan::run(&stack.plan_args(destroy), &outs, &registry).await
+            let mut args = stack.plan_args(destroy);
+            args.replace = replace;
+            commands::plan::run(&args, &outs, &registry).await
         }
         Command::Apply {
             target,
@@ -453,6 +463,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             timeout,
             rollout_timeout,
             timings,
+            replace,
         } => {
             let opts = RunOpts {
                 parallelism: parallelism as usize,
@@ -474,6 +485,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
                     state,
                     lock_timeout,
                     destroy: false,
+                    replace,
                     rollout_timeout,
                 };
                 commands::apply::run_dir(&args, auto_approve, opts, &registry).await

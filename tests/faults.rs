@@ -382,3 +382,109 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
         owned_counts(&moto)
     );
 }
+
+const SMALL_EKS: &str = r#"
+[stack]
+name = "ng"
+region = "us-east-1"
+
+[vpc.main]
+cidr = "10.4.0.0/16"
+
+[subnet.a]
+vpc = "${vpc.main.id}"
+cidr = "10.4.1.0/24"
+availability_zone = "us-east-1a"
+
+[subnet.b]
+vpc = "${vpc.main.id}"
+cidr = "10.4.2.0/24"
+availability_zone = "us-east-1b"
+
+[security_group.extra]
+vpc = "${vpc.main.id}"
+ingress = [{ protocol = "tcp", port = 22, cidr = "10.4.0.0/16" }]
+
+[iam_role.cluster]
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "eks.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+
+[iam_role.nodes]
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+
+[eks_cluster.main]
+name = "ng"
+version = "1.31"
+role = "${iam_role.cluster.arn}"
+subnets = ["${subnet.a.id}", "${subnet.b.id}"]
+
+[eks_nodegroup.main]
+cluster = "${eks_cluster.main.name}"
+node_role = "${iam_role.nodes.arn}"
+subnets = ["${subnet.a.id}", "${subnet.b.id}"]
+scaling = { min = 1, max = 2, desired = 1 }
+"#;
+
+#[test]
+fn a_nodegroup_that_failed_to_create_plans_as_a_replacement_with_its_reason_and_replace_replaces_a_healthy_resource_against_moto(
+) {
+    let moto = Moto::start();
+    let mut sb = Sandbox::with_moto(&moto);
+    let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--eks-nodegroup-failed", "1"]);
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.write("ng/main.toml", SMALL_EKS);
+
+    // EKS reports the nodegroup CREATE_FAILED: the apply fails, naming why.
+    let a = sb.run(&["apply", "ng", "--auto-approve"]).expect(1);
+    assert!(
+        a.stderr.contains("CREATE_FAILED") && a.stderr.contains("AsgInstanceLaunchFailures"),
+        "{}",
+        a.stderr
+    );
+    // The next plan finds it (by its tags) and replaces it, old one first, saying why.
+    let p = sb.run(&["plan", "ng", "--detailed-exitcode"]).expect(2);
+    assert!(
+        p.stdout.contains(
+            "eks_nodegroup.main is tainted: CREATE_FAILED (AsgInstanceLaunchFailures: Instance failed to join the kubernetes cluster), so it must be replaced"
+        ),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{}",
+        p.stdout
+    );
+    sb.run(&["apply", "ng", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "ng", "--detailed-exitcode"]).expect(0);
+
+    // --replace: a healthy resource is replaced on request, and only it.
+    let bad = sb.run(&["plan", "ng", "--replace", "security_group.nope"]).expect(1);
+    assert!(
+        bad.stderr
+            .contains("--replace security_group.nope: the stack declares no such resource"),
+        "{}",
+        bad.stderr
+    );
+    let p = sb.run(&["plan", "ng", "--replace", "security_group.extra"]).expect(0);
+    assert!(
+        p.stdout
+            .contains("security_group.extra will be replaced, as requested (--replace; old object first)"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{}",
+        p.stdout
+    );
+    let a = sb
+        .run(&["apply", "ng", "--auto-approve", "--replace", "security_group.extra"])
+        .expect(0);
+    assert!(
+        a.stdout.contains("Resources: 1 added, 0 changed, 1 destroyed."),
+        "{}",
+        a.stdout
+    );
+    sb.run(&["destroy", "ng", "--auto-approve"]).expect(0);
+}

@@ -59,6 +59,7 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         registry,
         destroy: false,
         recovered: Vec::new(),
+        replace: &[],
     })?;
     let pending: Vec<String> = state
         .as_ref()

@@ -16,6 +16,8 @@ pub struct PlanArgs {
     pub state: Option<PathBuf>,
     pub lock_timeout: Option<String>,
     pub destroy: bool,
+    /// `--replace ADDR`: force these replacements.
+    pub replace: Vec<String>,
     /// How long a Deployment's rollout may take.
     pub rollout_timeout: Option<std::time::Duration>,
 }
@@ -58,6 +60,11 @@ pub async fn make_plan(
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
     };
+    if let Some(r) = args.replace.iter().find(|r| loaded.stack.resource(r).is_none()) {
+        return Err(CmdError::Other(format!(
+            "--replace {r}: the stack declares no such resource (give its address, e.g. eks_nodegroup.main)"
+        )));
+    }
     let mut plan = plan::make::make(PlanInputs {
         stack: &loaded.stack,
         graph: &loaded.graph,
@@ -69,6 +76,7 @@ pub async fn make_plan(
         registry,
         destroy: args.destroy,
         recovered,
+        replace: &args.replace,
     })?;
     plan.moved = moved;
     check_takeovers(&plan, state.as_ref(), registry, &ctx).await?;

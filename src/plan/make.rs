@@ -29,6 +29,8 @@ pub struct PlanInputs<'a> {
     pub registry: &'a Registry,
     pub destroy: bool,
     pub recovered: Vec<String>,
+    /// `--replace ADDR`: replace these even when nothing changed.
+    pub replace: &'a [String],
 }
 
 /// Resolve a reference against planned attributes and variables.
@@ -219,6 +221,18 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     c.replace_because = d.forces_replace;
                     // An object that is not ready is never in sync: apply brings it there.
                     c.pending = kind.pending(&before_attrs);
+                    // One that never will be, or that the person asked to replace, is replaced
+                    // (delete first: a broken object serves nothing, and a new one may need its name).
+                    let forced = match kind.tainted(&before_attrs) {
+                        Some(t) => Some(format!("tainted: {t}")),
+                        None => inp.replace.contains(&addr).then(|| "--replace".to_string()),
+                    };
+                    if let Some(why) = forced {
+                        c.pending = None;
+                        c.changed.push(why.clone());
+                        c.replace_because.push(why);
+                        c.create_before_destroy = false;
+                    }
                     c.after_attributes = Some(if c.changed.is_empty() && c.pending.is_none() {
                         c.action = Action::NoOp;
                         // What references read is the real value again.

@@ -87,6 +87,18 @@ fn header(c: &Change) -> String {
             None => "will be updated in place".to_string(),
         },
         Action::Update => "will be updated in place".to_string(),
+        Action::Replace if c.replace_because.iter().any(|f| f.starts_with("tainted: ")) => {
+            let why = c
+                .replace_because
+                .iter()
+                .find(|f| f.starts_with("tainted: "))
+                .cloned()
+                .unwrap_or_default();
+            format!("is {why}, so it must be replaced (old object first)")
+        }
+        Action::Replace if c.replace_because.iter().any(|f| f == "--replace") => {
+            "will be replaced, as requested (--replace; old object first)".to_string()
+        }
         Action::Replace => {
             let fields: Vec<String> = c.replace_because.iter().map(|f| format!("`{f}`")).collect();
             let order = if c.create_before_destroy {

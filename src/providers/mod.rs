@@ -350,6 +350,12 @@ pub trait ResourceKind: Send + Sync {
         None
     }
 
+    /// Why an object that exists can never become ready (a nodegroup that
+    /// failed to create): such an object is planned as a replacement.
+    fn tainted(&self, _attributes: &Value) -> Option<String> {
+        None
+    }
+
     /// The attributes as the plan predicts them: inputs from the desired
     /// config, computed ones kept from `prior` on update and unknown on create.
     fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {

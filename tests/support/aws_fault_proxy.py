@@ -10,7 +10,9 @@ answer what AWS answers where moto accepts: --iam-propagation S (EKS CreateClust
 cannot assume a role for S seconds after its CreateRole), --ec2-read-lag S (Describe*
 does not find a VPC, subnet, security group or route table for S seconds after its
 create), --igw-required (an internet-facing CreateLoadBalancer in a VPC without an
-attached internet gateway is refused, InvalidSubnet). Every call is logged as a JSON line
+attached internet gateway is refused, InvalidSubnet); --eks-nodegroup-failed N reports
+the first N nodegroups as CREATE_FAILED (AsgInstanceLaunchFailures), as EKS does when
+the nodes never join. Every call is logged as a JSON line
 (service, action, status, fault, the JSON request of EKS calls, the status
 an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
 can count calls and check what moto ignores.
@@ -37,6 +39,7 @@ LOCK = threading.Lock()
 SEEN = {}  # action -> calls seen (for --fail-action)
 CREATED = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> time created
 ROLES = {}  # IAM role name -> time created (--iam-propagation)
+FAILED_NODEGROUPS = set()  # nodegroup ARNs reported CREATE_FAILED (--eks-nodegroup-failed)
 FRESH = {}  # EC2 ID -> time created (--ec2-read-lag)
 
 # --ec2-read-lag: what each EC2 create answers with, and the NotFound code
@@ -212,11 +215,22 @@ def hold_creating(action, path, status, data):
         elif action == "CreateNodegroup" and status < 300:
             n = doc.get("nodegroup", {})
             CREATED[("nodegroup", n.get("clusterName"), n.get("nodegroupName"))] = now
+            if ARGS.eks_nodegroup_failed and len(FAILED_NODEGROUPS) < ARGS.eks_nodegroup_failed:
+                FAILED_NODEGROUPS.add(n.get("nodegroupArn"))
         elif action == "DescribeCluster" and "cluster" in doc:
             t = CREATED.get(("cluster", parts[1]))
             if t and now - t < ARGS.eks_cluster_creating:
                 doc["cluster"]["status"] = "CREATING"
                 return json.dumps(doc).encode()
+        elif action == "DescribeNodegroup" and doc.get("nodegroup", {}).get("nodegroupArn") in FAILED_NODEGROUPS:
+            # The nodes never joined: EKS gives up on the nodegroup.
+            doc["nodegroup"]["status"] = "CREATE_FAILED"
+            doc["nodegroup"]["health"] = {"issues": [{
+                "code": "AsgInstanceLaunchFailures",
+                "message": "Instance failed to join the kubernetes cluster",
+                "resourceIds": [],
+            }]}
+            return json.dumps(doc).encode()
         elif action == "DescribeNodegroup" and "nodegroup" in doc:
             t = CREATED.get(("nodegroup", parts[1], parts[3]))
             if t and now - t < ARGS.eks_nodegroup_creating:
@@ -332,6 +346,7 @@ if __name__ == "__main__":
     p.add_argument("--iam-propagation", type=float, default=0.0, help="EKS CreateCluster refuses a role for S seconds after CreateRole")
     p.add_argument("--ec2-read-lag", type=float, default=0.0, help="EC2 Describe* does not find a new VPC/subnet/SG/route table for S seconds")
     p.add_argument("--igw-required", action="store_true", help="an internet-facing ALB needs its VPC's internet gateway attached")
+    p.add_argument("--eks-nodegroup-failed", type=int, default=0, help="report the first N nodegroups created as CREATE_FAILED")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
     ARGS = p.parse_args()

@@ -146,6 +146,10 @@ pub trait AwsKind: Send + Sync + 'static {
     fn pending(&self, _attributes: &Value) -> Option<String> {
         None
     }
+    /// Why the live object never will be (see `ResourceKind::tainted`).
+    fn tainted(&self, _attributes: &Value) -> Option<String> {
+        None
+    }
     /// The object tags are set on (the ID, or an ARN among the attributes).
     fn tag_target(&self, live: &Live) -> String {
         live.id.clone()
@@ -314,6 +318,9 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     }
     fn pending(&self, attributes: &Value) -> Option<String> {
         self.0.pending(attributes)
+    }
+    fn tainted(&self, attributes: &Value) -> Option<String> {
+        self.0.tainted(attributes)
     }
 
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {

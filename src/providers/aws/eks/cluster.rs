@@ -333,6 +333,11 @@ impl AwsKind for EksCluster {
     const REPLACE_WARNING: Option<&'static str> =
         Some("replacing an EKS cluster deletes it and every workload running on it, then creates an empty one");
 
+    /// A FAILED cluster never becomes ACTIVE: replace it.
+    fn tainted(&self, attributes: &Value) -> Option<String> {
+        (attributes.get("status").and_then(Value::as_str) == Some("FAILED")).then(|| "FAILED".to_string())
+    }
+
     fn canonical(&self, mut c: ClusterConfig, stack: &str, address: &str) -> Result<ClusterConfig, String> {
         c.name = Some(c.name.unwrap_or_else(|| format!("{stack}-{}", name_of(address))));
         crate::value::sort_dedup(&mut c.subnets);

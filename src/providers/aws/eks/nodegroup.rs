@@ -156,12 +156,27 @@ fn nodegroup_live(n: &Nodegroup) -> Tagged {
             "nodegroup_name": full,
             "arn": n.nodegroup_arn().unwrap_or_default(),
             "status": n.status().map(|s| s.as_str()).unwrap_or_default(),
+            "health_issues": n.health().map(|h| h.issues()).unwrap_or_default().iter().map(|i| {
+                format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or("issue"), i.message().unwrap_or(""))
+            }).collect::<Vec<_>>().join("; "),
         }),
         id,
     };
     Tagged {
         live,
         tags: tag_map(n.tags()),
+    }
+}
+
+/// A status with the health issues EKS gives for it.
+fn health(status: &str, attributes: &Value) -> String {
+    match attributes
+        .get("health_issues")
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())
+    {
+        Some(i) => format!("{status} ({i})"),
+        None => status.to_string(),
     }
 }
 
@@ -203,7 +218,7 @@ fn scaling(min: i32, max: i32, desired: i32) -> NodegroupScalingConfig {
 impl AwsKind for EksNodegroup {
     type Config = NodegroupConfig;
     const NAME: &'static str = "eks_nodegroup";
-    const COMPUTED: &'static [&'static str] = &["id", "nodegroup_name", "arn", "status"];
+    const COMPUTED: &'static [&'static str] = &["id", "nodegroup_name", "arn", "status", "health_issues"];
     const FORCE_NEW: &'static [&'static str] = &[
         "cluster",
         "name",
@@ -217,6 +232,18 @@ impl AwsKind for EksNodegroup {
     const GONE: &'static [&'static str] = &[NOT_FOUND];
     const TAGGER: Tagger = Tagger::Eks;
     const CREATE_BEFORE_DESTROY: bool = true;
+
+    /// A nodegroup that failed to create never will: replace it.
+    fn tainted(&self, attributes: &Value) -> Option<String> {
+        let status = attributes.get("status").and_then(Value::as_str)?;
+        (status == "CREATE_FAILED").then(|| health(status, attributes))
+    }
+
+    /// A DEGRADED one may recover (an update, capacity coming back): wait for it.
+    fn pending(&self, attributes: &Value) -> Option<String> {
+        let status = attributes.get("status").and_then(Value::as_str)?;
+        (status == "DEGRADED").then(|| health(status, attributes))
+    }
 
     fn canonical(&self, mut c: NodegroupConfig, _stack: &str, address: &str) -> Result<NodegroupConfig, String> {
         c.name = Some(c.name.unwrap_or_else(|| name_of(address).to_string()));
