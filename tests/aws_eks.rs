@@ -250,7 +250,7 @@ fn desired_size_changed_by_hand_is_drift_only_when_not_autoscaled_against_moto_e
 }
 
 #[test]
-fn version_jumps_are_refused_and_subnet_changes_replace_loudly_against_moto_emulator() {
+fn version_jumps_are_refused_subnets_move_in_place_and_a_new_role_replaces_loudly_against_moto_emulator() {
     let (_moto, sb) = setup();
     sb.write(
         "stacks/eks/main.toml",
@@ -287,10 +287,40 @@ fn version_jumps_are_refused_and_subnet_changes_replace_loudly_against_moto_emul
     )
         + "\n[subnet.c]\nvpc = \"${vpc.main.id}\"\ncidr = \"10.0.3.0/24\"\navailability_zone = \"us-east-1c\"\n";
     sb.write("stacks/eks/main.toml", &moved);
+    // EKS moves a cluster to other subnets of its VPC in place (a VpcConfigUpdate).
+    let p = sb.run(&["plan", "stacks/eks"]).expect(0);
+    assert!(
+        p.stdout.contains("# eks_cluster.main will be updated in place"),
+        "{}",
+        p.stdout
+    );
+    assert!(!p.stdout.contains("REPLACES"), "{}", p.stdout);
+    sb.run(&["apply", "stacks/eks", "--auto-approve"]).expect(0);
+    let c = attr(&sb, "subnet.c", "id");
+    rt().block_on(async {
+        let eks = aws_sdk_eks::Client::new(&_moto.sdk_config().await);
+        let d = eks.describe_cluster().name("eks-main").send().await.unwrap();
+        let subnets = d
+            .cluster()
+            .unwrap()
+            .resources_vpc_config()
+            .unwrap()
+            .subnet_ids()
+            .to_vec();
+        assert!(subnets.contains(&c), "{subnets:?} holds {c}");
+    });
+    sb.run(&["plan", "stacks/eks", "--detailed-exitcode"]).expect(0);
+
+    // A new role is a new cluster, and the plan says so loudly.
+    sb.write(
+        "stacks/eks/main.toml",
+        &(moved.replace("role = \"${iam_role.cluster.arn}\"", "role = \"${iam_role.cluster2.arn}\"")
+            + "\n[iam_role.cluster2]\nassume_role_policy = { Version = \"2012-10-17\", Statement = [{ Effect = \"Allow\", Principal = { Service = \"eks.amazonaws.com\" }, Action = \"sts:AssumeRole\" }] }\n"),
+    );
     let p = sb.run(&["plan", "stacks/eks"]).expect(0);
     assert!(
         p.stdout
-            .contains("# eks_cluster.main must be replaced (`subnets` forces replacement)"),
+            .contains("# eks_cluster.main must be replaced (`role` forces replacement)"),
         "{}",
         p.stdout
     );

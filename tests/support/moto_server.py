@@ -35,6 +35,9 @@ does, never more leniently:
   Create/Describe/Update/Delete/ListAddons and DescribeAddonVersions (a small
   catalogue: vpc-cni, coredns, kube-proxy, metrics-server; an add-on is ACTIVE
   at once, as moto's clusters are). A cluster's entries and add-ons go with it.
+- EKS UpdateClusterConfig answers with the update it started and merges the
+  VPC config fields it names (moto answers with the cluster and replaces the
+  whole VPC config); DescribeUpdate follows it (done at once).
 """
 
 import sys
@@ -139,12 +142,16 @@ def create_cluster(self, *args, **kwargs):
 
 
 def update_cluster_config(self, name, resources_vpc_config, *args, **kwargs):
+    # EKS changes only the fields an update names (moto replaces the whole
+    # VPC config) and keeps the cluster security group it made.
     cluster = self.clusters.get(name)
-    keep = (cluster.resources_vpc_config or {}).get("clusterSecurityGroupId") if cluster else None
+    before = dict(cluster.resources_vpc_config or {}) if cluster else {}
     out = _update_cluster_config(self, name, resources_vpc_config, *args, **kwargs)
-    if cluster and keep and resources_vpc_config:
-        merged = dict(resources_vpc_config)
-        merged["clusterSecurityGroupId"] = keep
+    if cluster and resources_vpc_config:
+        merged = dict(before)
+        merged.update(resources_vpc_config)
+        if before.get("clusterSecurityGroupId"):
+            merged["clusterSecurityGroupId"] = before["clusterSecurityGroupId"]
         cluster.resources_vpc_config = merged
     return out
 
@@ -281,14 +288,44 @@ def response_create_cluster(self):
 
 
 def response_update_cluster_config(self):
+    # EKS answers with the update it started (moto with the cluster) and
+    # lets DescribeUpdate follow it; moto's updates are done at once.
     asked = self._get_param("accessConfig") or {}
-    out = _response_update_cluster_config(self)
+    _response_update_cluster_config(self)
     cluster = self.eks_backend.clusters.get(self._get_param("name"))
     if cluster is not None and asked.get("authenticationMode"):
         config = dict(getattr(cluster, "access_config", None) or {})
         config["authenticationMode"] = asked["authenticationMode"]
         cluster.access_config = config
-    return out
+    kind = (
+        "AccessConfigUpdate" if asked
+        else "LoggingUpdate" if self._get_param("logging")
+        else "VpcConfigUpdate" if (self._get_param("resourcesVpcConfig") or {}).get("subnetIds")
+        else "EndpointAccessUpdate"
+    )
+    return ActionResult({"update": _record_update(cluster, kind)})
+
+
+def _record_update(cluster, kind):
+    import uuid
+
+    update = {"id": str(uuid.uuid4()), "status": "Successful", "type": kind, "params": [], "createdAt": _now(), "errors": []}
+    if cluster is not None:
+        if not hasattr(cluster, "updates"):
+            cluster.updates = {}
+        cluster.updates[update["id"]] = update
+    return update
+
+
+def describe_update(self):
+    cluster = _cluster_of(self)
+    update = getattr(cluster, "updates", {}).get(self._get_param("updateId"))
+    if update is None:
+        raise eks.ResourceNotFoundException(
+            clusterName=cluster.name, nodegroupName=None, fargateProfileName=None, addonName=None,
+            message=f"No update found for ID: {self._get_param('updateId')}",
+        )
+    return ActionResult({"update": update})
 
 
 # --- EKS access entries and add-ons -------------------------------------------
@@ -308,6 +345,7 @@ eks_urls.url_paths.update(
         "{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)$": eks_responses.EKSResponse.dispatch,
         "{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)/update$": eks_responses.EKSResponse.dispatch,
         "{0}/addons/supported-versions$": eks_responses.EKSResponse.dispatch,
+        "{0}/clusters/(?P<name>[^/]+)/updates/(?P<updateId>[^/]+)$": eks_responses.EKSResponse.dispatch,
     }
 )
 
@@ -560,7 +598,7 @@ for _name, _fn in list(globals().items()):
         "create_access_entry", "describe_access_entry", "update_access_entry", "delete_access_entry",
         "list_access_entries", "associate_access_policy", "list_associated_access_policies",
         "disassociate_access_policy", "create_addon", "describe_addon", "update_addon", "delete_addon",
-        "list_addons", "describe_addon_versions",
+        "list_addons", "describe_addon_versions", "describe_update",
     ):
         setattr(eks_responses.EKSResponse, _name, _fn)
 

@@ -203,6 +203,8 @@ pub struct ClusterConfigView {
     pub private: bool,
     pub cidrs: Vec<String>,
     pub authentication_mode: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
 }
 
 impl From<&ClusterConfig> for ClusterConfigView {
@@ -214,6 +216,8 @@ impl From<&ClusterConfig> for ClusterConfigView {
             private: c.endpoint_private_access,
             cidrs: c.public_access_cidrs.clone(),
             authentication_mode: c.access_config.authentication_mode.clone(),
+            subnets: c.subnets.clone(),
+            security_groups: c.security_groups.clone(),
         }
     }
 }
@@ -266,6 +270,22 @@ impl EksCluster {
             let logging = Logging::builder().set_cluster_logging(Some(setups)).build();
             let out = eks.update_cluster_config().name(name).logging(logging).send().await;
             let out = out.map_err(aws_err("eks UpdateClusterConfig (logging)"))?;
+            wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+        }
+        if (&old.subnets, &old.security_groups) != (&new.subnets, &new.security_groups) {
+            // EKS moves a cluster's network interfaces to other subnets (of the
+            // same VPC) and security groups in place: a VpcConfigUpdate.
+            let vpc = VpcConfigRequest::builder()
+                .set_subnet_ids(Some(new.subnets.clone()))
+                .set_security_group_ids(Some(new.security_groups.clone()))
+                .build();
+            let out = eks
+                .update_cluster_config()
+                .name(name)
+                .resources_vpc_config(vpc)
+                .send()
+                .await;
+            let out = out.map_err(aws_err("eks UpdateClusterConfig (subnets and security groups)"))?;
             wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
         }
         if (old.public, old.private, &old.cidrs) != (new.public, new.private, &new.cidrs) {
@@ -327,7 +347,9 @@ impl AwsKind for EksCluster {
         "status",
         "connection",
     ];
-    const FORCE_NEW: &'static [&'static str] = &["name", "role", "subnets", "security_groups"];
+    /// Subnets and security groups update in place (a VpcConfigUpdate); a
+    /// cluster cannot move to another VPC, which EKS refuses with its own error.
+    const FORCE_NEW: &'static [&'static str] = &["name", "role"];
     const GONE: &'static [&'static str] = &[NOT_FOUND];
     const TAGGER: Tagger = Tagger::Eks;
     const REPLACE_WARNING: Option<&'static str> =
@@ -609,6 +631,8 @@ mod tests {
             private: false,
             cidrs: vec!["0.0.0.0/0".into()],
             authentication_mode: "API_AND_CONFIG_MAP".into(),
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            security_groups: vec![],
         }
     }
 
