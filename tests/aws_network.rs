@@ -553,3 +553,63 @@ fn a_process_killed_after_create_is_adopted_not_duplicated_against_moto_emulator
         assert!(!roles.roles().iter().any(|r| r.role_name() == "net-r"));
     });
 }
+
+#[test]
+fn a_role_takes_a_permissions_boundary_and_a_session_length_and_changes_them_in_place_against_moto_emulator() {
+    let moto = Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    let role = |extra: &str| {
+        format!(
+            "[stack]\nname = \"iam\"\nregion = \"us-east-1\"\n\n[iam_role.ci]\n\
+             assume_role_policy = {{ Version = \"2012-10-17\", Statement = [{{ Effect = \"Allow\", Principal = {{ Service = \"ec2.amazonaws.com\" }}, Action = \"sts:AssumeRole\" }}] }}\n{extra}"
+        )
+    };
+    const BOUNDARY: &str = "arn:aws:iam::aws:policy/PowerUserAccess";
+    sb.write(
+        "iam/main.toml",
+        &role(&format!(
+            "permissions_boundary = \"{BOUNDARY}\"\nmax_session_duration = 7200\n"
+        )),
+    );
+    sb.run(&["apply", "iam", "--auto-approve"]).expect(0);
+    let read = || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let iam = moto.iam().await;
+            let r = iam.get_role().role_name("iam-ci").send().await.unwrap();
+            let r = r.role().unwrap().clone();
+            (
+                r.permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
+                r.max_session_duration(),
+            )
+        })
+    };
+    assert_eq!(read(), (Some(BOUNDARY.to_string()), Some(7200)));
+    sb.run(&["plan", "iam", "--detailed-exitcode"]).expect(0);
+
+    let bad = role("max_session_duration = 60\n");
+    sb.write("iam/main.toml", &bad);
+    let e = sb.run(&["plan", "iam"]).expect(1);
+    assert!(
+        e.stderr.contains("IAM allows 3600 (1 hour) to 43200 (12 hours)"),
+        "{}",
+        e.stderr
+    );
+
+    // Back to no boundary and one hour: in place, same role.
+    sb.write("iam/main.toml", &role(""));
+    let p = sb.run(&["plan", "iam"]).expect(0);
+    assert!(
+        p.stdout.contains("# iam_role.ci will be updated in place"),
+        "{}",
+        p.stdout
+    );
+    sb.run(&["apply", "iam", "--auto-approve"]).expect(0);
+    assert_eq!(read(), (None, Some(3600)));
+    sb.run(&["plan", "iam", "--detailed-exitcode"]).expect(0);
+}

@@ -36,8 +36,18 @@ pub struct RoleConfig {
     /// Policy name -> document (table or JSON string).
     #[serde(default)]
     inline_policies: BTreeMap<String, Value>,
+    /// A managed policy ARN that bounds what the role can ever do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    permissions_boundary: Option<String>,
+    /// Longest session, in seconds (3600 to 43200).
+    #[serde(default = "one_hour")]
+    max_session_duration: i32,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+}
+
+fn one_hour() -> i32 {
+    3600
 }
 
 fn root_path() -> String {
@@ -91,6 +101,9 @@ async fn roles(aws: &Clients, only: Option<&BTreeSet<String>>) -> Result<Vec<Tag
                 "assume_role_policy": trust,
                 "managed_policy_arns": managed,
                 "inline_policies": inline,
+                "permissions_boundary": r.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+                // Not in the account-wide read: see `describe`.
+                "max_session_duration": one_hour(),
             }),
             attributes: json!({ "id": name, "arn": r.arn().unwrap_or_default(), "unique_id": r.role_id().unwrap_or_default() }),
         };
@@ -191,6 +204,16 @@ impl AwsKind for IamRole {
     }
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
+        if let Some(m) = config
+            .get("max_session_duration")
+            .and_then(Value::as_i64)
+            .filter(|m| !(3600..=43200).contains(m))
+        {
+            return Err(SchemaError::at(
+                vec![PathSeg::Field("max_session_duration".into())],
+                format!("{m} seconds: IAM allows 3600 (1 hour) to 43200 (12 hours)"),
+            ));
+        }
         if let Some(doc) = config.get("assume_role_policy") {
             check_policy(doc, vec![PathSeg::Field("assume_role_policy".into())])?;
         }
@@ -207,7 +230,26 @@ impl AwsKind for IamRole {
     async fn describe(&self, _ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         // One account-wide read serves any number of IDs; by owner, the tags decide.
         let ids: BTreeSet<String> = sel.ids().into_iter().collect();
-        roles(aws, matches!(sel, Select::Ids(_)).then_some(&ids)).await
+        let mut found = roles(aws, matches!(sel, Select::Ids(_)).then_some(&ids)).await?;
+        if let Select::Ids(reqs) = sel {
+            // GetAccountAuthorizationDetails leaves out the session length: a
+            // role whose state sets one is read alone (GetRole).
+            for t in &mut found {
+                let set = reqs
+                    .iter()
+                    .find(|r| r.id == t.live.id)
+                    .and_then(|r| r.inputs.get("max_session_duration"))
+                    .and_then(Value::as_i64)
+                    .is_some_and(|m| m != i64::from(one_hour()));
+                if set {
+                    let r = aws.iam.get_role().role_name(&t.live.id).send().await;
+                    let r = r.map_err(aws_err("iam GetRole"))?;
+                    t.live.inputs["max_session_duration"] =
+                        json!(r.role().and_then(|r| r.max_session_duration()).unwrap_or(one_hour()));
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn create(&self, call: &Call<'_>, c: &RoleConfig, tags: &Tags) -> Result<Created, ProviderError> {
@@ -219,6 +261,8 @@ impl AwsKind for IamRole {
             .role_name(&name)
             .path(&c.path)
             .assume_role_policy_document(c.assume_role_policy.to_string())
+            .set_permissions_boundary(c.permissions_boundary.clone())
+            .max_session_duration(c.max_session_duration)
             .set_tags(Some(iam_tags(tags)))
             .send()
             .await
@@ -232,6 +276,8 @@ impl AwsKind for IamRole {
             assume_role_policy: Value::Null,
             managed_policy_arns: vec![],
             inline_policies: BTreeMap::new(),
+            permissions_boundary: c.permissions_boundary.clone(),
+            max_session_duration: c.max_session_duration,
             tags: BTreeMap::new(),
         };
         converge_policies(call.aws, &name, c, &empty).await?;
@@ -266,6 +312,34 @@ impl AwsKind for IamRole {
                 .map_err(aws_err("iam UpdateAssumeRolePolicy"))?;
         }
         converge_policies(call.aws, &prior.id, c, &old).await?;
+        if old.permissions_boundary != c.permissions_boundary {
+            match &c.permissions_boundary {
+                Some(b) => {
+                    let r = call
+                        .aws
+                        .iam
+                        .put_role_permissions_boundary()
+                        .role_name(&prior.id)
+                        .permissions_boundary(b);
+                    r.send().await.map_err(aws_err("iam PutRolePermissionsBoundary"))?;
+                }
+                None => {
+                    let r = call.aws.iam.delete_role_permissions_boundary().role_name(&prior.id);
+                    r.send().await.map_err(aws_err("iam DeleteRolePermissionsBoundary"))?;
+                }
+            }
+        }
+        // The live read does not know the session length unless the state set one: set it when asked.
+        if c.max_session_duration != one_hour() || prior.inputs.get("max_session_duration") != Some(&json!(one_hour()))
+        {
+            let r = call
+                .aws
+                .iam
+                .update_role()
+                .role_name(&prior.id)
+                .max_session_duration(c.max_session_duration);
+            r.send().await.map_err(aws_err("iam UpdateRole"))?;
+        }
         Ok(Value::Null)
     }
 
