@@ -346,15 +346,18 @@ fn the_blog_cluster_has_access_entries_on_and_https_waits_for_an_issued_certific
 fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_against_moto() {
     // EKS cannot assume the cluster role for 8 s after IAM made it, EC2
     // Describe does not see new network objects for 3 s, an internet-facing
-    // ALB needs its internet gateway, and the cluster and nodegroup are
-    // CREATING for 20 s / 10 s: one apply still converges, re-plans clean,
-    // and destroy leaves nothing.
+    // ALB needs its internet gateway, the cluster and nodegroup are CREATING
+    // for 20 s / 10 s, and a deleted cluster's or ALB's network interfaces
+    // hold subnets and security groups for 5 s: one apply still converges,
+    // re-plans clean, and destroy leaves nothing.
     let (moto, proxy, sb, _emu) = run_blog_through(&[
         "--iam-propagation",
         "8",
         "--ec2-read-lag",
         "3",
         "--igw-required",
+        "--linger",
+        "5",
         "--eks-cluster-creating",
         "20",
         "--eks-nodegroup-creating",
@@ -376,6 +379,8 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
         "the ALB waited for the internet gateway"
     );
     sb.run(&["destroy", &blog(&sb), "--auto-approve"]).expect(0);
+    let lingered = proxy.calls().iter().filter(|c| c["fault"] == "linger").count();
+    assert!(lingered >= 1, "deletes met lingering network interfaces ({lingered}) and were retried");
     assert!(
         owned_counts(&moto).values().all(|n| *n == 0),
         "orphans: {:?}",

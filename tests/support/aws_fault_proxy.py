@@ -10,8 +10,10 @@ answer what AWS answers where moto accepts: --iam-propagation S (EKS CreateClust
 cannot assume a role for S seconds after its CreateRole), --ec2-read-lag S (Describe*
 does not find a VPC, subnet, security group or route table for S seconds after its
 create), --igw-required (an internet-facing CreateLoadBalancer in a VPC without an
-attached internet gateway is refused, InvalidSubnet); --eks-nodegroup-failed N reports
-the first N nodegroups as CREATE_FAILED (AsgInstanceLaunchFailures), as EKS does when
+attached internet gateway is refused, InvalidSubnet); --linger S (for S seconds after a cluster or load
+balancer is deleted, deleting a subnet, security group or VPC, or detaching the
+internet gateway, answers DependencyViolation: the network interfaces linger);
+--eks-nodegroup-failed N reports the first N nodegroups as CREATE_FAILED (AsgInstanceLaunchFailures), as EKS does when
 the nodes never join. Every call is logged as a JSON line
 (service, action, status, fault, the JSON request of EKS calls, the status
 an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
@@ -39,6 +41,7 @@ LOCK = threading.Lock()
 SEEN = {}  # action -> calls seen (for --fail-action)
 CREATED = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> time created
 ROLES = {}  # IAM role name -> time created (--iam-propagation)
+LINGER = {"until": 0.0}  # network interfaces of a deleted cluster/ALB linger until then (--linger)
 FAILED_NODEGROUPS = set()  # nodegroup ARNs reported CREATE_FAILED (--eks-nodegroup-failed)
 FRESH = {}  # EC2 ID -> time created (--ec2-read-lag)
 
@@ -106,6 +109,13 @@ def strict(service, action, body, headers):
         if young:
             code, what = next(v for k, v in EC2_NOT_FOUND.items() if young[0].startswith(k))
             return "ec2-read-lag", ec2_error(code, f"The {what} ID '{young[0]}' does not exist")
+    if ARGS.linger and service == "ec2" and action in ("DeleteSecurityGroup", "DeleteSubnet", "DeleteVpc", "DetachInternetGateway"):
+        # A deleted cluster's or load balancer's network interfaces stay a while
+        # and hold their subnets and security groups.
+        with LOCK:
+            lingering = now < LINGER["until"]
+        if lingering:
+            return "linger", ec2_error("DependencyViolation", "resource has a dependent object")
     if ARGS.igw_required and service == "elasticloadbalancing" and action == "CreateLoadBalancer" and body:
         # An internet-facing load balancer needs its VPC's internet gateway attached.
         q = parse_qs(body.decode(errors="replace"))
@@ -125,6 +135,9 @@ def remember(service, action, body, status, data):
     if status >= 300:
         return
     now = time.time()
+    if ARGS.linger and ((service == "eks" and action == "DELETE /clusters") or action == "DeleteLoadBalancer"):
+        with LOCK:
+            LINGER["until"] = now + ARGS.linger
     if service == "iam" and action == "CreateRole" and body:
         name = parse_qs(body.decode(errors="replace")).get("RoleName", [""])[0]
         with LOCK:
@@ -346,6 +359,7 @@ if __name__ == "__main__":
     p.add_argument("--iam-propagation", type=float, default=0.0, help="EKS CreateCluster refuses a role for S seconds after CreateRole")
     p.add_argument("--ec2-read-lag", type=float, default=0.0, help="EC2 Describe* does not find a new VPC/subnet/SG/route table for S seconds")
     p.add_argument("--igw-required", action="store_true", help="an internet-facing ALB needs its VPC's internet gateway attached")
+    p.add_argument("--linger", type=float, default=0.0, help="DependencyViolation on subnet/SG/VPC deletes for S seconds after a cluster or ALB delete")
     p.add_argument("--eks-nodegroup-failed", type=int, default=0, help="report the first N nodegroups created as CREATE_FAILED")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
