@@ -123,3 +123,33 @@ fn unknown_fields_of_aws_kinds_suggest_the_right_one() {
         &["did you mean `enable_dns_hostnames`?"],
     );
 }
+
+#[test]
+fn names_and_tags_are_checked_against_aws_limits() {
+    fails(
+        "[alb_target_group.web]\nname = \"a-target-group-name-far-over-32-chars\"\nvpc = \"${vpc.main.id}\"\nport = 30080\n",
+        &["stacks/v/main.toml:9:8", "alb_target_group.web.name", "ELB names are 1 to 32"],
+    );
+    fails(
+        &format!(
+            "[iam_role.ci]\nname = \"{}\"\nassume_role_policy = {{ Version = \"2012-10-17\", Statement = [] }}\n",
+            "r".repeat(65)
+        ),
+        &["iam_role.ci.name", "an IAM role name is 1 to 64 characters"],
+    );
+    let tags: Vec<String> = (0..47).map(|i| format!("k{i} = \"v\"")).collect();
+    fails(
+        &format!(
+            "[internet_gateway.main]\nvpc = \"${{vpc.main.id}}\"\ntags = {{ {} }}\n",
+            tags.join(", ")
+        ),
+        &[
+            "internet_gateway.main.tags",
+            "47 tags: AWS allows 50 an object, and slipway's ownership takes 4",
+        ],
+    );
+    fails(
+        "[internet_gateway.main]\nvpc = \"${vpc.main.id}\"\ntags = { \"aws:owner\" = \"me\" }\n",
+        &["the `aws:` and `slipway:` prefixes are reserved"],
+    );
+}

@@ -380,7 +380,10 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
     );
     sb.run(&["destroy", &blog(&sb), "--auto-approve"]).expect(0);
     let lingered = proxy.calls().iter().filter(|c| c["fault"] == "linger").count();
-    assert!(lingered >= 1, "deletes met lingering network interfaces ({lingered}) and were retried");
+    assert!(
+        lingered >= 1,
+        "deletes met lingering network interfaces ({lingered}) and were retried"
+    );
     assert!(
         owned_counts(&moto).values().all(|n| *n == 0),
         "orphans: {:?}",

@@ -18,6 +18,7 @@ use super::{
     all_tags, owned_by, owner_of, retry_on, tag_changes, user_view, AwsError, Clients, SETTLE_TIMEOUT, TAG_ADDRESS,
     TAG_ATTEMPT, TAG_LINEAGE, TAG_STACK,
 };
+use crate::path::PathSeg;
 use crate::providers::common::{tags_in, with_attrs};
 use crate::providers::{
     check_schema, generic_diff, Ctx, Diff, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackIssue,
@@ -184,6 +185,46 @@ pub trait AwsKind: Send + Sync + 'static {
     }
 }
 
+/// AWS's tag limits, checked before any call: 50 tags an object (slipway's
+/// ownership tags take 4), keys up to 128 characters, values up to 256, and
+/// the `aws:` and `slipway:` prefixes reserved.
+fn check_tags(config: &Value) -> Result<(), SchemaError> {
+    let Some(tags) = config.get("tags").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    let at = |k: Option<&str>| {
+        let mut p = vec![PathSeg::Field("tags".into())];
+        p.extend(k.map(|k| PathSeg::Field(k.into())));
+        p
+    };
+    const OURS: usize = 4;
+    if tags.len() > 50 - OURS {
+        return Err(SchemaError::at(
+            at(None),
+            format!(
+                "{} tags: AWS allows 50 an object, and slipway's ownership takes {OURS}",
+                tags.len()
+            ),
+        ));
+    }
+    for (k, v) in tags {
+        let lower = k.to_ascii_lowercase();
+        if lower.starts_with("aws:") || lower.starts_with("slipway:") {
+            return Err(SchemaError::at(
+                at(Some(k)),
+                format!("{k:?}: the `aws:` and `slipway:` prefixes are reserved"),
+            ));
+        }
+        if k.chars().count() > 128 {
+            return Err(SchemaError::at(at(Some(k)), "a tag key is at most 128 characters"));
+        }
+        if v.as_str().is_some_and(|v| !v.contains("${") && v.chars().count() > 256) {
+            return Err(SchemaError::at(at(Some(k)), "a tag value is at most 256 characters"));
+        }
+    }
+    Ok(())
+}
+
 /// An `AwsKind` run by the generic lifecycle.
 pub struct Aws<K>(pub K);
 
@@ -267,6 +308,7 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<K::Config>(config)?;
+        check_tags(config)?;
         self.0.check_more(config)
     }
     fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {

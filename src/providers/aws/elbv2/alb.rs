@@ -122,6 +122,7 @@ impl AwsKind for Alb {
     }
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
+        super::check_name(config)?;
         if let Some(s) = config
             .get("scheme")
             .and_then(Value::as_str)

@@ -56,6 +56,32 @@ pub async fn tags_of(elb: &Elb, arns: &[String]) -> Result<HashMap<String, BTree
 }
 
 /// `<stack>-<name>` within ELB's 32 characters of letters, digits and hyphens.
+/// ELB's rule for load balancer and target group names, checked before any
+/// call: 1 to 32 letters, digits and hyphens, no hyphen at either end, and
+/// (load balancers) not starting with `internal-`.
+pub fn check_name(config: &serde_json::Value) -> Result<(), crate::providers::SchemaError> {
+    let Some(n) = config
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .filter(|n| !n.contains("${"))
+    else {
+        return Ok(());
+    };
+    let ok = !n.is_empty()
+        && n.len() <= 32
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !n.starts_with('-')
+        && !n.ends_with('-')
+        && !n.starts_with("internal-");
+    if ok {
+        return Ok(());
+    }
+    Err(crate::providers::SchemaError::at(
+        vec![crate::path::PathSeg::Field("name".into())],
+        format!("{n:?}: ELB names are 1 to 32 letters, digits and hyphens, with no hyphen at either end and no `internal-` prefix"),
+    ))
+}
+
 pub fn default_name(stack: &str, address: &str) -> String {
     let mut s: String = format!("{stack}-{}", name_of(address))
         .chars()

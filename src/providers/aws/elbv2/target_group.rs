@@ -271,6 +271,7 @@ impl AwsKind for AlbTargetGroup {
     }
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
+        super::check_name(config)?;
         if let Some(p) = config
             .get("port")
             .and_then(Value::as_i64)

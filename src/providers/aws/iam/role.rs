@@ -204,6 +204,15 @@ impl AwsKind for IamRole {
     }
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
+        if let Some(n) = config.get("name").and_then(Value::as_str).filter(|n| !n.contains("${")) {
+            let ok = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+            if n.is_empty() || n.chars().count() > 64 || !n.chars().all(ok) {
+                return Err(SchemaError::at(
+                    vec![PathSeg::Field("name".into())],
+                    format!("{n:?}: an IAM role name is 1 to 64 characters of letters, digits and +=,.@_-"),
+                ));
+            }
+        }
         if let Some(m) = config
             .get("max_session_duration")
             .and_then(Value::as_i64)

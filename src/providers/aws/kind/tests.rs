@@ -380,3 +380,17 @@ async fn create_that_finds_its_own_object_converges_it_instead_of_creating_with_
     );
     assert_eq!(tag.num_calls(), 1, "the config's tag was added to the adopted object");
 }
+
+#[test]
+fn tags_within_aws_limits_pass_and_the_rest_name_the_tag() {
+    assert!(check_tags(&json!({"tags": {"team": "web"}})).is_ok());
+    let many: serde_json::Map<String, Value> = (0..47).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let e = check_tags(&json!({ "tags": many })).unwrap_err();
+    assert!(e.message.contains("47 tags: AWS allows 50"), "{}", e.message);
+    let e = check_tags(&json!({"tags": {"aws:cloudformation:stack-name": "x"}})).unwrap_err();
+    assert!(e.message.contains("prefixes are reserved"), "{}", e.message);
+    assert!(check_tags(&json!({"tags": {"slipway:stack": "x"}})).is_err());
+    let e = check_tags(&json!({"tags": {"k": "v".repeat(257)}})).unwrap_err();
+    assert_eq!(e.path.len(), 2, "the path names the tag");
+    assert!(check_tags(&json!({"tags": {"k".repeat(129): "v"}})).is_err());
+}
