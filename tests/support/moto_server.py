@@ -22,7 +22,9 @@ does, never more leniently:
   registers the group's instances in the target groups attached to it.
 - EKS accessConfig: CreateCluster keeps the request's `authenticationMode`
   (EKS's default when absent: `CONFIG_MAP`) and DescribeCluster reports it;
-  UpdateClusterConfig changes it. moto drops it. Like AWS, DescribeCluster
+  UpdateClusterConfig changes it. moto drops it.
+- CloudFormation names the IAM roles it makes within IAM's 64 characters
+  (moto's names can be longer, which IAM refuses). Like AWS, DescribeCluster
   does not report `bootstrapClusterCreatorAdminPermissions` reliably
   (terraform-provider-aws#35824), so this reports none.
 - ACM issues a DNS-validated certificate only when Route53 answers its
@@ -242,6 +244,23 @@ def delete_nodegroup(self, cluster_name, nodegroup_name):
                 ec2.delete_launch_template(name, None)
     return out
 
+
+# CloudFormation keeps the names it makes for IAM roles within IAM's 64
+# characters (moto does not, and makes names IAM would refuse).
+from moto.cloudformation import parsing as cfn_parsing
+
+_generate_resource_name = cfn_parsing.generate_resource_name
+
+
+def generate_resource_name(resource_type, stack_name, logical_id):
+    if resource_type == "AWS::IAM::Role":
+        suffix = cfn_parsing.random_suffix()
+        prefix = f"{stack_name}-{logical_id}"[: 64 - len(suffix) - 1].rstrip("-")
+        return f"{prefix}-{suffix}"
+    return _generate_resource_name(resource_type, stack_name, logical_id)
+
+
+cfn_parsing.generate_resource_name = generate_resource_name
 
 _acm_check = acm_models.CertBundle.check
 

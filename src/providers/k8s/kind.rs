@@ -421,7 +421,7 @@ impl K8sKind {
             .iter()
             .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment"))
         {
-            wait_rollout(ctx, &client, o).await?;
+            wait_rollout(ctx, &t, o).await?;
         }
         let inputs = self.complete(&ctx.stack, address, config);
         let id = id_of(&objs);

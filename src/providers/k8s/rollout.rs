@@ -96,7 +96,9 @@ pub fn rollout_complete(dep: &Value, pods: &[Value]) -> Check<()> {
 }
 
 /// Wait for a Deployment's rollout, failing fast on pods that cannot start.
-pub async fn wait_rollout(ctx: &Ctx, client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
+/// Each poll takes its client from the run's cache, which remakes it before
+/// the EKS token inside expires (15 minutes): a long rollout keeps working.
+pub async fn wait_rollout(ctx: &Ctx, target: &client::Target, obj: &Value) -> Result<(), ProviderError> {
     let what = format!("the rollout of {}", client::describe(obj));
     let ns = obj
         .pointer("/metadata/namespace")
@@ -119,6 +121,7 @@ pub async fn wait_rollout(ctx: &Ctx, client: &kube::Client, obj: &Value) -> Resu
         max: std::time::Duration::from_secs(5),
     };
     wait_for(&what, policy, || async {
+        let client = &client::client(ctx, target).await?;
         let dep = client::get(client, obj)
             .await?
             .ok_or_else(|| ProviderError::new(format!("{} disappeared", client::describe(obj))))?;
