@@ -29,9 +29,27 @@ fn encode_query(s: &str) -> String {
     out
 }
 
+/// The DNS suffix of a region's partition (aws, aws-cn, aws-us-gov, the ISO
+/// partitions): where its STS lives.
+pub fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else if region.starts_with("us-isob-") {
+        "sc2s.sgov.gov"
+    } else if region.starts_with("us-iso-") {
+        "c2s.ic.gov"
+    } else {
+        // aws and aws-us-gov
+        "amazonaws.com"
+    }
+}
+
 /// The presigned STS URL for `cluster` in `region`, signed at `time`.
 pub fn presigned_url(cluster: &str, region: &str, creds: &Credentials, time: SystemTime) -> Result<String, String> {
-    let host = format!("sts.{region}.amazonaws.com");
+    if region.is_empty() {
+        return Err("no AWS region for the EKS token: set `[stack] region` or AWS_REGION".into());
+    }
+    let host = format!("sts.{region}.{}", dns_suffix(region));
     let url = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
     let identity: Identity = creds.clone().into();
     let mut settings = SigningSettings::default();
@@ -114,6 +132,14 @@ mod tests {
         let tok = token("blog", "eu-west-1", &creds, t).unwrap();
         let url = decode(&tok);
         assert!(url.starts_with("https://sts.eu-west-1.amazonaws.com/?"), "{url}");
+        let cn = presigned_url("c", "cn-north-1", &creds, t).unwrap();
+        assert!(cn.starts_with("https://sts.cn-north-1.amazonaws.com.cn/?"), "{cn}");
+        let gov = presigned_url("c", "us-gov-west-1", &creds, t).unwrap();
+        assert!(gov.starts_with("https://sts.us-gov-west-1.amazonaws.com/?"), "{gov}");
+        assert!(
+            presigned_url("c", "", &creds, t).is_err(),
+            "never an empty region in a token"
+        );
         let q = query(&url);
         let get = |k: &str| {
             q.iter()
