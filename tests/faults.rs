@@ -496,3 +496,46 @@ fn a_nodegroup_that_failed_to_create_plans_as_a_replacement_with_its_reason_and_
     );
     sb.run(&["destroy", "ng", "--auto-approve"]).expect(0);
 }
+
+#[test]
+fn refresh_reads_roles_one_by_one_when_the_account_wide_iam_read_is_denied_against_moto() {
+    // A read-only CI role is rarely granted iam:GetAccountAuthorizationDetails
+    // (it reads every role of the account): refresh then reads the stack's
+    // own roles with GetRole and friends, and plan and drift still work.
+    let moto = Moto::start();
+    let mut sb = Sandbox::with_moto(&moto);
+    sb.write("ng/main.toml", SMALL_EKS);
+    sb.run(&["apply", "ng", "--auto-approve"]).expect(0);
+    let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--deny", "GetAccountAuthorizationDetails"]);
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.run(&["plan", "ng", "--detailed-exitcode"]).expect(0);
+    sb.run(&["drift", "ng"]).expect(0);
+    let calls = proxy.calls();
+    assert!(
+        calls.iter().any(|c| c["fault"] == "denied"),
+        "the account-wide read was tried and denied"
+    );
+    let get_role = calls.iter().filter(|c| c["action"] == "GetRole").count();
+    assert!(
+        get_role >= 2,
+        "each of the stack's two roles read alone ({get_role} GetRole)"
+    );
+    // A role changed by hand is still seen.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        moto.iam()
+            .await
+            .attach_role_policy()
+            .role_name("ng-nodes")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .unwrap();
+    });
+    let d = sb.run(&["drift", "ng"]).expect(2);
+    assert!(d.stdout.contains("iam_role.nodes"), "{}", d.stdout);
+}

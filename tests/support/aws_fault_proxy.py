@@ -13,7 +13,8 @@ create), --igw-required (an internet-facing CreateLoadBalancer in a VPC without 
 attached internet gateway is refused, InvalidSubnet); --linger S (for S seconds after a cluster or load
 balancer is deleted, deleting a subnet, security group or VPC, or detaching the
 internet gateway, answers DependencyViolation: the network interfaces linger);
---eks-nodegroup-failed N reports the first N nodegroups as CREATE_FAILED (AsgInstanceLaunchFailures), as EKS does when
+--deny ACTION (repeatable) answers AccessDenied, as a
+least-privilege role gets; --eks-nodegroup-failed N reports the first N nodegroups as CREATE_FAILED (AsgInstanceLaunchFailures), as EKS does when
 the nodes never join. Every call is logged as a JSON line
 (service, action, status, fault, the JSON request of EKS calls, the status
 an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
@@ -91,6 +92,15 @@ def region_of(headers):
 def strict(service, action, body, headers):
     """An AWS rule moto does not enforce, answered with AWS's error; None: forward."""
     now = time.time()
+    if action in (ARGS.deny or []):
+        # A least-privilege role: this action is not in its policy.
+        message = f"User: arn:aws:sts::123456789012:assumed-role/read-only/slipway is not authorized to perform: {service}:{action}"
+        if service in ("iam", "elasticloadbalancing", "autoscaling", "route53", "sts"):
+            body = f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message></Error><RequestId>strict</RequestId></ErrorResponse>"
+            return "denied", (403, "text/xml", body.encode(), {})
+        if service == "ec2":
+            return "denied", (403, *ec2_error("UnauthorizedOperation", message)[1:])
+        return "denied", (403, "application/json", json.dumps({"message": message}).encode(), {"x-amzn-ErrorType": "AccessDeniedException"})
     if ARGS.iam_propagation and service == "eks" and action == "CreateCluster" and body:
         # EKS cannot assume a role IAM made a moment ago.
         arn = json.loads(body).get("roleArn", "")
@@ -359,6 +369,7 @@ if __name__ == "__main__":
     p.add_argument("--iam-propagation", type=float, default=0.0, help="EKS CreateCluster refuses a role for S seconds after CreateRole")
     p.add_argument("--ec2-read-lag", type=float, default=0.0, help="EC2 Describe* does not find a new VPC/subnet/SG/route table for S seconds")
     p.add_argument("--igw-required", action="store_true", help="an internet-facing ALB needs its VPC's internet gateway attached")
+    p.add_argument("--deny", action="append", help="answer AccessDenied to this action (repeatable): a least-privilege role")
     p.add_argument("--linger", type=float, default=0.0, help="DependencyViolation on subnet/SG/VPC deletes for S seconds after a cluster or ALB delete")
     p.add_argument("--eks-nodegroup-failed", type=int, default=0, help="report the first N nodegroups created as CREATE_FAILED")
     p.add_argument("--seed", type=int, default=None)

@@ -13,6 +13,8 @@ use aws_sdk_iam::types::Tag;
 pub mod errors {
     pub const NO_SUCH_ENTITY: &str = "NoSuchEntity";
     pub const DELETE_CONFLICT: &str = "DeleteConflict";
+    /// IAM's answer to a caller whose policy does not allow the action.
+    pub const ACCESS_DENIED: &str = "AccessDenied";
 }
 
 /// Tags of an IAM object as a map.

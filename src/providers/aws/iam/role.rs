@@ -12,7 +12,7 @@ use aws_sdk_iam::types::EntityType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::errors::{DELETE_CONFLICT, NO_SUCH_ENTITY};
+use super::errors::{ACCESS_DENIED, DELETE_CONFLICT, NO_SUCH_ENTITY};
 use super::{policy, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
@@ -57,9 +57,57 @@ fn root_path() -> String {
 /// `iam_role`
 pub struct IamRole;
 
-/// Every role in the account (or those named), with policies and tags.
+/// What a role is made of, however it was read.
+struct RoleParts<'a> {
+    name: &'a str,
+    path: &'a str,
+    arn: &'a str,
+    role_id: &'a str,
+    trust: Option<&'a str>,
+    inline: Vec<(&'a str, &'a str)>,
+    managed: Vec<&'a str>,
+    boundary: Option<&'a str>,
+    max_session: i32,
+    tags: BTreeMap<String, String>,
+}
+
+fn role_tagged(r: RoleParts<'_>) -> Result<Tagged, ProviderError> {
+    let decode = |d: &str| {
+        policy::decode(d)
+            .map(|v| policy::canonical(&v))
+            .map_err(ProviderError::new)
+    };
+    let trust = match r.trust {
+        Some(d) => decode(d)?,
+        None => Value::Null,
+    };
+    let mut inline = BTreeMap::new();
+    for (n, d) in r.inline {
+        inline.insert(n.to_string(), decode(d)?);
+    }
+    let mut managed = r.managed;
+    managed.sort();
+    let live = Live {
+        id: r.name.to_string(),
+        inputs: json!({
+            "name": r.name,
+            "path": r.path,
+            "assume_role_policy": trust,
+            "managed_policy_arns": managed,
+            "inline_policies": inline,
+            "permissions_boundary": r.boundary,
+            "max_session_duration": r.max_session,
+        }),
+        attributes: json!({ "id": r.name, "arn": r.arn, "unique_id": r.role_id }),
+    };
+    Ok(Tagged { live, tags: r.tags })
+}
+
+/// Every role in the account (or those named), with policies and tags: one
+/// account-wide read, or, where a least-privilege role may not make it
+/// (AccessDenied), each named role read alone.
 async fn roles(aws: &Clients, only: Option<&BTreeSet<String>>) -> Result<Vec<Tagged>, ProviderError> {
-    let pages: Vec<_> = aws
+    let pages: Result<Vec<_>, _> = aws
         .iam
         .get_account_authorization_details()
         .filter(EntityType::Role)
@@ -67,50 +115,86 @@ async fn roles(aws: &Clients, only: Option<&BTreeSet<String>>) -> Result<Vec<Tag
         .send()
         .try_collect()
         .await
-        .map_err(aws_err("iam GetAccountAuthorizationDetails"))?;
+        .map_err(aws_err("iam GetAccountAuthorizationDetails"));
+    let pages = match (pages, only) {
+        (Err(e), Some(names)) if e.is(&[ACCESS_DENIED]) => return roles_one_by_one(aws, names).await,
+        (r, _) => r?,
+    };
     let mut out = Vec::new();
     for r in pages.iter().flat_map(|p| p.role_detail_list()) {
         let Some(name) = r.role_name() else { continue };
         if only.is_some_and(|o| !o.contains(name)) {
             continue;
         }
-        let trust = match r.assume_role_policy_document() {
-            Some(d) => policy::canonical(&policy::decode(d).map_err(ProviderError::new)?),
-            None => Value::Null,
-        };
-        let mut inline = BTreeMap::new();
-        for p in r.role_policy_list() {
-            if let (Some(n), Some(d)) = (p.policy_name(), p.policy_document()) {
-                inline.insert(
-                    n.to_string(),
-                    policy::canonical(&policy::decode(d).map_err(ProviderError::new)?),
-                );
-            }
-        }
-        let mut managed: Vec<&str> = r
-            .attached_managed_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn())
-            .collect();
-        managed.sort();
-        let live = Live {
-            id: name.to_string(),
-            inputs: json!({
-                "name": name,
-                "path": r.path().unwrap_or("/"),
-                "assume_role_policy": trust,
-                "managed_policy_arns": managed,
-                "inline_policies": inline,
-                "permissions_boundary": r.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
-                // Not in the account-wide read: see `describe`.
-                "max_session_duration": one_hour(),
-            }),
-            attributes: json!({ "id": name, "arn": r.arn().unwrap_or_default(), "unique_id": r.role_id().unwrap_or_default() }),
-        };
-        out.push(Tagged {
-            live,
+        out.push(role_tagged(RoleParts {
+            name,
+            path: r.path().unwrap_or("/"),
+            arn: r.arn().unwrap_or_default(),
+            role_id: r.role_id().unwrap_or_default(),
+            trust: r.assume_role_policy_document(),
+            inline: r
+                .role_policy_list()
+                .iter()
+                .filter_map(|p| Some((p.policy_name()?, p.policy_document()?)))
+                .collect(),
+            managed: r
+                .attached_managed_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn())
+                .collect(),
+            boundary: r.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+            // Not in the account-wide read: see `describe`.
+            max_session: one_hour(),
             tags: tag_map(r.tags()),
-        });
+        })?);
+    }
+    Ok(out)
+}
+
+/// The named roles, each read with GetRole, ListAttachedRolePolicies,
+/// ListRolePolicies and GetRolePolicy (actions a read-only role can be
+/// granted on its own roles' ARNs).
+async fn roles_one_by_one(aws: &Clients, names: &BTreeSet<String>) -> Result<Vec<Tagged>, ProviderError> {
+    let mut out = Vec::new();
+    for name in names {
+        let got = aws
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(aws_err("iam GetRole"));
+        let got = match got {
+            Err(e) if e.is(&[NO_SUCH_ENTITY]) => continue,
+            r => r?,
+        };
+        let Some(role) = got.role() else { continue };
+        let attached = all_items!(
+            aws.iam.list_attached_role_policies().role_name(name),
+            "iam ListAttachedRolePolicies"
+        )?;
+        let inline_names: Vec<String> =
+            all_items!(aws.iam.list_role_policies().role_name(name), "iam ListRolePolicies")?;
+        let mut inline = Vec::new();
+        for p in &inline_names {
+            let doc = aws.iam.get_role_policy().role_name(name).policy_name(p).send().await;
+            inline.push((
+                p.clone(),
+                doc.map_err(aws_err("iam GetRolePolicy"))?.policy_document().to_string(),
+            ));
+        }
+        out.push(role_tagged(RoleParts {
+            name,
+            path: role.path(),
+            arn: role.arn(),
+            role_id: role.role_id(),
+            trust: role.assume_role_policy_document(),
+            inline: inline.iter().map(|(n, d)| (n.as_str(), d.as_str())).collect(),
+            managed: attached.iter().filter_map(|p| p.policy_arn()).collect(),
+            boundary: role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+            max_session: role.max_session_duration().unwrap_or(one_hour()),
+            tags: tag_map(role.tags()),
+        })?);
     }
     Ok(out)
 }
