@@ -539,3 +539,52 @@ fn refresh_reads_roles_one_by_one_when_the_account_wide_iam_read_is_denied_again
     let d = sb.run(&["drift", "ng"]).expect(2);
     assert!(d.stdout.contains("iam_role.nodes"), "{}", d.stdout);
 }
+
+#[test]
+fn a_new_node_port_moves_the_listener_to_a_new_target_group_before_the_old_one_goes_against_moto() {
+    // Target group names are unique in AWS and a listener must always forward
+    // somewhere: the new group (its default name carries a hash of its port)
+    // is made and attached to the nodes first, the listener moved, and only
+    // then the old group detached and deleted, in one apply.
+    let (_moto, proxy, sb, _emu) = run_blog_through(&[]);
+    let before = proxy.calls().len();
+    for (file, from, to) in [
+        ("stacks/blog/edge.toml", "port = 30500", "port = 30600"),
+        ("stacks/blog/network.toml", "port = 30500", "port = 30600"),
+        ("stacks/blog/apps.toml", "node_port = 30500", "node_port = 30600"),
+    ] {
+        let text = sb.read(file);
+        assert!(text.contains(from), "{file}");
+        sb.write(file, &text.replace(from, to));
+    }
+    // `blog(&sb)` would copy the example again: the edited copy is at stacks/blog.
+    let p = sb.run(&["plan", "stacks/blog"]).expect(0);
+    assert!(
+        p.stdout
+            .contains("# alb_target_group.frontend must be replaced (`port` forces replacement, new object first)"),
+        "{}",
+        p.stdout
+    );
+    let _controller = _emu.controller();
+    let a = sb.run(&["apply", "stacks/blog", "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
+    let calls: Vec<serde_json::Value> = proxy.calls().into_iter().skip(before).collect();
+    let at = |action: &str| {
+        calls
+            .iter()
+            .position(|c| c["action"] == action && c["status"] == 200)
+            .unwrap_or_else(|| panic!("no {action} in {calls:?}"))
+    };
+    let (create, attach, modify, detach, delete) = (
+        at("CreateTargetGroup"),
+        at("AttachLoadBalancerTargetGroups"),
+        at("ModifyListener"),
+        at("DetachLoadBalancerTargetGroups"),
+        at("DeleteTargetGroup"),
+    );
+    assert!(
+        create < attach && attach < modify && modify < detach && detach < delete,
+        "create {create}, attach {attach}, listener moved {modify}, detach {detach}, delete {delete}"
+    );
+    sb.run(&["plan", "stacks/blog", "--detailed-exitcode"]).expect(0);
+}

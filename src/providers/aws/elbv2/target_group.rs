@@ -65,6 +65,31 @@ pub struct TargetGroupConfig {
 /// `alb_target_group`
 pub struct AlbTargetGroup;
 
+/// The name AWS holds for a group of the default name: the name, cut to 23
+/// characters, and a hash of the fields that replace it, so a replacement
+/// can be made (and the listener moved to it) before the old group goes;
+/// ELB names are unique and at most 32 characters. An explicit `name` is used as given.
+fn aws_name(prefix: &str, protocol: &str, port: i64, vpc: &str, target_type: &str) -> String {
+    let hash = crate::providers::common::short_hash(&format!("{protocol}:{port}:{vpc}:{target_type}"));
+    let cut: String = prefix.chars().take(23).collect();
+    format!("{}-{:08x}", cut.trim_end_matches('-'), hash as u32)
+}
+
+/// `prefix` when `live` (a live group's inputs) carries its hashed form.
+fn unhash_name(live: &mut Value, prefix: &str) {
+    let field = |k: &str| live.get(k).cloned().unwrap_or(Value::Null);
+    let want = aws_name(
+        prefix,
+        field("protocol").as_str().unwrap_or_default(),
+        field("port").as_i64().unwrap_or_default(),
+        field("vpc").as_str().unwrap_or_default(),
+        field("target_type").as_str().unwrap_or_default(),
+    );
+    if live.get("name").and_then(Value::as_str) == Some(want.as_str()) {
+        live["name"] = json!(prefix);
+    }
+}
+
 fn tg_live(t: &TargetGroup) -> Live {
     let arn = t.target_group_arn().unwrap_or_default().to_string();
     Live {
@@ -78,7 +103,7 @@ fn tg_live(t: &TargetGroup) -> Live {
             "health_check_path": t.health_check_path().unwrap_or("/"),
             "health_check_matcher": t.matcher().and_then(|m| m.http_code()).unwrap_or("200-399"),
         }),
-        attributes: json!({ "id": arn, "arn": arn }),
+        attributes: json!({ "id": arn, "arn": arn, "target_group_name": t.target_group_name().unwrap_or_default() }),
     }
 }
 
@@ -257,8 +282,11 @@ async fn follow(aws: &Clients, arn: &str, old: Option<&str>, new: Option<&str>) 
 impl AwsKind for AlbTargetGroup {
     type Config = TargetGroupConfig;
     const NAME: &'static str = "alb_target_group";
-    const COMPUTED: &'static [&'static str] = &["id", "arn", "autoscaling_groups"];
+    const COMPUTED: &'static [&'static str] = &["id", "arn", "autoscaling_groups", "target_group_name"];
     const FORCE_NEW: &'static [&'static str] = &["name", "protocol", "port", "vpc", "target_type"];
+    /// The listener moves to the new group before the old one goes (the
+    /// default name carries a hash of these fields, so both can exist).
+    const CREATE_BEFORE_DESTROY: bool = true;
     const GONE: &'static [&'static str] = &[TARGET_GROUP_NOT_FOUND];
     /// A listener that just let go of it may still hold it.
     const DELETE_RETRY: &'static [&'static str] = &[RESOURCE_IN_USE];
@@ -295,13 +323,27 @@ impl AwsKind for AlbTargetGroup {
         Ok(())
     }
 
-    async fn describe(&self, _ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
+    async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         let mut all = all_tgs(&aws.elb).await?;
+        if let Select::Owner(address) = sel {
+            let prefix = default_name(&ctx.stack, address);
+            for t in &mut all {
+                unhash_name(&mut t.live.inputs, &prefix);
+            }
+        }
         if let Select::Ids(reqs) = sel {
             for t in &mut all {
                 let Some(r) = reqs.iter().find(|r| r.id == t.live.id) else {
                     continue;
                 };
+                if let Some(prefix) = r.inputs.get("name").and_then(Value::as_str) {
+                    unhash_name(&mut t.live.inputs, prefix);
+                }
+                // What ELB does not report: the Auto Scaling groups this state
+                // attached it to (a delete detaches them).
+                if let Some(v) = r.attributes.get("autoscaling_groups") {
+                    t.live.attributes["autoscaling_groups"] = v.clone();
+                }
                 // Explicit targets are registrations this state made; AWS
                 // also holds the Auto Scaling group's, so the list is the state's.
                 t.live.inputs["targets"] = r.inputs.get("targets").cloned().unwrap_or(json!([]));
@@ -325,14 +367,34 @@ impl AwsKind for AlbTargetGroup {
 
     async fn create(&self, call: &Call<'_>, c: &TargetGroupConfig, tags: &Tags) -> Result<Created, ProviderError> {
         let (ctx, address, elb) = (call.ctx, call.address, &call.aws.elb);
-        let name = c.name.clone().unwrap_or_default();
-        if let Some(t) = all_tgs(elb)
+        let given = c.name.clone().unwrap_or_default();
+        let name = if given == default_name(&ctx.stack, address) {
+            aws_name(&given, &c.protocol, i64::from(c.port), &c.vpc, &c.target_type)
+        } else {
+            given.clone()
+        };
+        if let Some(mut t) = all_tgs(elb)
             .await?
             .into_iter()
             .find(|t| t.live.inputs["name"] == json!(name))
         {
-            if owned_by(ctx, address, &t.tags) {
+            let same = |k: &str, v: Value| t.live.inputs.get(k) == Some(&v);
+            let this_config = same("protocol", json!(c.protocol))
+                && same("port", json!(c.port))
+                && same("vpc", json!(c.vpc))
+                && same("target_type", json!(c.target_type));
+            if owned_by(ctx, address, &t.tags) && this_config {
+                // An interrupted create of this very group: take it up.
+                unhash_name(&mut t.live.inputs, &given);
                 return Ok(Created::Existing(t));
+            }
+            if owned_by(ctx, address, &t.tags) {
+                return Err(ProviderError::new(format!(
+                    "{address} is replaced new group first, but its explicit name {name} is taken by the group it \
+                     replaces ({}), and ELB names are unique. Remove `name` (slipway then names the group with a \
+                     hash of what replaces it) or give a new one",
+                    t.live.id
+                )));
             }
             return Err(ProviderError::new(format!(
                 "a target group named {name} already exists ({}), owned by {}, not by {address} of this state.\n  Take it over deliberately with `slipway import {address} {}`, or pick another `name`",
@@ -365,7 +427,7 @@ impl AwsKind for AlbTargetGroup {
         let asgs = follow(call.aws, &arn, None, c.nodegroup.as_deref()).await?;
         Ok(Created::new(
             arn.clone(),
-            json!({"id": arn, "arn": arn, "autoscaling_groups": asgs}),
+            json!({"id": arn, "arn": arn, "autoscaling_groups": asgs, "target_group_name": name}),
         ))
     }
 
