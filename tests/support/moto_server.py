@@ -340,10 +340,7 @@ def describe_update(self):
     cluster = _cluster_of(self)
     update = getattr(cluster, "updates", {}).get(self._get_param("updateId"))
     if update is None:
-        raise eks.ResourceNotFoundException(
-            clusterName=cluster.name, nodegroupName=None, fargateProfileName=None, addonName=None,
-            message=f"No update found for ID: {self._get_param('updateId')}",
-        )
+        raise _not_found(cluster.name, f"No update found for ID: {self._get_param('updateId')}")
     return ActionResult({"update": update})
 
 
@@ -378,6 +375,12 @@ ADDON_CATALOGUE = {
 CLUSTER_VERSIONS = ["1.29", "1.30", "1.31", "1.32"]
 
 
+def _not_found(cluster, message, addon=None):
+    return eks.ResourceNotFoundException(
+        clusterName=cluster, nodegroupName=None, fargateProfileName=None, addonName=addon, message=message
+    )
+
+
 def _now():
     return datetime.now(timezone.utc)
 
@@ -386,10 +389,7 @@ def _cluster_of(self):
     name = self._get_param("name")
     cluster = self.eks_backend.clusters.get(name)
     if cluster is None:
-        raise eks.ResourceNotFoundException(
-            clusterName=name, nodegroupName=None, fargateProfileName=None, addonName=None,
-            message=f"No cluster found for name: {name}.",
-        )
+        raise _not_found(name, f"No cluster found for name: {name}.")
     if not hasattr(cluster, "access_entries"):
         cluster.access_entries = {}
         cluster.addons = {}
@@ -400,10 +400,7 @@ def _entry_of(self, cluster):
     principal = self._get_param("principalArn")
     entry = cluster.access_entries.get(principal)
     if entry is None:
-        raise eks.ResourceNotFoundException(
-            clusterName=cluster.name, nodegroupName=None, fargateProfileName=None, addonName=None,
-            message=f"The specified access entry resource is not found: {principal}",
-        )
+        raise _not_found(cluster.name, f"The specified access entry resource is not found: {principal}")
     return entry
 
 
@@ -511,10 +508,7 @@ def _addon_of(self, cluster):
     name = self._get_param("addonName")
     addon = cluster.addons.get(name)
     if addon is None:
-        raise eks.ResourceNotFoundException(
-            clusterName=cluster.name, nodegroupName=None, fargateProfileName=None, addonName=name,
-            message=f"No addon: {name} found in cluster: {cluster.name}",
-        )
+        raise _not_found(cluster.name, f"No addon: {name} found in cluster: {cluster.name}", addon=name)
     return addon
 
 

@@ -327,7 +327,7 @@ impl AwsKind for EksAddon {
     async fn update(
         &self,
         call: &Call<'_>,
-        prior: &Live,
+        _prior: &Live,
         old: &AddonConfig,
         c: &AddonConfig,
     ) -> Result<Value, ProviderError> {
@@ -348,7 +348,6 @@ impl AwsKind for EksAddon {
                 .map_err(aws_err("eks UpdateAddon"))?;
         }
         // Changed or only not ready (DEGRADED): wait until it is ACTIVE.
-        let _ = prior;
         let a = self.wait_active(eks, &c.cluster, &c.name).await?;
         let attrs = addon_live(&c.cluster, &a, None).live.attributes;
         Ok(json!({

@@ -37,16 +37,19 @@ pub fn update_done(u: &Update) -> Check<()> {
     }
 }
 
+/// A nodegroup's health issues, one line (`CODE: message; ...`).
+pub fn nodegroup_issues(n: &Nodegroup) -> String {
+    let issues = n.health().map(|h| h.issues()).unwrap_or_default();
+    let each = issues.iter().map(|i| {
+        let code = i.code().map(|c| c.as_str()).unwrap_or("issue");
+        format!("{code}: {}", i.message().unwrap_or(""))
+    });
+    each.collect::<Vec<_>>().join("; ")
+}
+
 /// A nodegroup is done when ACTIVE; a failed create names the health issues.
 pub fn nodegroup_active(n: &Nodegroup) -> Check<()> {
-    let issues = || {
-        let issues = n.health().map(|h| h.issues()).unwrap_or_default();
-        let each = issues.iter().map(|i| {
-            let code = i.code().map(|c| c.as_str()).unwrap_or("issue");
-            format!("{code}: {}", i.message().unwrap_or(""))
-        });
-        each.collect::<Vec<_>>().join("; ")
-    };
+    let issues = || nodegroup_issues(n);
     match n.status() {
         Some(NodegroupStatus::Active) => Check::Done(()),
         Some(s @ (NodegroupStatus::CreateFailed | NodegroupStatus::DeleteFailed | NodegroupStatus::Degraded)) => {

@@ -156,9 +156,7 @@ fn nodegroup_live(n: &Nodegroup) -> Tagged {
             "nodegroup_name": full,
             "arn": n.nodegroup_arn().unwrap_or_default(),
             "status": n.status().map(|s| s.as_str()).unwrap_or_default(),
-            "health_issues": n.health().map(|h| h.issues()).unwrap_or_default().iter().map(|i| {
-                format!("{}: {}", i.code().map(|c| c.as_str()).unwrap_or("issue"), i.message().unwrap_or(""))
-            }).collect::<Vec<_>>().join("; "),
+            "health_issues": super::conditions::nodegroup_issues(n),
         }),
         id,
     };
