@@ -20,7 +20,7 @@ use support::Sandbox;
 
 fn main() {
     let moto = Moto::start();
-    moto.hosted_zone("example.com");
+    moto.blog_prerequisites();
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::with_moto(&moto);
     let proxy = FaultProxy::start(

@@ -13,7 +13,7 @@ use support::Sandbox;
 #[test]
 fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_against_moto_and_the_emulator() {
     let moto = Moto::start();
-    moto.hosted_zone("example.com");
+    moto.blog_prerequisites();
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::with_moto(&moto);
     sb.write("kubeconfig.yaml", &emu.kubeconfig());

@@ -16,7 +16,7 @@ fn blog(sb: &Sandbox) -> String {
 fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_emulator() {
     use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Tag};
     let moto = Moto::start();
-    moto.hosted_zone("example.com");
+    moto.blog_prerequisites();
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::with_moto(&moto);
     sb.write("kubeconfig.yaml", &emu.kubeconfig());

@@ -241,7 +241,7 @@ fn declared() -> BTreeMap<&'static str, usize> {
 
 fn run_blog_through(flags: &[&str]) -> (Moto, FaultProxy, Sandbox, K8sEmulator) {
     let moto = Moto::start();
-    moto.hosted_zone("example.com");
+    moto.blog_prerequisites();
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::with_moto(&moto);
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), flags);

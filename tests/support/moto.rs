@@ -129,6 +129,29 @@ impl Moto {
         aws_sdk_iam::Client::new(&self.sdk_config().await)
     }
 
+    /// What a team has before it points `stacks/blog` at an account: the
+    /// `example.com` hosted zone its certificate validates through, and the
+    /// IAM role its CI runs as (the stack maps it with an access entry, and
+    /// EKS takes only principals that exist).
+    pub fn blog_prerequisites(&self) {
+        self.hosted_zone("example.com");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/gitlab.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#;
+            self.iam()
+                .await
+                .create_role()
+                .role_name("gitlab-ci-deployer")
+                .assume_role_policy_document(trust)
+                .send()
+                .await
+                .expect("CreateRole");
+        });
+    }
+
     /// Make the public hosted zone a team has before a stack looks it up
     /// (`stacks/blog` validates its certificate through `example.com`).
     /// Returns the zone ID.

@@ -40,6 +40,8 @@ does, never more leniently:
 - EKS UpdateClusterConfig answers with the update it started and merges the
   VPC config fields it names (moto answers with the cluster and replaces the
   whole VPC config); DescribeUpdate follows it (done at once).
+- CreateAccessEntry refuses a principal IAM does not have, and Route53
+  refuses a record outside its zone's domain, as AWS does (moto takes both).
 """
 
 import sys
@@ -262,6 +264,27 @@ def generate_resource_name(resource_type, stack_name, logical_id):
 
 cfn_parsing.generate_resource_name = generate_resource_name
 
+# Route53 keeps a zone's records inside the zone's domain.
+from moto.route53 import exceptions as r53_exceptions
+from moto.route53 import models as r53_models
+
+_change_record_sets = r53_models.Route53Backend.change_resource_record_sets
+
+
+def change_resource_record_sets(self, zoneid, change_list):
+    zone = self.get_hosted_zone(zoneid)
+    domain = zone.name.rstrip(".").lower()
+    for value in change_list:
+        name = value["ResourceRecordSet"]["Name"].rstrip(".").lower()
+        if name != domain and not name.endswith("." + domain):
+            raise r53_exceptions.Route53ClientError(
+                "InvalidChangeBatch", f"RRSet with DNS name {name}. is not permitted in zone {domain}."
+            )
+    return _change_record_sets(self, zoneid, change_list)
+
+
+r53_models.Route53Backend.change_resource_record_sets = change_resource_record_sets
+
 _acm_check = acm_models.CertBundle.check
 
 
@@ -412,10 +435,26 @@ def _api_mode(cluster):
         )
 
 
+def _principal_exists(account_id, arn):
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account_id]["global"]
+    kind, _, name = arn.split(":", 5)[-1].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    try:
+        (iam.get_role if kind == "role" else iam.get_user)(name)
+        return True
+    except Exception:  # noqa: BLE001 NoSuchEntity
+        return False
+
+
 def create_access_entry(self):
     cluster = _cluster_of(self)
     _api_mode(cluster)
     principal = self._get_param("principalArn")
+    if not _principal_exists(self.current_account, principal):
+        # EKS checks the principal exists in IAM.
+        raise eks.InvalidParameterException(message=f"The specified principalArn is invalid: invalid principal {principal}")
     if principal in cluster.access_entries:
         raise eks.ResourceInUseException(
             clusterName=cluster.name, nodegroupName=None, addonName=None,
