@@ -204,6 +204,20 @@ enum Command {
         #[arg(long, value_name = "DURATION")]
         lock_timeout: Option<String>,
     },
+    /// Print the IAM policy the stack's runs need, as JSON (for the roles CI
+    /// plans and applies as).
+    IamPolicy {
+        dir: PathBuf,
+        /// Only the read-only actions of `plan` and `drift` (for merge requests
+        /// and scheduled drift jobs); without it, what `apply` and `destroy` call.
+        #[arg(long)]
+        plan: bool,
+        /// The account ID the ARNs name (default `*`: any account).
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
     /// Print the dependency graph as Graphviz DOT.
     Graph {
         dir: PathBuf,
@@ -363,6 +377,12 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
     match cli.command {
         Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
+        Command::IamPolicy {
+            dir,
+            plan,
+            account,
+            vars,
+        } => commands::iam_policy::run(&dir, &vars, plan, account.as_deref(), &registry),
         Command::Import {
             from:
                 Some(ImportFrom::Eksctl {

@@ -709,7 +709,7 @@ fn a_forced_unlock_while_the_holder_runs_makes_the_late_writer_fail_and_loses_no
     let sb = Sandbox::new();
     let slow = "[data.slow]\ninput = 1\ndelay = \"4s\"\n";
     sb.write("stacks/race/main.toml", slow);
-    let mut first = sb
+    let first = sb
         .command(&["apply", "stacks/race", "--auto-approve"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

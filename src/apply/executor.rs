@@ -428,6 +428,13 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
                     }
                     Ok(Some(id))
                 }
+                Err(e) if e.never_acted() => {
+                    sh.record(Record::Cleared {
+                        address: step.address.clone(),
+                        operation: Operation::Create,
+                    });
+                    Err(e.to_string())
+                }
                 Err(e) => {
                     // The call may have failed after the object was made (a lost
                     // answer, then "already exists" on retry): look for it.

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod drift;
 pub mod eks;
 pub mod graph;
+pub mod iam_policy;
 pub mod import;
 pub mod output;
 pub mod plan;

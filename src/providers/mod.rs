@@ -171,6 +171,12 @@ impl ProviderError {
     pub fn is(&self, codes: &[&str]) -> bool {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
+
+    /// The service refused the call before acting on it (the credentials may
+    /// not make it): nothing was made, so there is nothing to look for.
+    pub fn never_acted(&self) -> bool {
+        self.is(aws::DENIED)
+    }
 }
 
 impl fmt::Display for ProviderError {
@@ -293,6 +299,12 @@ pub trait ResourceKind: Send + Sync {
 
     /// Attributes computed by the cloud (an `id` at least), beyond the inputs.
     fn computed_attributes(&self) -> &'static [&'static str];
+
+    /// The AWS IAM actions the kind calls (`slipway iam-policy`); `None`
+    /// for kinds that call no AWS API.
+    fn aws_permissions(&self) -> Option<aws::permissions::Permissions> {
+        None
+    }
 
     /// Input fields whose change cannot be made in place.
     fn force_new_fields(&self) -> &'static [&'static str] {

@@ -152,6 +152,64 @@ impl Moto {
         });
     }
 
+    /// An IAM user with `policy` as its only (inline) policy; its access key
+    /// ID and secret, for runs made as that user once `enforce_iam` is on.
+    pub fn user_with_policy(&self, name: &str, policy: &str) -> (String, String) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let iam = self.iam().await;
+            iam.create_user().user_name(name).send().await.expect("CreateUser");
+            iam.put_user_policy()
+                .user_name(name)
+                .policy_name(format!("{name}-policy"))
+                .policy_document(policy)
+                .send()
+                .await
+                .expect("PutUserPolicy");
+            let key = iam
+                .create_access_key()
+                .user_name(name)
+                .send()
+                .await
+                .expect("CreateAccessKey");
+            let key = key.access_key().expect("access key");
+            (key.access_key_id().to_string(), key.secret_access_key().to_string())
+        })
+    }
+
+    /// Turn moto's IAM authorization on from now: every call must be signed
+    /// by a user's key and allowed by its policies (moto_server.py says how
+    /// it judges a statement).
+    pub fn enforce_iam(&self) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("moto answers");
+        write!(
+            s,
+            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0"
+        )
+        .expect("POST reset-auth");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).expect("reset-auth answer");
+        assert!(
+            buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200"),
+            "{buf}"
+        );
+    }
+
+    /// An SDK config signing as the access key `key`.
+    pub async fn sdk_config_as(&self, key: &(String, String)) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                &key.0, &key.1, None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
     /// Make the public hosted zone a team has before a stack looks it up
     /// (`stacks/blog` validates its certificate through `example.com`).
     /// Returns the zone ID.

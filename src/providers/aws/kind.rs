@@ -100,6 +100,8 @@ pub trait AwsKind: Send + Sync + 'static {
     const DELETE_RETRY: &'static [&'static str] = &[];
     /// How tags are changed on a live object.
     const TAGGER: Tagger;
+    /// The IAM actions the kind calls (its tagger's are added).
+    const PERMISSIONS: super::permissions::Permissions;
     /// Replace by creating the new object first.
     const CREATE_BEFORE_DESTROY: bool = false;
     /// Input fields shown as `(sensitive)`.
@@ -363,6 +365,12 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     }
     fn tainted(&self, attributes: &Value) -> Option<String> {
         self.0.tainted(attributes)
+    }
+    fn aws_permissions(&self) -> Option<super::permissions::Permissions> {
+        Some(super::permissions::Permissions {
+            tags: Some(K::TAGGER.actions()),
+            ..K::PERMISSIONS
+        })
     }
 
     async fn read_many(&self, ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {

@@ -22,6 +22,7 @@ pub mod eks;
 pub mod elbv2;
 pub mod iam;
 pub mod kind;
+pub mod permissions;
 pub mod route53;
 pub mod tagging;
 
@@ -252,13 +253,34 @@ where
 {
     move |e| {
         let code = e.code().map(str::to_string);
-        let message = match (e.code(), e.message()) {
+        let mut message = match (e.code(), e.message()) {
             (Some(c), Some(m)) => format!("{op}: {c}: {m}"),
             (Some(c), None) => format!("{op}: {c}"),
             _ => format!("{op}: {}", aws_smithy_types_display(&e)),
         };
+        if e.code().is_some_and(|c| DENIED.contains(&c)) {
+            message.push_str(&format!(
+                " (the credentials lack the IAM action {}: `slipway iam-policy DIR` prints what plan and drift \
+                 (--plan) or apply and destroy need)",
+                iam_action(op)
+            ));
+        }
         AwsError { code, message }
     }
+}
+
+/// Error codes of a call IAM did not allow.
+pub const DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation"];
+
+/// The IAM action of an operation as slipway names it (`elbv2 CreateListener`
+/// is `elasticloadbalancing:CreateListener`).
+pub fn iam_action(op: &str) -> String {
+    let (service, name) = op.split_once(' ').unwrap_or(("", op));
+    let service = match service {
+        "elbv2" => "elasticloadbalancing",
+        other => other,
+    };
+    format!("{service}:{name}")
 }
 
 fn aws_smithy_types_display<E: std::error::Error>(e: &E) -> String {

@@ -24,6 +24,18 @@ pub enum Tagger {
 }
 
 impl Tagger {
+    /// The IAM actions that tag and untag (for `slipway iam-policy`).
+    pub fn actions(self) -> (&'static str, &'static str) {
+        match self {
+            Tagger::Ec2 => ("ec2:CreateTags", "ec2:DeleteTags"),
+            Tagger::Elbv2 => ("elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"),
+            Tagger::Eks => ("eks:TagResource", "eks:UntagResource"),
+            Tagger::Acm => ("acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate"),
+            Tagger::IamRole => ("iam:TagRole", "iam:UntagRole"),
+            Tagger::IamOidcProvider => ("iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider"),
+        }
+    }
+
     /// Set `set` and remove `remove` on `target`; nothing is called when both are empty.
     pub async fn apply(
         self,

@@ -45,6 +45,15 @@ impl ResourceKind for K8sKind {
         self.name
     }
 
+    fn aws_permissions(&self) -> Option<crate::providers::aws::permissions::Permissions> {
+        // The connection to an EKS cluster: its endpoint and CA. The token is a
+        // presigned sts:GetCallerIdentity, which needs no permission.
+        Some(crate::providers::aws::permissions::Permissions {
+            read: &["eks:DescribeCluster"],
+            ..crate::providers::aws::permissions::Permissions::NONE
+        })
+    }
+
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         let Some(o) = config.as_object() else {
             return Err(err(vec![], "a table is needed"));

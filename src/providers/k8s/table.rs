@@ -132,3 +132,8 @@ pub fn all() -> Vec<K8sKind> {
         },
     ]
 }
+
+/// True for the kinds that make Kubernetes objects.
+pub fn is_kubernetes(kind: &str) -> bool {
+    all().iter().any(|k| k.name == kind)
+}

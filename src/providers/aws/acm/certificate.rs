@@ -17,6 +17,7 @@ use super::errors::{IN_USE, NOT_FOUND};
 use super::{certificate_issued, validation_records};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::common::{secret_hash, short_hash};
@@ -196,6 +197,17 @@ impl AwsKind for AcmCertificate {
     /// A listener that just let go of it may still hold it for a while.
     const DELETE_RETRY: &'static [&'static str] = &[IN_USE];
     const TAGGER: Tagger = Tagger::Acm;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &[
+            "acm:DescribeCertificate",
+            "acm:ListCertificates",
+            "acm:ListTagsForCertificate",
+        ],
+        create: &["acm:RequestCertificate", "acm:ImportCertificate"],
+        owned: &["acm:DeleteCertificate"],
+        unowned: &["route53:ChangeResourceRecordSets"],
+        ..Permissions::NONE
+    };
     /// A listener must always have a certificate: the new one comes first.
     const CREATE_BEFORE_DESTROY: bool = true;
     const SENSITIVE: &'static [&'static str] = &["import_hash"];

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::errors::{ADDRESS_IN_USE, ALLOCATION_NOT_FOUND, AUTH_FAILURE, DEPENDENCY_VIOLATION};
 use super::{describe_each, tag_map, tag_spec};
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError};
@@ -34,6 +35,12 @@ impl AwsKind for ElasticIp {
     /// A NAT gateway that just let go of the address may still hold it.
     const DELETE_RETRY: &'static [&'static str] = &[ADDRESS_IN_USE, DEPENDENCY_VIOLATION, AUTH_FAILURE];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeAddresses"],
+        create: &["ec2:AllocateAddress"],
+        owned: &["ec2:ReleaseAddress"],
+        ..Permissions::NONE
+    };
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         describe_each(ctx, sel, "allocation-id", |filters| async move {

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::errors::{ALREADY_ASSOCIATED, DEPENDENCY_VIOLATION, GATEWAY_NOT_ATTACHED, IGW_NOT_FOUND, VPC_NOT_FOUND};
 use super::{describe_each, tag_map, tag_spec};
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, retry_on, AwsError, Clients, SETTLE_TIMEOUT};
 use crate::providers::{Ctx, Live, ProviderError};
@@ -67,6 +68,16 @@ impl AwsKind for InternetGateway {
     const GONE: &'static [&'static str] = &[IGW_NOT_FOUND];
     const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeInternetGateways"],
+        create: &["ec2:CreateInternetGateway"],
+        owned: &[
+            "ec2:AttachInternetGateway",
+            "ec2:DetachInternetGateway",
+            "ec2:DeleteInternetGateway",
+        ],
+        ..Permissions::NONE
+    };
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         describe_each(ctx, sel, "internet-gateway-id", |filters| async move {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::errors::{NAT_ID_NOT_FOUND, NAT_NOT_FOUND};
 use super::{describe_each, filter, tag_map, tag_spec};
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::wait::{wait_for, Check, Policy};
@@ -106,6 +107,16 @@ impl AwsKind for NatGateway {
     const MAY_DUPLICATE: bool = true;
     const GONE: &'static [&'static str] = &[NAT_NOT_FOUND, NAT_ID_NOT_FOUND];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeNatGateways"],
+        create: &["ec2:CreateNatGateway"],
+        create_in: &[
+            ("ec2:CreateNatGateway", "subnet"),
+            ("ec2:CreateNatGateway", "elastic-ip"),
+        ],
+        owned: &["ec2:DeleteNatGateway"],
+        ..Permissions::NONE
+    };
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
         let nats = describe_each(ctx, sel, "nat-gateway-id", |f| describe_nats(aws, f)).await?;

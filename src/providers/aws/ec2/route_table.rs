@@ -14,6 +14,7 @@ use super::errors::{ALREADY_ASSOCIATED, DEPENDENCY_VIOLATION, ROUTE_TABLE_NOT_FO
 use super::{describe_each, filter, tag_map, tag_spec};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
@@ -216,6 +217,20 @@ impl AwsKind for RouteTable {
     const GONE: &'static [&'static str] = &[ROUTE_TABLE_NOT_FOUND];
     const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeRouteTables"],
+        create: &["ec2:CreateRouteTable"],
+        create_in: &[("ec2:CreateRouteTable", "vpc")],
+        owned: &[
+            "ec2:CreateRoute",
+            "ec2:ReplaceRoute",
+            "ec2:DeleteRoute",
+            "ec2:AssociateRouteTable",
+            "ec2:DisassociateRouteTable",
+            "ec2:DeleteRouteTable",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, c: RouteTableConfig, _stack: &str, _address: &str) -> Result<RouteTableConfig, String> {
         Ok(c.canonical())

@@ -15,6 +15,7 @@ use super::errors::{DEPENDENCY_VIOLATION, SECURITY_GROUP_NOT_FOUND};
 use super::{describe_each, filter, tag_map, tag_spec, READ_AFTER_CREATE};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
 use crate::providers::common::name_of;
@@ -385,6 +386,19 @@ impl AwsKind for SecurityGroup {
     const GONE: &'static [&'static str] = &[SECURITY_GROUP_NOT_FOUND];
     const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeSecurityGroups"],
+        create: &["ec2:CreateSecurityGroup"],
+        create_in: &[("ec2:CreateSecurityGroup", "vpc")],
+        owned: &[
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:DeleteSecurityGroup",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, c: SecurityGroupConfig, stack: &str, address: &str) -> Result<SecurityGroupConfig, String> {
         Ok(c.canonical(stack, address))

@@ -18,6 +18,7 @@ use super::security_group::{canonical_protocol, Rule};
 use super::{describe_each, filter, tag_map, tag_spec};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError, StackIssue, StackView};
@@ -142,6 +143,20 @@ impl AwsKind for SecurityGroupRule {
     const FORCE_NEW: &'static [&'static str] = &["security_group", "type"];
     const GONE: &'static [&'static str] = RULE_GONE;
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeSecurityGroupRules"],
+        create: &["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress"],
+        create_in: &[
+            ("ec2:AuthorizeSecurityGroupIngress", "security-group"),
+            ("ec2:AuthorizeSecurityGroupEgress", "security-group"),
+        ],
+        unowned: &[
+            "ec2:ModifySecurityGroupRules",
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupEgress",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, mut c: Self::Config, _stack: &str, _address: &str) -> Result<Self::Config, String> {
         let r = c.rule().canonical();

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::errors::{DEPENDENCY_VIOLATION, SUBNET_NOT_FOUND};
 use super::{describe_each, tag_map, tag_spec};
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, StackIssue, StackView};
@@ -59,6 +60,13 @@ impl AwsKind for Subnet {
     const GONE: &'static [&'static str] = &[SUBNET_NOT_FOUND];
     const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeSubnets"],
+        create: &["ec2:CreateSubnet"],
+        create_in: &[("ec2:CreateSubnet", "vpc")],
+        owned: &["ec2:ModifySubnetAttribute", "ec2:DeleteSubnet"],
+        ..Permissions::NONE
+    };
 
     fn check_stack(&self, view: &StackView<'_>) -> Vec<StackIssue> {
         super::network_checks::check_subnets(view)

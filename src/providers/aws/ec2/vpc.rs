@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::errors::{DEPENDENCY_VIOLATION, VPC_NOT_FOUND};
 use super::{describe_each, tag_map, tag_spec};
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::common::yes;
@@ -67,6 +68,12 @@ impl AwsKind for Vpc {
     const GONE: &'static [&'static str] = &[VPC_NOT_FOUND];
     const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
     const TAGGER: Tagger = Tagger::Ec2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"],
+        create: &["ec2:CreateVpc"],
+        owned: &["ec2:ModifyVpcAttribute", "ec2:DeleteVpc"],
+        ..Permissions::NONE
+    };
 
     fn check_stack(&self, view: &StackView<'_>) -> Vec<StackIssue> {
         super::network_checks::check_vpcs(view)

@@ -15,6 +15,7 @@ use super::errors::NOT_FOUND;
 use super::{arn_of, cluster_names, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, none_if, AwsError, Clients};
 use crate::providers::{join_all, Ctx, Live, ProviderError, SchemaError};
@@ -166,6 +167,21 @@ impl AwsKind for EksAccessEntry {
     const FORCE_NEW: &'static [&'static str] = &["cluster", "principal", "type"];
     const GONE: &'static [&'static str] = &[NOT_FOUND];
     const TAGGER: Tagger = Tagger::Eks;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &[
+            "eks:DescribeAccessEntry",
+            "eks:ListAccessEntries",
+            "eks:ListAssociatedAccessPolicies",
+        ],
+        create: &["eks:CreateAccessEntry"],
+        owned: &[
+            "eks:UpdateAccessEntry",
+            "eks:AssociateAccessPolicy",
+            "eks:DisassociateAccessPolicy",
+            "eks:DeleteAccessEntry",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, mut c: EntryConfig, _stack: &str, _address: &str) -> Result<EntryConfig, String> {
         crate::value::sort_dedup(&mut c.kubernetes_groups);

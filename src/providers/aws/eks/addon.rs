@@ -16,6 +16,7 @@ use super::wait::describe_cluster;
 use super::{arn_of, cluster_names, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, none_if, AwsError, Clients};
 use crate::providers::wait::{wait_for, Check, Policy};
@@ -228,6 +229,13 @@ impl AwsKind for EksAddon {
     const FORCE_NEW: &'static [&'static str] = &["cluster", "name"];
     const GONE: &'static [&'static str] = &[NOT_FOUND];
     const TAGGER: Tagger = Tagger::Eks;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["eks:DescribeAddon", "eks:ListAddons", "eks:DescribeAddonVersions"],
+        create: &["eks:CreateAddon"],
+        owned: &["eks:UpdateAddon", "eks:DeleteAddon"],
+        passes_roles: &["service_account_role"],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, mut c: AddonConfig, _stack: &str, _address: &str) -> Result<AddonConfig, String> {
         c.configuration_values = c.configuration_values.map(|v| canonical_json(&v));

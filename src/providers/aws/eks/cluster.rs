@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 
 use super::errors::{IN_USE, NOT_FOUND};
 use super::wait::{describe_cluster, wait_cluster, wait_gone, wait_update};
-use super::{arn_of, cluster_names, tag_map};
+use super::{arn_of, cluster_names, start_update, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, retry_while, AwsError, Clients};
 use crate::providers::common::{name_of, yes};
@@ -223,9 +224,6 @@ impl From<&ClusterConfig> for ClusterConfigView {
 }
 
 /// The ID of the update an Update* call started.
-fn update_id(u: Option<&aws_sdk_eks::types::Update>) -> String {
-    u.and_then(|u| u.id()).unwrap_or_default().to_string()
-}
 
 impl EksCluster {
     /// Apply in-place changes one update type at a time, each waited for.
@@ -237,14 +235,17 @@ impl EksCluster {
         new: &ClusterConfigView,
     ) -> Result<(), ProviderError> {
         if old.version != new.version {
-            let out = eks
-                .update_cluster_version()
-                .name(name)
-                .version(&new.version)
-                .send()
-                .await;
-            let out = out.map_err(aws_err("eks UpdateClusterVersion"))?;
-            wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+            let id = start_update(name, || async {
+                let out = eks
+                    .update_cluster_version()
+                    .name(name)
+                    .version(&new.version)
+                    .send()
+                    .await;
+                out.map(|o| o.update).map_err(aws_err("eks UpdateClusterVersion"))
+            })
+            .await?;
+            wait_update(eks, name, None, &id, self.policy).await?;
         }
         if old.logging != new.logging {
             // Turn on what is new and off what went away, in one logging update.
@@ -268,9 +269,18 @@ impl EksCluster {
                 setups.push(logging_of(&off, false));
             }
             let logging = Logging::builder().set_cluster_logging(Some(setups)).build();
-            let out = eks.update_cluster_config().name(name).logging(logging).send().await;
-            let out = out.map_err(aws_err("eks UpdateClusterConfig (logging)"))?;
-            wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+            let id = start_update(name, || async {
+                let out = eks
+                    .update_cluster_config()
+                    .name(name)
+                    .logging(logging.clone())
+                    .send()
+                    .await;
+                out.map(|o| o.update)
+                    .map_err(aws_err("eks UpdateClusterConfig (logging)"))
+            })
+            .await?;
+            wait_update(eks, name, None, &id, self.policy).await?;
         }
         if (&old.subnets, &old.security_groups) != (&new.subnets, &new.security_groups) {
             // EKS moves a cluster's network interfaces to other subnets (of the
@@ -279,14 +289,18 @@ impl EksCluster {
                 .set_subnet_ids(Some(new.subnets.clone()))
                 .set_security_group_ids(Some(new.security_groups.clone()))
                 .build();
-            let out = eks
-                .update_cluster_config()
-                .name(name)
-                .resources_vpc_config(vpc)
-                .send()
-                .await;
-            let out = out.map_err(aws_err("eks UpdateClusterConfig (subnets and security groups)"))?;
-            wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+            let id = start_update(name, || async {
+                let out = eks
+                    .update_cluster_config()
+                    .name(name)
+                    .resources_vpc_config(vpc.clone())
+                    .send()
+                    .await;
+                out.map(|o| o.update)
+                    .map_err(aws_err("eks UpdateClusterConfig (subnets and security groups)"))
+            })
+            .await?;
+            wait_update(eks, name, None, &id, self.policy).await?;
         }
         if (old.public, old.private, &old.cidrs) != (new.public, new.private, &new.cidrs) {
             let access = VpcConfigRequest::builder()
@@ -294,14 +308,18 @@ impl EksCluster {
                 .endpoint_private_access(new.private)
                 .set_public_access_cidrs(Some(new.cidrs.clone()))
                 .build();
-            let out = eks
-                .update_cluster_config()
-                .name(name)
-                .resources_vpc_config(access)
-                .send()
-                .await;
-            let out = out.map_err(aws_err("eks UpdateClusterConfig (endpoint access)"))?;
-            wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+            let id = start_update(name, || async {
+                let out = eks
+                    .update_cluster_config()
+                    .name(name)
+                    .resources_vpc_config(access.clone())
+                    .send()
+                    .await;
+                out.map(|o| o.update)
+                    .map_err(aws_err("eks UpdateClusterConfig (endpoint access)"))
+            })
+            .await?;
+            wait_update(eks, name, None, &id, self.policy).await?;
         }
         // One step along the one-way path per update (CONFIG_MAP to API goes
         // through API_AND_CONFIG_MAP); a step back is a replacement, planned as one.
@@ -312,14 +330,18 @@ impl EksCluster {
                 let access = UpdateAccessConfigRequest::builder()
                     .authentication_mode(AuthenticationMode::from(AUTH_MODES[at]))
                     .build();
-                let out = eks
-                    .update_cluster_config()
-                    .name(name)
-                    .access_config(access)
-                    .send()
-                    .await;
-                let out = out.map_err(aws_err("eks UpdateClusterConfig (authentication mode)"))?;
-                wait_update(eks, name, None, &update_id(out.update()), self.policy).await?;
+                let id = start_update(name, || async {
+                    let out = eks
+                        .update_cluster_config()
+                        .name(name)
+                        .access_config(access.clone())
+                        .send()
+                        .await;
+                    out.map(|o| o.update)
+                        .map_err(aws_err("eks UpdateClusterConfig (authentication mode)"))
+                })
+                .await?;
+                wait_update(eks, name, None, &id, self.policy).await?;
             }
         }
         Ok(())
@@ -352,6 +374,18 @@ impl AwsKind for EksCluster {
     const FORCE_NEW: &'static [&'static str] = &["name", "role"];
     const GONE: &'static [&'static str] = &[NOT_FOUND];
     const TAGGER: Tagger = Tagger::Eks;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["eks:DescribeCluster", "eks:ListClusters", "eks:DescribeUpdate"],
+        create: &["eks:CreateCluster"],
+        owned: &[
+            "eks:UpdateClusterConfig",
+            "eks:UpdateClusterVersion",
+            "eks:DeleteCluster",
+        ],
+        passes_roles: &["role"],
+        service_linked: &["eks.amazonaws.com"],
+        ..Permissions::NONE
+    };
     const REPLACE_WARNING: Option<&'static str> =
         Some("replacing an EKS cluster deletes it and every workload running on it, then creates an empty one");
 

@@ -22,6 +22,22 @@ pub mod errors {
     pub const IN_USE: &str = "ResourceInUseException";
 }
 
+/// How long an update waits for the one running on the same cluster or
+/// nodegroup (EKS's own platform and AMI updates included) to end.
+pub const UPDATE_IN_PROGRESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Send an EKS update, retrying while EKS answers ResourceInUseException
+/// because another update of `what` is still running; the update's ID.
+pub async fn start_update<F, Fut>(what: &str, f: F) -> Result<String, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<aws_sdk_eks::types::Update>, AwsError>>,
+{
+    let why = format!("EKS: another update of {what} is in progress (ResourceInUseException)");
+    let u = super::retry_while(|e| e.is(&[errors::IN_USE]), &why, UPDATE_IN_PROGRESS_TIMEOUT, f).await?;
+    Ok(u.and_then(|u| u.id).unwrap_or_default())
+}
+
 /// Tags of an EKS object as a map.
 pub fn tag_map(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
     tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())

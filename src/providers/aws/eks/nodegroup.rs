@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::errors::NOT_FOUND;
-use super::wait::{describe_nodegroup, wait_gone, wait_nodegroup};
-use super::{arn_of, cluster_names, nodegroup_names, tag_map};
+use super::wait::{describe_nodegroup, wait_gone, wait_nodegroup, wait_update};
+use super::{arn_of, cluster_names, nodegroup_names, start_update, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::common::{name_of, short_hash};
@@ -229,6 +230,14 @@ impl AwsKind for EksNodegroup {
     ];
     const GONE: &'static [&'static str] = &[NOT_FOUND];
     const TAGGER: Tagger = Tagger::Eks;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["eks:DescribeNodegroup", "eks:ListNodegroups", "eks:DescribeUpdate"],
+        create: &["eks:CreateNodegroup"],
+        owned: &["eks:UpdateNodegroupConfig", "eks:DeleteNodegroup"],
+        passes_roles: &["node_role"],
+        service_linked: &["eks-nodegroup.amazonaws.com", "autoscaling.amazonaws.com"],
+        ..Permissions::NONE
+    };
     const CREATE_BEFORE_DESTROY: bool = true;
 
     /// A nodegroup that failed to create never will: replace it.
@@ -416,7 +425,15 @@ impl AwsKind for EksNodegroup {
             any = true;
         }
         if any {
-            req.send().await.map_err(aws_err("eks UpdateNodegroupConfig"))?;
+            let what = format!("nodegroup {ng} of {cluster}");
+            let id = start_update(&what, || async {
+                let out = req.clone().send().await;
+                out.map(|o| o.update).map_err(aws_err("eks UpdateNodegroupConfig"))
+            })
+            .await?;
+            // Labels and taints are applied to the nodes after the nodegroup
+            // reads ACTIVE again: the update itself says when it is done.
+            wait_update(eks, cluster, Some(ng), &id, self.policy).await?;
         }
         let min_max = Some((c.scaling.min, c.scaling.max));
         let n = wait_nodegroup(eks, cluster, ng, min_max, self.policy).await?;

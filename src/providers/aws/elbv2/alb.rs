@@ -11,6 +11,7 @@ use super::errors::LOAD_BALANCER_NOT_FOUND;
 use super::{default_name, elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
@@ -98,6 +99,20 @@ impl AwsKind for Alb {
     const MAY_DUPLICATE: bool = true;
     const GONE: &'static [&'static str] = &[LOAD_BALANCER_NOT_FOUND];
     const TAGGER: Tagger = Tagger::Elbv2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeTags",
+        ],
+        create: &["elasticloadbalancing:CreateLoadBalancer"],
+        owned: &[
+            "elasticloadbalancing:SetSecurityGroups",
+            "elasticloadbalancing:SetSubnets",
+            "elasticloadbalancing:DeleteLoadBalancer",
+        ],
+        service_linked: &["elasticloadbalancing.amazonaws.com"],
+        ..Permissions::NONE
+    };
 
     fn implied_dependencies(&self, config: &Value, view: &crate::providers::StackView<'_>) -> Vec<String> {
         // AWS refuses an internet-facing load balancer in a VPC with no attached

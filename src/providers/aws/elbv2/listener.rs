@@ -15,6 +15,7 @@ use super::errors::{LISTENER_NOT_FOUND, LOAD_BALANCER_NOT_FOUND};
 use super::{elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, owner_of, retry_on, AwsError, Clients};
 
@@ -149,6 +150,18 @@ impl AwsKind for AlbListener {
     const MAY_DUPLICATE: bool = true;
     const GONE: &'static [&'static str] = &[LISTENER_NOT_FOUND];
     const TAGGER: Tagger = Tagger::Elbv2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &[
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeTags",
+        ],
+        create: &["elasticloadbalancing:CreateListener"],
+        owned: &[
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:DeleteListener",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, c: ListenerConfig, _stack: &str, _address: &str) -> Result<ListenerConfig, String> {
         Ok(c.canonical())

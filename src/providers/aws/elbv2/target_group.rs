@@ -16,6 +16,7 @@ const EKS_NOT_FOUND: &str = "ResourceNotFoundException";
 use super::{default_name, elb_tags, tags_of, Elb};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, owned_by, owner_of, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
@@ -291,6 +292,27 @@ impl AwsKind for AlbTargetGroup {
     /// A listener that just let go of it may still hold it.
     const DELETE_RETRY: &'static [&'static str] = &[RESOURCE_IN_USE];
     const TAGGER: Tagger = Tagger::Elbv2;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &[
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeTargetHealth",
+            "eks:DescribeNodegroup",
+            "autoscaling:DescribeAutoScalingGroups",
+        ],
+        create: &["elasticloadbalancing:CreateTargetGroup"],
+        owned: &[
+            "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:RegisterTargets",
+            "elasticloadbalancing:DeregisterTargets",
+            "elasticloadbalancing:DeleteTargetGroup",
+        ],
+        unowned: &[
+            "autoscaling:AttachLoadBalancerTargetGroups",
+            "autoscaling:DetachLoadBalancerTargetGroups",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, mut c: TargetGroupConfig, stack: &str, address: &str) -> Result<TargetGroupConfig, String> {
         c.name = Some(c.name.unwrap_or_else(|| default_name(stack, address)));

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::errors::NO_SUCH_ENTITY;
 use super::tag_map;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::{iam_tags, Tagger};
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{join_all, Ctx, Live, ProviderError};
@@ -79,6 +80,17 @@ impl AwsKind for OidcProvider {
     const FORCE_NEW: &'static [&'static str] = &["url"];
     const GONE: &'static [&'static str] = &[NO_SUCH_ENTITY];
     const TAGGER: Tagger = Tagger::IamOidcProvider;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &["iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider"],
+        create: &["iam:CreateOpenIDConnectProvider"],
+        owned: &[
+            "iam:AddClientIDToOpenIDConnectProvider",
+            "iam:RemoveClientIDFromOpenIDConnectProvider",
+            "iam:UpdateOpenIDConnectProviderThumbprint",
+            "iam:DeleteOpenIDConnectProvider",
+        ],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, mut c: OidcConfig, _stack: &str, _address: &str) -> Result<OidcConfig, String> {
         // IAM stores the URL without its scheme.

@@ -16,6 +16,7 @@ use super::errors::{ACCESS_DENIED, DELETE_CONFLICT, NO_SUCH_ENTITY};
 use super::{policy, tag_map};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
+use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::{iam_tags, Tagger};
 use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
 use crate::providers::common::name_of;
@@ -276,6 +277,31 @@ impl AwsKind for IamRole {
     const GONE: &'static [&'static str] = &[NO_SUCH_ENTITY];
     const DELETE_RETRY: &'static [&'static str] = &[DELETE_CONFLICT];
     const TAGGER: Tagger = Tagger::IamRole;
+    const PERMISSIONS: Permissions = Permissions {
+        read: &[
+            "iam:GetRole",
+            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
+            "iam:ListAttachedRolePolicies",
+        ],
+        // Roles are found by their tags with one account-wide read.
+        find: &["iam:GetAccountAuthorizationDetails"],
+        create: &["iam:CreateRole"],
+        owned: &[
+            "iam:AttachRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+            "iam:DeleteRolePermissionsBoundary",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:UpdateRole",
+            "iam:ListInstanceProfilesForRole",
+            "iam:DeleteRole",
+        ],
+        unowned: &["iam:RemoveRoleFromInstanceProfile"],
+        ..Permissions::NONE
+    };
 
     fn canonical(&self, mut c: RoleConfig, stack: &str, address: &str) -> Result<RoleConfig, String> {
         c.name = Some(c.name.unwrap_or_else(|| format!("{stack}-{}", name_of(address))));

@@ -66,6 +66,8 @@ impl AwsKind for TestKind {
     const GONE: &'static [&'static str] = &["ResourceNotFoundException"];
     const DELETE_RETRY: &'static [&'static str] = &["ResourceInUseException"];
     const TAGGER: Tagger = Tagger::Eks;
+    const PERMISSIONS: crate::providers::aws::permissions::Permissions =
+        crate::providers::aws::permissions::Permissions::NONE;
 
     fn tag_target(&self, live: &Live) -> String {
         live.attributes["arn"].as_str().unwrap_or_default().to_string()

@@ -179,6 +179,15 @@ impl ResourceKind for Route53Record {
         "route53_record"
     }
 
+    fn aws_permissions(&self) -> Option<crate::providers::aws::permissions::Permissions> {
+        // Records carry no tags and Route53 has no tag conditions: the zone is not ours.
+        Some(crate::providers::aws::permissions::Permissions {
+            read: &["route53:ListResourceRecordSets"],
+            unowned: &["route53:ChangeResourceRecordSets"],
+            ..crate::providers::aws::permissions::Permissions::NONE
+        })
+    }
+
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<RecordConfig>(config)?;
         let field = |f: &str| vec![PathSeg::Field(f.into())];

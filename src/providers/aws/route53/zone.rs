@@ -111,6 +111,13 @@ impl ResourceKind for Route53Zone {
         &["name", "private_zone"]
     }
 
+    fn aws_permissions(&self) -> Option<crate::providers::aws::permissions::Permissions> {
+        Some(crate::providers::aws::permissions::Permissions {
+            read: &["route53:GetHostedZone", "route53:ListHostedZonesByName"],
+            ..crate::providers::aws::permissions::Permissions::NONE
+        })
+    }
+
     async fn read_many(&self, ctx: &Ctx, items: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
         let mut out = Vec::with_capacity(items.len());
         for r in items {
