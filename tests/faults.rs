@@ -347,10 +347,15 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
     // EKS cannot assume the cluster role for 8 s after IAM made it, EC2
     // Describe does not see new network objects for 3 s, an internet-facing
     // ALB needs its internet gateway, the cluster and nodegroup are CREATING
-    // for 20 s / 10 s, and a deleted cluster's or ALB's network interfaces
-    // hold subnets and security groups for 5 s: one apply still converges,
-    // re-plans clean, and destroy leaves nothing.
+    // for 20 s / 10 s, a deleted cluster's or ALB's network interfaces
+    // hold subnets and security groups for 5 s, a target group or security
+    // group in use cannot be deleted, a NAT gateway without its internet
+    // gateway fails, and an HTTPS listener needs an issued certificate: one
+    // apply still converges, re-plans clean, and destroy leaves nothing.
     let (moto, proxy, sb, _emu) = run_blog_through(&[
+        "--in-use-delete",
+        "--nat-needs-igw",
+        "--cert-must-be-issued",
         "--iam-propagation",
         "8",
         "--ec2-read-lag",
@@ -374,10 +379,12 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
         .filter(|c| c["action"] == "CreateCluster" && c["status"] == 200)
         .count();
     assert_eq!(creates, 1, "one cluster in the end");
-    assert!(
-        !calls.iter().any(|c| c["fault"] == "igw-required"),
-        "the ALB waited for the internet gateway"
-    );
+    for rule in ["igw-required", "certificate-not-issued"] {
+        assert!(
+            !calls.iter().any(|c| c["fault"] == rule),
+            "ordered so that AWS never refuses: {rule}"
+        );
+    }
     sb.run(&["destroy", &blog(&sb), "--auto-approve"]).expect(0);
     let lingered = proxy.calls().iter().filter(|c| c["fault"] == "linger").count();
     assert!(
@@ -587,4 +594,225 @@ fn a_new_node_port_moves_the_listener_to_a_new_target_group_before_the_old_one_g
         "create {create}, attach {attach}, listener moved {modify}, detach {detach}, delete {delete}"
     );
     sb.run(&["plan", "stacks/blog", "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn an_eks_update_waits_for_the_one_already_running_and_then_for_its_own_through_the_strict_rules_against_moto() {
+    // EKS runs one update at a time per cluster or nodegroup (its own AMI and
+    // platform updates included) and answers ResourceInUseException to a
+    // second; an update is done when DescribeUpdate says so, not when the
+    // nodegroup reads ACTIVE.
+    let moto = Moto::start();
+    let mut sb = Sandbox::with_moto(&moto);
+    sb.write("ng/main.toml", SMALL_EKS);
+    sb.run(&["apply", "ng", "--auto-approve"]).expect(0);
+    let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--eks-update-busy", "6"]);
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // An update slipway did not start (an operator's, or EKS's own).
+        let conf = moto
+            .sdk_config()
+            .await
+            .into_builder()
+            .endpoint_url(&proxy.endpoint)
+            .build();
+        let eks = aws_sdk_eks::Client::new(&conf);
+        let ng = eks.list_nodegroups().cluster_name("ng").send().await.unwrap();
+        let update = aws_sdk_eks::types::NodegroupUpdateConfig::builder()
+            .max_unavailable(1)
+            .build();
+        eks.update_nodegroup_config()
+            .cluster_name("ng")
+            .nodegroup_name(&ng.nodegroups()[0])
+            .update_config(update)
+            .send()
+            .await
+            .unwrap();
+    });
+    sb.write("ng/main.toml", &SMALL_EKS.replace("max = 2", "max = 3"));
+    let a = sb.run(&["apply", "ng", "--auto-approve"]).expect(0);
+    assert!(a.stdout.contains("1 changed"), "{}", a.stdout);
+    let calls = proxy.calls();
+    let updates: Vec<_> = calls
+        .iter()
+        .filter(|c| c["action"] == "UpdateNodegroupConfig")
+        .collect();
+    assert!(
+        updates.iter().any(|c| c["fault"] == "update-in-progress"),
+        "slipway's update met the running one: {updates:?}"
+    );
+    assert_eq!(
+        updates.iter().filter(|c| c["status"] == 200).count(),
+        2,
+        "the outside update and slipway's, once: {updates:?}"
+    );
+    let last = calls
+        .iter()
+        .rposition(|c| c["action"] == "UpdateNodegroupConfig" && c["status"] == 200)
+        .unwrap();
+    let waited = calls[last..].iter().filter(|c| c["action"] == "DescribeUpdate").count();
+    assert!(
+        waited >= 2,
+        "slipway followed its own update until it ended ({waited} reads)"
+    );
+    sb.run(&["plan", "ng", "--detailed-exitcode"]).expect(0);
+    sb.run(&["destroy", "ng", "--auto-approve"]).expect(0);
+}
+
+const NAT_WITHOUT_IGW: &str = r#"
+[stack]
+name = "natless"
+region = "us-east-1"
+
+[vpc.main]
+cidr = "10.6.0.0/16"
+
+[subnet.a]
+vpc = "${vpc.main.id}"
+cidr = "10.6.1.0/24"
+availability_zone = "us-east-1a"
+
+[elastic_ip.nat]
+
+[nat_gateway.main]
+subnet = "${subnet.a.id}"
+elastic_ip = "${elastic_ip.nat.id}"
+"#;
+
+#[test]
+fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_and_nat_gateways_without_internet_gateway_through_the_fault_proxy_against_moto(
+) {
+    // Each rule as AWS answers it, called through the SDK so the rule itself
+    // is what is proved (the blog test proves slipway never meets them).
+    let moto = Moto::start();
+    let mut sb = Sandbox::with_moto(&moto);
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        sb.root(),
+        &["--in-use-delete", "--cert-must-be-issued", "--nat-needs-igw"],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use aws_sdk_ec2::error::ProvideErrorMetadata;
+        let conf = moto
+            .sdk_config()
+            .await
+            .into_builder()
+            .endpoint_url(&proxy.endpoint)
+            .build();
+        let ec2 = aws_sdk_ec2::Client::new(&conf);
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+        let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap();
+        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let mut subnets = Vec::new();
+        for (cidr, az) in [("10.9.1.0/24", "us-east-1a"), ("10.9.2.0/24", "us-east-1b")] {
+            let s = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(cidr)
+                .availability_zone(az)
+                .send()
+                .await
+                .unwrap();
+            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+        }
+        let sg = ec2
+            .create_security_group()
+            .group_name("lb")
+            .description("lb")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        let sg = sg.group_id().unwrap().to_string();
+        let lb = elb
+            .create_load_balancer()
+            .name("strict")
+            .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+            .set_subnets(Some(subnets.clone()))
+            .security_groups(&sg)
+            .send()
+            .await
+            .unwrap();
+        let lb = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+        let tg = elb
+            .create_target_group()
+            .name("strict")
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        let tg = tg.target_groups()[0].target_group_arn().unwrap().to_string();
+        let forward = aws_sdk_elasticloadbalancingv2::types::Action::builder()
+            .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+            .target_group_arn(&tg)
+            .build();
+        elb.create_listener()
+            .load_balancer_arn(&lb)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .default_actions(forward.clone())
+            .send()
+            .await
+            .unwrap();
+        let e = elb
+            .delete_target_group()
+            .target_group_arn(&tg)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("ResourceInUse"), "a target group a listener uses: {e:?}");
+        let e = ec2.delete_security_group().group_id(&sg).send().await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some("DependencyViolation"),
+            "a group a load balancer carries: {e:?}"
+        );
+
+        let acm = aws_sdk_acm::Client::new(&conf);
+        let cert = acm
+            .request_certificate()
+            .domain_name("strict.example.com")
+            .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+            .send()
+            .await
+            .unwrap();
+        let https = elb
+            .create_listener()
+            .load_balancer_arn(&lb)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Https)
+            .port(443)
+            .certificates(
+                aws_sdk_elasticloadbalancingv2::types::Certificate::builder()
+                    .certificate_arn(cert.certificate_arn().unwrap())
+                    .build(),
+            )
+            .default_actions(forward)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(https.code(), Some("UnsupportedCertificate"), "{https:?}");
+    });
+
+    // slipway reports the NAT gateway AWS fails, with AWS's reason.
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.write("natless/main.toml", NAT_WITHOUT_IGW);
+    let a = sb.run(&["apply", "natless", "--auto-approve"]).expect(1);
+    assert!(
+        a.stderr.contains("has no Internet gateway attached"),
+        "{}\n{}",
+        a.stdout,
+        a.stderr
+    );
 }

@@ -15,7 +15,16 @@ balancer is deleted, deleting a subnet, security group or VPC, or detaching the
 internet gateway, answers DependencyViolation: the network interfaces linger);
 --deny ACTION (repeatable) answers AccessDenied, as a
 least-privilege role gets; --eks-nodegroup-failed N reports the first N nodegroups as CREATE_FAILED (AsgInstanceLaunchFailures), as EKS does when
-the nodes never join. Every call is logged as a JSON line
+the nodes never join; --eks-update-busy S (for S seconds after an EKS update
+starts, DescribeUpdate says InProgress and another update of the same cluster or
+nodegroup answers ResourceInUseException); --in-use-delete (DeleteTargetGroup
+of a group a listener forwards to answers ResourceInUse; DeleteSecurityGroup of
+a group that an instance, a load balancer or an EKS cluster carries, or that
+another group's rule names, answers DependencyViolation); --nat-needs-igw (a
+public NAT gateway made in a VPC with no attached internet gateway turns
+failed, Gateway.NotAttached, as DescribeNatGateways then reports);
+--cert-must-be-issued (an HTTPS listener with a certificate ACM has not issued
+answers UnsupportedCertificate). Every call is logged as a JSON line
 (service, action, status, fault, the JSON request of EKS calls, the status
 an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
 can count calls and check what moto ignores.
@@ -45,6 +54,9 @@ ROLES = {}  # IAM role name -> time created (--iam-propagation)
 LINGER = {"until": 0.0}  # network interfaces of a deleted cluster/ALB linger until then (--linger)
 FAILED_NODEGROUPS = set()  # nodegroup ARNs reported CREATE_FAILED (--eks-nodegroup-failed)
 FRESH = {}  # EC2 ID -> time created (--ec2-read-lag)
+BUSY = {}  # ("cluster", name) or ("nodegroup", cluster, name) -> update running until (--eks-update-busy)
+UPDATES = {}  # EKS update ID -> running until (--eks-update-busy)
+FAILED_NATS = {}  # NAT gateway ID -> VPC it has no internet gateway in (--nat-needs-igw)
 
 # --ec2-read-lag: what each EC2 create answers with, and the NotFound code
 # EC2 gives for that kind of ID while its Describe does not see it yet.
@@ -77,11 +89,71 @@ def elb_error(code, message):
 
 
 def upstream_ec2(region):
+    return upstream("ec2", region)
+
+
+def upstream(service, region):
+    """A boto3 client straight to moto, for the rules that look around."""
     import boto3
 
     return boto3.client(
-        "ec2", endpoint_url=ARGS.upstream, region_name=region, aws_access_key_id="strict", aws_secret_access_key="strict"
+        service, endpoint_url=ARGS.upstream, region_name=region, aws_access_key_id="strict", aws_secret_access_key="strict"
     )
+
+
+def eks_update_target(method, path):
+    """(key, action) of an EKS update call: the cluster or nodegroup it updates."""
+    parts = [p for p in urlparse(path).path.split("/") if p]
+    if method != "POST" or len(parts) < 3 or parts[0] != "clusters":
+        return None, None
+    if len(parts) == 3 and parts[2] == "update-config":
+        return ("cluster", parts[1]), "UpdateClusterConfig"
+    if len(parts) == 3 and parts[2] == "updates":
+        return ("cluster", parts[1]), "UpdateClusterVersion"
+    if len(parts) == 5 and parts[2] == "node-groups" and parts[4] == "update-config":
+        return ("nodegroup", parts[1], parts[3]), "UpdateNodegroupConfig"
+    if len(parts) == 5 and parts[2] == "node-groups" and parts[4] == "update-version":
+        return ("nodegroup", parts[1], parts[3]), "UpdateNodegroupVersion"
+    return None, None
+
+
+def igw_attached(ec2, vpc):
+    igws = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])
+    return any(a.get("State") in ("available", "attached") for g in igws["InternetGateways"] for a in g.get("Attachments", []))
+
+
+def target_group_in_use(region, arn):
+    elb = upstream("elbv2", region)
+    for lb in elb.describe_load_balancers()["LoadBalancers"]:
+        for listener in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+            for action in listener.get("DefaultActions", []):
+                groups = [action.get("TargetGroupArn")] + [
+                    t.get("TargetGroupArn") for t in (action.get("ForwardConfig") or {}).get("TargetGroups", [])
+                ]
+                if arn in groups:
+                    return listener["ListenerArn"]
+    return None
+
+
+def security_group_in_use(region, sg):
+    """What holds a security group, as EC2 would say it has a dependent object."""
+    ec2 = upstream("ec2", region)
+    for r in ec2.describe_instances(Filters=[{"Name": "instance.group-id", "Values": [sg]}])["Reservations"]:
+        for i in r["Instances"]:
+            if i["State"]["Name"] not in ("terminated", "shutting-down"):
+                return f"instance {i['InstanceId']}"
+    for g in ec2.describe_security_groups()["SecurityGroups"]:
+        for rule in g.get("IpPermissions", []) + g.get("IpPermissionsEgress", []):
+            if g["GroupId"] != sg and any(p.get("GroupId") == sg for p in rule.get("UserIdGroupPairs", [])):
+                return f"a rule of {g['GroupId']}"
+    for lb in upstream("elbv2", region).describe_load_balancers()["LoadBalancers"]:
+        if sg in lb.get("SecurityGroups", []):
+            return f"load balancer {lb['LoadBalancerName']}"
+    eks = upstream("eks", region)
+    for name in eks.list_clusters()["clusters"]:
+        if sg in eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"].get("securityGroupIds", []):
+            return f"EKS cluster {name}"
+    return None
 
 
 def region_of(headers):
@@ -89,9 +161,37 @@ def region_of(headers):
     return m.group(1) if m else "us-east-1"
 
 
-def strict(service, action, body, headers):
+def strict(service, action, body, headers, method="POST", path="/"):
     """An AWS rule moto does not enforce, answered with AWS's error; None: forward."""
     now = time.time()
+    if ARGS.eks_update_busy and service == "eks":
+        key, _ = eks_update_target(method, path)
+        with LOCK:
+            busy = key is not None and BUSY.get(key, 0) > now
+        if busy:
+            return "update-in-progress", eks_error(
+                "ResourceInUseException", f"An update is already in progress for {' '.join(key)}"
+            )
+    if ARGS.in_use_delete and service == "elasticloadbalancing" and action == "DeleteTargetGroup" and body:
+        arn = parse_qs(body.decode(errors="replace")).get("TargetGroupArn", [""])[0]
+        listener = target_group_in_use(region_of(headers), arn)
+        if listener:
+            return "in-use", elb_error("ResourceInUse", f"Target group '{arn}' is currently in use by a listener or a rule")
+    if ARGS.in_use_delete and service == "ec2" and action == "DeleteSecurityGroup" and body:
+        sg = parse_qs(body.decode(errors="replace")).get("GroupId", [""])[0]
+        holder = sg and security_group_in_use(region_of(headers), sg)
+        if holder:
+            return "in-use", ec2_error("DependencyViolation", f"resource {sg} has a dependent object ({holder})")
+    if ARGS.cert_must_be_issued and service == "elasticloadbalancing" and action in ("CreateListener", "ModifyListener") and body:
+        q = parse_qs(body.decode(errors="replace"))
+        for k, v in q.items():
+            if k.startswith("Certificates.member.") and k.endswith(".CertificateArn"):
+                status = upstream("acm", region_of(headers)).describe_certificate(CertificateArn=v[0])["Certificate"]["Status"]
+                if status != "ISSUED":
+                    return "certificate-not-issued", elb_error(
+                        "UnsupportedCertificate",
+                        f"The certificate '{v[0]}' must have a fully-qualified domain name, a supported signature, and a supported key size.",
+                    )
     if action in (ARGS.deny or []):
         # A least-privilege role: this action is not in its policy.
         message = f"User: arn:aws:sts::123456789012:assumed-role/read-only/slipway is not authorized to perform: {service}:{action}"
@@ -140,11 +240,31 @@ def strict(service, action, body, headers):
     return None
 
 
-def remember(service, action, body, status, data):
+def remember(service, action, body, status, data, method="POST", path="/", headers=None):
     """What the strict rules need to know of a call that went through."""
     if status >= 300:
         return
     now = time.time()
+    if ARGS.eks_update_busy and service == "eks":
+        key, _ = eks_update_target(method, path)
+        if key is not None:
+            try:
+                update = json.loads(data).get("update", {})
+            except ValueError:
+                update = {}
+            with LOCK:
+                BUSY[key] = now + ARGS.eks_update_busy
+                if update.get("id"):
+                    UPDATES[update["id"]] = now + ARGS.eks_update_busy
+    if ARGS.nat_needs_igw and service == "ec2" and action == "CreateNatGateway":
+        q = parse_qs(body.decode(errors="replace"))
+        m = re.search(r"<natGatewayId>(nat-[0-9a-f]+)</natGatewayId>", data.decode(errors="replace"))
+        if m and q.get("ConnectivityType", ["public"])[0] == "public":
+            ec2 = upstream_ec2(region_of(headers or {}))
+            vpc = ec2.describe_subnets(SubnetIds=[q["SubnetId"][0]])["Subnets"][0]["VpcId"]
+            if not igw_attached(ec2, vpc):
+                with LOCK:
+                    FAILED_NATS[m.group(1)] = vpc
     if ARGS.linger and ((service == "eks" and action == "DELETE /clusters") or action == "DeleteLoadBalancer"):
         with LOCK:
             LINGER["until"] = now + ARGS.linger
@@ -195,6 +315,11 @@ def action_of(service, method, path, headers, body):
             return "DescribeCluster"
         if method == "GET" and len(parts) == 4 and parts[2] == "node-groups":
             return "DescribeNodegroup"
+        if method == "GET" and len(parts) == 4 and parts[2] == "updates":
+            return "DescribeUpdate"
+        _, update = eks_update_target(method, path)
+        if update:
+            return update
         return f"{method} /{'/'.join(parts[:1])}"
     return "?"
 
@@ -262,6 +387,39 @@ def hold_creating(action, path, status, data):
     return data
 
 
+def rewrite(service, action, method, path, data):
+    """What AWS would answer where a strict rule changes the state moto reports."""
+    now = time.time()
+    if ARGS.eks_update_busy and service == "eks" and method == "GET" and "/updates/" in path:
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return data
+        with LOCK:
+            running = UPDATES.get(doc.get("update", {}).get("id"), 0) > now
+        if running:
+            doc["update"]["status"] = "InProgress"
+            return json.dumps(doc).encode()
+    if ARGS.nat_needs_igw and service == "ec2" and action == "DescribeNatGateways" and FAILED_NATS:
+        text = data.decode(errors="replace")
+        with LOCK:
+            failed = dict(FAILED_NATS)
+        for nat, vpc in failed.items():
+            # The gateway's own <state> is the first after its ID (its
+            # addresses come before, its tags after).
+            at = text.find(f"<natGatewayId>{nat}</natGatewayId>")
+            m = re.compile(r"<state>\w+</state>").search(text, at) if at >= 0 else None
+            if m:
+                text = (
+                    text[: m.start()]
+                    + "<state>failed</state><failureCode>Gateway.NotAttached</failureCode>"
+                    + f"<failureMessage>Network {vpc} has no Internet gateway attached</failureMessage>"
+                    + text[m.end():]
+                )
+        return text.encode()
+    return data
+
+
 def log(entry):
     if ARGS.log:
         with LOCK, open(ARGS.log, "a") as f:
@@ -306,7 +464,7 @@ class Proxy(BaseHTTPRequestHandler):
             status, ctype, data, hdrs = server_error(service)
             log({"service": service, "action": action, "status": status, "fault": "5xx"})
             return self._send(status, ctype, data, hdrs)
-        refused = strict(service, action, body, self.headers)
+        refused = strict(service, action, body, self.headers, self.command, self.path)
         if refused:
             rule, (status, ctype, data, hdrs) = refused
             log({"service": service, "action": action, "status": status, "fault": rule})
@@ -326,9 +484,10 @@ class Proxy(BaseHTTPRequestHandler):
             status, ctype2, data2, hdrs = server_error(service)
             log({"service": service, "action": action, "status": status, "fault": "lost-response", "upstream": resp.status})
             return self._send(503, ctype2, data2, hdrs)
-        remember(service, action, body, resp.status, data)
+        remember(service, action, body, resp.status, data, self.command, self.path, self.headers)
         if service == "eks":
             data = hold_creating(action, self.path, resp.status, data)
+        data = rewrite(service, action, self.command, self.path, data)
         entry = {"service": service, "action": action, "status": resp.status, "fault": None}
         if service == "eks" and body:
             # EKS takes JSON: the request is logged so tests can check what
@@ -372,6 +531,10 @@ if __name__ == "__main__":
     p.add_argument("--deny", action="append", help="answer AccessDenied to this action (repeatable): a least-privilege role")
     p.add_argument("--linger", type=float, default=0.0, help="DependencyViolation on subnet/SG/VPC deletes for S seconds after a cluster or ALB delete")
     p.add_argument("--eks-nodegroup-failed", type=int, default=0, help="report the first N nodegroups created as CREATE_FAILED")
+    p.add_argument("--eks-update-busy", type=float, default=0.0, help="an EKS update runs S seconds: DescribeUpdate InProgress, another update ResourceInUseException")
+    p.add_argument("--in-use-delete", action="store_true", help="refuse deleting a target group a listener uses, or a security group something carries or names")
+    p.add_argument("--nat-needs-igw", action="store_true", help="a public NAT gateway in a VPC without an attached internet gateway turns failed (Gateway.NotAttached)")
+    p.add_argument("--cert-must-be-issued", action="store_true", help="an HTTPS listener with a certificate that is not ISSUED answers UnsupportedCertificate")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
     ARGS = p.parse_args()
