@@ -386,7 +386,7 @@ fn cidr_zone_and_vpc_changes_force_replacement_naming_the_field_against_moto_emu
     let p = sb.run(&["plan", "stacks/net"]).expect(0);
     assert!(
         p.stdout
-            .contains("# security_group.alb must be replaced (`description` forces replacement)"),
+            .contains("# security_group.alb must be replaced (`description` forces replacement, new object first)"),
         "{}",
         p.stdout
     );

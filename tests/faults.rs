@@ -816,3 +816,101 @@ fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_and_nat_gateways
         a.stderr
     );
 }
+
+const GROUP_IN_USE: &str = r#"
+[stack]
+name = "sgs"
+region = "us-east-1"
+
+[vpc.main]
+cidr = "10.7.0.0/16"
+
+[subnet.a]
+vpc = "${vpc.main.id}"
+cidr = "10.7.1.0/24"
+availability_zone = "us-east-1a"
+
+[subnet.b]
+vpc = "${vpc.main.id}"
+cidr = "10.7.2.0/24"
+availability_zone = "us-east-1b"
+
+[security_group.alb]
+vpc = "${vpc.main.id}"
+description = "web v1"
+ingress = [{ protocol = "tcp", port = 443, cidr = "0.0.0.0/0" }]
+
+[security_group.nodes]
+vpc = "${vpc.main.id}"
+ingress = [{ protocol = "tcp", port = 30500, source_security_group = "${security_group.alb.id}" }]
+
+[alb.web]
+scheme = "internal"
+subnets = ["${subnet.a.id}", "${subnet.b.id}"]
+security_groups = ["${security_group.alb.id}"]
+"#;
+
+#[test]
+fn a_security_group_in_use_is_replaced_new_group_first_and_its_users_moved_before_the_old_one_goes_against_moto() {
+    // A new description replaces the group. AWS refuses to delete a group a
+    // load balancer carries or another group's rule names (--in-use-delete),
+    // and names are unique in a VPC: the new group is made first, under a
+    // hashed name, the ALB and the rule move to it, then the old one goes.
+    let moto = Moto::start();
+    let mut sb = Sandbox::with_moto(&moto);
+    sb.write("sgs/main.toml", GROUP_IN_USE);
+    sb.run(&["apply", "sgs", "--auto-approve"]).expect(0);
+    let old = sb.state("sgs")["resources"]["security_group.alb"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--in-use-delete"]);
+    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.write("sgs/main.toml", &GROUP_IN_USE.replace("web v1", "web v2"));
+    let p = sb.run(&["plan", "sgs"]).expect(0);
+    assert!(
+        p.stdout
+            .contains("security_group.alb must be replaced (`description` forces replacement, new object first)"),
+        "{}",
+        p.stdout
+    );
+    let a = sb.run(&["apply", "sgs", "--auto-approve"]).expect(0);
+    assert!(
+        a.stdout.contains("1 added, 2 changed, 1 destroyed"),
+        "{}\n{}",
+        a.stdout,
+        a.stderr
+    );
+    let calls = proxy.calls();
+    let at = |action: &str| {
+        calls
+            .iter()
+            .position(|c| c["action"] == action && c["status"] == 200)
+            .unwrap_or_else(|| panic!("no {action} in {calls:?}"))
+    };
+    assert!(
+        at("CreateSecurityGroup") < at("SetSecurityGroups"),
+        "the ALB moves to the new group"
+    );
+    assert!(
+        at("AuthorizeSecurityGroupIngress") < at("DeleteSecurityGroup"),
+        "the nodes' rule names the new group before the old one goes"
+    );
+    assert!(
+        !calls.iter().any(|c| c["fault"] == "in-use"),
+        "the old group was deleted only once nothing used it: {calls:?}"
+    );
+    let new = sb.state("sgs")["resources"]["security_group.alb"].clone();
+    assert_ne!(new["id"], old.as_str());
+    assert!(
+        new["attributes"]["group_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("sgs-alb-"),
+        "the default name carries a hash in AWS: {new}"
+    );
+    sb.run(&["plan", "sgs", "--detailed-exitcode"]).expect(0);
+    sb.run(&["destroy", "sgs", "--auto-approve"]).expect(0);
+    assert!(!proxy.calls().iter().any(|c| c["fault"] == "in-use"));
+}

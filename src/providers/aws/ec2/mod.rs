@@ -71,6 +71,7 @@ pub mod errors {
     pub const NAT_ID_NOT_FOUND: &str = "InvalidNatGatewayID.NotFound";
     pub const ROUTE_TABLE_NOT_FOUND: &str = "InvalidRouteTableID.NotFound";
     pub const SECURITY_GROUP_NOT_FOUND: &str = "InvalidGroup.NotFound";
+    pub const SECURITY_GROUP_DUPLICATE: &str = "InvalidGroup.Duplicate";
 }
 
 /// Tags of an EC2 object as a map.

@@ -2,7 +2,11 @@
 //! Rules are compared as a set of single-source rules (one CIDR, one source
 //! group, or the group itself), so the way AWS groups them never shows as
 //! a difference. Rule changes revoke and authorize only what differs from
-//! what is live now.
+//! what is live now. A replacement makes the new group first and moves its
+//! users (load balancers, clusters, other groups' rules) before the old one
+//! goes: AWS refuses to delete a group in use, and group names are unique in
+//! a VPC, so a group of the default name is named in AWS with a hash of what
+//! replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,13 +15,13 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, UserIdGrou
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::errors::{DEPENDENCY_VIOLATION, SECURITY_GROUP_NOT_FOUND};
+use super::errors::{DEPENDENCY_VIOLATION, SECURITY_GROUP_DUPLICATE, SECURITY_GROUP_NOT_FOUND};
 use super::{describe_each, filter, tag_map, tag_spec, READ_AFTER_CREATE};
 use crate::path::PathSeg;
 use crate::providers::aws::kind::{AwsKind, Call, Created, Select, Tagged, Tags};
 use crate::providers::aws::permissions::Permissions;
 use crate::providers::aws::tagging::Tagger;
-use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
+use crate::providers::aws::{aws_err, default_name, ok_if, AwsError, Clients};
 use crate::providers::common::name_of;
 use crate::providers::wait::{wait_for, Check};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
@@ -257,6 +261,22 @@ impl SecurityGroupConfig {
     }
 }
 
+/// The name AWS holds for a group of the default name: the name and a hash
+/// of the fields that replace it (`vpc`, `description`), so the new group
+/// can exist beside the old one. An explicit `name` is used as given.
+fn aws_name(prefix: &str, vpc: &str, description: &str) -> String {
+    let hash = crate::providers::common::short_hash(&format!("{vpc}:{description}"));
+    format!("{prefix}-{:08x}", hash as u32)
+}
+
+/// `prefix` when `live` (a live group's inputs) carries its hashed form.
+fn unhash_name(live: &mut Value, prefix: &str) {
+    let field = |k: &str| live.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    if field("name") == aws_name(prefix, &field("vpc"), &field("description")) {
+        live["name"] = json!(prefix);
+    }
+}
+
 async fn describe_groups(aws: &Clients, filters: Vec<Filter>) -> Result<Vec<Tagged>, ProviderError> {
     let groups = all_items!(
         aws.ec2.describe_security_groups().set_filters(Some(filters)),
@@ -274,7 +294,11 @@ async fn describe_groups(aws: &Clients, filters: Vec<Filter>) -> Result<Vec<Tagg
                     "ingress": explode(g.ip_permissions(), &id),
                     "egress": explode(g.ip_permissions_egress(), &id),
                 }),
-                attributes: json!({ "id": id, "arn": g.security_group_arn().unwrap_or_default() }),
+                attributes: json!({
+                    "id": id,
+                    "arn": g.security_group_arn().unwrap_or_default(),
+                    "group_name": g.group_name().unwrap_or_default(),
+                }),
                 id,
             };
             Some(Tagged {
@@ -381,8 +405,10 @@ pub struct SecurityGroup;
 impl AwsKind for SecurityGroup {
     type Config = SecurityGroupConfig;
     const NAME: &'static str = "security_group";
-    const COMPUTED: &'static [&'static str] = &["id", "arn"];
+    const COMPUTED: &'static [&'static str] = &["id", "arn", "group_name"];
     const FORCE_NEW: &'static [&'static str] = &["vpc", "name", "description"];
+    /// A group in use cannot be deleted until its users move to the new one.
+    const CREATE_BEFORE_DESTROY: bool = true;
     const GONE: &'static [&'static str] = &[SECURITY_GROUP_NOT_FOUND];
     const DELETE_RETRY: &'static [&'static str] = &[DEPENDENCY_VIOLATION];
     const TAGGER: Tagger = Tagger::Ec2;
@@ -429,21 +455,56 @@ impl AwsKind for SecurityGroup {
     }
 
     async fn describe(&self, ctx: &Ctx, aws: &Clients, sel: Select<'_>) -> Result<Vec<Tagged>, ProviderError> {
-        describe_each(ctx, sel, "group-id", |f| describe_groups(aws, f)).await
+        let mut all = describe_each(ctx, sel, "group-id", |f| describe_groups(aws, f)).await?;
+        for t in &mut all {
+            let prefix = match sel {
+                Select::Owner(address) => Some(default_name(ctx, address)),
+                Select::Ids(reqs) => reqs
+                    .iter()
+                    .find(|r| r.id == t.live.id)
+                    .and_then(|r| r.inputs.get("name").and_then(Value::as_str))
+                    .map(str::to_string),
+            };
+            if let Some(p) = prefix {
+                unhash_name(&mut t.live.inputs, &p);
+            }
+        }
+        Ok(all)
     }
 
     async fn create(&self, call: &Call<'_>, c: &SecurityGroupConfig, tags: &Tags) -> Result<Created, ProviderError> {
+        let given = c.name.clone().unwrap_or_default();
+        let name = if given == default_name(call.ctx, call.address) {
+            aws_name(&given, &c.vpc, &c.description)
+        } else {
+            given.clone()
+        };
         let out = call
             .aws
             .ec2
             .create_security_group()
-            .group_name(c.name.clone().unwrap_or_default())
+            .group_name(&name)
             .description(&c.description)
             .vpc_id(&c.vpc)
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, tags))
             .send()
             .await
-            .map_err(aws_err("ec2 CreateSecurityGroup"))?;
+            .map_err(aws_err("ec2 CreateSecurityGroup"))
+            .map_err(|e| {
+                if !e.is(&[SECURITY_GROUP_DUPLICATE]) || name != given {
+                    return e;
+                }
+                AwsError {
+                    code: e.code.clone(),
+                    message: format!(
+                        "{}: {} is made before the group it replaces goes, and its explicit name {name} is taken in \
+                         {} (security group names are unique in a VPC). Remove `name` (slipway then names the \
+                         group with a hash of what replaces it), give a new one, or set \
+                         lifecycle = {{ create_before_destroy = false }}",
+                        e.message, call.address, c.vpc
+                    ),
+                }
+            })?;
         let id = out.group_id().unwrap_or_default().to_string();
         let live = visible(call.aws, &id).await?;
         let live_inputs = live.as_ref().map(|l| l.inputs.clone()).unwrap_or(json!({}));
@@ -456,7 +517,10 @@ impl AwsKind for SecurityGroup {
         )
         .await?;
         let arn = live.and_then(|l| l.attributes.get("arn").cloned()).unwrap_or(json!(""));
-        Ok(Created::new(id.clone(), json!({"id": id, "arn": arn})))
+        Ok(Created::new(
+            id.clone(),
+            json!({"id": id, "arn": arn, "group_name": name}),
+        ))
     }
 
     async fn update(
