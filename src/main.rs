@@ -375,14 +375,14 @@ enum StateCommand {
 async fn run(cli: Cli) -> Result<u8, CmdError> {
     let registry = Registry::builtin();
     match cli.command {
-        Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry),
+        Command::Validate { dir, vars } => commands::validate::run(&dir, &vars, &registry).await,
         Command::Graph { dir, vars } => commands::graph::run(&dir, &vars, &registry),
         Command::IamPolicy {
             dir,
             plan,
             account,
             vars,
-        } => commands::iam_policy::run(&dir, &vars, plan, account.as_deref(), &registry),
+        } => commands::iam_policy::run(&dir, &vars, plan, account.as_deref(), &registry).await,
         Command::Import {
             from:
                 Some(ImportFrom::Eksctl {

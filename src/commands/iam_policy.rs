@@ -15,7 +15,7 @@ use crate::providers::Registry;
 /// IAM's limit for a managed policy document, whitespace not counted.
 const MANAGED_POLICY_LIMIT: usize = 6144;
 
-pub fn run(dir: &Path, vars: &[String], plan_only: bool, account: Option<&str>, registry: &Registry) -> Exit {
+pub async fn run(dir: &Path, vars: &[String], plan_only: bool, account: Option<&str>, registry: &Registry) -> Exit {
     let l = load_stack(dir, vars, registry)?;
     let stack = &l.stack;
     let mut kinds: Vec<Permissions> = Vec::new();
@@ -30,18 +30,15 @@ pub fn run(dir: &Path, vars: &[String], plan_only: bool, account: Option<&str>, 
     let policy = if plan_only {
         permissions::read_policy(&kinds)
     } else {
-        let region = stack
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
+        let region = match stack.region.clone() {
+            Some(r) => r,
+            None => crate::providers::aws::sdk_region().await.ok_or_else(|| {
                 CmdError::Other(format!(
-                    "error: stack `{}` has no region: set `region` in [stack], or AWS_REGION, so the policy's ARNs name it",
+                    "stack `{}` has no region: set `region` in [stack], or AWS_REGION, so the policy's ARNs name it",
                     stack.name
                 ))
-            })?;
+            })?,
+        };
         let scope = Scope {
             stack: stack.name.clone(),
             region,
@@ -50,7 +47,7 @@ pub fn run(dir: &Path, vars: &[String], plan_only: bool, account: Option<&str>, 
         let roles = passed_roles(&l, registry, &scope);
         permissions::apply_policy(&kinds, &roles, &scope)
     };
-    let text = serde_json::to_string_pretty(&policy).map_err(|e| CmdError::Other(format!("error: {e}")))?;
+    let text = serde_json::to_string_pretty(&policy).map_err(|e| CmdError::Other(e.to_string()))?;
     println!("{text}");
     let size = text.chars().filter(|c| !c.is_whitespace()).count();
     if size > MANAGED_POLICY_LIMIT {

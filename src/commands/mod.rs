@@ -69,6 +69,33 @@ pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Lo
     })
 }
 
+/// A stack that calls AWS (an AWS kind, or a Kubernetes object on an EKS
+/// cluster) needs a region: its `[stack] region`, else the SDK's. Checked
+/// before anything is locked or called, so no run starts with an empty one.
+pub async fn check_region(stack: &Stack, registry: &Registry) -> Result<(), CmdError> {
+    if stack.region.is_some() {
+        return Ok(());
+    }
+    let calls_aws = stack.resources.iter().any(|r| {
+        registry.get(&r.kind).and_then(|k| k.aws_permissions()).is_some()
+            && (!crate::providers::k8s::table::is_kubernetes(&r.kind) || r.config.get("cluster").is_some())
+    });
+    if !calls_aws || crate::providers::aws::sdk_region().await.is_some() {
+        return Ok(());
+    }
+    Err(CmdError::Other(format!(
+        "stack `{}` calls AWS but names no region, and the AWS SDK found none (AWS_REGION, the profile's \
+         `region`, EC2 instance metadata)\n  help: set `region = \"us-west-2\"` (say) in [stack] in {}, or AWS_REGION",
+        stack.name,
+        stack
+            .sources
+            .files
+            .first()
+            .map(|f| f.path.display().to_string())
+            .unwrap_or_else(|| stack.dir.display().to_string())
+    )))
+}
+
 /// The state path: `--state` if given, else the stack's.
 pub fn state_path(stack: &Stack, flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)

@@ -29,6 +29,7 @@ pub async fn make_plan(
     registry: &Registry,
 ) -> Result<(Plan, Held, Option<State>, crate::providers::Ctx, Store), CmdError> {
     let loaded = load_stack(&args.dir, &args.vars, registry)?;
+    super::check_region(&loaded.stack, registry).await?;
     let timeout = parse_timeout(args.lock_timeout.as_deref())?;
     let store = store_for(&loaded.stack, args.state.as_deref()).await?;
     let path = store.location();

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use super::{load_stack, Exit};
+use super::{check_region, load_stack, Exit};
 use crate::providers::Registry;
 
-pub fn run(dir: &Path, vars: &[String], registry: &Registry) -> Exit {
+pub async fn run(dir: &Path, vars: &[String], registry: &Registry) -> Exit {
     let l = load_stack(dir, vars, registry)?;
+    check_region(&l.stack, registry).await?;
     println!(
         "Success! Stack `{}` is valid: {} resources, {} dependencies.",
         l.stack.name,

@@ -87,6 +87,8 @@ impl Sandbox {
                 c.env_remove(k);
             }
         }
+        // Tests reach only loopback: never EC2 instance metadata (169.254.169.254).
+        c.env("AWS_EC2_METADATA_DISABLED", "true");
         c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         c
     }

@@ -67,6 +67,18 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(route53::record::Route53Record));
 }
 
+/// The region the SDK's standard chain finds without a stack's: the
+/// environment (AWS_REGION), the profile, then EC2 instance metadata (unless
+/// AWS_EC2_METADATA_DISABLED).
+pub async fn sdk_region() -> Option<String> {
+    aws_config::default_provider::region::DefaultRegionChain::builder()
+        .build()
+        .region()
+        .await
+        .map(|r| r.to_string())
+        .filter(|r| !r.is_empty())
+}
+
 /// The service clients of one run.
 #[derive(Debug)]
 pub struct Clients {
