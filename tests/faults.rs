@@ -350,12 +350,14 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
     // for 20 s / 10 s, a deleted cluster's or ALB's network interfaces
     // hold subnets and security groups for 5 s, a target group or security
     // group in use cannot be deleted, a NAT gateway without its internet
-    // gateway fails, and an HTTPS listener needs an issued certificate: one
+    // gateway fails, an HTTPS listener needs an issued certificate, and
+    // names and tags keep to AWS's limits: one
     // apply still converges, re-plans clean, and destroy leaves nothing.
     let (moto, proxy, sb, _emu) = run_blog_through(&[
         "--in-use-delete",
         "--nat-needs-igw",
         "--cert-must-be-issued",
+        "--name-limits",
         "--iam-propagation",
         "8",
         "--ec2-read-lag",
@@ -379,7 +381,7 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
         .filter(|c| c["action"] == "CreateCluster" && c["status"] == 200)
         .count();
     assert_eq!(creates, 1, "one cluster in the end");
-    for rule in ["igw-required", "certificate-not-issued"] {
+    for rule in ["igw-required", "certificate-not-issued", "name-limits"] {
         assert!(
             !calls.iter().any(|c| c["fault"] == rule),
             "ordered so that AWS never refuses: {rule}"
@@ -685,7 +687,7 @@ elastic_ip = "${elastic_ip.nat.id}"
 "#;
 
 #[test]
-fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_and_nat_gateways_without_internet_gateway_through_the_fault_proxy_against_moto(
+fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_names_over_the_limits_and_nat_gateways_without_internet_gateway_through_the_fault_proxy_against_moto(
 ) {
     // Each rule as AWS answers it, called through the SDK so the rule itself
     // is what is proved (the blog test proves slipway never meets them).
@@ -694,7 +696,12 @@ fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_and_nat_gateways
     let proxy = FaultProxy::start(
         &moto.endpoint,
         sb.root(),
-        &["--in-use-delete", "--cert-must-be-issued", "--nat-needs-igw"],
+        &[
+            "--in-use-delete",
+            "--cert-must-be-issued",
+            "--nat-needs-igw",
+            "--name-limits",
+        ],
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -802,6 +809,40 @@ fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_and_nat_gateways
             .await
             .unwrap_err();
         assert_eq!(https.code(), Some("UnsupportedCertificate"), "{https:?}");
+
+        let long = aws_sdk_iam::Client::new(&conf)
+            .create_role()
+            .role_name("r".repeat(65))
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            long.code(),
+            Some("ValidationError"),
+            "IAM role names are 1-64: {long:?}"
+        );
+        let tags: Vec<aws_sdk_ec2::types::Tag> = (0..51)
+            .map(|i| {
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(format!("k{i}"))
+                    .value("v")
+                    .build()
+            })
+            .collect();
+        let many = ec2
+            .create_vpc()
+            .cidr_block("10.10.0.0/16")
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                    .set_tags(Some(tags))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(many.code(), Some("TagLimitExceeded"), "50 tags at most: {many:?}");
     });
 
     // slipway reports the NAT gateway AWS fails, with AWS's reason.

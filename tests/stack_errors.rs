@@ -202,3 +202,30 @@ fn an_output_showing_a_sensitive_variable_must_be_sensitive() {
         ],
     );
 }
+
+#[test]
+fn a_stack_that_calls_aws_without_any_region_is_refused_before_anything_is_locked() {
+    let mut sb = Sandbox::new();
+    sb.env
+        .push(("AWS_CONFIG_FILE".into(), "/nonexistent/slipway-test-aws-config".into()));
+    sb.env.push((
+        "AWS_SHARED_CREDENTIALS_FILE".into(),
+        "/nonexistent/slipway-test-aws-credentials".into(),
+    ));
+    sb.write(
+        "s/main.toml",
+        "[stack]\nname = \"noregion\"\n\n[vpc.main]\ncidr = \"10.0.0.0/16\"\n",
+    );
+    for cmd in ["validate", "plan"] {
+        let r = sb.run(&[cmd, "s"]).expect(1);
+        assert!(
+            r.stderr.contains("stack `noregion` calls AWS but names no region") && r.stderr.contains("s/main.toml"),
+            "{cmd}: {}",
+            r.stderr
+        );
+    }
+    assert!(!sb.exists("state/noregion.json"), "nothing written");
+    // The SDK's region does: AWS_REGION, as any AWS tool takes it.
+    sb.env.push(("AWS_REGION".into(), "eu-west-1".into()));
+    sb.run(&["validate", "s"]).expect(0);
+}

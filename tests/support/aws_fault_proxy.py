@@ -24,7 +24,10 @@ another group's rule names, answers DependencyViolation); --nat-needs-igw (a
 public NAT gateway made in a VPC with no attached internet gateway turns
 failed, Gateway.NotAttached, as DescribeNatGateways then reports);
 --cert-must-be-issued (an HTTPS listener with a certificate ACM has not issued
-answers UnsupportedCertificate). Every call is logged as a JSON line
+answers UnsupportedCertificate); --name-limits (AWS's name and tag limits, which
+moto does not check: ALB and target group names 1-32 of letters, digits and
+hyphens, IAM role names 1-64, at most 50 tags, keys up to 128 and values up to
+256 characters, no `aws:` keys: ValidationError, TagLimitExceeded, ...). Every call is logged as a JSON line
 (service, action, status, fault, the JSON request of EKS calls, the status
 an ACM DescribeCertificate answered, the port of an ELB CreateListener) so tests
 can count calls and check what moto ignores.
@@ -161,9 +164,59 @@ def region_of(headers):
     return m.group(1) if m else "us-east-1"
 
 
+NAME_RULES = {
+    # (service, action): (name parameter, max length, allowed characters, error code)
+    ("elasticloadbalancing", "CreateLoadBalancer"): ("Name", 32, r"[A-Za-z0-9-]+", "ValidationError"),
+    ("elasticloadbalancing", "CreateTargetGroup"): ("Name", 32, r"[A-Za-z0-9-]+", "ValidationError"),
+    ("iam", "CreateRole"): ("RoleName", 64, r"[\w+=,.@-]+", "ValidationError"),
+}
+TAG_ERRORS = {"ec2": "TagLimitExceeded", "elasticloadbalancing": "TooManyTags", "iam": "LimitExceeded"}
+
+
+def tags_of_query(q):
+    """The tags a query-protocol create carries: (key, value) pairs."""
+    keys = {k: v[0] for k, v in q.items() if re.search(r"(Tags\.member\.\d+|Tag\.\d+)\.Key$", k)}
+    return [(v, q.get(k[: -len("Key")] + "Value", [""])[0]) for k, v in keys.items()]
+
+
+def name_limits(service, action, body):
+    """AWS's name and tag limits on a create; None when within them."""
+    if service not in ("ec2", "elasticloadbalancing", "iam") or not body:
+        return None
+    q = parse_qs(body.decode(errors="replace"))
+    rule = NAME_RULES.get((service, action))
+    if rule:
+        param, longest, chars, code = rule
+        name = q.get(param, [""])[0]
+        if not (1 <= len(name) <= longest and re.fullmatch(chars, name)) or name.startswith("-") or name.endswith("-"):
+            return error_of(service, code, f"{param} '{name}' must be 1-{longest} characters of {chars}")
+    tags = tags_of_query(q)
+    per_resource = {}
+    for k in q:
+        m = re.match(r"TagSpecification\.(\d+)\.Tag\.\d+\.Key$", k)
+        if m:
+            per_resource[m.group(1)] = per_resource.get(m.group(1), 0) + 1
+    count = max(per_resource.values()) if per_resource else len(tags)
+    if count > 50:
+        return error_of(service, TAG_ERRORS[service], f"{count} tags: the limit is 50 per resource")
+    for key, value in tags:
+        if len(key) > 128 or len(value) > 256 or key.lower().startswith("aws:"):
+            return error_of(service, "InvalidParameterValue" if service == "ec2" else "ValidationError",
+                            f"tag {key!r}: keys are 1-128 characters not starting with aws:, values up to 256")
+    return None
+
+
+def error_of(service, code, message):
+    return ec2_error(code, message) if service == "ec2" else elb_error(code, message)
+
+
 def strict(service, action, body, headers, method="POST", path="/"):
     """An AWS rule moto does not enforce, answered with AWS's error; None: forward."""
     now = time.time()
+    if ARGS.name_limits and (action.startswith("Create") or action in ("AllocateAddress", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress")):
+        refused = name_limits(service, action, body)
+        if refused:
+            return "name-limits", refused
     if ARGS.eks_update_busy and service == "eks":
         key, _ = eks_update_target(method, path)
         with LOCK:
@@ -535,6 +588,7 @@ if __name__ == "__main__":
     p.add_argument("--in-use-delete", action="store_true", help="refuse deleting a target group a listener uses, or a security group something carries or names")
     p.add_argument("--nat-needs-igw", action="store_true", help="a public NAT gateway in a VPC without an attached internet gateway turns failed (Gateway.NotAttached)")
     p.add_argument("--cert-must-be-issued", action="store_true", help="an HTTPS listener with a certificate that is not ISSUED answers UnsupportedCertificate")
+    p.add_argument("--name-limits", action="store_true", help="AWS's name and tag limits: 32-character ELB names, 64-character role names, 50 tags, key/value lengths")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
     ARGS = p.parse_args()
