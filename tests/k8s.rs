@@ -550,3 +550,83 @@ fn a_sensitive_variable_reaches_the_cluster_but_no_file_plan_or_output_with_the_
         assert!(!text.contains(DB_PASSWORD), "{} holds the sensitive value", f.display());
     }
 }
+
+const ROLE: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/app-a/roles/gitlab";
+const BINDING: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/app-a/rolebindings/gitlab";
+
+#[test]
+fn an_escalated_role_and_binding_are_drift_and_apply_reverts_them_with_the_emulator() {
+    // RBAC rules and subjects are atomic lists (the official schema): what
+    // someone appends shows in drift and plan, and an apply replaces it.
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let mut rules = emu.get(ROLE).unwrap()["rules"].clone();
+    rules[0]["verbs"].as_array_mut().unwrap().push(json!("delete"));
+    rules
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}));
+    assert_eq!(
+        emu.patch(ROLE, "application/merge-patch+json", json!({"rules": rules})),
+        200
+    );
+    let mut subjects = emu.get(BINDING).unwrap()["subjects"].clone();
+    subjects
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:authenticated"}));
+    assert_eq!(
+        emu.patch(BINDING, "application/merge-patch+json", json!({"subjects": subjects})),
+        200
+    );
+
+    let d = sb.run(&["drift", "stacks/apps"]).expect(2);
+    assert!(d.stdout.contains("ci_deployer.gitlab"), "{}", d.stdout);
+    let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
+    for seen in ["\"delete\"", "\"*\"", "system:authenticated"] {
+        assert!(p.stdout.contains(seen), "{seen} shows: {}", p.stdout);
+    }
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let role = emu.get(ROLE).unwrap();
+    assert_eq!(role["rules"].as_array().unwrap().len(), 3, "{role}");
+    assert!(!role["rules"].to_string().contains("delete") && !role["rules"].to_string().contains("\"*\""));
+    assert_eq!(emu.get(BINDING).unwrap()["subjects"].as_array().unwrap().len(), 2);
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
+    sb.run(&["drift", "stacks/apps"]).expect(0);
+}
+
+#[test]
+fn quantities_the_apiserver_rewrites_and_empty_env_values_replan_clean_with_the_emulator() {
+    // The emulator, like the apiserver, stores `0.5` as `500m`, `0.5Gi` as
+    // `512Mi` and drops an empty env value: slipway compares by meaning.
+    let (emu, sb) = setup("");
+    let text = stack("")
+        .replace("cpu_request = \"100m\"", "cpu_request = \"0.1\"")
+        .replace("cpu_limit = \"500m\"", "cpu_limit = \"0.5\"")
+        .replace("memory_limit = \"256Mi\"", "memory_limit = \"0.25Gi\"")
+        .replace(
+            "node_port = 30080",
+            "node_port = 30080\nenv = { EMPTY = \"\", MODE = \"prod\" }",
+        );
+    sb.write("stacks/apps/main.toml", &text);
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let c = emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0].clone();
+    assert_eq!(
+        c["resources"]["limits"],
+        json!({"cpu": "500m", "memory": "256Mi"}),
+        "{c}"
+    );
+    assert_eq!(c["resources"]["requests"]["cpu"], "100m");
+    assert!(c["env"].to_string().contains("EMPTY") && !c["env"].to_string().contains("\"value\":\"\""));
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
+    sb.run(&["drift", "stacks/apps"]).expect(0);
+    // A real change of value is still one.
+    sb.write(
+        "stacks/apps/main.toml",
+        &text.replace("cpu_limit = \"0.5\"", "cpu_limit = \"750m\""),
+    );
+    let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
+    assert!(p.stdout.contains("\"0.5\" -> \"750m\""), "{}", p.stdout);
+}

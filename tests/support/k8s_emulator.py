@@ -7,6 +7,12 @@ label selectors, DELETE, merge patches (what `kubectl set image` does), the
 status subresource (tests write Deployment and Pod status the way a
 controller would), and enough discovery for `pinned_kind`.
 
+What the apiserver normalizes, it normalizes too: resource quantities are
+stored in canonical form (`0.5` -> `500m`, `1000m` -> `1`, `1.5Gi` ->
+`1536Mi`, as apimachinery's resource.Quantity re-emits them), an env var's
+empty `value` is left out (omitempty), and a Secret's `stringData` is merged
+into `data` (base64) and never returned.
+
 What it does NOT do: real merge semantics of server-side apply (lists are
 replaced, not merged by key), conflicts between field managers, defaulting,
 validation, admission, RBAC, Service IP allocation, controllers, watches.
@@ -14,12 +20,15 @@ validation, admission, RBAC, Service IP allocation, controllers, watches.
 Run: python3 k8s_emulator.py PORT
 """
 
+import base64
 import copy
 import json
+import re
 import sys
 import threading
 import uuid
 from datetime import datetime, timezone
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -138,6 +147,63 @@ def invalid_deployment(obj, cur):
     if cur is not None and (cur.get("spec") or {}).get("selector") != spec.get("selector"):
         return "spec.selector: Invalid value: field is immutable"
     return None
+
+
+_QTY = re.compile(r"^([+-]?)(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+_BINARY = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+_DECIMAL = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+
+
+def canonical_quantity(text):
+    """A quantity as apimachinery's resource.Quantity re-emits it; the text
+    itself when it is not one (validation is not emulated)."""
+    m = _QTY.match(str(text).strip())
+    if not m:
+        return text
+    sign, digits, suffix = m.group(1), m.group(2), m.group(3) or ""
+    value = Fraction(digits)
+    if suffix in _BINARY[1:]:
+        value *= 1024 ** _BINARY.index(suffix)
+    elif suffix[:1] in ("e", "E"):
+        value *= Fraction(10) ** int(suffix[1:])
+    elif suffix:
+        value *= Fraction(10) ** next(e for e, s in _DECIMAL.items() if s == suffix)
+    if sign == "-":
+        value = -value
+    if suffix in _BINARY[1:] and value.denominator == 1 and abs(value) >= 1024:
+        n = max(i for i in range(7) if value % (1024 ** i) == 0)
+        return f"{value // (1024 ** n)}{_BINARY[n]}"
+    for e in sorted(_DECIMAL, reverse=True):
+        scaled = value / Fraction(10) ** e
+        if scaled.denominator == 1:
+            return f"{scaled}{_DECIMAL[e]}"
+    # Finer than a nano unit: rounded up, as the apiserver does.
+    return f"{-(-value * 10 ** 9 // 1)}n"
+
+
+def normalize(obj):
+    """What the apiserver stores instead of what was sent."""
+    def walk(node, parent=None):
+        if isinstance(node, dict):
+            for k, v in list(node.items()):
+                if k in ("requests", "limits") and parent == "resources" and isinstance(v, dict):
+                    node[k] = {q: canonical_quantity(x) for q, x in v.items()}
+                elif k == "env" and isinstance(v, list):
+                    for item in v:
+                        if isinstance(item, dict) and item.get("value") == "":
+                            del item["value"]
+                    walk(v, k)
+                else:
+                    walk(v, k)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, parent)
+    walk(obj)
+    if obj.get("kind") == "Secret" and "stringData" in obj:
+        data = obj.setdefault("data", {})
+        for k, v in (obj.pop("stringData") or {}).items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+    return obj
 
 
 def parse_path(path):
@@ -266,6 +332,9 @@ def handle(method, raw_path, headers, body):
                 bad = invalid_deployment(obj, cur) if kind == "Deployment" else None
                 if bad:
                     return status(422, "Invalid", f'Deployment.apps "{name}" is invalid: {bad}')
+                normalize(obj)
+                if cur is not None and obj.get("spec") == cur.get("spec"):
+                    obj["metadata"]["generation"] = cur["metadata"].get("generation", 1)
                 obj["metadata"]["resourceVersion"] = next_rv()
                 obj["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": gv, "time": now()}]
                 if AUTO_ROLLOUT and kind == "Deployment":
@@ -280,6 +349,7 @@ def handle(method, raw_path, headers, body):
                 bad = invalid_deployment(obj, cur) if kind == "Deployment" else None
                 if bad:
                     return status(422, "Invalid", f'Deployment.apps "{name}" is invalid: {bad}')
+                normalize(obj)
                 if obj.get("spec") != cur.get("spec"):
                     obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
                     if AUTO_ROLLOUT and kind == "Deployment":
