@@ -127,8 +127,11 @@ fn a_failed_rollout_fails_the_apply_with_the_pods_reasons_with_the_emulator() {
     while emu.get(DEP).is_none() && t0.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The controller observes the spec (a new ReplicaSet) and its pod cannot start.
+    let hash = emu.observe(DEP, false);
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-7d9c-x1", "namespace": "app-a",
-        "labels": {"app.kubernetes.io/name": "web", "slipway.dev/stack": "apps"}}, "spec": {"containers": [{"name": "web", "image": "x"}]}});
+        "labels": {"app.kubernetes.io/name": "web", "slipway.dev/stack": "apps", "pod-template-hash": hash}},
+        "spec": {"containers": [{"name": "web", "image": "x"}]}});
     assert_eq!(
         emu.patch(
             "/api/v1/namespaces/app-a/pods/web-7d9c-x1?fieldManager=test",
@@ -163,7 +166,8 @@ fn a_rollout_that_never_finishes_times_out_with_the_emulator() {
         r.stderr
     );
     assert!(
-        r.stderr.contains("last status: waiting for the controller"),
+        r.stderr
+            .contains("last status: waiting for deployment spec update to be observed"),
         "{}",
         r.stderr
     );
@@ -629,4 +633,60 @@ fn quantities_the_apiserver_rewrites_and_empty_env_values_replan_clean_with_the_
     );
     let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
     assert!(p.stdout.contains("\"0.5\" -> \"750m\""), "{}", p.stdout);
+}
+
+#[test]
+fn a_fix_forward_deploy_waits_for_its_own_spec_instead_of_failing_on_the_old_pods_with_the_emulator() {
+    // v1 crash-loops and its deadline passed; v2 fixes it. Until the
+    // controller observes v2, the deadline and the crashing pods are v1's:
+    // the wait goes on (as kubectl's does) and v2 rolls out.
+    let (emu, sb) = setup("");
+    {
+        let _controller = emu.controller();
+        sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    }
+    let dep = emu.get(DEP).unwrap();
+    let sets = emu.get("/apis/apps/v1/namespaces/app-a/replicasets").unwrap();
+    let v1 = sets["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1")
+        .expect("the controller made revision 1's ReplicaSet");
+    let mut labels = dep["spec"]["selector"]["matchLabels"].clone();
+    labels["pod-template-hash"] = v1["metadata"]["labels"]["pod-template-hash"].clone();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-v1-crash", "namespace": "app-a",
+        "labels": labels}, "spec": {"containers": [{"name": "web", "image": "x"}]}});
+    emu.patch(
+        "/api/v1/namespaces/app-a/pods/web-v1-crash?fieldManager=test",
+        "application/apply-patch+yaml",
+        pod,
+    );
+    emu.patch(
+        "/api/v1/namespaces/app-a/pods/web-v1-crash/status",
+        "application/merge-patch+json",
+        json!({"status": {"containerStatuses": [{"name": "web", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}}}]}}),
+    );
+    emu.patch(
+        &format!("{DEP}/status"),
+        "application/merge-patch+json",
+        json!({"status": {"conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet \"web-v1\" has timed out progressing."}]}}),
+    );
+    let child = sb
+        .command(&["apply", "stacks/apps", "--auto-approve", "--var", "image_tag=v2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The controller is slow to observe v2: slipway polls the stale status meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    let _controller = emu.controller();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        emu.get(DEP).unwrap()["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
 }

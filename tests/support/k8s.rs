@@ -94,7 +94,8 @@ impl K8sEmulator {
     }
 
     /// Play the Deployment controller until stopped: every Deployment whose
-    /// spec was not yet observed gets a successful rollout status.
+    /// spec was not yet observed gets a new revision, its ReplicaSet, and a
+    /// successful rollout status.
     pub fn controller(&self) -> Controller {
         let stop = Arc::new(AtomicBool::new(false));
         let (port, flag) = (self.port, stop.clone());
@@ -104,14 +105,7 @@ impl K8sEmulator {
                     for d in list["items"].as_array().into_iter().flatten() {
                         let gen = d["metadata"]["generation"].as_i64().unwrap_or(1);
                         if d["status"]["observedGeneration"].as_i64().unwrap_or(0) < gen {
-                            let n = d["spec"]["replicas"].as_i64().unwrap_or(1);
-                            let path = format!(
-                                "/apis/apps/v1/namespaces/{}/deployments/{}/status",
-                                d["metadata"]["namespace"].as_str().unwrap_or("default"),
-                                d["metadata"]["name"].as_str().unwrap_or("")
-                            );
-                            let body = json!({"status": {"observedGeneration": gen, "replicas": n, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n}});
-                            request(port, "PATCH", &path, "application/merge-patch+json", &body.to_string());
+                            observe(port, d, true);
                         }
                     }
                 }
@@ -123,6 +117,81 @@ impl K8sEmulator {
             handle: Some(handle),
         }
     }
+
+    /// Play the Deployment controller once for the Deployment at `path`:
+    /// observe its spec as a new revision with its ReplicaSet, rolled out
+    /// (`ready`) or not started; returns the ReplicaSet's pod-template-hash
+    /// (the label its pods carry).
+    pub fn observe(&self, path: &str, ready: bool) -> String {
+        let d = self.get(path).expect("the Deployment exists");
+        observe(self.port, &d, ready)
+    }
+}
+
+/// What the Deployment controller does for a new spec, as the apiserver then
+/// shows it: the revision annotation, a ReplicaSet `<name>-<hash>` labelled
+/// `pod-template-hash`, and the status.
+fn observe(port: u16, d: &Value, ready: bool) -> String {
+    let (ns, name) = (
+        d["metadata"]["namespace"].as_str().unwrap_or("default").to_string(),
+        d["metadata"]["name"].as_str().unwrap_or("").to_string(),
+    );
+    let gen = d["metadata"]["generation"].as_i64().unwrap_or(1);
+    let revision = d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .and_then(|r| r.parse::<i64>().ok())
+        .unwrap_or(0)
+        + 1;
+    let template = d["spec"]["template"].to_string();
+    let hash = format!(
+        "{:x}",
+        template.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b))
+            .wrapping_mul(0x100000001b3))
+            & 0xffff_ffff
+    );
+    let mut labels = d["spec"]["template"]["metadata"]["labels"].clone();
+    labels["pod-template-hash"] = json!(hash);
+    let mut selector = d["spec"]["selector"].clone();
+    selector["matchLabels"]["pod-template-hash"] = json!(hash);
+    let mut rs_template = d["spec"]["template"].clone();
+    rs_template["metadata"]["labels"] = labels.clone();
+    let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": format!("{name}-{hash}"),
+        "namespace": ns, "labels": labels,
+        "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": d["metadata"]["uid"]}]},
+        "spec": {"replicas": d["spec"]["replicas"], "selector": selector, "template": rs_template}});
+    request(
+        port,
+        "PATCH",
+        &format!("/apis/apps/v1/namespaces/{ns}/replicasets/{name}-{hash}?fieldManager=kube-controller-manager"),
+        "application/apply-patch+yaml",
+        &rs.to_string(),
+    );
+    let dep = format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}");
+    let note = json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": revision.to_string()}}});
+    request(port, "PATCH", &dep, "application/merge-patch+json", &note.to_string());
+    let n = if ready {
+        d["spec"]["replicas"].as_i64().unwrap_or(1)
+    } else {
+        0
+    };
+    // A new spec restarts the progress deadline: the conditions are the new ReplicaSet's.
+    let conditions = if ready {
+        json!([{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+               {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}])
+    } else {
+        json!([{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}])
+    };
+    let body = json!({"status": {"observedGeneration": gen, "replicas": n, "updatedReplicas": n, "availableReplicas": n,
+        "readyReplicas": n, "conditions": conditions}});
+    request(
+        port,
+        "PATCH",
+        &format!("{dep}/status"),
+        "application/merge-patch+json",
+        &body.to_string(),
+    );
+    hash
 }
 
 /// A running fake controller; stops when dropped.

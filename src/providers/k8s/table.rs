@@ -12,6 +12,8 @@ pub const KNOWN: &[(&str, &str, &str, bool)] = &[
     ("v1", "Service", "services", true),
     ("v1", "Pod", "pods", true),
     ("apps/v1", "Deployment", "deployments", true),
+    // Read only: the rollout wait finds a Deployment's new ReplicaSet.
+    ("apps/v1", "ReplicaSet", "replicasets", true),
     ("rbac.authorization.k8s.io/v1", "Role", "roles", true),
     ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false),
