@@ -220,3 +220,51 @@ fn two_resources_rendering_one_object_are_a_validation_error_naming_both() {
     );
     assert!(r.stderr.contains("main.toml:"), "{}", r.stderr);
 }
+
+fn deployment(app_label: &str) -> String {
+    format!(
+        r#"
+[k8s_deployment.web]
+name = "web"
+namespace = "default"
+spec = {{ replicas = 1, selector = {{ matchLabels = {{ app = "{app_label}" }} }}, template = {{ metadata = {{ labels = {{ app = "{app_label}" }} }}, spec = {{ containers = [{{ name = "web", image = "nginx:1.27" }}] }} }} }}
+
+[k8s_role_binding.ops]
+name = "ops"
+namespace = "default"
+role_ref = {{ apiGroup = "rbac.authorization.k8s.io", kind = "Role", name = "ops-{app_label}" }}
+subjects = [{{ kind = "Group", apiGroup = "rbac.authorization.k8s.io", name = "ops" }}]
+"#
+    )
+}
+
+#[test]
+fn a_change_of_an_immutable_field_plans_a_replacement_naming_it_and_applies_with_the_emulator() {
+    // The emulator refuses a Deployment's selector or a binding's roleRef
+    // changing in place (422), as the apiserver does: slipway plans the
+    // replacement instead, and the apply succeeds.
+    let (emu, sb) = setup(&deployment("web"));
+    let controller = emu.controller();
+    sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(0);
+    let before = uid(&emu);
+    sb.write("stacks/shop/main.toml", &stack(&deployment("web2")));
+    let p = sb.run(&["plan", "stacks/shop"]).expect(0);
+    for line in [
+        "# k8s_deployment.web must be replaced (`manifests[0].spec.selector` forces replacement)",
+        "# k8s_role_binding.ops must be replaced (`manifests[0].roleRef` forces replacement)",
+        "-/+ k8s_deployment \"web\"",
+        "# forces replacement",
+    ] {
+        assert!(p.stdout.contains(line), "{line}:\n{}", p.stdout);
+    }
+    sb.run(&["apply", "stacks/shop", "--auto-approve"]).expect(0);
+    drop(controller);
+    assert_ne!(uid(&emu), before, "a new Deployment");
+    assert_eq!(emu.get(DEP).unwrap()["spec"]["selector"]["matchLabels"]["app"], "web2");
+    assert_eq!(
+        emu.get("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/ops")
+            .unwrap()["roleRef"]["name"],
+        "ops-web2"
+    );
+    sb.run(&["plan", "stacks/shop", "--detailed-exitcode"]).expect(0);
+}

@@ -25,7 +25,7 @@ pub fn render_plan(plan: &Plan) -> String {
                 let _ = writeln!(out, "  # {} has changed", d.address);
                 for f in &d.fields {
                     if f.state.is_object() || f.state.is_array() {
-                        let _ = writeln!(out, "{}", leaf_lines(&f.field, &f.state, &f.live, ""));
+                        let _ = writeln!(out, "{}", leaf_lines(&f.field, &f.state, &f.live, "", &[]));
                     } else {
                         let _ = writeln!(
                             out,
@@ -172,7 +172,8 @@ fn render_change(out: &mut String, c: &Change) {
                 .map(|v| format!("      - {k:width$} = {}", render(v, 6))),
             Action::Update | Action::Replace | Action::NoOp => {
                 let (bv, av) = (b.unwrap_or(&Value::Null), a.unwrap_or(&Value::Null));
-                let forces = if c.replace_because.iter().any(|f| f == k) {
+                let under = |f: &String| k == f || k.starts_with(&format!("{f}.")) || k.starts_with(&format!("{f}["));
+                let forces = if c.replace_because.iter().any(under) {
                     " # forces replacement"
                 } else {
                     ""
@@ -184,7 +185,7 @@ fn render_change(out: &mut String, c: &Change) {
                 } else if av.is_null() {
                     Some(format!("      - {k:width$} = {}{forces}", render(bv, 6)))
                 } else if bv.is_object() || bv.is_array() {
-                    Some(leaf_lines(k, bv, av, forces))
+                    Some(leaf_lines(k, bv, av, forces, &c.replace_because))
                 } else {
                     Some(format!(
                         "      ~ {k:width$} = {} -> {}{forces}",
@@ -237,12 +238,19 @@ pub fn leaf_diffs(path: &str, b: &Value, a: &Value, out: &mut Vec<(String, Optio
     }
 }
 
-fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str) -> String {
+fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str, because: &[String]) -> String {
     let mut diffs = Vec::new();
     leaf_diffs(field, b, a, &mut diffs);
     let lines: Vec<String> = diffs
         .iter()
-        .map(|(p, bv, av)| match (bv, av) {
+        .map(|(p, bv, av)| {
+            // A path inside a field that forces the replacement (`manifests[0].spec.selector`).
+            let inside = because
+                .iter()
+                .any(|f| p.starts_with(&format!("{f}.")) || p.starts_with(&format!("{f}[")));
+            (p, bv, av, if inside { " # forces replacement" } else { forces })
+        })
+        .map(|(p, bv, av, forces)| match (bv, av) {
             (Some(bv), Some(av)) => format!("      ~ {p} = {} -> {}{forces}", render(bv, 8), render(av, 8)),
             (None, Some(av)) => format!("      + {p} = {}{forces}", render(av, 8)),
             (Some(bv), None) => format!("      - {p} = {}{forces}", render(bv, 8)),

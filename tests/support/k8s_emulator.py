@@ -206,6 +206,30 @@ def normalize(obj):
     return obj
 
 
+IMMUTABLE = {
+    "RoleBinding": [("roleRef",)],
+    "ClusterRoleBinding": [("roleRef",)],
+    "Secret": [("type",)],
+    "Service": [("spec", "clusterIP")],
+}
+
+
+def invalid(kind, obj, cur):
+    """What a real apiserver refuses: a Deployment's selector that does not
+    match its template or changes, and a change of any other immutable field
+    (a binding's roleRef, a Secret's type, a Service's clusterIP once set)."""
+    if kind == "Deployment":
+        return invalid_deployment(obj, cur)
+    for path in IMMUTABLE.get(kind, []):
+        def at(o):
+            for k in path:
+                o = (o or {}).get(k) if isinstance(o, dict) else None
+            return o
+        if cur is not None and at(cur) is not None and at(obj) != at(cur):
+            return f"{'.'.join(path)}: Invalid value: field is immutable"
+    return None
+
+
 def parse_path(path):
     """-> (gv, plural, namespace, name, subresource) or None."""
     parts = [p for p in path.split("/") if p]
@@ -329,9 +353,9 @@ def handle(method, raw_path, headers, body):
                     obj = merge(obj, patch)
                     if obj.get("spec") != cur.get("spec"):
                         obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
-                bad = invalid_deployment(obj, cur) if kind == "Deployment" else None
+                bad = invalid(kind, obj, cur)
                 if bad:
-                    return status(422, "Invalid", f'Deployment.apps "{name}" is invalid: {bad}')
+                    return status(422, "Invalid", f'{kind} "{name}" is invalid: {bad}')
                 normalize(obj)
                 if cur is not None and obj.get("spec") == cur.get("spec"):
                     obj["metadata"]["generation"] = cur["metadata"].get("generation", 1)
@@ -346,9 +370,9 @@ def handle(method, raw_path, headers, body):
                 if cur is None:
                     return status(404, "NotFound", f'{plural} "{name}" not found')
                 obj = strategic(cur, patch) if "strategic" in ctype else merge(cur, patch)
-                bad = invalid_deployment(obj, cur) if kind == "Deployment" else None
+                bad = invalid(kind, obj, cur)
                 if bad:
-                    return status(422, "Invalid", f'Deployment.apps "{name}" is invalid: {bad}')
+                    return status(422, "Invalid", f'{kind} "{name}" is invalid: {bad}')
                 normalize(obj)
                 if obj.get("spec") != cur.get("spec"):
                     obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1

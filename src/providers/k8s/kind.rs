@@ -8,14 +8,16 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::client::{self, target};
-use super::project::{id_of, identity, project};
+use super::project::{id_of, identity, immutable_changes, project};
 use super::render::{k8s_name, password, read_docker_config, str_field, ADDRESS_LABEL, STACK_LABEL};
 use super::rollout::wait_rollout;
 use super::schema::{err, field, typed_check, AppConfig, CiDeployerConfig, RegistrySecretConfig, COMMON};
 use super::table::{plural_of, K8sKind, Shape};
 use crate::path::PathSeg;
 use crate::providers::common::secret_hash;
-use crate::providers::{Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackView};
+use crate::providers::{
+    generic_diff, Ctx, Diff, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackView,
+};
 
 /// Why a `cluster` value may not be used, if it may not: it must be a
 /// reference to an eks_cluster of the stack (`${eks_cluster.NAME.connection}`),
@@ -237,6 +239,24 @@ impl ResourceKind for K8sKind {
             })
             .map(|(a, _, _)| a.to_string())
             .collect()
+    }
+
+    /// An object whose immutable field changed (a Deployment's selector, a
+    /// RoleBinding's roleRef, a Secret's type) cannot be updated: the
+    /// resource is replaced, naming the field, old objects first (the new
+    /// ones have the same names).
+    fn diff(&self, prior: &Value, desired: &Value) -> Diff {
+        let mut d = generic_diff(self, prior, desired);
+        if d.changed.iter().any(|f| f == "manifests") {
+            let list = |v: &Value| {
+                v.get("manifests")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            d.forces_replace.extend(immutable_changes(&list(prior), &list(desired)));
+        }
+        d
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {

@@ -271,6 +271,26 @@ mod tests {
     }
 
     #[test]
+    fn immutable_fields_that_change_are_named() {
+        let dep = |app: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "a"},
+                   "spec": {"selector": {"matchLabels": {"app": app}}, "replicas": 1}})
+        };
+        let binding = |role: &str| {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a"},
+                   "roleRef": {"kind": "Role", "name": role}})
+        };
+        assert_eq!(
+            immutable_changes(&[dep("web"), binding("r1")], &[binding("r2"), dep("web2")]),
+            ["manifests[0].roleRef", "manifests[1].spec.selector"]
+        );
+        assert!(immutable_changes(&[dep("web")], &[dep("web")]).is_empty());
+        let mut more = dep("web");
+        more["spec"]["replicas"] = json!(3);
+        assert!(immutable_changes(&[dep("web")], &[more]).is_empty());
+    }
+
+    #[test]
     fn a_secrets_string_data_is_read_back_from_its_data() {
         let want = json!({"kind": "Secret", "stringData": {"token": "abc"}});
         let live = json!({"kind": "Secret", "data": {"token": "YWJj"}, "type": "Opaque"});
@@ -278,6 +298,40 @@ mod tests {
         let live = json!({"kind": "Secret", "data": {"token": "eHl6"}});
         assert_eq!(project(&want, &live)["stringData"]["token"], "xyz");
     }
+}
+
+/// Fields the apiserver refuses to change (422 "field is immutable"), per
+/// kind, as JSON pointers.
+fn immutable_paths(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => &["/spec/selector"],
+        "RoleBinding" | "ClusterRoleBinding" => &["/roleRef"],
+        "Secret" => &["/type"],
+        "Service" => &["/spec/clusterIP"],
+        "Job" => &["/spec/selector", "/spec/template"],
+        _ => &[],
+    }
+}
+
+/// The immutable fields that differ between the objects as they were
+/// applied (`prior`) and as they are now rendered, as `manifests[i].path`
+/// of the new list: such an object can only be replaced.
+pub fn immutable_changes(prior: &[Value], desired: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, d) in desired.iter().enumerate() {
+        let Some(p) = prior.iter().find(|p| p.is_object() && identity(p) == identity(d)) else {
+            continue;
+        };
+        let kind = d.get("kind").and_then(Value::as_str).unwrap_or_default();
+        for path in immutable_paths(kind) {
+            let (was, now) = (p.pointer(path), d.pointer(path));
+            // A field never set is the server's to fill (a Service's clusterIP).
+            if was.is_some() && now.is_some() && was != now {
+                out.push(format!("manifests[{i}]{}", path.replace('/', ".")));
+            }
+        }
+    }
+    out
 }
 
 /// The state ID of the rendered objects: the first object's identity.
