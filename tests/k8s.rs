@@ -690,3 +690,67 @@ fn a_fix_forward_deploy_waits_for_its_own_spec_instead_of_failing_on_the_old_pod
         "2"
     );
 }
+
+#[test]
+fn a_manifest_secrets_data_reaches_the_cluster_but_no_file_plan_or_output_with_the_emulator() {
+    const TOKEN: &str = "s3cr3t-manifest-token";
+    const OTHER: &str = "an0ther-s3cret"; // written as data: base64
+    let secret = format!(
+        r#"
+[k8s_manifest.api_token]
+manifest = {{ apiVersion = "v1", kind = "Secret", metadata = {{ name = "api-token", namespace = "app-a" }}, type = "Opaque", stringData = {{ token = "{TOKEN}" }}, data = {{ other = "YW4wdGhlci1zM2NyZXQ=" }} }}
+"#
+    );
+    let (emu, sb) = setup(&secret);
+    let _controller = emu.controller();
+    let mut printed = String::new();
+    for args in [
+        &["plan", "stacks/apps", "--out", "apps.plan"][..],
+        &["plan", "stacks/apps", "--json"],
+        &["apply", "apps.plan"],
+        &["state", "show", "k8s_manifest.api_token"],
+        &["plan", "stacks/apps", "--detailed-exitcode"],
+        &["drift", "stacks/apps"],
+    ] {
+        let r = sb.run(args).expect(0);
+        printed.push_str(&r.stdout);
+        printed.push_str(&r.stderr);
+    }
+    let live = emu.get("/api/v1/namespaces/app-a/secrets/api-token").unwrap();
+    assert_eq!(live["data"]["token"], "czNjcjN0LW1hbmlmZXN0LXRva2Vu", "{live}");
+    assert_eq!(live["data"]["other"], "YW4wdGhlci1zM2NyZXQ=");
+    assert!(printed.contains("(sensitive value)"), "{printed}");
+    let mut files = Vec::new();
+    all_files(sb.root(), &mut files);
+    for f in files.iter().filter(|f| !f.ends_with("main.toml")) {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).to_string();
+        for s in [TOKEN, OTHER, "YW4wdGhlci1zM2NyZXQ=", "czNjcjN0LW1hbmlmZXN0LXRva2Vu"] {
+            let at = text
+                .find(s)
+                .map(|i| text[i.saturating_sub(300)..(i + 60).min(text.len())].to_string());
+            assert!(at.is_none(), "{} holds {s}: {at:?}", f.display());
+        }
+    }
+    for s in [TOKEN, OTHER, "YW4wdGhlci1zM2NyZXQ="] {
+        assert!(!printed.contains(s), "printed: {printed}");
+    }
+
+    // Someone changes it in the cluster: drift says so without showing either value.
+    emu.patch(
+        "/api/v1/namespaces/app-a/secrets/api-token",
+        "application/merge-patch+json",
+        json!({"data": {"token": "c3RvbGVuLXZhbHVl"}}),
+    );
+    let d = sb.run(&["drift", "stacks/apps"]).expect(2);
+    assert!(d.stdout.contains("k8s_manifest.api_token"), "{}", d.stdout);
+    assert!(
+        !d.stdout.contains("stolen-value") && !d.stdout.contains(TOKEN),
+        "{}",
+        d.stdout
+    );
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    assert_eq!(
+        emu.get("/api/v1/namespaces/app-a/secrets/api-token").unwrap()["data"]["token"],
+        "czNjcjN0LW1hbmlmZXN0LXRva2Vu"
+    );
+}

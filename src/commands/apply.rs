@@ -325,6 +325,16 @@ pub async fn run_saved(
         .filter(|s| !s.secret_key_unsaved)
         .and_then(|s| s.secret_key.as_deref());
     plan::file::check_seal(&plan, key).map_err(refused)?;
+    // The seal pins the stack's files: each config is the stack's, with the
+    // secret strings the file only holds as hashes.
+    for c in plan.changes.iter_mut().filter(|c| c.config.is_some()) {
+        if let Some(r) = stack.resources.iter().find(|r| r.address == c.address) {
+            if let Some(kind) = registry.get(&r.kind) {
+                let _ = kind.check(&r.config); // traces its secret strings again
+            }
+            c.config = Some(r.config.clone());
+        }
+    }
     let check = plan.state_lineage.is_some();
     plan::file::restore_sensitive(&mut plan, &sensitive_values, check).map_err(refused)?;
     crate::sensitive::declare(&stack, &plan.variables);

@@ -98,6 +98,10 @@ pub struct Change {
     #[serde(default)]
     pub replace_because: Vec<String>,
     /// The config as written (with `${...}`), resolved again at apply time.
+    /// A saved plan holds keyed hashes of its secret strings (a manifest
+    /// Secret's data); `apply PLAN` takes the config again from the stack,
+    /// whose files the plan's digest pins.
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
     pub config: Option<Value>,
     /// What the resource depends on in the stack.
     #[serde(default)]

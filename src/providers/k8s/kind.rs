@@ -19,6 +19,35 @@ use crate::providers::{
     generic_diff, Ctx, Diff, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackView,
 };
 
+/// Treat a Secret's values as sensitive from now on: its `data` (as written,
+/// base64, and decoded) and `stringData`. The state and saved plans then hold
+/// keyed hashes of them, and plans, logs and errors show `(sensitive value)`.
+pub fn trace_secret_values(secret: &Value) {
+    use base64::Engine;
+    let mut found = Vec::new();
+    for key in ["data", "stringData"] {
+        for v in secret
+            .get(key)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            let Some(text) = v.as_str() else { continue };
+            found.push(text.to_string());
+            if key == "data" {
+                if let Some(plain) = base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                {
+                    found.push(plain);
+                }
+            }
+        }
+    }
+    crate::sensitive::add(found);
+}
+
 /// Why a `cluster` value may not be used, if it may not: it must be a
 /// reference to an eks_cluster of the stack (`${eks_cluster.NAME.connection}`),
 /// so a connection and its token only ever go where AWS says that cluster
@@ -91,6 +120,9 @@ impl ResourceKind for K8sKind {
                     m.get("apiVersion").and_then(Value::as_str),
                     m.get("kind").and_then(Value::as_str),
                 );
+                if kind == Some("Secret") {
+                    trace_secret_values(m);
+                }
                 match (av, kind) {
                     (Some(av), Some(k)) if plural_of(av, k).is_some() => {}
                     (Some(av), Some(k)) => {
@@ -293,6 +325,10 @@ impl ResourceKind for K8sKind {
                 }
                 match client::get(&client, m).await? {
                     Some(l) => {
+                        if l.get("kind").and_then(Value::as_str) == Some("Secret") {
+                            // What the cluster holds now is as secret as what the stack says.
+                            trace_secret_values(&l);
+                        }
                         if i == 0 && self.shape == Shape::RegistrySecret {
                             live_secret = Some(l.clone());
                         }
