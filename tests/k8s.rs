@@ -754,3 +754,77 @@ manifest = {{ apiVersion = "v1", kind = "Secret", metadata = {{ name = "api-toke
         "czNjcjN0LW1hbmlmZXN0LXRva2Vu"
     );
 }
+
+#[test]
+fn destroy_waits_for_finalizers_and_the_terminating_namespace_so_the_next_apply_works_with_the_emulator() {
+    // The emulator, like the apiserver, keeps an object with finalizers until
+    // they are removed and a namespace Terminating while it empties, and
+    // refuses new content in a Terminating namespace (403).
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    const SVC: &str = "/api/v1/namespaces/app-a/services/web";
+    assert_eq!(
+        emu.patch(
+            SVC,
+            "application/merge-patch+json",
+            json!({"metadata": {"finalizers": ["example.com/cleanup"]}})
+        ),
+        200
+    );
+    let mut child = sb
+        .command(&["destroy", "stacks/apps", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Another controller does its cleanup and lets go a moment later.
+    let t0 = std::time::Instant::now();
+    while emu
+        .get(SVC)
+        .is_some_and(|s| s["metadata"]["deletionTimestamp"].is_null())
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the Service was never deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(emu.get(SVC).is_some(), "held by its finalizer");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "destroy waits while the finalizer holds the Service"
+    );
+    emu.patch(
+        SVC,
+        "application/merge-patch+json",
+        json!({"metadata": {"finalizers": null}}),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(emu.get(SVC).is_none());
+    assert!(
+        emu.get("/api/v1/namespaces/app-a").is_none(),
+        "destroy waited for the namespace to go"
+    );
+    // Nothing Terminating is in the way of the next apply.
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+}
+
+#[test]
+fn a_plan_that_deletes_a_namespace_names_the_declared_objects_it_takes_with_it_with_the_emulator() {
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    sb.write(
+        "stacks/apps/main.toml",
+        &stack("").replace("[k8s_namespace.app_a]\nname = \"app-a\"\n", ""),
+    );
+    let p = sb.run(&["plan", "stacks/apps"]).expect(0);
+    assert!(
+        p.stdout
+            .contains("k8s_namespace.app_a deletes namespace app-a, and Kubernetes deletes everything in it:")
+            && p.stdout.contains("app.web")
+            && p.stdout.contains("registry_secret.gitlab"),
+        "{}",
+        p.stdout
+    );
+}

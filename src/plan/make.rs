@@ -120,6 +120,49 @@ fn stack_warnings(stack: &crate::stack::Stack) -> Vec<String> {
         .collect()
 }
 
+/// A namespace the plan deletes (or replaces) takes every object in it
+/// with it: name the resources the stack still declares there, so nobody
+/// learns it from their absence.
+fn namespace_cascades(changes: &[Change]) -> Vec<String> {
+    let objects = |v: Option<&Value>| -> Vec<Value> {
+        v.and_then(|a| a.get("manifests"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for ns in changes
+        .iter()
+        .filter(|c| c.kind == "k8s_namespace" && matches!(c.action, Action::Delete | Action::Replace))
+    {
+        let Some(name) = objects(ns.before_attributes.as_ref())
+            .first()
+            .and_then(|m| m.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+        else {
+            continue;
+        };
+        let inside: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.address != ns.address && c.action != Action::Delete)
+            .filter(|c| {
+                objects(c.after_attributes.as_ref().or(c.before_attributes.as_ref()))
+                    .iter()
+                    .any(|m| m.pointer("/metadata/namespace").and_then(Value::as_str) == Some(name.as_str()))
+            })
+            .map(|c| c.address.as_str())
+            .collect();
+        if !inside.is_empty() {
+            out.push(format!(
+                "{} deletes namespace {name}, and Kubernetes deletes everything in it: {} (still declared) \
+                 will be gone until they are applied again",
+                ns.address,
+                inside.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 /// Make the plan.
 pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     let stack = inp.stack;
@@ -312,6 +355,8 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     deletes.sort_by(|a, b| a.address.cmp(&b.address));
     changes.extend(deletes);
 
+    let mut warnings = stack_warnings(stack);
+    warnings.extend(namespace_cascades(&changes));
     Ok(Plan {
         stack: stack.name.clone(),
         stack_dir: stack.dir.canonicalize().unwrap_or_else(|_| stack.dir.clone()),
@@ -350,7 +395,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         drift: drift(inp.state, inp.live, inp.registry),
         recovered: inp.recovered,
         created: crate::state::now(),
-        warnings: stack_warnings(stack),
+        warnings,
         moved: Vec::new(),
         state_from_flag: false,
         stack_digest: None,

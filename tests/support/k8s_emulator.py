@@ -13,6 +13,11 @@ stored in canonical form (`0.5` -> `500m`, `1000m` -> `1`, `1.5Gi` ->
 empty `value` is left out (omitempty), and a Secret's `stringData` is merged
 into `data` (base64) and never returned.
 
+Deletion is as the apiserver does it: an object with `metadata.finalizers`
+gets a deletionTimestamp and stays until they are removed; a namespace turns
+Terminating (status.phase), refuses new content (403 Forbidden), and goes,
+with everything in it, after --terminating-seconds (default 1).
+
 What it does NOT do: real merge semantics of server-side apply (lists are
 replaced, not merged by key), conflicts between field managers, defaulting,
 validation, admission, RBAC, Service IP allocation, controllers, watches.
@@ -26,6 +31,7 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -62,6 +68,8 @@ LOG = []  # (method, path) of every request, for tests that count calls
 # --auto-rollout: act as a Deployment controller that succeeds at once (for
 # the demo only; tests write status themselves).
 AUTO_ROLLOUT = "--auto-rollout" in sys.argv
+TERMINATING_SECONDS = float(sys.argv[sys.argv.index("--terminating-seconds") + 1]) if "--terminating-seconds" in sys.argv else 1.0
+TERMINATING = {}  # namespace name -> time its deletion finishes
 
 
 def roll_out(dep):
@@ -282,6 +290,45 @@ def discovery(path):
     return None
 
 
+def finish_deletions():
+    """Namespaces whose time is up go, with their contents (under LOCK)."""
+    t = time.time()
+    for ns, until in list(TERMINATING.items()):
+        if t < until:
+            continue
+        held = [k for k, o in STORE.items() if k[2] == ns and (o.get("metadata") or {}).get("finalizers")]
+        if held:
+            continue  # finalizers inside keep the namespace Terminating
+        for k in [k for k in STORE if k[2] == ns]:
+            STORE.pop(k, None)
+            APPLIED.pop(k, None)
+        STORE.pop(("v1", "namespaces", "", ns), None)
+        APPLIED.pop(("v1", "namespaces", "", ns), None)
+        del TERMINATING[ns]
+
+
+def delete_object(key, kind, name):
+    """DELETE as the apiserver does it: finalizers hold the object, a
+    namespace terminates; anything else goes at once."""
+    cur = STORE[key]
+    md = cur.setdefault("metadata", {})
+    if kind == "Namespace":
+        md.setdefault("deletionTimestamp", now())
+        cur.setdefault("status", {})["phase"] = "Terminating"
+        TERMINATING.setdefault(name, time.time() + TERMINATING_SECONDS)
+        for k, o in STORE.items():
+            if k[2] == name:
+                o.setdefault("metadata", {}).setdefault("deletionTimestamp", now())
+        return 200, copy.deepcopy(cur)
+    if md.get("finalizers"):
+        md.setdefault("deletionTimestamp", now())
+        md["resourceVersion"] = next_rv()
+        return 200, copy.deepcopy(cur)
+    del STORE[key]
+    APPLIED.pop(key, None)
+    return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": kind}}
+
+
 def handle(method, raw_path, headers, body):
     url = urlparse(raw_path)
     q = parse_qs(url.query)
@@ -301,6 +348,7 @@ def handle(method, raw_path, headers, body):
         return status(404, "NotFound", f"no resource {plural} in {gv}")
     kind, namespaced = RESOURCES[gv][plural]
     with LOCK:
+        finish_deletions()
         LOG.append((method, url.path))
         if name is None:
             if method != "GET":
@@ -318,9 +366,7 @@ def handle(method, raw_path, headers, body):
         if method == "DELETE":
             if cur is None:
                 return status(404, "NotFound", f'{plural} "{name}" not found')
-            del STORE[key]
-            APPLIED.pop(key, None)
-            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": plural}}
+            return delete_object(key, kind, name)
         if method == "PATCH":
             ctype = headers.get("Content-Type", "")
             try:
@@ -333,6 +379,8 @@ def handle(method, raw_path, headers, body):
                 cur["status"] = merge(cur.get("status", {}), patch.get("status", {}))
                 cur["metadata"]["resourceVersion"] = next_rv()
                 return 200, copy.deepcopy(cur)
+            if cur is None and namespaced and ns in TERMINATING:
+                return status(403, "Forbidden", f'{plural} "{name}" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
             if ctype.startswith("application/apply-patch"):
                 manager = q.get("fieldManager", [""])[0]
                 if not manager:
@@ -380,6 +428,11 @@ def handle(method, raw_path, headers, body):
                         roll_out(obj)
                 obj["metadata"]["resourceVersion"] = next_rv()
                 STORE[key] = obj
+                md = obj["metadata"]
+                if md.get("deletionTimestamp") and not md.get("finalizers") and kind != "Namespace" and ns not in TERMINATING:
+                    # Its last finalizer removed: the deletion completes.
+                    del STORE[key]
+                    APPLIED.pop(key, None)
                 return 200, copy.deepcopy(obj)
             return status(415, "UnsupportedMediaType", f"unsupported patch type {ctype}")
         if method == "POST":

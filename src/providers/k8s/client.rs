@@ -351,6 +351,46 @@ pub async fn delete(client: &kube::Client, obj: &Value) -> Result<(), ProviderEr
     }
 }
 
+/// How long a delete waits for the object to be gone (finalizers run, a
+/// namespace empties) before it fails.
+pub const DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Why a live object is not gone yet: Terminating, and what holds it.
+pub fn terminating(live: &Value) -> String {
+    let finalizers: Vec<&str> = live
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let phase = live.pointer("/status/phase").and_then(Value::as_str);
+    match (finalizers.is_empty(), phase) {
+        (false, _) => format!("Terminating, held by finalizers {}", finalizers.join(", ")),
+        (true, Some(p)) => format!("{p} (its contents are being deleted)"),
+        (true, None) => "Terminating".to_string(),
+    }
+}
+
+/// Delete the object and wait until the apiserver no longer has it: its
+/// finalizers have run and, for a namespace, everything in it is gone. A
+/// next apply then never meets a Terminating object of the same name.
+pub async fn delete_and_wait(client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
+    delete(client, obj).await?;
+    let policy = crate::providers::wait::Policy {
+        timeout: DELETE_TIMEOUT,
+        first: std::time::Duration::from_millis(200),
+        max: std::time::Duration::from_secs(5),
+    };
+    crate::providers::wait::wait_for(&format!("{} to be deleted", describe(obj)), policy, || async {
+        Ok::<_, ProviderError>(match get(client, obj).await? {
+            None => crate::providers::wait::Check::Done(()),
+            Some(live) => crate::providers::wait::Check::Pending(terminating(&live)),
+        })
+    })
+    .await
+}
+
 /// Objects of a kind in a namespace matching a label selector.
 pub async fn list(
     client: &kube::Client,

@@ -592,7 +592,7 @@ fn with_lineage(ctx: &Ctx, obj: &Value) -> Value {
 async fn delete_if_ours(ctx: &Ctx, address: &str, client: &kube::Client, obj: &Value) -> Result<(), ProviderError> {
     match client::get(client, obj).await? {
         Some(live) => match owner(ctx, address, &live) {
-            Owner::Ours | Owner::Unrecorded => client::delete(client, obj).await,
+            Owner::Ours | Owner::Unrecorded => client::delete_and_wait(client, obj).await,
             Owner::OurStateElsewhere => Ok(()),
             Owner::Foreign => Err(ProviderError::new(format!(
                 "{} is not this state's to delete: {}. Nothing was deleted; if {address} no longer manages it, \
