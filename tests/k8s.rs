@@ -240,26 +240,51 @@ fn an_image_tag_from_ci_updates_in_place_and_dropped_objects_are_deleted_with_th
 }
 
 #[test]
-fn replicas_belong_to_the_hpa_when_autoscaled_with_the_emulator() {
+fn turning_autoscale_on_keeps_the_running_replicas_and_leaves_them_to_the_hpa_with_the_emulator() {
+    // The emulator, like the apiserver, defaults a Deployment's missing
+    // replicas to 1 and keeps a field another manager also applied: slipway
+    // hands `spec.replicas` over before it stops setting it.
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    assert_eq!(emu.get(DEP).unwrap()["spec"]["replicas"], 2);
+    let autoscaled = stack("").replace(
+        "node_port = 30080",
+        "node_port = 30080\nautoscale = { min = 2, max = 5 }",
+    );
+    sb.write("stacks/apps/main.toml", &autoscaled);
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    assert_eq!(
+        emu.get(DEP).unwrap()["spec"]["replicas"],
+        2,
+        "the running pods stay: never scaled to the default 1"
+    );
+    let hpa = emu
+        .get("/apis/autoscaling/v2/namespaces/app-a/horizontalpodautoscalers/web")
+        .expect("HPA");
+    assert_eq!(hpa["spec"]["maxReplicas"], 5);
+    // The HPA scales (its controller writes the count): not drift, and the
+    // next apply leaves it.
+    emu.patch(DEP, "application/merge-patch+json", json!({"spec": {"replicas": 4}}));
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
+    sb.write("stacks/apps/main.toml", &autoscaled.replace("image_tag = \"v1\"", "image_tag = \"v2\""));
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    assert_eq!(emu.get(DEP).unwrap()["spec"]["replicas"], 4, "a new image keeps the HPA's count");
+}
+
+#[test]
+fn a_new_autoscaled_app_starts_at_the_hpa_minimum_with_the_emulator() {
     let (emu, sb) = setup("");
     let _controller = emu.controller();
     sb.write(
         "stacks/apps/main.toml",
         &stack("").replace(
             "node_port = 30080",
-            "node_port = 30080\nautoscale = { min = 2, max = 5 }",
+            "node_port = 30080\nautoscale = { min = 3, max = 5 }",
         ),
     );
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
-    assert!(
-        emu.get(DEP).unwrap()["spec"].get("replicas").is_none(),
-        "slipway leaves replicas to the HPA"
-    );
-    let hpa = emu
-        .get("/apis/autoscaling/v2/namespaces/app-a/horizontalpodautoscalers/web")
-        .expect("HPA");
-    assert_eq!(hpa["spec"]["maxReplicas"], 5);
-    emu.patch(DEP, "application/merge-patch+json", json!({"spec": {"replicas": 4}}));
+    assert_eq!(emu.get(DEP).unwrap()["spec"]["replicas"], 3);
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
 }
 

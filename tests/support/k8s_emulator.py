@@ -132,15 +132,21 @@ def strategic(base, patch):
     return out
 
 
-def prune(obj, old, new):
-    """Remove from obj the fields a manager applied before (old) but not now (new)."""
+def prune(obj, old, new, others=()):
+    """Remove from obj the fields a manager applied before (old) but not now
+    (new), unless another manager's apply also sets them (a co-owned field
+    stays, as server-side apply keeps it)."""
     if not isinstance(old, dict) or not isinstance(obj, dict):
         return
     for k, v in old.items():
+        theirs = [o[k] for o in others if isinstance(o, dict) and k in o]
         if not isinstance(new, dict) or k not in new:
-            obj.pop(k, None)
+            if not theirs:
+                obj.pop(k, None)
+            elif isinstance(v, dict):
+                prune(obj.get(k), v, {}, theirs)
         elif isinstance(v, dict):
-            prune(obj.get(k), v, new.get(k))
+            prune(obj.get(k), v, new.get(k), theirs)
 
 
 def invalid_deployment(obj, cur):
@@ -190,7 +196,10 @@ def canonical_quantity(text):
 
 
 def normalize(obj):
-    """What the apiserver stores instead of what was sent."""
+    """What the apiserver stores instead of what was sent (defaults included:
+    a Deployment without `spec.replicas` gets 1)."""
+    if obj.get("kind") == "Deployment" and isinstance(obj.get("spec"), dict):
+        obj["spec"].setdefault("replicas", 1)
     def walk(node, parent=None):
         if isinstance(node, dict):
             for k, v in list(node.items()):
@@ -397,7 +406,8 @@ def handle(method, raw_path, headers, body):
                     md.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1})
                 else:
                     obj = copy.deepcopy(cur)
-                    prune(obj, APPLIED.get(key, {}).get(manager), patch)
+                    others = [a for m, a in APPLIED.get(key, {}).items() if m != manager]
+                    prune(obj, APPLIED.get(key, {}).get(manager), patch, others)
                     obj = merge(obj, patch)
                     if obj.get("spec") != cur.get("spec"):
                         obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1

@@ -304,8 +304,14 @@ fn kerr(what: String) -> impl FnOnce(kube::Error) -> ProviderError {
 
 /// Server-side apply `obj` (create or update) with force, as `slipway`.
 pub async fn apply(client: &kube::Client, obj: &Value) -> Result<Value, ProviderError> {
+    apply_as(client, obj, FIELD_MANAGER).await
+}
+
+/// Server-side apply as another field manager (a field's second owner, so
+/// slipway can let go of it without the apiserver removing it).
+pub async fn apply_as(client: &kube::Client, obj: &Value, manager: &str) -> Result<Value, ProviderError> {
     let (api, name) = api_for(client, obj)?;
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let pp = PatchParams::apply(manager).force();
     let out = api
         .patch(&name, &pp, &Patch::Apply(obj))
         .await

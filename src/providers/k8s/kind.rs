@@ -471,6 +471,9 @@ impl K8sKind {
                     return Err(ProviderError::new(not_ours(ctx, address, o, &live)));
                 }
             }
+            if let Some(min) = autoscaled(o, &objs) {
+                hand_replicas_over(&client, &with_lineage(ctx, o), min).await?;
+            }
             client::apply(&client, &with_lineage(ctx, o)).await?;
         }
         let keep: Vec<_> = objs.iter().map(identity).collect();
@@ -493,6 +496,54 @@ impl K8sKind {
         let attributes = crate::providers::common::with_attrs(&inputs, json!({ "id": id }));
         Ok(Live { id, inputs, attributes })
     }
+}
+
+/// The field manager that holds a Deployment's `spec.replicas` while an HPA
+/// scales it: slipway hands the field over before it stops setting it.
+pub const REPLICAS_HANDOFF: &str = "slipway-replicas-handoff";
+
+/// The HPA's `minReplicas` when `o` is a Deployment that one of `objs` (an
+/// HPA) scales and that leaves `spec.replicas` out.
+fn autoscaled(o: &Value, objs: &[Value]) -> Option<i64> {
+    if o.get("kind").and_then(Value::as_str) != Some("Deployment") || o.pointer("/spec/replicas").is_some() {
+        return None;
+    }
+    let name = o.pointer("/metadata/name")?;
+    objs.iter()
+        .find(|h| {
+            h.get("kind").and_then(Value::as_str) == Some("HorizontalPodAutoscaler")
+                && h.pointer("/spec/scaleTargetRef/name") == Some(name)
+        })
+        .map(|h| h.pointer("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1))
+}
+
+/// Turning autoscaling on must not scale the app down: when slipway stops
+/// setting `spec.replicas`, the apiserver removes a field nobody else owns
+/// and defaults it to 1 before the HPA acts. So the current count (the HPA's
+/// minimum for a new Deployment) is first applied by a second field manager,
+/// which keeps owning it until the HPA's controller takes it over.
+async fn hand_replicas_over(client: &kube::Client, deployment: &Value, min: i64) -> Result<(), ProviderError> {
+    let current = match client::get(client, deployment).await? {
+        Some(live) => live.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(min),
+        None => {
+            // A new Deployment starts at the HPA's minimum, not at 1.
+            let mut first = deployment.clone();
+            first["spec"]["replicas"] = json!(min);
+            client::apply(client, &first).await?;
+            min
+        }
+    };
+    let only_replicas = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment.pointer("/metadata/name"),
+            "namespace": deployment.pointer("/metadata/namespace"),
+        },
+        "spec": { "replicas": current },
+    });
+    client::apply_as(client, &only_replicas, REPLICAS_HANDOFF).await?;
+    Ok(())
 }
 
 /// The label naming the state that made an object (set at apply time, so
