@@ -267,9 +267,16 @@ fn turning_autoscale_on_keeps_the_running_replicas_and_leaves_them_to_the_hpa_wi
     // next apply leaves it.
     emu.patch(DEP, "application/merge-patch+json", json!({"spec": {"replicas": 4}}));
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
-    sb.write("stacks/apps/main.toml", &autoscaled.replace("image_tag = \"v1\"", "image_tag = \"v2\""));
+    sb.write(
+        "stacks/apps/main.toml",
+        &autoscaled.replace("image_tag = \"v1\"", "image_tag = \"v2\""),
+    );
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
-    assert_eq!(emu.get(DEP).unwrap()["spec"]["replicas"], 4, "a new image keeps the HPA's count");
+    assert_eq!(
+        emu.get(DEP).unwrap()["spec"]["replicas"],
+        4,
+        "a new image keeps the HPA's count"
+    );
 }
 
 #[test]
@@ -852,4 +859,89 @@ fn a_plan_that_deletes_a_namespace_names_the_declared_objects_it_takes_with_it_w
         "{}",
         p.stdout
     );
+}
+
+/// The machine's kubectl against the emulator, with the sandbox's kubeconfig.
+fn kubectl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("kubectl")
+        .env("KUBECONFIG", sb.path("kubeconfig.yaml"))
+        .env("HOME", sb.root())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("kubectl is needed for this test ({e}); install it (Debian: apt-get install kubectl)")
+        })
+}
+
+#[test]
+fn the_machines_kubectl_gets_watches_diffs_and_meets_conflicts_on_what_slipway_applied_with_the_emulator() {
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let get = kubectl(&sb, &["get", "deploy", "-n", "app-a"]);
+    assert!(get.status.success(), "{}", String::from_utf8_lossy(&get.stderr));
+    assert!(String::from_utf8_lossy(&get.stdout).contains("web"));
+    let rollout = kubectl(
+        &sb,
+        &["rollout", "status", "deploy/web", "-n", "app-a", "--timeout=20s"],
+    );
+    assert!(
+        String::from_utf8_lossy(&rollout.stdout).contains("successfully rolled out"),
+        "{}{}",
+        String::from_utf8_lossy(&rollout.stdout),
+        String::from_utf8_lossy(&rollout.stderr)
+    );
+
+    // Someone else's manifest with another replica count.
+    let keep = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "app-a"}, "spec": {"replicas": 5}});
+    sb.write("theirs.json", &keep.to_string());
+    let file = sb.path("theirs.json").display().to_string();
+    let diff = kubectl(
+        &sb,
+        &[
+            "diff",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=ops",
+            "-f",
+            &file,
+        ],
+    );
+    assert_eq!(diff.status.code(), Some(1), "kubectl diff finds a difference");
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("+  replicas: 5"));
+    assert_eq!(emu.get(DEP).unwrap()["spec"]["replicas"], 2, "a dry run stores nothing");
+    let apply = kubectl(
+        &sb,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=ops",
+            "--validate=false",
+            "-f",
+            &file,
+        ],
+    );
+    assert!(!apply.status.success());
+    assert!(
+        String::from_utf8_lossy(&apply.stderr).contains("conflict with \"slipway\": .spec.replicas"),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    assert_eq!(emu.get(DEP).unwrap()["spec"]["replicas"], 2, "slipway's field stands");
+    let forced = kubectl(
+        &sb,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=ops",
+            "--force-conflicts",
+            "--validate=false",
+            "-f",
+            &file,
+        ],
+    );
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
+    assert!(p.stdout.contains("replicas = 2 -> 5"), "{}", p.stdout);
 }

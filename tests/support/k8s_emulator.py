@@ -18,9 +18,15 @@ gets a deletionTimestamp and stays until they are removed; a namespace turns
 Terminating (status.phase), refuses new content (403 Forbidden), and goes,
 with everything in it, after --terminating-seconds (default 1).
 
+The machine's kubectl works against it: discovery with short names
+(`kubectl get deploy`), field selectors, watches (`kubectl rollout status`),
+server-side dry runs (`kubectl diff`, nothing stored), and an apply that would
+change a field another manager applied answers 409 Conflict unless forced
+(then that manager loses the field).
+
 What it does NOT do: real merge semantics of server-side apply (lists are
-replaced, not merged by key), conflicts between field managers, defaulting,
-validation, admission, RBAC, Service IP allocation, controllers, watches.
+replaced, not merged by key), defaulting beyond a Deployment's replicas,
+validation, admission, RBAC, Service IP allocation, controllers.
 
 Run: python3 k8s_emulator.py PORT
 """
@@ -59,6 +65,11 @@ RESOURCES = {
     "autoscaling/v2": {"horizontalpodautoscalers": ("HorizontalPodAutoscaler", True)},
     "policy/v1": {"poddisruptionbudgets": ("PodDisruptionBudget", True)},
 }
+
+# What `kubectl get deploy` and friends resolve through discovery.
+SHORT_NAMES = {"namespaces": ["ns"], "configmaps": ["cm"], "serviceaccounts": ["sa"], "services": ["svc"],
+               "pods": ["po"], "deployments": ["deploy"], "replicasets": ["rs"], "ingresses": ["ing"],
+               "horizontalpodautoscalers": ["hpa"], "poddisruptionbudgets": ["pdb"]}
 
 LOCK = threading.Lock()
 STORE = {}  # (gv, plural, namespace, name) -> object
@@ -129,6 +140,50 @@ def strategic(base, patch):
             out.pop(k, None)
         else:
             out[k] = strategic(out.get(k), v)
+    return out
+
+
+def leaves(obj, path=""):
+    """(path, value) of every leaf of an applied config; lists count as leaves."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from leaves(v, f"{path}.{k}")
+    else:
+        yield path, obj
+
+
+def at_path(obj, path):
+    for k in [p for p in path.split(".") if p]:
+        if not isinstance(obj, dict) or k not in obj:
+            return None
+        obj = obj[k]
+    return obj
+
+
+def conflicts(cur, patch, others):
+    """Fields `patch` sets to another value than the live one while another
+    manager's apply owns them: (manager, path), as server-side apply reports."""
+    out = []
+    for path, value in leaves({k: v for k, v in patch.items() if k not in ("apiVersion", "kind")}):
+        if path.startswith(".metadata.name") or path.startswith(".metadata.namespace"):
+            continue
+        if at_path(cur, path) == value:
+            continue
+        for m, applied in others.items():
+            if at_path(applied, path) is not None:
+                out.append((m, path))
+    return out
+
+
+def drop_fields(applied, patch):
+    """`applied` without the leaves `patch` sets (they changed owner)."""
+    if not isinstance(applied, dict) or not isinstance(patch, dict):
+        return applied
+    out = {}
+    for k, v in applied.items():
+        if k in patch and not (isinstance(v, dict) and isinstance(patch[k], dict)):
+            continue
+        out[k] = drop_fields(v, patch[k]) if k in patch else v
     return out
 
 
@@ -267,6 +322,16 @@ def parse_path(path):
     return (gv, plural, ns, name, sub)
 
 
+def fields_match(obj, selector):
+    """A field selector of `metadata.name=` / `metadata.namespace=` terms."""
+    for term in [t for t in selector.split(",") if t]:
+        k, _, v = term.replace("==", "=").partition("=")
+        have = obj.get("metadata", {}).get(k.split(".", 1)[1]) if k.startswith("metadata.") else None
+        if have != v:
+            return False
+    return True
+
+
 def matches(obj, selector):
     labels = obj.get("metadata", {}).get("labels", {}) or {}
     for term in [t for t in selector.split(",") if t]:
@@ -350,8 +415,11 @@ def handle(method, raw_path, headers, body):
     gv, plural, ns, name, sub = p
     if plural is None:
         resources = [{"name": pl, "singularName": k.lower(), "namespaced": nsd, "kind": k,
-                      "verbs": ["create", "delete", "get", "list", "patch", "update"]}
+                      "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                      **({"shortNames": SHORT_NAMES[pl]} if pl in SHORT_NAMES else {})}
                      for pl, (k, nsd) in RESOURCES[gv].items()]
+        resources += [{"name": f"{pl}/status", "singularName": "", "namespaced": nsd, "kind": k, "verbs": ["get", "patch", "update"]}
+                      for pl, (k, nsd) in RESOURCES[gv].items() if pl in ("deployments", "pods")]
         return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
     if plural not in RESOURCES[gv]:
         return status(404, "NotFound", f"no resource {plural} in {gv}")
@@ -363,8 +431,11 @@ def handle(method, raw_path, headers, body):
             if method != "GET":
                 return status(405, "MethodNotAllowed", "only GET on collections")
             sel = q.get("labelSelector", [""])[0]
+            fsel = q.get("fieldSelector", [""])[0]
             items = [copy.deepcopy(o) for (g, pl, n, _), o in sorted(STORE.items())
-                     if g == gv and pl == plural and (not ns or n == ns) and matches(o, sel)]
+                     if g == gv and pl == plural and (not ns or n == ns) and matches(o, sel) and fields_match(o, fsel)]
+            if q.get("watch", [""])[0] in ("1", "true"):
+                return "watch", (gv, plural, ns, sel, fsel, items, float(q.get("timeoutSeconds", ["30"])[0]))
             return 200, {"kind": kind + "List", "apiVersion": gv, "metadata": {"resourceVersion": str(RV[0])}, "items": items}
         key = (gv, plural, ns if namespaced else "", name)
         cur = STORE.get(key)
@@ -390,10 +461,17 @@ def handle(method, raw_path, headers, body):
                 return 200, copy.deepcopy(cur)
             if cur is None and namespaced and ns in TERMINATING:
                 return status(403, "Forbidden", f'{plural} "{name}" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
+            dry_run = q.get("dryRun", [""])[0] == "All"
             if ctype.startswith("application/apply-patch"):
                 manager = q.get("fieldManager", [""])[0]
                 if not manager:
                     return status(422, "Invalid", "fieldManager is required for apply")
+                force = q.get("force", [""])[0] in ("1", "true")
+                if cur is not None and not force:
+                    clash = conflicts(cur, patch, {m: a for m, a in APPLIED.get(key, {}).items() if m != manager})
+                    if clash:
+                        return status(409, "Conflict", f"Apply failed with {len(clash)} conflict{'s' if len(clash) > 1 else ''}: "
+                                      + "; ".join(f'conflict with "{m}": {path}' for m, path in clash))
                 if patch.get("kind") != kind or patch.get("apiVersion") != gv:
                     return status(400, "BadRequest", f"apply of {patch.get('apiVersion')}/{patch.get('kind')} to {gv}/{plural}")
                 if patch.get("metadata", {}).get("name") != name:
@@ -421,6 +499,14 @@ def handle(method, raw_path, headers, body):
                 obj["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": gv, "time": now()}]
                 if AUTO_ROLLOUT and kind == "Deployment":
                     roll_out(obj)
+                if dry_run:
+                    # What would be stored, and nothing stored (kubectl diff).
+                    return 200, copy.deepcopy(obj)
+                if force:
+                    # Forced: the other managers lose the fields this one now sets.
+                    for m, a in APPLIED.get(key, {}).items():
+                        if m != manager:
+                            APPLIED[key][m] = drop_fields(a, patch)
                 STORE[key] = obj
                 APPLIED.setdefault(key, {})[manager] = copy.deepcopy(patch)
                 return (201 if cur is None else 200), copy.deepcopy(obj)
@@ -428,6 +514,9 @@ def handle(method, raw_path, headers, body):
                 if cur is None:
                     return status(404, "NotFound", f'{plural} "{name}" not found')
                 obj = strategic(cur, patch) if "strategic" in ctype else merge(cur, patch)
+                if dry_run:
+                    normalize(obj)
+                    return 200, copy.deepcopy(obj)
                 bad = invalid(kind, obj, cur)
                 if bad:
                     return status(422, "Invalid", f'{kind} "{name}" is invalid: {bad}')
@@ -460,12 +549,53 @@ class Handler(BaseHTTPRequestHandler):
             code, out = 200, {"calls": [[m, p] for m, p in LOG]}
         else:
             code, out = handle(self.command, self.path, self.headers, body)
+        if code == "watch":
+            return self._watch(*out)
         data = json.dumps(out).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _chunk(self, event):
+        data = (json.dumps(event) + "\n").encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _watch(self, gv, plural, ns, sel, fsel, items, timeout):
+        """A watch as the apiserver streams it: ADDED for what exists, then
+        MODIFIED and DELETED as objects change, until timeoutSeconds."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        seen = {}
+        try:
+            for o in items:
+                seen[o["metadata"]["name"], o["metadata"].get("namespace", "")] = o["metadata"].get("resourceVersion")
+                self._chunk({"type": "ADDED", "object": o})
+            until = time.time() + min(timeout, 300)
+            while time.time() < until:
+                time.sleep(0.1)
+                with LOCK:
+                    finish_deletions()
+                    now_items = {(o["metadata"]["name"], o["metadata"].get("namespace", "")): copy.deepcopy(o)
+                                 for (g, pl, n, _), o in STORE.items()
+                                 if g == gv and pl == plural and (not ns or n == ns) and matches(o, sel) and fields_match(o, fsel)}
+                for k, o in now_items.items():
+                    rv = o["metadata"].get("resourceVersion")
+                    if k not in seen:
+                        self._chunk({"type": "ADDED", "object": o})
+                    elif seen[k] != rv:
+                        self._chunk({"type": "MODIFIED", "object": o})
+                    seen[k] = rv
+                for k in [k for k in seen if k not in now_items]:
+                    del seen[k]
+                    self._chunk({"type": "DELETED", "object": {"metadata": {"name": k[0], "namespace": k[1]}}})
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _serve
 
