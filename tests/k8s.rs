@@ -104,7 +104,10 @@ fn apps_apply_through_the_kube_client_and_replan_clean_with_the_emulator() {
     assert_eq!(
         role["rules"],
         json!([
-            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "patch", "delete"]},
+            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch", "delete"]},
+            {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get", "create", "patch", "delete"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "create", "patch", "delete"]},
             {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         ]),
@@ -598,7 +601,10 @@ fn an_escalated_role_and_binding_are_drift_and_apply_reverts_them_with_the_emula
     let _controller = emu.controller();
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     let mut rules = emu.get(ROLE).unwrap()["rules"].clone();
-    rules[0]["verbs"].as_array_mut().unwrap().push(json!("delete"));
+    rules[0]["verbs"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("deletecollection"));
     rules
         .as_array_mut()
         .unwrap()
@@ -620,13 +626,13 @@ fn an_escalated_role_and_binding_are_drift_and_apply_reverts_them_with_the_emula
     let d = sb.run(&["drift", "stacks/apps"]).expect(2);
     assert!(d.stdout.contains("ci_deployer.gitlab"), "{}", d.stdout);
     let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
-    for seen in ["\"delete\"", "\"*\"", "system:authenticated"] {
+    for seen in ["\"deletecollection\"", "\"*\"", "system:authenticated"] {
         assert!(p.stdout.contains(seen), "{seen} shows: {}", p.stdout);
     }
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     let role = emu.get(ROLE).unwrap();
-    assert_eq!(role["rules"].as_array().unwrap().len(), 3, "{role}");
-    assert!(!role["rules"].to_string().contains("delete") && !role["rules"].to_string().contains("\"*\""));
+    assert_eq!(role["rules"].as_array().unwrap().len(), 6, "{role}");
+    assert!(!role["rules"].to_string().contains("deletecollection") && !role["rules"].to_string().contains("\"*\""));
     assert_eq!(emu.get(BINDING).unwrap()["subjects"].as_array().unwrap().len(), 2);
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
     sb.run(&["drift", "stacks/apps"]).expect(0);
@@ -944,4 +950,75 @@ fn the_machines_kubectl_gets_watches_diffs_and_meets_conflicts_on_what_slipway_a
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
     let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
     assert!(p.stdout.contains("replicas = 2 -> 5"), "{}", p.stdout);
+}
+
+#[test]
+fn an_app_only_stack_applies_updates_and_destroys_with_exactly_the_ci_deployer_grant_under_the_emulators_rbac() {
+    // The platform (an administrator) makes the namespace and the CI grant;
+    // the team's CI, known to the cluster as user gitlab-ci in group
+    // gitlab-deployer (what an EKS access entry maps its IAM role to), runs
+    // the app stack. The emulator enforces RBAC for that identity.
+    let emu = K8sEmulator::start();
+    let _controller = emu.controller();
+    let sb = Sandbox::new();
+    sb.write("kubeconfig.yaml", &emu.kubeconfig());
+    sb.write(
+        "ci-kubeconfig.yaml",
+        &emu.kubeconfig()
+            .replace("token: emulator", "token: as:gitlab-ci:gitlab-deployer"),
+    );
+    sb.write(
+        "stacks/platform/main.toml",
+        "[stack]\nname = \"platform\"\n\n[kubernetes]\nkubeconfig = \"kubeconfig.yaml\"\n\n[k8s_namespace.app_a]\nname = \"app-a\"\n\n[ci_deployer.gitlab]\nnamespaces = [\"app-a\"]\ngroup = \"gitlab-deployer\"\n",
+    );
+    sb.run(&["apply", "stacks/platform", "--auto-approve"]).expect(0);
+    let app = |tag: &str, extra: &str| {
+        format!(
+            r#"[stack]
+name = "team-a"
+
+[kubernetes]
+kubeconfig = "ci-kubeconfig.yaml"
+
+[app.web]
+namespace = "app-a"
+image = "registry.gitlab.com/team/web:{tag}"
+port = 8080
+cpu_request = "100m"
+memory_request = "128Mi"
+cpu_limit = "500m"
+memory_limit = "256Mi"
+health_path = "/healthz"
+expose = "nodeport"
+autoscale = {{ min = 2, max = 4 }}
+{extra}"#
+        )
+    };
+    sb.write("stacks/team/main.toml", &app("v1", ""));
+    sb.run(&["apply", "stacks/team", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "stacks/team", "--detailed-exitcode"]).expect(0);
+    sb.write("stacks/team/main.toml", &app("v2", ""));
+    sb.run(&["apply", "stacks/team", "--auto-approve"]).expect(0);
+    assert_eq!(
+        emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.gitlab.com/team/web:v2"
+    );
+    // Nothing beyond the app: a ConfigMap is the platform's to make.
+    sb.write(
+        "stacks/team/main.toml",
+        &app(
+            "v2",
+            "\n[k8s_config_map.settings]\nnamespace = \"app-a\"\ndata = { mode = \"prod\" }\n",
+        ),
+    );
+    let r = sb.run(&["apply", "stacks/team", "--auto-approve"]).expect(1);
+    assert!(
+        r.stderr.contains("User \\\"gitlab-ci\\\" cannot") || r.stderr.contains("User \"gitlab-ci\" cannot"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("configmaps"), "{}", r.stderr);
+    sb.write("stacks/team/main.toml", &app("v2", ""));
+    sb.run(&["destroy", "stacks/team", "--auto-approve"]).expect(0);
+    assert!(emu.get(DEP).is_none());
 }

@@ -24,9 +24,16 @@ server-side dry runs (`kubectl diff`, nothing stored), and an apply that would
 change a field another manager applied answers 409 Conflict unless forced
 (then that manager loses the field).
 
+RBAC is enforced for bearer tokens of the form `as:USER[:GROUP,GROUP...]` (a
+test's stand-in for what EKS maps an IAM role to): a request is allowed only
+by a rule of a Role or ClusterRole bound to that user or a group (verb,
+apiGroup, resource or resource/subresource, resourceNames), else 403
+Forbidden with the apiserver's message; creating by server-side apply needs
+`create` as well as `patch`. Any other token is an administrator.
+
 What it does NOT do: real merge semantics of server-side apply (lists are
 replaced, not merged by key), defaulting beyond a Deployment's replicas,
-validation, admission, RBAC, Service IP allocation, controllers.
+validation, admission, Service IP allocation, controllers.
 
 Run: python3 k8s_emulator.py PORT
 """
@@ -403,6 +410,45 @@ def delete_object(key, kind, name):
     return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": kind}}
 
 
+def identity(headers):
+    """(user, groups) of an `as:USER:GROUPS` token; None for an administrator."""
+    auth = headers.get("Authorization", "")
+    token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+    if not token.startswith("as:"):
+        return None
+    parts = token.split(":")
+    return parts[1], [g for g in (parts[2] if len(parts) > 2 else "").split(",") if g] + ["system:authenticated"]
+
+
+def allowed(who, verb, group, resource, ns, name):
+    """RBAC: a rule of a role bound to the user or one of its groups allows it."""
+    user, groups = who
+    bindings = [o for (g, pl, n, _), o in STORE.items()
+                if g == "rbac.authorization.k8s.io/v1" and (pl == "clusterrolebindings" or (pl == "rolebindings" and n == ns))]
+    for b in bindings:
+        subjects = b.get("subjects") or []
+        if not any((sub.get("kind") == "User" and sub.get("name") == user)
+                   or (sub.get("kind") == "Group" and sub.get("name") in groups) for sub in subjects):
+            continue
+        ref = b.get("roleRef") or {}
+        role_ns = "" if ref.get("kind") == "ClusterRole" else b["metadata"].get("namespace", "")
+        plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
+        role = STORE.get(("rbac.authorization.k8s.io/v1", plural, role_ns, ref.get("name")))
+        for rule in (role or {}).get("rules") or []:
+            if (any(x in ("*", group) for x in rule.get("apiGroups", []))
+                    and any(x in ("*", resource) for x in rule.get("resources", []))
+                    and any(x in ("*", verb) for x in rule.get("verbs", []))
+                    and (not rule.get("resourceNames") or name in rule["resourceNames"])):
+                return True
+    return False
+
+
+def forbidden(who, verb, group, resource, ns, name):
+    what = f'{resource.split("/")[0]}{"." + group if group else ""} "{name}"' if name else resource.split("/")[0] + (f".{group}" if group else "")
+    where = f' in the namespace "{ns}"' if ns else " at the cluster scope"
+    return status(403, "Forbidden", f'{what} is forbidden: User "{who[0]}" cannot {verb} resource "{resource}" in API group "{group}"{where}')
+
+
 def handle(method, raw_path, headers, body):
     url = urlparse(raw_path)
     q = parse_qs(url.query)
@@ -424,9 +470,23 @@ def handle(method, raw_path, headers, body):
     if plural not in RESOURCES[gv]:
         return status(404, "NotFound", f"no resource {plural} in {gv}")
     kind, namespaced = RESOURCES[gv][plural]
+    group = gv.split("/")[0] if "/" in gv else ""
+    who = identity(headers)
     with LOCK:
         finish_deletions()
         LOG.append((method, url.path))
+        if who is not None:
+            resource = plural + (f"/{sub}" if sub else "")
+            if name is None:
+                verbs = ["watch" if q.get("watch", [""])[0] in ("1", "true") else "list"]
+            else:
+                verbs = {"GET": ["get"], "DELETE": ["delete"], "PUT": ["update"], "POST": ["create"]}.get(method, ["patch"])
+                exists = (gv, plural, ns if namespaced else "", name) in STORE
+                if method == "PATCH" and "apply-patch" in headers.get("Content-Type", "") and not exists:
+                    verbs = ["patch", "create"]
+            for verb in verbs:
+                if not allowed(who, verb, group, resource, ns if namespaced else "", name):
+                    return forbidden(who, verb, group, resource, ns if namespaced else "", name)
         if name is None:
             if method != "GET":
                 return status(405, "MethodNotAllowed", "only GET on collections")

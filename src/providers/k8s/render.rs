@@ -250,6 +250,31 @@ fn render_app(stack: &str, address: &str, name: &str, config: &Value) -> Result<
     Ok(out)
 }
 
+/// What a CI job needs to deploy a team's `app` resources into a namespace
+/// with slipway, and nothing else (tested against the emulator's RBAC):
+/// - the objects an `app` renders (Deployments, Services, HPAs, Ingresses):
+///   `get` (refresh, and the ownership check before any write), `create` and
+///   `patch` (server-side apply creates with both, updates with `patch`; the
+///   replica handoff to an HPA is a `patch` too), `delete` (an app or its
+///   Service dropped from the stack);
+/// - ReplicaSets and Pods: `list` and `watch` (the rollout wait finds the new
+///   ReplicaSet and its failing pods), `get` (kubectl rollout status).
+///
+/// No Secrets, ConfigMaps, ServiceAccounts, RBAC, namespaces or pods/exec:
+/// pull secrets and namespaces belong to the platform's stack. A Deployment
+/// can still run its pods as any ServiceAccount of the namespace; RBAC cannot
+/// say otherwise (an admission policy can).
+fn deployer_rules() -> Value {
+    json!([
+        { "apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "patch", "delete"] },
+        { "apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch", "delete"] },
+        { "apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get", "create", "patch", "delete"] },
+        { "apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "create", "patch", "delete"] },
+        { "apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"] },
+        { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"] },
+    ])
+}
+
 fn render_ci_deployer(stack: &str, address: &str, name: &str, config: &Value) -> Result<Vec<Value>, String> {
     let c: CiDeployerConfig = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
     let sa_ns = c
@@ -264,12 +289,7 @@ fn render_ci_deployer(stack: &str, address: &str, name: &str, config: &Value) ->
     for ns in &c.namespaces {
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(stack, address, name, Some(ns), config),
-            // Exactly what rolling out an image needs, nothing else.
-            "rules": [
-                { "apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"] },
-                { "apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"] },
-                { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"] },
-            ],
+            "rules": deployer_rules(),
         }));
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(stack, address, name, Some(ns), config),
