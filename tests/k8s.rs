@@ -1022,3 +1022,24 @@ autoscale = {{ min = 2, max = 4 }}
     sb.run(&["destroy", "stacks/team", "--auto-approve"]).expect(0);
     assert!(emu.get(DEP).is_none());
 }
+
+#[test]
+fn a_rollout_wait_outlives_a_few_api_server_errors_with_the_emulator() {
+    // The API server answers 500 to the rollout wait's reads three times (it
+    // restarts, an upgrade rolls its nodes): the wait goes on and the apply
+    // succeeds; the errors were the wait's last status while they lasted.
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    let (code, _) = support::k8s::request(
+        emu.port,
+        "POST",
+        "/_emulator/faults",
+        "application/json",
+        &json!({"status": 500, "count": 3, "match": "/replicasets"}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let (_, left) = support::k8s::request(emu.port, "POST", "/_emulator/faults", "application/json", "{}").unwrap();
+    assert_eq!(left["count"], 0, "the wait met all three errors and went on");
+}

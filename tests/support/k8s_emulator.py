@@ -88,6 +88,7 @@ LOG = []  # (method, path) of every request, for tests that count calls
 AUTO_ROLLOUT = "--auto-rollout" in sys.argv
 TERMINATING_SECONDS = float(sys.argv[sys.argv.index("--terminating-seconds") + 1]) if "--terminating-seconds" in sys.argv else 1.0
 TERMINATING = {}  # namespace name -> time its deletion finishes
+FAULTS = {}  # {"status": 500, "count": N, "match": "replicasets"} (POST /_emulator/faults)
 
 
 def roll_out(dep):
@@ -607,6 +608,14 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         if self.path == "/_emulator/log":
             code, out = 200, {"calls": [[m, p] for m, p in LOG]}
+        elif self.path == "/_emulator/faults" and self.command == "POST":
+            # The next `count` GETs whose path contains `match` answer `status`
+            # (an API server restarting or overloaded), for tests of retries.
+            with LOCK:
+                FAULTS.update(json.loads(body or b"{}"))
+            code, out = 200, dict(FAULTS)
+        elif self._fault():
+            code, out = status(FAULTS["status"], "InternalError", "injected by the emulator: the server is restarting")
         else:
             code, out = handle(self.command, self.path, self.headers, body)
         if code == "watch":
@@ -617,6 +626,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _fault(self):
+        with LOCK:
+            hit = self.command == "GET" and FAULTS.get("count", 0) > 0 and FAULTS.get("match", "") in self.path
+            if hit:
+                FAULTS["count"] -= 1
+            return hit
 
     def _chunk(self, event):
         data = (json.dumps(event) + "\n").encode()

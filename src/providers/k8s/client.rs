@@ -295,10 +295,38 @@ pub fn describe(obj: &Value) -> String {
     }
 }
 
+/// The code of an error a poll may outlive: the connection failed, the API
+/// server is overloaded or restarting (429, 5xx), or it did not take a token
+/// yet (401: a new access entry propagating, a token being remade).
+pub const TRANSIENT: &str = "KubernetesTransient";
+
 fn kerr(what: String) -> impl FnOnce(kube::Error) -> ProviderError {
-    move |e| match e {
-        kube::Error::Api(s) => ProviderError::new(format!("{what}: {} ({}, HTTP {})", s.message, s.reason, s.code)),
-        other => ProviderError::new(format!("{what}: {other}")),
+    move |e| {
+        let (message, transient) = match &e {
+            kube::Error::Api(s) => (
+                format!("{what}: {} ({}, HTTP {})", s.message, s.reason, s.code),
+                matches!(s.code, 401 | 429 | 500 | 502 | 503 | 504),
+            ),
+            other => (format!("{what}: {other}"), true),
+        };
+        ProviderError {
+            message,
+            code: transient.then(|| TRANSIENT.to_string()),
+        }
+    }
+}
+
+/// A poll's answer when the read failed: a transient error is one more
+/// reason to wait (the last status says it), any other ends the wait.
+pub fn pending_if_transient<T>(
+    r: Result<crate::providers::wait::Check<T>, ProviderError>,
+) -> Result<crate::providers::wait::Check<T>, ProviderError> {
+    match r {
+        Err(e) if e.is(&[TRANSIENT]) => Ok(crate::providers::wait::Check::Pending(format!(
+            "{} (retrying)",
+            e.message
+        ))),
+        other => other,
     }
 }
 
@@ -389,10 +417,10 @@ pub async fn delete_and_wait(client: &kube::Client, obj: &Value) -> Result<(), P
         max: std::time::Duration::from_secs(5),
     };
     crate::providers::wait::wait_for(&format!("{} to be deleted", describe(obj)), policy, || async {
-        Ok::<_, ProviderError>(match get(client, obj).await? {
+        pending_if_transient(get(client, obj).await.map(|got| match got {
             None => crate::providers::wait::Check::Done(()),
             Some(live) => crate::providers::wait::Check::Pending(terminating(&live)),
-        })
+        }))
     })
     .await
 }

@@ -157,34 +157,45 @@ pub async fn wait_rollout(ctx: &Ctx, target: &client::Target, obj: &Value) -> Re
         max: std::time::Duration::from_secs(5),
     };
     wait_for(&what, policy, || async {
-        let client = &client::client(ctx, target).await?;
-        let dep = client::get(client, obj)
-            .await?
-            .ok_or_else(|| ProviderError::new(format!("{} disappeared", client::describe(obj))))?;
-        let observed = num(&dep, "/status/observedGeneration") >= num(&dep, "/metadata/generation");
-        let pods = if observed {
-            let sets = client::list(client, "apps/v1", "ReplicaSet", &ns, &selector).await?;
-            match new_replica_set(&dep, &sets)
-                .and_then(|rs| rs.pointer("/metadata/labels/pod-template-hash"))
-                .and_then(Value::as_str)
-            {
-                Some(hash) => {
-                    let sel = [selector.as_str(), &format!("pod-template-hash={hash}")]
-                        .iter()
-                        .filter(|s| !s.is_empty())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    client::list(client, "v1", "Pod", &ns, &sel).await?
-                }
-                None => Vec::new(),
-            }
-        } else {
-            Vec::new()
-        };
-        Ok::<_, ProviderError>(rollout_complete(&dep, &pods))
+        client::pending_if_transient(poll(ctx, target, obj, &ns, &selector).await)
     })
     .await
+}
+
+/// One look at the rollout.
+async fn poll(
+    ctx: &Ctx,
+    target: &client::Target,
+    obj: &Value,
+    ns: &str,
+    selector: &str,
+) -> Result<Check<()>, ProviderError> {
+    let client = &client::client(ctx, target).await?;
+    let dep = client::get(client, obj)
+        .await?
+        .ok_or_else(|| ProviderError::new(format!("{} disappeared", client::describe(obj))))?;
+    let observed = num(&dep, "/status/observedGeneration") >= num(&dep, "/metadata/generation");
+    let pods = if observed {
+        let sets = client::list(client, "apps/v1", "ReplicaSet", ns, selector).await?;
+        match new_replica_set(&dep, &sets)
+            .and_then(|rs| rs.pointer("/metadata/labels/pod-template-hash"))
+            .and_then(Value::as_str)
+        {
+            Some(hash) => {
+                let sel = [selector, &format!("pod-template-hash={hash}")]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",");
+                client::list(client, "v1", "Pod", ns, &sel).await?
+            }
+            None => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    Ok(rollout_complete(&dep, &pods))
 }
 
 #[cfg(test)]
