@@ -18,16 +18,7 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
     let moto = Moto::start();
     moto.blog_prerequisites();
     let emu = K8sEmulator::start();
-    let mut sb = Sandbox::with_moto(&moto);
-    sb.write("kubeconfig.yaml", &emu.kubeconfig());
-    sb.env.retain(|(k, _)| k != "AWS_REGION");
-    sb.env.push(("AWS_REGION".into(), "us-west-2".into()));
-    sb.env.push((
-        "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
-        sb.path("kubeconfig.yaml").display().to_string(),
-    ));
-    sb.env
-        .push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
+    let sb = Sandbox::for_blog(&moto, &emu);
     let _controller = emu.controller();
     sb.run(&["apply", &blog(&sb), "--auto-approve"]).expect(0);
 

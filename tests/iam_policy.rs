@@ -67,16 +67,7 @@ fn the_printed_policies_are_enough_for_plan_drift_apply_and_destroy_and_the_plan
     let moto = Moto::start();
     moto.blog_prerequisites();
     let emu = K8sEmulator::start();
-    let mut sb = Sandbox::with_moto(&moto);
-    sb.write("kubeconfig.yaml", &emu.kubeconfig());
-    sb.env.retain(|(k, _)| k != "AWS_REGION");
-    sb.env.push(("AWS_REGION".into(), "us-west-2".into()));
-    sb.env.push((
-        "SLIPWAY_KUBECONFIG_OVERRIDE".into(),
-        sb.path("kubeconfig.yaml").display().to_string(),
-    ));
-    sb.env
-        .push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
+    let mut sb = Sandbox::for_blog(&moto, &emu);
     let stack = sb.example("blog");
     let stack = stack.as_str();
     let _controller = emu.controller();

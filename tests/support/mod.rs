@@ -52,6 +52,20 @@ impl Sandbox {
         }
     }
 
+    /// A sandbox for `stacks/blog`: its runs talk to `moto` in us-west-2,
+    /// send every cluster's calls to `emu`, and have the registry password.
+    pub fn for_blog(moto: &moto::Moto, emu: &k8s::K8sEmulator) -> Sandbox {
+        let mut sb = Sandbox::with_moto(moto);
+        sb.write("kubeconfig.yaml", &emu.kubeconfig());
+        sb.env.retain(|(k, _)| k != "AWS_REGION");
+        sb.env.push(("AWS_REGION".into(), "us-west-2".into()));
+        let kubeconfig = sb.path("kubeconfig.yaml").display().to_string();
+        sb.env.push(("SLIPWAY_KUBECONFIG_OVERRIDE".into(), kubeconfig));
+        sb.env
+            .push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "blog-registry-token".into()));
+        sb
+    }
+
     /// A sandbox whose runs talk to `moto`.
     pub fn with_moto(moto: &moto::Moto) -> Sandbox {
         Sandbox {

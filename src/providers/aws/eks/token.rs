@@ -32,15 +32,12 @@ fn encode_query(s: &str) -> String {
 /// The DNS suffix of a region's partition (aws, aws-cn, aws-us-gov, the ISO
 /// partitions): where its STS lives.
 pub fn dns_suffix(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else if region.starts_with("us-isob-") {
-        "sc2s.sgov.gov"
-    } else if region.starts_with("us-iso-") {
-        "c2s.ic.gov"
-    } else {
+    match crate::providers::aws::permissions::partition(region) {
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        "aws-iso" => "c2s.ic.gov",
         // aws and aws-us-gov
-        "amazonaws.com"
+        _ => "amazonaws.com",
     }
 }
 
