@@ -880,7 +880,7 @@ fn kubectl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn the_machines_kubectl_gets_watches_diffs_and_meets_conflicts_on_what_slipway_applied_with_the_emulator() {
+fn the_machines_kubectl_gets_watches_sets_images_diffs_and_meets_conflicts_on_what_slipway_applied_with_the_emulator() {
     let (emu, sb) = setup("");
     let _controller = emu.controller();
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
@@ -897,6 +897,13 @@ fn the_machines_kubectl_gets_watches_diffs_and_meets_conflicts_on_what_slipway_a
         String::from_utf8_lossy(&rollout.stdout),
         String::from_utf8_lossy(&rollout.stderr)
     );
+
+    // `kubectl set image` (a strategic merge patch) is drift slipway shows.
+    let set = kubectl(&sb, &["set", "image", "deploy/web", "-n", "app-a", "web=nginx:hotfix"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
+    assert!(p.stdout.contains("-> \"nginx:hotfix\""), "{}", p.stdout);
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
 
     // Someone else's manifest with another replica count.
     let keep = json!({"apiVersion": "apps/v1", "kind": "Deployment",
