@@ -110,6 +110,7 @@ fn apps_apply_through_the_kube_client_and_replan_clean_with_the_emulator() {
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "create", "patch", "delete"]},
             {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]},
         ]),
         "least privilege for rolling out images"
     );
@@ -631,7 +632,7 @@ fn an_escalated_role_and_binding_are_drift_and_apply_reverts_them_with_the_emula
     }
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     let role = emu.get(ROLE).unwrap();
-    assert_eq!(role["rules"].as_array().unwrap().len(), 6, "{role}");
+    assert_eq!(role["rules"].as_array().unwrap().len(), 7, "{role}");
     assert!(!role["rules"].to_string().contains("deletecollection") && !role["rules"].to_string().contains("\"*\""));
     assert_eq!(emu.get(BINDING).unwrap()["subjects"].as_array().unwrap().len(), 2);
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
@@ -1049,4 +1050,54 @@ fn a_rollout_wait_outlives_a_few_api_server_errors_with_the_emulator() {
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     let (_, left) = support::k8s::request(emu.port, "POST", "/_emulator/faults", "application/json", "{}").unwrap();
     assert_eq!(left["count"], 0, "the wait met all three errors and went on");
+}
+
+#[test]
+fn a_post_deploy_check_through_the_service_proxy_fails_the_apply_and_can_roll_back_with_the_emulator() {
+    // The check's GET goes through the API server's service proxy; the
+    // emulator answers what the test sets for the Service.
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    let with_check = |tag: &str, on_failure: &str| {
+        stack("")
+            .replace("image_tag = \"v1\"", &format!("image_tag = \"{tag}\""))
+            .replace(
+                "node_port = 30080",
+                &format!(
+                    "node_port = 30080\ncheck = {{ path = \"/healthz\", timeout = \"3s\", on_failure = \"{on_failure}\" }}"
+                ),
+            )
+    };
+    sb.write("stacks/apps/main.toml", &with_check("v1", "rollback"));
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let image = || emu.get(DEP).unwrap()["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    let (code, _) = support::k8s::request(
+        emu.port,
+        "POST",
+        "/_emulator/proxy",
+        "application/json",
+        &json!({"app-a/web": {"status": 500, "body": "database unreachable"}}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    sb.write("stacks/apps/main.toml", &with_check("v2", "rollback"));
+    let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(1);
+    for said in [
+        "post-deploy check failed",
+        "HTTP 500: database unreachable",
+        "rolled back to the previous manifests",
+    ] {
+        assert!(a.stderr.contains(said), "{said}: {}", a.stderr);
+    }
+    assert_eq!(
+        image(),
+        "registry.gitlab.com/team/web:v1",
+        "the previous version runs again"
+    );
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
+    // Without rollback the apply fails and the new version stays.
+    sb.write("stacks/apps/main.toml", &with_check("v2", "fail"));
+    let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(1);
+    assert!(a.stderr.contains("HTTP 500: database unreachable"), "{}", a.stderr);
+    assert_eq!(image(), "registry.gitlab.com/team/web:v2");
 }

@@ -24,6 +24,9 @@ server-side dry runs (`kubectl diff`, nothing stored), and an apply that would
 change a field another manager applied answers 409 Conflict unless forced
 (then that manager loses the field).
 
+The service proxy (`/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH`)
+answers what a test set for that Service (POST /_emulator/proxy), else 200.
+
 RBAC is enforced for bearer tokens of the form `as:USER[:GROUP,GROUP...]` (a
 test's stand-in for what EKS maps an IAM role to): a request is allowed only
 by a rule of a Role or ClusterRole bound to that user or a group (verb,
@@ -89,6 +92,7 @@ AUTO_ROLLOUT = "--auto-rollout" in sys.argv
 TERMINATING_SECONDS = float(sys.argv[sys.argv.index("--terminating-seconds") + 1]) if "--terminating-seconds" in sys.argv else 1.0
 TERMINATING = {}  # namespace name -> time its deletion finishes
 FAULTS = {}  # {"status": 500, "count": N, "match": "replicasets"} (POST /_emulator/faults)
+PROXY = {}  # "ns/service" -> {"status": 500, "body": "..."}: what the service proxy answers
 
 
 def roll_out(dep):
@@ -472,6 +476,19 @@ def handle(method, raw_path, headers, body):
         return status(404, "NotFound", f"no resource {plural} in {gv}")
     kind, namespaced = RESOURCES[gv][plural]
     group = gv.split("/")[0] if "/" in gv else ""
+    if plural == "services" and sub == "proxy" and name:
+        # The API server's service proxy: what the Service's pods answer,
+        # as a test set it (POST /_emulator/proxy), else 200 "ok".
+        who = identity(headers)
+        with LOCK:
+            if who is not None and not allowed(who, "get", "", "services/proxy", ns, name):
+                return forbidden(who, "get", "", "services/proxy", ns, name)
+            svc = name.split(":")[0]
+            if ("v1", "services", ns, svc) not in STORE:
+                return status(404, "NotFound", f'services "{svc}" not found')
+            answer = PROXY.get(f"{ns}/{svc}", {"status": 200, "body": "ok"})
+            LOG.append((method, url.path))
+        return "text", (answer.get("status", 200), answer.get("body", ""))
     who = identity(headers)
     with LOCK:
         finish_deletions()
@@ -614,12 +631,25 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 FAULTS.update(json.loads(body or b"{}"))
             code, out = 200, dict(FAULTS)
+        elif self.path == "/_emulator/proxy" and self.command == "POST":
+            with LOCK:
+                PROXY.update(json.loads(body or b"{}"))
+            code, out = 200, dict(PROXY)
         elif self._fault():
             code, out = status(FAULTS["status"], "InternalError", "injected by the emulator: the server is restarting")
         else:
             code, out = handle(self.command, self.path, self.headers, body)
         if code == "watch":
             return self._watch(*out)
+        if code == "text":
+            status_code, text = out
+            data = text.encode()
+            self.send_response(status_code)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         data = json.dumps(out).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")

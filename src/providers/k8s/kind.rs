@@ -90,7 +90,12 @@ impl ResourceKind for K8sKind {
             return Err(err(vec![], "a table is needed"));
         };
         match self.shape {
-            Shape::App => crate::providers::check_schema::<AppConfig>(config)?,
+            Shape::App => {
+                crate::providers::check_schema::<AppConfig>(config)?;
+                if let Some(c) = config.get("check").filter(|c| !c.is_null()) {
+                    super::check::validate(c)?;
+                }
+            }
             Shape::CiDeployer => crate::providers::check_schema::<CiDeployerConfig>(config)?,
             Shape::RegistrySecret => {
                 crate::providers::check_schema::<RegistrySecretConfig>(config)?;
@@ -490,6 +495,28 @@ impl K8sKind {
             .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment"))
         {
             wait_rollout(ctx, &t, o).await?;
+        }
+        if let Some(check) = config.get("check").filter(|c| self.shape == Shape::App && !c.is_null()) {
+            if let Err(e) = super::check::run(ctx, &t, &objs, check).await {
+                let rollback = check.get("on_failure").and_then(Value::as_str) == Some("rollback");
+                if !rollback || old.iter().all(|o| !o.is_object()) {
+                    return Err(e);
+                }
+                // Back to what the state holds, so the state stays true.
+                for o in old.iter().filter(|o| o.is_object()) {
+                    client::apply(&client, &with_lineage(ctx, o)).await?;
+                }
+                for o in old
+                    .iter()
+                    .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment"))
+                {
+                    wait_rollout(ctx, &t, o).await?;
+                }
+                return Err(ProviderError::new(format!(
+                    "{}; rolled back to the previous manifests (on_failure = \"rollback\"), which are rolled out",
+                    e.message
+                )));
+            }
         }
         let inputs = self.complete(&ctx.stack, address, config);
         let id = id_of(&objs);

@@ -258,7 +258,8 @@ fn render_app(stack: &str, address: &str, name: &str, config: &Value) -> Result<
 ///   replica handoff to an HPA is a `patch` too), `delete` (an app or its
 ///   Service dropped from the stack);
 /// - ReplicaSets and Pods: `list` and `watch` (the rollout wait finds the new
-///   ReplicaSet and its failing pods), `get` (kubectl rollout status).
+///   ReplicaSet and its failing pods), `get` (kubectl rollout status);
+/// - `get` on services/proxy: an app's post-deploy `check` (GET only).
 ///
 /// No Secrets, ConfigMaps, ServiceAccounts, RBAC, namespaces or pods/exec:
 /// pull secrets and namespaces belong to the platform's stack. A Deployment
@@ -272,6 +273,7 @@ fn deployer_rules() -> Value {
         { "apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "create", "patch", "delete"] },
         { "apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"] },
         { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"] },
+        { "apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"] },
     ])
 }
 

@@ -52,10 +52,37 @@ pub struct AppConfig {
     pub ingress_class: Option<String>,
     #[serde(default)]
     pub autoscale: Option<Autoscale>,
+    /// A request made after the rollout, through the API server's service proxy.
+    #[serde(default)]
+    pub check: Option<AppCheck>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// `check = { path = "/healthz", expect_status = 200, timeout = "60s", on_failure = "rollback" }`
+#[derive(Debug, Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AppCheck {
+    pub path: String,
+    #[serde(default = "ok_status")]
+    pub expect_status: u16,
+    #[serde(default = "sixty_seconds")]
+    pub timeout: String,
+    /// "fail" (the default) or "rollback": re-apply the previous manifests.
+    #[serde(default = "fail")]
+    pub on_failure: String,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+fn sixty_seconds() -> String {
+    "60s".into()
+}
+fn fail() -> String {
+    "fail".into()
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone)]
