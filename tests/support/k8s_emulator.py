@@ -13,6 +13,8 @@ stored in canonical form (`0.5` -> `500m`, `1000m` -> `1`, `1.5Gi` ->
 empty `value` is left out (omitempty), and a Secret's `stringData` is merged
 into `data` (base64) and never returned.
 
+Objects go only into namespaces that exist (404 otherwise); default,
+kube-system, kube-public and kube-node-lease exist from the start.
 Deletion is as the apiserver does it: an object with `metadata.finalizers`
 gets a deletionTimestamp and stays until they are removed; a namespace turns
 Terminating (status.phase), refuses new content (403 Forbidden), and goes,
@@ -537,6 +539,8 @@ def handle(method, raw_path, headers, body):
                 cur["status"] = merge(cur.get("status", {}), patch.get("status", {}))
                 cur["metadata"]["resourceVersion"] = next_rv()
                 return 200, copy.deepcopy(cur)
+            if cur is None and namespaced and ("v1", "namespaces", "", ns) not in STORE:
+                return status(404, "NotFound", f'namespaces "{ns}" not found')
             if cur is None and namespaced and ns in TERMINATING:
                 return status(403, "Forbidden", f'{plural} "{name}" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
             dry_run = q.get("dryRun", [""])[0] == "All"
@@ -710,6 +714,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # The namespaces every cluster starts with.
+    for _ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        STORE[("v1", "namespaces", "", _ns)] = {"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": _ns, "uid": str(uuid.uuid4()), "creationTimestamp": now(),
+                                                             "resourceVersion": next_rv()},
+                                                "status": {"phase": "Active"}}
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.serve_forever()

@@ -12,10 +12,12 @@ use super::client;
 use crate::providers::wait::{wait_for, Check, Policy};
 use crate::providers::{Ctx, ProviderError};
 
-/// Waiting reasons that mean the rollout will not finish by itself.
+/// Waiting reasons that mean the rollout will not finish by itself. A
+/// single failed pull (ErrImagePull: a registry hiccup, a tag pushed a
+/// moment later) is retried by the kubelet and only waited on; once the
+/// kubelet backs off (ImagePullBackOff) the pull has failed repeatedly.
 pub const FATAL_REASONS: &[&str] = &[
     "ImagePullBackOff",
-    "ErrImagePull",
     "CrashLoopBackOff",
     "CreateContainerConfigError",
     "InvalidImageName",
@@ -239,6 +241,19 @@ mod tests {
             json!({"metadata": {"name": "web-b", "annotations": {"deployment.kubernetes.io/revision": "3"}}}),
         ];
         assert_eq!(new_replica_set(&d, &sets).unwrap()["metadata"]["name"], "web-b");
+    }
+
+    #[test]
+    fn one_failed_pull_is_waited_on_and_a_pull_back_off_fails() {
+        let pod = |reason: &str| {
+            json!({"metadata": {"name": "web-1"}, "status": {"containerStatuses": [
+                {"name": "web", "state": {"waiting": {"reason": reason, "message": "pull failed"}}}]}})
+        };
+        assert!(pod_failures(&[pod("ErrImagePull")]).is_empty());
+        assert_eq!(
+            pod_failures(&[pod("ImagePullBackOff")]),
+            ["pod web-1: container web: ImagePullBackOff: pull failed"]
+        );
     }
 
     #[test]
