@@ -447,8 +447,7 @@ fn a_nodegroup_that_failed_to_create_plans_as_a_replacement_with_its_reason_and_
     let moto = Moto::start();
     let mut sb = Sandbox::with_moto(&moto);
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--eks-nodegroup-failed", "1"]);
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     sb.write("ng/main.toml", SMALL_EKS);
 
     // EKS reports the nodegroup CREATE_FAILED: the apply fails, naming why.
@@ -516,8 +515,7 @@ fn refresh_reads_roles_one_by_one_when_the_account_wide_iam_read_is_denied_again
     sb.write("ng/main.toml", SMALL_EKS);
     sb.run(&["apply", "ng", "--auto-approve"]).expect(0);
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--deny", "GetAccountAuthorizationDetails"]);
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     sb.run(&["plan", "ng", "--detailed-exitcode"]).expect(0);
     sb.run(&["drift", "ng"]).expect(0);
     let calls = proxy.calls();
@@ -609,8 +607,7 @@ fn an_eks_update_waits_for_the_one_already_running_and_then_for_its_own_through_
     sb.write("ng/main.toml", SMALL_EKS);
     sb.run(&["apply", "ng", "--auto-approve"]).expect(0);
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--eks-update-busy", "6"]);
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -846,8 +843,7 @@ fn the_strict_rules_refuse_in_use_deletes_unissued_certificates_names_over_the_l
     });
 
     // slipway reports the NAT gateway AWS fails, with AWS's reason.
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     sb.write("natless/main.toml", NAT_WITHOUT_IGW);
     let a = sb.run(&["apply", "natless", "--auto-approve"]).expect(1);
     assert!(
@@ -906,8 +902,7 @@ fn a_security_group_in_use_is_replaced_new_group_first_and_its_users_moved_befor
         .unwrap()
         .to_string();
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--in-use-delete"]);
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     sb.write("sgs/main.toml", &GROUP_IN_USE.replace("web v1", "web v2"));
     let p = sb.run(&["plan", "sgs"]).expect(0);
     assert!(

@@ -475,8 +475,7 @@ fn lost_and_failed_s3_answers_lose_nothing_through_the_fault_proxy_against_moto_
             &seed,
         ],
     );
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     let mut body = String::new();
     for i in 0..30 {
         let input = if i == 0 {
@@ -515,8 +514,7 @@ fn the_bucket_is_reached_with_an_assumed_role_and_saved_plans_apply_against_moto
     let mut sb = Sandbox::with_moto(&moto);
     // No faults: the proxy only logs which calls were made.
     let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &[]);
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     let stack = |input: &str| format!("[stack]\nname = \"r\"\n\n[data.a]\ninput = \"{input}\"\n",);
     sb.write("stacks/r/main.toml", &stack("1"));
     sb.write(
@@ -564,8 +562,7 @@ fn s3_down_in_the_middle_of_the_journal_loses_nothing_against_moto_emulator() {
         sb.root(),
         &["--fail-action", "PutObject", "--fail-after", "3"],
     );
-    sb.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
-    sb.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    sb.through(&proxy);
     let r = sb.run(&["apply", "stacks/d", "--auto-approve"]).expect(1);
     assert!(r.stdout.contains("vpc.main: Creation complete"), "{}", r.stdout);
     assert!(

@@ -66,6 +66,12 @@ impl Sandbox {
         sb
     }
 
+    /// From now on, runs reach AWS through `proxy` (the fault proxy).
+    pub fn through(&mut self, proxy: &proxy::FaultProxy) {
+        self.env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        self.env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    }
+
     /// A sandbox whose runs talk to `moto`.
     pub fn with_moto(moto: &moto::Moto) -> Sandbox {
         Sandbox {
