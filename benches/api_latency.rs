@@ -44,10 +44,12 @@ fn main() {
         sb.path("kubeconfig.yaml").display().to_string(),
     ));
     sb.env.push(("REGISTRY_PASSWORD".into(), "token".into()));
-    let blog = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("stacks/blog")
-        .display()
-        .to_string();
+    let blog = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("stacks/blog")
+    .display()
+    .to_string();
     let controller = emu.controller();
 
     let a = sb.run(&["apply", &blog, "--auto-approve", "--timings", "timings.json"]);

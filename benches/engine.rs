@@ -41,7 +41,12 @@ fn moto_with_bucket() -> Moto {
         .map(|a| a.port())
         .expect("free port");
     let child = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py"))
+        .arg(
+            std::path::PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("tests/support/moto_server.py"),
+        )
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -440,7 +440,7 @@ async fn targets(conf: &aws_config::SdkConfig, tg: &str) -> Vec<String> {
 #[test]
 fn the_blog_graph_has_one_edge_per_reference_and_the_orders_aws_needs() {
     let sb = Sandbox::new();
-    let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/blog");
+    let stack = crate::support::repo().join("stacks/blog");
     let g = sb.run(&["graph", stack.to_str().unwrap()]).expect(0);
     assert!(
         g.stdout.contains("\"alb_listener.https\" -> \"acm_certificate.site\";"),

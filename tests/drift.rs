@@ -189,7 +189,7 @@ fn the_gitlab_report_counts_a_replacement_as_one_create_and_one_delete() {
 
 #[test]
 fn the_example_pipeline_parses_and_uses_only_real_commands_and_flags() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitlab-ci.yml");
+    let path = crate::support::repo().join("examples/gitlab-ci.yml");
     let out = std::process::Command::new("python3")
         .args([
             "-c",

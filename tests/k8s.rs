@@ -425,7 +425,7 @@ fn every_object_rendered_for_the_example_stacks_passes_the_official_schemas_in_s
     );
     let mut sb = Sandbox::new();
     sb.env.push(("SLIPWAY_SECRET_REGISTRY_PASSWORD".into(), "x".into()));
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &crate::support::repo();
     let validate = |file: &std::path::Path| {
         std::process::Command::new("kubernetes-validate")
             .args(["--strict", "-k", "1.31.0"])
@@ -938,7 +938,7 @@ fn the_machines_kubectl_gets_watches_sets_images_diffs_and_meets_conflicts_on_wh
     );
     assert!(!apply.status.success());
     assert!(
-        String::from_utf8_lossy(&apply.stderr).contains("conflict with \"slipway\": .spec.replicas"),
+        String::from_utf8_lossy(&apply.stderr).contains("conflict with \"slipway\" using apps/v1: .spec.replicas"),
         "{}",
         String::from_utf8_lossy(&apply.stderr)
     );

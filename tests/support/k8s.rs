@@ -38,7 +38,7 @@ pub fn request(port: u16, method: &str, path: &str, content_type: &str, body: &s
 
 impl K8sEmulator {
     pub fn start() -> K8sEmulator {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/k8s_emulator.py");
+        let script = crate::support::repo().join("tests/support/k8s_emulator.py");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())

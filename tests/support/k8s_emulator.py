@@ -36,9 +36,18 @@ apiGroup, resource or resource/subresource, resourceNames), else 403
 Forbidden with the apiserver's message; creating by server-side apply needs
 `create` as well as `patch`. Any other token is an administrator.
 
-What it does NOT do: real merge semantics of server-side apply (lists are
-replaced, not merged by key), defaulting beyond a Deployment's replicas,
-validation, admission, Service IP allocation, controllers.
+Server-side apply tracks field ownership as the apiserver does: each
+manager owns the fieldsV1 paths it applied (`metadata.managedFields` shows
+them); lists and maps merge by the official schema that kubernetes-validate
+ships (list-map items by their keys, sets by value, atomic lists and maps
+whole); an apply removes what its manager applied before and no longer
+does, unless another manager owns it; updates (merge, strategic merge and
+JSON patches, status writes) make their manager (fieldManager, else the
+User-Agent's name) own what they changed and take it from the others.
+
+What it does NOT do: defaulting beyond a Deployment's replicas, validation,
+admission, Service IP allocation, controllers (tests write status as a
+controller would; --auto-rollout marks Deployments rolled out at once).
 
 Run: python3 k8s_emulator.py PORT
 """
@@ -85,7 +94,7 @@ SHORT_NAMES = {"namespaces": ["ns"], "configmaps": ["cm"], "serviceaccounts": ["
 
 LOCK = threading.Lock()
 STORE = {}  # (gv, plural, namespace, name) -> object
-APPLIED = {}  # same key -> {manager: last applied object}
+MANAGED = {}  # same key -> {(manager, operation, subresource): set of fieldsV1 paths}
 RV = [1000]
 LOG = []  # (method, path) of every request, for tests that count calls
 # --auto-rollout: act as a Deployment controller that succeeds at once (for
@@ -132,90 +141,326 @@ def merge(base, patch):
     return out
 
 
-def strategic(base, patch):
-    """Strategic merge patch, simplified: like merge(), but lists of objects
-    that all have a "name" merge item by item on that name (what
-    `kubectl set image` relies on)."""
-    if isinstance(patch, list) and isinstance(base, list) and all(isinstance(x, dict) and "name" in x for x in patch + base):
+# --- The official schema, as kubernetes-validate ships it -------------------
+# Lists and maps merge as the schema says (x-kubernetes-list-type map / set /
+# atomic, x-kubernetes-list-map-keys, x-kubernetes-map-type atomic), for
+# server-side apply and for strategic merge patches alike.
+
+def load_definitions():
+    try:
+        import os
+        import kubernetes_validate
+        base = os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema", "v1.31.0-local")
+        with open(os.path.join(base, "_definitions.json")) as f:
+            doc = json.load(f)
+        return doc.get("$defs") or doc.get("definitions") or {}
+    except Exception as e:  # noqa: BLE001 (any failure: fall back, and say so)
+        print(f"k8s_emulator: no official schemas ({e}); every list is replaced whole", file=sys.stderr)
+        return {}
+
+
+DEFS = load_definitions()
+ROOTS = {}  # (group/version, kind) -> the kind's schema
+for _def in DEFS.values():
+    for _gvk in _def.get("x-kubernetes-group-version-kind", []):
+        ROOTS[(f'{_gvk["group"]}/{_gvk["version"]}' if _gvk["group"] else _gvk["version"], _gvk["kind"])] = _def
+
+
+def resolve(schema):
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = DEFS.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    return schema if isinstance(schema, dict) else {}
+
+
+def child(schema, key):
+    """The schema of field `key` of a map (as written, refs unresolved: the
+    list and map types sit beside the $ref)."""
+    s = resolve(schema)
+    props = s.get("properties") or {}
+    if key in props:
+        return props[key]
+    extra = s.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
+
+
+def map_atomic(schema):
+    return schema.get("x-kubernetes-map-type") == "atomic" or resolve(schema).get("x-kubernetes-map-type") == "atomic"
+
+
+def list_keys(schema):
+    """The list-map keys of a list, [] for a set, None for an atomic list."""
+    t = schema.get("x-kubernetes-list-type")
+    if t == "map":
+        return schema.get("x-kubernetes-list-map-keys") or []
+    if t == "set":
+        return []
+    return None
+
+
+def key_value(item, name):
+    v = item.get(name) if isinstance(item, dict) else None
+    return "TCP" if v is None and name == "protocol" else v
+
+
+def item_segment(item, keys):
+    if not keys:
+        return "v:" + json.dumps(item, separators=(",", ":"))
+    return "k:" + json.dumps({k: key_value(item, k) for k in keys if key_value(item, k) is not None},
+                             sort_keys=True, separators=(",", ":"))
+
+
+def field_paths(value, schema, prefix=()):
+    """The fields a value sets, as server-side apply tracks them: tuples of
+    fieldsV1 segments (`f:name`, `k:{"name":"app"}`, `v:"get"`, and `.` for
+    a list item itself)."""
+    if isinstance(value, dict) and value and not map_atomic(schema):
+        out = set()
+        for k, v in value.items():
+            if v is not None:
+                out |= field_paths(v, child(schema, k), prefix + ("f:" + k,))
+        return out
+    keys = list_keys(schema) if isinstance(value, list) else None
+    if value and keys is not None:
+        out = set()
+        for item in value:
+            seg = prefix + (item_segment(item, keys),)
+            if keys:
+                out.add(seg + (".",))
+                out |= field_paths(item, schema.get("items") or {}, seg)
+            else:
+                out.add(seg)
+        return out
+    return {prefix}
+
+
+SYSTEM_METADATA = ("f:uid", "f:resourceVersion", "f:generation", "f:creationTimestamp", "f:managedFields",
+                   "f:deletionTimestamp", "f:name", "f:namespace")
+
+
+def object_paths(obj, gv, kind, status=False):
+    """The fields of a whole object a manager can own (not its identity or
+    what the server keeps for itself); with status=True only its status."""
+    paths = field_paths(obj, ROOTS.get((gv, kind), {}))
+    def keep(p):
+        if p[:1] in (("f:apiVersion",), ("f:kind",)) or (p[:1] == ("f:metadata",) and p[1:2] and p[1] in SYSTEM_METADATA):
+            return False
+        return (p[:1] == ("f:status",)) == status
+    return {p for p in paths if p and keep(p)}
+
+
+def locate(obj, path):
+    """(container, slot, value) of the node at a fieldsV1 path, or None."""
+    node, parent, slot = obj, None, None
+    for seg in path:
+        if seg == ".":
+            break
+        if seg.startswith("f:"):
+            if not isinstance(node, dict) or seg[2:] not in node:
+                return None
+            parent, slot, node = node, seg[2:], node[seg[2:]]
+            continue
+        if not isinstance(node, list):
+            return None
+        want = json.loads(seg[2:])
+        if seg.startswith("k:"):
+            idx = next((i for i, it in enumerate(node) if isinstance(it, dict)
+                        and all(key_value(it, k) == v for k, v in want.items())), None)
+        else:
+            idx = next((i for i, it in enumerate(node) if it == want), None)
+        if idx is None:
+            return None
+        parent, slot, node = node, idx, node[idx]
+    return parent, slot, node
+
+
+def remove_path(obj, path):
+    found = locate(obj, path[:-1] if path[-1:] == (".",) else path)
+    if found and found[0] is not None:
+        del found[0][found[1]]
+
+
+def tree(paths):
+    """Paths as the fieldsV1 tree the apiserver returns in managedFields."""
+    out = {}
+    for p in sorted(paths):
+        node = out
+        for seg in p:
+            node = node.setdefault(seg, {})
+    return out
+
+
+def show_path(path):
+    out = ""
+    for seg in path:
+        if seg.startswith("f:"):
+            out += "." + seg[2:]
+        elif seg.startswith("k:"):
+            out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(seg[2:]).items()) + "]"
+        elif seg.startswith("v:"):
+            out += "[=" + seg[2:] + "]"
+    return out
+
+
+def apply_merge(base, patch, schema):
+    """An applied config merged into the live object by the schema: maps
+    field by field, list-map items by their keys, sets by value; atomic
+    lists and maps are replaced."""
+    if isinstance(patch, dict) and isinstance(base, dict) and not map_atomic(schema):
+        out = copy.deepcopy(base)
+        for k, v in patch.items():
+            if v is not None:
+                out[k] = apply_merge(base.get(k), v, child(schema, k))
+        return out
+    keys = list_keys(schema) if isinstance(patch, list) and isinstance(base, list) else None
+    if keys is not None:
         out = copy.deepcopy(base)
         for item in patch:
-            for i, cur in enumerate(out):
-                if cur.get("name") == item["name"]:
-                    out[i] = strategic(cur, item)
-                    break
-            else:
+            seg = item_segment(item, keys)
+            idx = next((i for i, cur in enumerate(out) if item_segment(cur, keys) == seg), None)
+            if idx is None:
                 out.append(copy.deepcopy(item))
+            elif keys:
+                out[idx] = apply_merge(out[idx], item, schema.get("items") or {})
         return out
+    return copy.deepcopy(patch)
+
+
+def owned_below(paths, prefix):
+    n = len(prefix)
+    return any(p[:n] == prefix for p in paths)
+
+
+def server_side_apply(key, gv, kind, cur, patch, manager, force):
+    """Server-side apply of `patch` by `manager` onto `cur` (None: create).
+    -> (object, managers after) or a 409 conflict status."""
+    schema = ROOTS.get((gv, kind), {})
+    managers = {m: set(p) for m, p in MANAGED.get(key, {}).items()}
+    mine = (manager, "Apply", "")
+    new = object_paths(patch, gv, kind)
+    if cur is not None:
+        clash = []
+        for p in sorted(new):
+            if p[-1:] == (".",):
+                continue
+            theirs = locate(cur, p)
+            ours = locate(patch, p)
+            if theirs is None or ours is None or theirs[2] == ours[2]:
+                continue
+            clash += [(m[0], p) for m, paths in managers.items() if m != mine and p in paths]
+        if clash and not force:
+            return status(409, "Conflict", f"Apply failed with {len(clash)} conflict{'s' if len(clash) > 1 else ''}: "
+                          + "; ".join(f'conflict with "{m}" using {gv}: {show_path(p)}' for m, p in clash))
+        if force:
+            for m in managers:
+                if m != mine:
+                    managers[m] -= new
+    obj = apply_merge(cur, patch, schema) if cur is not None else copy.deepcopy(patch)
+    others = set().union(*[p for m, p in managers.items() if m != mine]) if managers else set()
+    # Outermost first: a removed list item takes its fields with it.
+    for p in sorted(managers.get(mine, set()) - new, key=lambda p: len(p) - (p[-1:] == (".",))):
+        target = p[:-1] if p[-1:] == (".",) else p
+        if p in others or owned_below(others | new, target):
+            continue
+        remove_path(obj, p)
+    managers[mine] = new
+    return obj, {m: p for m, p in managers.items() if p}
+
+
+def record_update(key, gv, kind, cur, obj, manager, subresource=""):
+    """An update (merge, strategic or JSON patch, PUT, a status write) makes
+    its manager own what it changed, and takes that from the others."""
+    status_only = subresource == "status"
+    before = object_paths(cur, gv, kind, status_only) if cur else set()
+    after = object_paths(obj, gv, kind, status_only)
+    changed = {p for p in after if p not in before or (locate(cur, p) or (0, 0, None))[2] != (locate(obj, p) or (0, 0, None))[2]}
+    gone = before - after
+    managers = {m: set(p) for m, p in MANAGED.get(key, {}).items()}
+    for m in managers:
+        managers[m] = {p for p in managers[m] if p not in changed and not any(p[:len(g)] == g for g in gone)}
+    mine = (manager, "Update", subresource)
+    managers[mine] = managers.get(mine, set()) | changed
+    MANAGED[key] = {m: p for m, p in managers.items() if p}
+
+
+def stamp(key, obj, gv):
+    """metadata.managedFields as the apiserver shows them."""
+    entries = []
+    for (m, op, sub), paths in MANAGED.get(key, {}).items():
+        e = {"manager": m, "operation": op, "apiVersion": gv, "time": now(), "fieldsType": "FieldsV1", "fieldsV1": tree(paths)}
+        if sub:
+            e["subresource"] = sub
+        entries.append(e)
+    obj.setdefault("metadata", {})["managedFields"] = entries
+    return obj
+
+
+def strategic(base, patch, schema):
+    """Strategic merge patch as kubectl sends it: maps merge, null deletes,
+    lists whose schema says `x-kubernetes-patch-strategy: merge` merge item
+    by item on their patch-merge-key (`$patch: delete` removes one), other
+    lists are replaced; `$setElementOrder`/`$retainKeys` directives are
+    accepted and not acted on."""
+    if isinstance(patch, list):
+        mkey = schema.get("x-kubernetes-patch-merge-key")
+        if "merge" in (schema.get("x-kubernetes-patch-strategy") or "") and isinstance(base, list):
+            out = copy.deepcopy(base)
+            for item in patch:
+                if mkey and isinstance(item, dict):
+                    idx = next((i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(mkey) == item.get(mkey)), None)
+                    if item.get("$patch") == "delete":
+                        if idx is not None:
+                            del out[idx]
+                    elif idx is None:
+                        out.append(strategic(None, item, schema.get("items") or {}))
+                    else:
+                        out[idx] = strategic(out[idx], item, schema.get("items") or {})
+                elif item not in out:
+                    out.append(copy.deepcopy(item))
+            return out
+        return [strategic(None, x, schema.get("items") or {}) if isinstance(x, dict) else copy.deepcopy(x) for x in patch]
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(base) if isinstance(base, dict) else {}
     for k, v in patch.items():
+        if k.startswith("$"):
+            continue
         if v is None:
             out.pop(k, None)
         else:
-            out[k] = strategic(out.get(k), v)
+            out[k] = strategic(out.get(k), v, child(schema, k))
     return out
 
 
-def leaves(obj, path=""):
-    """(path, value) of every leaf of an applied config; lists count as leaves."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from leaves(v, f"{path}.{k}")
-    else:
-        yield path, obj
-
-
-def at_path(obj, path):
-    for k in [p for p in path.split(".") if p]:
-        if not isinstance(obj, dict) or k not in obj:
+def json_patch(obj, ops):
+    """RFC 6902 add / remove / replace / test; None when a test fails or a
+    path is missing (the apiserver answers 422)."""
+    out = copy.deepcopy(obj)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op.get("path", "").split("/")[1:]]
+        node = out
+        for p in parts[:-1]:
+            node = node[int(p)] if isinstance(node, list) else node.get(p)
+            if node is None:
+                return None
+        last = parts[-1] if parts else None
+        slot = (int(last) if last != "-" else len(node)) if isinstance(node, list) else last
+        have = (node[slot] if isinstance(node, list) and isinstance(slot, int) and slot < len(node)
+                else node.get(slot) if isinstance(node, dict) else None)
+        kind = op.get("op")
+        if kind == "test":
+            if have != op.get("value"):
+                return None
+        elif kind == "remove":
+            if have is None:
+                return None
+            del node[slot]
+        elif kind == "add" and isinstance(node, list):
+            node.insert(slot, op.get("value"))
+        elif kind in ("add", "replace"):
+            node[slot] = op.get("value")
+        else:
             return None
-        obj = obj[k]
-    return obj
-
-
-def conflicts(cur, patch, others):
-    """Fields `patch` sets to another value than the live one while another
-    manager's apply owns them: (manager, path), as server-side apply reports."""
-    out = []
-    for path, value in leaves({k: v for k, v in patch.items() if k not in ("apiVersion", "kind")}):
-        if path.startswith(".metadata.name") or path.startswith(".metadata.namespace"):
-            continue
-        if at_path(cur, path) == value:
-            continue
-        for m, applied in others.items():
-            if at_path(applied, path) is not None:
-                out.append((m, path))
     return out
-
-
-def drop_fields(applied, patch):
-    """`applied` without the leaves `patch` sets (they changed owner)."""
-    if not isinstance(applied, dict) or not isinstance(patch, dict):
-        return applied
-    out = {}
-    for k, v in applied.items():
-        if k in patch and not (isinstance(v, dict) and isinstance(patch[k], dict)):
-            continue
-        out[k] = drop_fields(v, patch[k]) if k in patch else v
-    return out
-
-
-def prune(obj, old, new, others=()):
-    """Remove from obj the fields a manager applied before (old) but not now
-    (new), unless another manager's apply also sets them (a co-owned field
-    stays, as server-side apply keeps it)."""
-    if not isinstance(old, dict) or not isinstance(obj, dict):
-        return
-    for k, v in old.items():
-        theirs = [o[k] for o in others if isinstance(o, dict) and k in o]
-        if not isinstance(new, dict) or k not in new:
-            if not theirs:
-                obj.pop(k, None)
-            elif isinstance(v, dict):
-                prune(obj.get(k), v, {}, theirs)
-        elif isinstance(v, dict):
-            prune(obj.get(k), v, new.get(k), theirs)
 
 
 def invalid_deployment(obj, cur):
@@ -389,9 +634,9 @@ def finish_deletions():
             continue  # finalizers inside keep the namespace Terminating
         for k in [k for k in STORE if k[2] == ns]:
             STORE.pop(k, None)
-            APPLIED.pop(k, None)
+            MANAGED.pop(k, None)
         STORE.pop(("v1", "namespaces", "", ns), None)
-        APPLIED.pop(("v1", "namespaces", "", ns), None)
+        MANAGED.pop(("v1", "namespaces", "", ns), None)
         del TERMINATING[ns]
 
 
@@ -413,7 +658,7 @@ def delete_object(key, kind, name):
         md["resourceVersion"] = next_rv()
         return 200, copy.deepcopy(cur)
     del STORE[key]
-    APPLIED.pop(key, None)
+    MANAGED.pop(key, None)
     return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": kind}}
 
 
@@ -533,69 +778,72 @@ def handle(method, raw_path, headers, body):
                 patch = json.loads(body or b"{}")
             except ValueError as e:
                 return status(400, "BadRequest", f"the patch is not JSON: {e}")
+            # Who writes: the fieldManager, else the client's name (User-Agent), as the apiserver does it.
+            manager = q.get("fieldManager", [""])[0] or headers.get("User-Agent", "unknown").split("/")[0].split(" ")[0]
             if sub == "status":
                 if cur is None:
                     return status(404, "NotFound", f'{plural} "{name}" not found')
+                before = copy.deepcopy(cur)
                 cur["status"] = merge(cur.get("status", {}), patch.get("status", {}))
+                record_update(key, gv, kind, before, cur, manager, "status")
                 cur["metadata"]["resourceVersion"] = next_rv()
-                return 200, copy.deepcopy(cur)
+                return 200, copy.deepcopy(stamp(key, cur, gv))
             if cur is None and namespaced and ("v1", "namespaces", "", ns) not in STORE:
                 return status(404, "NotFound", f'namespaces "{ns}" not found')
             if cur is None and namespaced and ns in TERMINATING:
                 return status(403, "Forbidden", f'{plural} "{name}" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
             dry_run = q.get("dryRun", [""])[0] == "All"
             if ctype.startswith("application/apply-patch"):
-                manager = q.get("fieldManager", [""])[0]
-                if not manager:
+                if not q.get("fieldManager", [""])[0]:
                     return status(422, "Invalid", "fieldManager is required for apply")
                 force = q.get("force", [""])[0] in ("1", "true")
-                if cur is not None and not force:
-                    clash = conflicts(cur, patch, {m: a for m, a in APPLIED.get(key, {}).items() if m != manager})
-                    if clash:
-                        return status(409, "Conflict", f"Apply failed with {len(clash)} conflict{'s' if len(clash) > 1 else ''}: "
-                                      + "; ".join(f'conflict with "{m}": {path}' for m, path in clash))
                 if patch.get("kind") != kind or patch.get("apiVersion") != gv:
                     return status(400, "BadRequest", f"apply of {patch.get('apiVersion')}/{patch.get('kind')} to {gv}/{plural}")
                 if patch.get("metadata", {}).get("name") != name:
                     return status(400, "BadRequest", "the name in the body does not match the URL")
+                merged = server_side_apply(key, gv, kind, cur, patch, manager, force)
+                if isinstance(merged[0], int):
+                    return merged
+                obj, managers = merged
+                md = obj.setdefault("metadata", {})
                 if cur is None:
-                    obj = copy.deepcopy(patch)
-                    md = obj.setdefault("metadata", {})
                     if namespaced:
                         md["namespace"] = ns
                     md.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1})
-                else:
-                    obj = copy.deepcopy(cur)
-                    others = [a for m, a in APPLIED.get(key, {}).items() if m != manager]
-                    prune(obj, APPLIED.get(key, {}).get(manager), patch, others)
-                    obj = merge(obj, patch)
-                    if obj.get("spec") != cur.get("spec"):
-                        obj["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
                 bad = invalid(kind, obj, cur)
                 if bad:
                     return status(422, "Invalid", f'{kind} "{name}" is invalid: {bad}')
                 normalize(obj)
-                if cur is not None and obj.get("spec") == cur.get("spec"):
-                    obj["metadata"]["generation"] = cur["metadata"].get("generation", 1)
-                obj["metadata"]["resourceVersion"] = next_rv()
-                obj["metadata"]["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": gv, "time": now()}]
+                if cur is not None:
+                    gen = cur["metadata"].get("generation", 1)
+                    md["generation"] = gen + 1 if obj.get("spec") != cur.get("spec") else gen
+                md["resourceVersion"] = next_rv()
                 if AUTO_ROLLOUT and kind == "Deployment":
                     roll_out(obj)
                 if dry_run:
                     # What would be stored, and nothing stored (kubectl diff).
+                    saved = MANAGED.get(key)
+                    MANAGED[key] = managers
+                    stamp(key, obj, gv)
+                    if saved is None:
+                        MANAGED.pop(key, None)
+                    else:
+                        MANAGED[key] = saved
                     return 200, copy.deepcopy(obj)
-                if force:
-                    # Forced: the other managers lose the fields this one now sets.
-                    for m, a in APPLIED.get(key, {}).items():
-                        if m != manager:
-                            APPLIED[key][m] = drop_fields(a, patch)
-                STORE[key] = obj
-                APPLIED.setdefault(key, {})[manager] = copy.deepcopy(patch)
+                MANAGED[key] = managers
+                STORE[key] = stamp(key, obj, gv)
                 return (201 if cur is None else 200), copy.deepcopy(obj)
-            if ctype.startswith("application/merge-patch") or ctype.startswith("application/strategic-merge-patch"):
+            if ctype.startswith(("application/merge-patch", "application/strategic-merge-patch", "application/json-patch")):
                 if cur is None:
                     return status(404, "NotFound", f'{plural} "{name}" not found')
-                obj = strategic(cur, patch) if "strategic" in ctype else merge(cur, patch)
+                if "json-patch" in ctype:
+                    obj = json_patch(cur, patch if isinstance(patch, list) else [])
+                    if obj is None:
+                        return status(422, "Invalid", "the JSON patch does not apply: a test failed or a path is missing")
+                elif "strategic" in ctype:
+                    obj = strategic(cur, patch, ROOTS.get((gv, kind), {}))
+                else:
+                    obj = merge(cur, patch)
                 if dry_run:
                     normalize(obj)
                     return 200, copy.deepcopy(obj)
@@ -608,12 +856,13 @@ def handle(method, raw_path, headers, body):
                     if AUTO_ROLLOUT and kind == "Deployment":
                         roll_out(obj)
                 obj["metadata"]["resourceVersion"] = next_rv()
-                STORE[key] = obj
+                record_update(key, gv, kind, cur, obj, manager)
+                STORE[key] = stamp(key, obj, gv)
                 md = obj["metadata"]
                 if md.get("deletionTimestamp") and not md.get("finalizers") and kind != "Namespace" and ns not in TERMINATING:
                     # Its last finalizer removed: the deletion completes.
                     del STORE[key]
-                    APPLIED.pop(key, None)
+                    MANAGED.pop(key, None)
                 return 200, copy.deepcopy(obj)
             return status(415, "UnsupportedMediaType", f"unsupported patch type {ctype}")
         if method == "POST":

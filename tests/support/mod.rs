@@ -16,6 +16,13 @@ pub struct Sandbox {
     pub env: Vec<(String, String)>,
 }
 
+/// The repository, found at run time (cargo sets CARGO_MANIFEST_DIR for the
+/// test process), so a test binary that cargo reuses from a shared target
+/// folder after the clone moved still finds the stacks and emulators.
+pub fn repo() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()))
+}
+
 /// What one run of slipway printed and returned.
 #[derive(Debug)]
 pub struct Run {
@@ -145,7 +152,7 @@ impl Sandbox {
     /// Copy one of the repository's example stacks (`stacks/NAME`) into the
     /// sandbox, so its state lands in the sandbox; returns its relative path.
     pub fn example(&self, name: &str) -> String {
-        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks").join(name);
+        let from = crate::support::repo().join("stacks").join(name);
         for e in std::fs::read_dir(&from).expect("example stack").flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml") {

@@ -59,7 +59,7 @@ impl Moto {
         let out = std::fs::File::create(&log).expect("moto log file");
         let child = Command::new("python3")
             // moto's server with the AWS behaviours it lacks patched in (see the script).
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"))
+            .arg(crate::support::repo().join("tests/support/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             // Certificates stay PENDING_VALIDATION this long (moto's default is 60 s).

@@ -14,7 +14,7 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Start the proxy in front of `upstream` with extra flags (`--throttle 0.2`, ...).
     pub fn start(upstream: &str, log_dir: &Path, flags: &[&str]) -> FaultProxy {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/aws_fault_proxy.py");
+        let script = crate::support::repo().join("tests/support/aws_fault_proxy.py");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
