@@ -269,7 +269,11 @@ fn turning_autoscale_on_keeps_the_running_replicas_and_leaves_them_to_the_hpa_wi
     assert_eq!(hpa["spec"]["maxReplicas"], 5);
     // The HPA scales (its controller writes the count): not drift, and the
     // next apply leaves it.
-    emu.patch(DEP, "application/merge-patch+json", json!({"spec": {"replicas": 4}}));
+    emu.patch(
+        &format!("{DEP}/scale?fieldManager=kube-controller-manager"),
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 4}}),
+    );
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
     sb.write(
         "stacks/apps/main.toml",
@@ -635,6 +639,53 @@ fn an_escalated_role_and_binding_are_drift_and_apply_reverts_them_with_the_emula
     assert_eq!(role["rules"].as_array().unwrap().len(), 7, "{role}");
     assert!(!role["rules"].to_string().contains("deletecollection") && !role["rules"].to_string().contains("\"*\""));
     assert_eq!(emu.get(BINDING).unwrap()["subjects"].as_array().unwrap().len(), 2);
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
+    sb.run(&["drift", "stacks/apps"]).expect(0);
+}
+
+#[test]
+fn a_sidecar_and_host_network_someone_added_are_drift_and_apply_takes_them_out_with_the_emulator() {
+    // Fields slipway never sets are told from server defaults by who owns
+    // them (managedFields): another manager's sidecar and hostNetwork show,
+    // a default does not, and apply removes exactly what was added.
+    let (emu, sb) = setup("");
+    let _controller = emu.controller();
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
+    let patch = json!({"spec": {"template": {"spec": {
+        "hostNetwork": true,
+        "containers": [{"name": "miner", "image": "evil.example/miner:1"}]}}}});
+    assert_eq!(
+        emu.patch(
+            &format!("{DEP}?fieldManager=kubectl-edit"),
+            "application/strategic-merge-patch+json",
+            patch
+        ),
+        200
+    );
+    let live = emu.get(DEP).unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(),
+        2,
+        "the emulator merged the sidecar by name: {live}"
+    );
+
+    let d = sb.run(&["drift", "stacks/apps"]).expect(2);
+    assert!(d.stdout.contains("app.web"), "{}", d.stdout);
+    let p = sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(2);
+    for seen in ["evil.example/miner:1", "hostNetwork"] {
+        assert!(p.stdout.contains(seen), "{seen} shows: {}", p.stdout);
+    }
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let spec = emu.get(DEP).unwrap()["spec"]["template"]["spec"].clone();
+    let names: Vec<&str> = spec["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["web"], "{spec}");
+    assert!(spec.get("hostNetwork").is_none(), "{spec}");
     sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
     sb.run(&["drift", "stacks/apps"]).expect(0);
 }

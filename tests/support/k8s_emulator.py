@@ -718,6 +718,9 @@ def handle(method, raw_path, headers, body):
                      for pl, (k, nsd) in RESOURCES[gv].items()]
         resources += [{"name": f"{pl}/status", "singularName": "", "namespaced": nsd, "kind": k, "verbs": ["get", "patch", "update"]}
                       for pl, (k, nsd) in RESOURCES[gv].items() if pl in ("deployments", "pods")]
+        resources += [{"name": f"{pl}/scale", "singularName": "", "namespaced": True, "kind": "Scale", "group": "autoscaling",
+                       "version": "v1", "verbs": ["get", "patch", "update"]}
+                      for pl in RESOURCES[gv] if pl == "deployments"]
         return 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
     if plural not in RESOURCES[gv]:
         return status(404, "NotFound", f"no resource {plural} in {gv}")
@@ -788,6 +791,21 @@ def handle(method, raw_path, headers, body):
                 record_update(key, gv, kind, before, cur, manager, "status")
                 cur["metadata"]["resourceVersion"] = next_rv()
                 return 200, copy.deepcopy(stamp(key, cur, gv))
+            if sub == "scale" and kind == "Deployment":
+                # The scale subresource, as the HPA and `kubectl scale` write it.
+                if cur is None:
+                    return status(404, "NotFound", f'{plural} "{name}" not found')
+                before = copy.deepcopy(cur)
+                replicas = (patch.get("spec") or {}).get("replicas")
+                if isinstance(replicas, int) and replicas != cur["spec"].get("replicas"):
+                    cur["spec"]["replicas"] = replicas
+                    cur["metadata"]["generation"] = cur["metadata"].get("generation", 1) + 1
+                    record_update(key, gv, kind, before, cur, manager, "scale")
+                    cur["metadata"]["resourceVersion"] = next_rv()
+                    stamp(key, cur, gv)
+                return 200, {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                             "metadata": {"name": name, "namespace": ns, "resourceVersion": cur["metadata"]["resourceVersion"]},
+                             "spec": {"replicas": cur["spec"].get("replicas", 1)}, "status": {"replicas": cur["spec"].get("replicas", 1)}}
             if cur is None and namespaced and ("v1", "namespaces", "", ns) not in STORE:
                 return status(404, "NotFound", f'namespaces "{ns}" not found')
             if cur is None and namespaced and ns in TERMINATING:

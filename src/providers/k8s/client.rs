@@ -347,6 +347,44 @@ pub async fn apply_as(client: &kube::Client, obj: &Value, manager: &str) -> Resu
     serde_json::to_value(out).map_err(|e| ProviderError::new(e.to_string()))
 }
 
+/// Apply a JSON patch (RFC 6902) to a live object as `slipway`: how apply
+/// removes what another manager added (its `test` ops make a changed list
+/// fail the patch instead of losing the wrong item).
+pub async fn json_patch(client: &kube::Client, obj: &Value, ops: &Value) -> Result<(), ProviderError> {
+    let (ar, namespaced) = resource_of(obj)?;
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let base = if ar.group.is_empty() {
+        format!("/api/{}", ar.version)
+    } else {
+        format!("/apis/{}/{}", ar.group, ar.version)
+    };
+    let url = if namespaced {
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        format!(
+            "{base}/namespaces/{ns}/{}/{name}?fieldManager={FIELD_MANAGER}",
+            ar.plural
+        )
+    } else {
+        format!("{base}/{}/{name}?fieldManager={FIELD_MANAGER}", ar.plural)
+    };
+    let body = serde_json::to_vec(ops).map_err(|e| ProviderError::new(e.to_string()))?;
+    let req = http::Request::patch(url)
+        .header("Content-Type", "application/json-patch+json")
+        .body(body)
+        .map_err(|e| ProviderError::new(e.to_string()))?;
+    client
+        .request::<Value>(req)
+        .await
+        .map_err(kerr(format!("removing what others added to {}", describe(obj))))?;
+    Ok(())
+}
+
 /// Set labels on a live object (a merge patch: nothing else changes, and no
 /// field ownership is taken); a missing object is left alone.
 pub async fn label(
@@ -356,7 +394,17 @@ pub async fn label(
 ) -> Result<(), ProviderError> {
     let (api, name) = api_for(client, obj)?;
     let patch = json!({ "metadata": { "labels": labels } });
-    match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(
+            &name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(kerr(format!("labeling {}", describe(obj)))(e)),

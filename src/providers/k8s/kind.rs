@@ -337,7 +337,10 @@ impl ResourceKind for K8sKind {
                         if i == 0 && self.shape == Shape::RegistrySecret {
                             live_secret = Some(l.clone());
                         }
-                        projected.push(project(m, &l));
+                        let mut p = project(m, &l);
+                        // What another manager added inside it shows too.
+                        super::added::show(&mut p, &super::added::additions(m, &l));
+                        projected.push(p);
                     }
                     None if i == 0 => first_gone = true,
                     None => projected.push(Value::Null),
@@ -479,7 +482,13 @@ impl K8sKind {
             if let Some(min) = autoscaled(o, &objs) {
                 hand_replicas_over(&client, &with_lineage(ctx, o), min).await?;
             }
-            client::apply(&client, &with_lineage(ctx, o)).await?;
+            let live = client::apply(&client, &with_lineage(ctx, o)).await?;
+            // What other managers added inside it (a sidecar, hostNetwork)
+            // is not in the stack: take it out, as the plan said.
+            let adds = super::added::additions(o, &live);
+            if !adds.is_empty() {
+                client::json_patch(&client, o, &super::added::removal(&adds)).await?;
+            }
         }
         let keep: Vec<_> = objs.iter().map(identity).collect();
         // Objects rendered last time but not now go (entries gone already are null).

@@ -1,5 +1,6 @@
 //! Kubernetes kinds, in the same graph as the cluster they run on.
 
+pub mod added;
 pub mod check;
 pub mod client;
 pub mod kind;
