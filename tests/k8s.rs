@@ -1,9 +1,10 @@
 //! Kubernetes kinds through the real `kube` client against our Kubernetes
 //! API emulator (tests/support/k8s_emulator.py). The emulator stores objects
-//! and answers server-side apply, get, list and delete; tests play the
+//! and answers server-side apply with field ownership, get, list, watch,
+//! patches and delete, and enforces RBAC for test tokens; tests play the
 //! Deployment controller by writing status. What these tests cannot prove:
-//! server-side apply merge semantics and conflicts, defaulting, admission,
-//! RBAC enforcement, Service allocation, real rollouts.
+//! defaulting beyond replicas, admission, validation, Service allocation,
+//! real rollouts (pods, readiness).
 
 mod support;
 
@@ -1151,4 +1152,83 @@ fn a_post_deploy_check_through_the_service_proxy_fails_the_apply_and_can_roll_ba
     let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(1);
     assert!(a.stderr.contains("HTTP 500: database unreachable"), "{}", a.stderr);
     assert_eq!(image(), "registry.gitlab.com/team/web:v2");
+}
+
+#[test]
+fn a_k8s_check_of_any_service_fails_the_apply_until_the_service_answers_with_the_emulator() {
+    // A Service that no `app` renders (a k8s_manifest's), checked through
+    // the service proxy after it is applied; `triggers` runs it again.
+    let check = |trigger: &str| {
+        format!(
+            r#"
+[k8s_manifest.api]
+manifest = {{ apiVersion = "v1", kind = "Service", metadata = {{ name = "api", namespace = "app-a" }}, spec = {{ selector = {{ app = "api" }}, ports = [{{ port = 8080, protocol = "TCP" }}] }} }}
+
+[k8s_check.api]
+namespace = "app-a"
+service = "api"
+port = 8080
+path = "/ready"
+timeout = "2s"
+triggers = ["{trigger}"]
+"#
+        )
+    };
+    let (emu, sb) = setup(&check("1"));
+    let _controller = emu.controller();
+    let answer = |status: u16, body: &str| {
+        support::k8s::request(
+            emu.port,
+            "POST",
+            "/_emulator/proxy",
+            "application/json",
+            &json!({"app-a/api": {"status": status, "body": body}}).to_string(),
+        )
+        .unwrap()
+    };
+    answer(503, "warming up");
+    let t0 = std::time::Instant::now();
+    let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(1);
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "a 503 is the app's answer, not retried past the check's timeout: {:?}",
+        t0.elapsed()
+    );
+    for said in ["k8s_check.api", "post-deploy check failed", "HTTP 503: warming up"] {
+        assert!(a.stderr.contains(said), "{said}: {}", a.stderr);
+    }
+    assert!(
+        emu.get("/api/v1/namespaces/app-a/services/api").is_some(),
+        "the Service was applied before its check"
+    );
+    answer(200, "ok");
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
+    let proxied = || {
+        emu.log()
+            .iter()
+            .filter(|(_, p)| p.ends_with("/services/api:8080/proxy/ready"))
+            .count()
+    };
+    let before = proxied();
+    sb.write("stacks/apps/main.toml", &stack(&check("2")));
+    let p = sb.run(&["plan", "stacks/apps"]).expect(0);
+    assert!(
+        p.stdout.contains("k8s_check.api will be updated in place"),
+        "{}",
+        p.stdout
+    );
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    assert_eq!(proxied(), before + 1, "a new trigger runs the check again");
+    // A check names a cluster of this stack only, like every Kubernetes kind.
+    sb.write(
+        "stacks/apps/main.toml",
+        &stack(&check("2")).replace(
+            "[k8s_check.api]",
+            "[k8s_check.api]\ncluster = { name = \"x\", endpoint = \"https://evil.example\" }",
+        ),
+    );
+    let v = sb.run(&["validate", "stacks/apps"]);
+    assert_ne!(v.code, 0);
+    assert!(v.stderr.contains("cluster"), "{}", v.stderr);
 }

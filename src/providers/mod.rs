@@ -486,6 +486,7 @@ impl Registry {
         for k in k8s::table::all() {
             r.add(Arc::new(k));
         }
+        r.add(Arc::new(k8s::check_kind::K8sCheck));
         r
     }
 

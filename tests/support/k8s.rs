@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,6 +84,22 @@ impl K8sEmulator {
         request(self.port, "PATCH", path, content_type, &body.to_string())
             .map(|r| r.0)
             .unwrap_or(0)
+    }
+
+    /// Every (method, path) the emulator was asked, in order.
+    pub fn log(&self) -> Vec<(String, String)> {
+        let calls = self.get("/_emulator/log").unwrap_or_default();
+        calls["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c[0].as_str().unwrap_or_default().to_string(),
+                    c[1].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
     }
 
     pub fn delete(&self, path: &str) -> u16 {

@@ -14,29 +14,50 @@ use crate::providers::{Ctx, ProviderError, SchemaError};
 
 /// What a check config must be before any call.
 pub fn validate(c: &Value) -> Result<(), SchemaError> {
-    let at = |f: &str| vec![PathSeg::Field("check".into()), PathSeg::Field(f.into())];
     let Ok(check) = serde_json::from_value::<AppCheck>(c.clone()) else {
         return Ok(()); // the schema check names the field
     };
-    if !check.path.starts_with('/') && !check.path.contains("${") {
-        return Err(SchemaError::at(
-            at("path"),
-            format!("{:?} is not a path: start it with /", check.path),
-        ));
-    }
-    if !(100..=599).contains(&check.expect_status) {
-        return Err(SchemaError::at(at("expect_status"), "an HTTP status is 100-599"));
-    }
-    if humantime::parse_duration(&check.timeout).is_err() {
-        return Err(SchemaError::at(
-            at("timeout"),
-            format!("{:?} is not a duration: write e.g. 30s or 2m", check.timeout),
-        ));
-    }
+    validate_request(&check.path, check.expect_status, &check.timeout, |f| {
+        vec![PathSeg::Field("check".into()), PathSeg::Field(f.into())]
+    })?;
     if !["fail", "rollback"].contains(&check.on_failure.as_str()) {
-        return Err(SchemaError::at(at("on_failure"), "\"fail\" or \"rollback\""));
+        return Err(SchemaError::at(
+            vec![PathSeg::Field("check".into()), PathSeg::Field("on_failure".into())],
+            "\"fail\" or \"rollback\"",
+        ));
     }
     Ok(())
+}
+
+/// A request's path, expected status and timeout, as an `app.check` and a
+/// `k8s_check` both take them.
+pub fn validate_request(
+    path: &str,
+    expect_status: u16,
+    timeout: &str,
+    at: impl Fn(&str) -> Vec<PathSeg>,
+) -> Result<(), SchemaError> {
+    if !path.starts_with('/') && !path.contains("${") {
+        return Err(SchemaError::at(
+            at("path"),
+            format!("{path:?} is not a path: start it with /"),
+        ));
+    }
+    if !(100..=599).contains(&expect_status) {
+        return Err(SchemaError::at(at("expect_status"), "an HTTP status is 100-599"));
+    }
+    if humantime::parse_duration(timeout).is_err() {
+        return Err(SchemaError::at(
+            at("timeout"),
+            format!("{timeout:?} is not a duration: write e.g. 30s or 2m"),
+        ));
+    }
+    Ok(())
+}
+
+/// The service proxy's path for a GET of `path` on port `port` of a Service.
+pub fn service_proxy_path(ns: &str, service: &str, port: &str, path: &str) -> String {
+    format!("/api/v1/namespaces/{ns}/services/{service}:{port}/proxy{path}")
 }
 
 /// The proxy path of the check's request to the Service among `objs`.
@@ -50,7 +71,7 @@ pub fn proxy_path(objs: &[Value], path: &str) -> Option<String> {
         .unwrap_or("default");
     let name = svc.pointer("/metadata/name").and_then(Value::as_str)?;
     let port = svc.pointer("/spec/ports/0/port").and_then(Value::as_i64).unwrap_or(80);
-    Some(format!("/api/v1/namespaces/{ns}/services/{name}:{port}/proxy{path}"))
+    Some(service_proxy_path(ns, name, &port.to_string(), path))
 }
 
 /// Make the check's request until it answers as expected; else the error.
@@ -59,7 +80,21 @@ pub async fn run(ctx: &Ctx, target: &client::Target, objs: &[Value], config: &Va
         serde_json::from_value(config.clone()).map_err(|e| ProviderError::new(format!("check: {e}")))?;
     let url = proxy_path(objs, &check.path)
         .ok_or_else(|| ProviderError::new("check: the app renders no Service to send the request through"))?;
-    let timeout = humantime::parse_duration(&check.timeout).unwrap_or(std::time::Duration::from_secs(60));
+    probe(ctx, target, &url, &check.path, check.expect_status, &check.timeout).await
+}
+
+/// GET `url` (a service proxy path) until it answers `expect_status` (any
+/// 2xx when that is 2xx) or `timeout` passes; the error shows the last answer.
+pub async fn probe(
+    ctx: &Ctx,
+    target: &client::Target,
+    url: &str,
+    path: &str,
+    expect_status: u16,
+    timeout: &str,
+) -> Result<(), ProviderError> {
+    let check = Probe { path, expect_status };
+    let timeout = humantime::parse_duration(timeout).unwrap_or(std::time::Duration::from_secs(60));
     let policy = Policy {
         timeout,
         first: std::time::Duration::from_millis(500),
@@ -70,8 +105,8 @@ pub async fn run(ctx: &Ctx, target: &client::Target, objs: &[Value], config: &Va
         check.path, check.expect_status
     );
     wait_for(&what, policy, || async {
-        let client = client::client(ctx, target).await?;
-        let request = http::Request::get(&url)
+        let client = client::client_without_retry(ctx, target).await?;
+        let request = http::Request::get(url)
             .body(Vec::new())
             .map_err(|e| ProviderError::new(format!("check: {e}")))?;
         let (status, body) = match client.request_text(request).await {
@@ -93,6 +128,11 @@ pub async fn run(ctx: &Ctx, target: &client::Target, objs: &[Value], config: &Va
     })
     .await
     .map_err(|e| ProviderError::new(format!("post-deploy check failed: {}", e.message)))
+}
+
+struct Probe<'a> {
+    path: &'a str,
+    expect_status: u16,
 }
 
 #[cfg(test)]

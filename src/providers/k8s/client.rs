@@ -106,9 +106,22 @@ pub struct ClientCache {
 const TOKEN_REFRESH: Duration = Duration::from_secs(10 * 60);
 
 /// A client for `target`, made once and remade before its token expires.
+/// It retries 429, 503 and 504 itself (kube's default policy).
 pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, ProviderError> {
+    client_with(ctx, target, true).await
+}
+
+/// A client that does not retry 429/503/504 itself: for a post-deploy
+/// check, where a 503 is the app's answer (kube's default policy would
+/// retry it for minutes, past the check's own timeout).
+pub async fn client_without_retry(ctx: &Ctx, target: &Target) -> Result<kube::Client, ProviderError> {
+    client_with(ctx, target, false).await
+}
+
+async fn client_with(ctx: &Ctx, target: &Target, retry: bool) -> Result<kube::Client, ProviderError> {
+    let key = format!("{}{}", target.key(), if retry { "" } else { "#no-retry" });
     let mut cache = ctx.kube.clients.lock().await;
-    if let Some((c, made)) = cache.get(&target.key()) {
+    if let Some((c, made)) = cache.get(&key) {
         if made.elapsed() < TOKEN_REFRESH {
             return Ok(c.clone());
         }
@@ -131,8 +144,10 @@ pub async fn client(ctx: &Ctx, target: &Target) -> Result<kube::Client, Provider
         }
         Target::Eks { name } => eks_config(ctx, name).await?,
     };
+    let mut config = config;
+    config.default_retry = retry;
     let c = kube::Client::try_from(config).map_err(|e| ProviderError::new(format!("Kubernetes client: {e}")))?;
-    cache.insert(target.key(), (c.clone(), Instant::now()));
+    cache.insert(key, (c.clone(), Instant::now()));
     Ok(c)
 }
 

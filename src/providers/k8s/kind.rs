@@ -52,7 +52,7 @@ pub fn trace_secret_values(secret: &Value) {
 /// reference to an eks_cluster of the stack (`${eks_cluster.NAME.connection}`),
 /// so a connection and its token only ever go where AWS says that cluster
 /// is; a literal endpoint is the operator's to give (`--kubeconfig`).
-fn untrusted_cluster(c: &Value, view: &StackView<'_>) -> Option<String> {
+pub(crate) fn untrusted_cluster(c: &Value, view: &StackView<'_>) -> Option<String> {
     if crate::operator::get().kubeconfig.is_some() {
         return None; // every object goes to the operator's kubeconfig
     }

@@ -2,6 +2,7 @@
 
 pub mod added;
 pub mod check;
+pub mod check_kind;
 pub mod client;
 pub mod kind;
 pub mod project;
