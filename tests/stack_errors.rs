@@ -93,7 +93,7 @@ fn reference_to_unknown_resource_attribute_or_variable() {
 fn malformed_reference_syntax() {
     fails_with(
         &[("main.toml", "[data.a]\ninput = \"${data.a}\"\n")],
-        &["stacks/s/main.toml:2:9", "is not a reference"],
+        &["stacks/s/main.toml:2:12", "`data.a` is not a reference"],
     );
 }
 

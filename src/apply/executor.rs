@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::queue::DependencyQueue;
-use crate::plan::{make::lookup, Action, Plan};
+use crate::plan::{Action, Plan};
 use crate::providers::{Ctx, Live, Registry};
 use crate::stack::template;
 use crate::state::journal::{self, Record, Writer};
@@ -313,7 +313,8 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
     let resolve = || -> Result<Value, String> {
         let config = c.config.as_ref().ok_or("no config in plan")?;
         let attrs = |a: &str| sh.attributes(a);
-        let v = template::resolve(config, &|r| lookup(r, &attrs, &sh.plan.variables))?;
+        let scope = crate::plan::make::Scope::new(&attrs, &sh.plan.variables, &sh.plan.locals, &sh.plan.stack_dir);
+        let v = template::resolve(config, &scope)?;
         if let Err(e) = kind.check(&v) {
             let field: String = e.path.iter().map(|s| s.to_string()).collect();
             return Err(format!("{}{field}: {}", step.address, e.message));

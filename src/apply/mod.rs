@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::plan::{make::lookup, Plan};
+use crate::plan::Plan;
 use crate::providers::{Ctx, Registry};
 use crate::stack::template;
 use crate::state::journal::Record;
@@ -24,7 +24,8 @@ pub fn compute_outputs(plan: &Plan, state: &State) -> BTreeMap<String, OutputSta
     let mut out = BTreeMap::new();
     for o in &plan.outputs {
         let attrs = |a: &str| state.resources.get(a).map(|r| r.attributes.clone());
-        match template::resolve(&o.value, &|r| lookup(r, &attrs, &plan.variables)) {
+        let scope = crate::plan::make::Scope::new(&attrs, &plan.variables, &plan.locals, &plan.stack_dir);
+        match template::resolve(&o.value, &scope) {
             Ok(v) if !crate::value::contains_unknown(&v) => {
                 out.insert(
                     o.name.clone(),

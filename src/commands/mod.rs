@@ -351,6 +351,7 @@ pub fn cluster_names(
     state: Option<&State>,
 ) -> std::sync::Arc<Vec<String>> {
     let no_attrs = |_: &str| None;
+    let locals = stack.local_values();
     let mut names: Vec<String> = stack
         .resources
         .iter()
@@ -362,9 +363,12 @@ pub fn cluster_names(
                 stack.name,
                 crate::providers::common::name_of(&r.address)
             )),
-            Some(n) => crate::stack::template::resolve(n, &|rf| crate::plan::make::lookup(rf, &no_attrs, variables))
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string)),
+            Some(n) => crate::stack::template::resolve(
+                n,
+                &crate::plan::make::Scope::new(&no_attrs, variables, &locals, &stack.dir),
+            )
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string)),
         })
         .collect();
     if let Some(s) = state {

@@ -30,6 +30,7 @@ pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Regist
         }
     }
     let mut docs = Vec::new();
+    let locals = l.stack.local_values();
     for addr in l.graph.order() {
         if address.is_some_and(|a| a != addr) {
             continue;
@@ -37,15 +38,9 @@ pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Regist
         let Some(r) = l.stack.resource(&addr) else { continue };
         let Some(kind) = registry.get(&r.kind) else { continue };
         // References to other resources are unknown here: render never reads the cloud.
-        let resolved = template::resolve(&r.config, &|rf| match rf {
-            template::Ref::Var(n) => l
-                .variables
-                .get(n)
-                .cloned()
-                .ok_or_else(|| format!("variable `{n}` has no value")),
-            template::Ref::Attr { .. } => Ok(crate::value::unknown()),
-        })
-        .map_err(|e| CmdError::Other(format!("{addr}: {e}")))?;
+        let unknown_attrs = |_: &str| Some(crate::value::unknown());
+        let scope = crate::plan::make::Scope::new(&unknown_attrs, &l.variables, &locals, &l.stack.dir);
+        let resolved = template::resolve(&r.config, &scope).map_err(|e| CmdError::Other(format!("{addr}: {e}")))?;
         let completed = kind.complete(&l.stack.name, &addr, &resolved);
         if let Some(ms) = completed.get("manifests").and_then(Value::as_array) {
             for m in ms {

@@ -40,12 +40,70 @@ pub fn lookup(r: &Ref, attrs: &dyn Fn(&str) -> Option<Value>, vars: &BTreeMap<St
             .get(n)
             .cloned()
             .ok_or_else(|| format!("variable `{n}` has no value")),
+        Ref::Local(n) => Err(format!("local `{n}` cannot be read here")),
         Ref::Attr { attr, path, .. } => {
             let addr = r.address().unwrap_or_default();
             let a = attrs(&addr).ok_or_else(|| format!("`{addr}` has no attributes yet"))?;
+            if crate::value::is_unknown(&a) {
+                return Ok(crate::value::unknown());
+            }
             let v = a.get(attr).cloned().unwrap_or(Value::Null);
             template::follow(&v, path).ok_or_else(|| format!("`{addr}.{attr}` has no element `{}`", path.join(".")))
         }
+    }
+}
+
+/// Everything a template reads: attributes, variables, the stack's locals
+/// (resolved in turn, through this scope) and, for `file()`, the stack's
+/// directory (files outside the repository are refused).
+pub struct Scope<'a> {
+    pub attrs: &'a dyn Fn(&str) -> Option<Value>,
+    pub vars: &'a BTreeMap<String, Value>,
+    pub locals: &'a BTreeMap<String, Value>,
+    pub dir: &'a Path,
+    depth: std::cell::Cell<usize>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(
+        attrs: &'a dyn Fn(&str) -> Option<Value>,
+        vars: &'a BTreeMap<String, Value>,
+        locals: &'a BTreeMap<String, Value>,
+        dir: &'a Path,
+    ) -> Scope<'a> {
+        Scope {
+            attrs,
+            vars,
+            locals,
+            dir,
+            depth: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl template::Env for Scope<'_> {
+    fn get(&self, r: &Ref) -> Result<Value, String> {
+        let Ref::Local(n) = r else {
+            return lookup(r, self.attrs, self.vars);
+        };
+        let v = self
+            .locals
+            .get(n)
+            .ok_or_else(|| format!("local `{n}` is not declared"))?;
+        // Cycles are refused by validate; this only stops a runaway.
+        if self.depth.get() > 64 {
+            return Err(format!("local `{n}` refers to itself through other locals"));
+        }
+        self.depth.set(self.depth.get() + 1);
+        let out = template::resolve(v, self);
+        self.depth.set(self.depth.get() - 1);
+        out
+    }
+
+    fn read_file(&self, path: &str) -> Result<String, String> {
+        let full = self.dir.join(path);
+        let real = crate::operator::confined_file(&full.to_string_lossy(), "file()")?;
+        std::fs::read_to_string(&real).map_err(|e| format!("cannot read {path}: {e}"))
     }
 }
 
@@ -171,6 +229,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
     let mut planned: HashMap<String, Value> = HashMap::with_capacity(stack.resources.len());
     let empty = State::new(&stack.name);
     let state = inp.state.unwrap_or(&empty);
+    let locals = stack.local_values();
 
     if !inp.destroy {
         // Resources that could not be planned; their dependents are skipped
@@ -189,7 +248,8 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             let at = |span: &Span| Some(stack.sources.locate(span));
             let resolved = {
                 let attrs = |a: &str| planned.get(a).cloned();
-                match template::resolve(&r.config, &|rf| lookup(rf, &attrs, &inp.variables)) {
+                let scope = Scope::new(&attrs, &inp.variables, &locals, &stack.dir);
+                match template::resolve(&r.config, &scope) {
                     Ok(v) => v,
                     Err(msg) => {
                         errors.push(StackError::new(at(&r.span), format!("{addr}: {msg}")));
@@ -378,6 +438,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             })
             .collect(),
         variables: inp.variables,
+        locals: stack.local_values(),
         changes,
         outputs: if inp.destroy {
             Vec::new()

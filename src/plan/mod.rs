@@ -47,6 +47,10 @@ pub struct Plan {
     /// takes the value from the environment again and checks it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sensitive_variables: BTreeMap<String, String>,
+    /// The stack's `[locals]` as written (templates; apply resolves them
+    /// with the rest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub locals: BTreeMap<String, Value>,
     /// One entry per resource in the stack or the state, in walk order.
     pub changes: Vec<Change>,
     pub outputs: Vec<PlannedOutput>,

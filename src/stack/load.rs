@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::error::{StackError, StackErrors};
 use super::node::{self, Key, Node, NodeKind};
 use super::source::{Sources, Span};
-use super::template::{self, Part};
-use super::{Moved, Output, RefSite, Resource, Stack, Variable, META_FIELDS};
+use super::template::{self, Part, Ref};
+use super::{Local, Moved, Output, RefSite, Resource, Stack, Variable, META_FIELDS};
 use crate::path::did_you_mean;
 
 struct Loader {
@@ -110,6 +110,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         resources: Vec::new(),
         index: HashMap::new(),
         outputs: Vec::new(),
+        locals: BTreeMap::new(),
         moved: Vec::new(),
         env: None,
         base_name: String::new(),
@@ -160,6 +161,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
                 }
                 "variables" => load_variables(&mut l, &mut stack, *file, value),
                 "outputs" => load_outputs(&mut l, &mut stack, *file, value),
+                "locals" => load_locals(&mut l, &mut stack, *file, value),
                 "kubernetes" => load_kubernetes(&mut l, &mut stack, *file, value),
                 "moved" => load_moved(&mut l, &mut stack, *file, value),
                 kind => load_kind(&mut l, &mut stack, *file, kind, key, value),
@@ -192,6 +194,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
             Err(e) => l.errors.push(e),
         }
     }
+    expand_local_refs(&mut stack);
     stack.sources = l.sources;
     if l.errors.is_empty() {
         Ok(stack)
@@ -611,27 +614,36 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
     }
 }
 
-/// Every `${...}` inside a node, with spans; malformed ones become errors.
+/// Every `${...}` inside a node, with spans; malformed ones become errors
+/// at the line and column inside the string.
 fn collect_refs(l: &mut Loader, file: usize, n: &Node) -> Vec<RefSite> {
     let mut out = Vec::new();
     let mut stack = vec![n];
     while let Some(n) = stack.pop() {
         match &n.kind {
-            NodeKind::Str(s) if s.contains("${") => match template::parse(s) {
+            NodeKind::Str(s) if s.contains("${") => match template::parse_at(s) {
                 Ok(parts) => {
                     for p in parts {
-                        if let Part::Ref(r, text) = p {
-                            let range = ref_range(&l.sources.files[file].text, n.span.clone(), &text);
+                        let text = match &p {
+                            Part::Ref(_, t) | Part::Expr(_, t) => t.clone(),
+                            Part::Lit(_) => continue,
+                        };
+                        let range = ref_range(&l.sources.files[file].text, n.span.clone(), &text);
+                        for r in p.refs() {
                             out.push(RefSite {
                                 reference: r,
-                                text,
-                                span: Span { file, range },
+                                text: text.clone(),
+                                span: Span {
+                                    file,
+                                    range: range.clone(),
+                                },
                             });
                         }
                     }
                 }
-                Err(msg) => {
-                    l.err(file, n.span.clone(), msg);
+                Err(e) => {
+                    let at = offset_in_literal(&l.sources.files[file].text, n.span.clone(), s, e.offset);
+                    l.err(file, at, e.message);
                 }
             },
             NodeKind::Array(a) => stack.extend(a.iter().rev()),
@@ -642,6 +654,23 @@ fn collect_refs(l: &mut Loader, file: usize, n: &Node) -> Vec<RefSite> {
     out
 }
 
+/// Where byte `offset` of a string's value is in the source: found by the
+/// text around it (escapes in the literal shift nothing then); else the
+/// literal itself.
+fn offset_in_literal(src: &str, lit: std::ops::Range<usize>, value: &str, offset: usize) -> std::ops::Range<usize> {
+    let Some(code) = src.get(lit.clone()) else { return lit };
+    // The `${` before the offset, and what follows it in the value.
+    let open = value[..offset.min(value.len())].rfind("${").unwrap_or(0);
+    let tail = &value[open..offset.min(value.len())];
+    match code.find(tail) {
+        Some(i) => {
+            let at = lit.start + i + tail.len();
+            at..(at + 1).min(lit.end)
+        }
+        None => lit,
+    }
+}
+
 /// The span of `${text}` inside a string literal's span, or the literal's span.
 fn ref_range(src: &str, lit: std::ops::Range<usize>, text: &str) -> std::ops::Range<usize> {
     let needle = format!("${{{text}}}");
@@ -649,6 +678,75 @@ fn ref_range(src: &str, lit: std::ops::Range<usize>, text: &str) -> std::ops::Ra
         .and_then(|s| s.find(&needle))
         .map(|i| lit.start + i..lit.start + i + needle.len())
         .unwrap_or(lit)
+}
+
+/// `[locals] name = value`: values (templates like any other) named once
+/// and read as `${local.name}`.
+fn load_locals(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let Some(t) = value.as_table() else {
+        l.err(file, value.span.clone(), "`locals` must be a table");
+        return;
+    };
+    for (k, v) in t {
+        if let Some(prev) = stack.locals.get(&k.name) {
+            let prev = l.sources.locate(&prev.span);
+            l.err(
+                file,
+                k.span.clone(),
+                format!("local `{}` is declared twice (first at {prev})", k.name),
+            );
+            continue;
+        }
+        let refs = collect_refs(l, file, v);
+        stack.locals.insert(
+            k.name.clone(),
+            Local {
+                value: v.to_json(),
+                refs,
+                span: Span {
+                    file,
+                    range: k.span.clone(),
+                },
+            },
+        );
+    }
+}
+
+/// What a `${local.x}` reads, through every local it names: added to the
+/// references of the resource or output that uses it, at its use, so the
+/// graph orders it after what the local refers to.
+fn expand_local_refs(stack: &mut Stack) {
+    fn through(locals: &BTreeMap<String, Local>, site: &RefSite, seen: &mut Vec<String>, out: &mut Vec<RefSite>) {
+        let Ref::Local(name) = &site.reference else { return };
+        if seen.contains(name) {
+            return;
+        }
+        seen.push(name.clone());
+        for r in locals.get(name).map(|l| l.refs.as_slice()).unwrap_or(&[]) {
+            if !matches!(r.reference, Ref::Local(_)) {
+                out.push(RefSite {
+                    reference: r.reference.clone(),
+                    text: site.text.clone(),
+                    span: site.span.clone(),
+                });
+            }
+            through(locals, r, seen, out);
+        }
+    }
+    let locals = stack.locals.clone();
+    let expand = |refs: &mut Vec<RefSite>| {
+        let mut extra = Vec::new();
+        for site in refs.iter() {
+            through(&locals, site, &mut Vec::new(), &mut extra);
+        }
+        refs.extend(extra);
+    };
+    for r in &mut stack.resources {
+        expand(&mut r.refs);
+    }
+    for o in &mut stack.outputs {
+        expand(&mut o.refs);
+    }
 }
 
 /// An address `kind.name` as written in `[[moved]]`.

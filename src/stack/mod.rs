@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod expr;
 pub mod load;
 pub mod node;
 pub mod source;
@@ -41,6 +42,8 @@ pub struct Stack {
     /// Address -> position in `resources`.
     pub index: HashMap<String, usize>,
     pub outputs: Vec<Output>,
+    /// `[locals]`: named values, read as `${local.name}`.
+    pub locals: BTreeMap<String, Local>,
     /// `[[moved]]`: resources renamed in the stack whose objects stay.
     pub moved: Vec<Moved>,
     /// The environment selected (`--env`, `SLIPWAY_ENV`); `name` is then
@@ -193,6 +196,23 @@ pub struct Variable {
     pub description: Option<String>,
     pub sensitive: bool,
     pub span: Span,
+}
+
+/// `[locals] name = value`.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// As written, references still `${...}` strings.
+    pub value: Value,
+    /// Its own references (not yet through other locals).
+    pub refs: Vec<RefSite>,
+    pub span: Span,
+}
+
+impl Stack {
+    /// The locals' values as written, for resolving `${local.x}`.
+    pub fn local_values(&self) -> BTreeMap<String, Value> {
+        self.locals.iter().map(|(k, l)| (k.clone(), l.value.clone())).collect()
+    }
 }
 
 /// `[outputs] name = "${...}"` or `name = { value, description, sensitive }`.

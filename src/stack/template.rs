@@ -1,15 +1,21 @@
-//! References inside strings: `${kind.name.attr}`, `${var.name}`, embedded or
-//! whole. `$${` writes a literal `${`. Resolution turns a template into a value;
-//! an unknown part makes the whole value unknown.
+//! Templates: strings with `${...}` inside, embedded or whole. Inside is a
+//! reference (`${kind.name.attr}`, `${var.name}`, `${local.name}`) or an
+//! expression (functions, operators, conditionals: `stack/expr.rs`). `$${`
+//! writes a literal `${`. Resolution turns a template into a value; an
+//! unknown part makes the whole value unknown.
 
 use serde_json::Value;
 
+pub use super::expr::Env;
+use super::expr::{self, Expr};
 use crate::value::{is_unknown, unknown};
 
 /// What a `${...}` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ref {
     Var(String),
+    /// `${local.name}`: a `[locals]` entry.
+    Local(String),
     Attr {
         kind: String,
         name: String,
@@ -23,7 +29,7 @@ impl Ref {
     pub fn address(&self) -> Option<String> {
         match self {
             Ref::Attr { kind, name, .. } => Some(format!("{kind}.{name}")),
-            Ref::Var(_) => None,
+            Ref::Var(_) | Ref::Local(_) => None,
         }
     }
 }
@@ -31,65 +37,76 @@ impl Ref {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Lit(String),
+    /// A bare reference, with its text.
     Ref(Ref, String),
+    /// Any other expression, with its text.
+    Expr(Expr, String),
 }
 
-fn is_ident(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-}
-
-fn parse_ref(expr: &str) -> Result<Ref, String> {
-    let segs: Vec<&str> = expr.trim().split('.').collect();
-    if segs[0] == "var" {
-        if segs.len() == 2 && is_ident(segs[1]) {
-            return Ok(Ref::Var(segs[1].to_string()));
+impl Part {
+    /// The references a part reads.
+    pub fn refs(&self) -> Vec<Ref> {
+        match self {
+            Part::Lit(_) => Vec::new(),
+            Part::Ref(r, _) => vec![r.clone()],
+            Part::Expr(e, _) => {
+                let mut out = Vec::new();
+                e.refs(&mut out);
+                out
+            }
         }
-        return Err(format!(
-            "`${{{expr}}}` is not a variable reference; write `${{var.NAME}}`"
-        ));
     }
-    if segs.len() < 3 || !segs[..3].iter().all(|s| is_ident(s)) {
-        return Err(format!(
-            "`${{{expr}}}` is not a reference; write `${{KIND.NAME.ATTRIBUTE}}` or `${{var.NAME}}`"
-        ));
-    }
-    if let Some(bad) = segs[3..].iter().find(|s| s.is_empty()) {
-        return Err(format!("`${{{expr}}}` has an empty path segment {bad:?}"));
-    }
-    Ok(Ref::Attr {
-        kind: segs[0].to_string(),
-        name: segs[1].to_string(),
-        attr: segs[2].to_string(),
-        path: segs[3..].iter().map(|s| s.to_string()).collect(),
-    })
 }
 
-/// Split a string into literal parts and references. Strings without `${` are
-/// one literal.
+/// A template that does not parse: the message, and where inside the
+/// string (a byte offset) the problem is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Split a string into literal parts, references and expressions. Strings
+/// without `${` are one literal.
 pub fn parse(s: &str) -> Result<Vec<Part>, String> {
+    parse_at(s).map_err(|e| e.message)
+}
+
+/// [`parse`], keeping where the error is.
+pub fn parse_at(s: &str) -> Result<Vec<Part>, TemplateError> {
     let mut parts = Vec::new();
     let mut lit = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("${") {
-        if rest[..i].ends_with('$') {
-            lit.push_str(&rest[..i - 1]);
+    let mut pos = 0;
+    while let Some(i) = s[pos..].find("${").map(|i| i + pos) {
+        if s[pos..i].ends_with('$') {
+            lit.push_str(&s[pos..i - 1]);
             lit.push_str("${");
-            rest = &rest[i + 2..];
+            pos = i + 2;
             continue;
         }
-        lit.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
-        let expr = &after[..end];
+        lit.push_str(&s[pos..i]);
+        let start = i + 2;
+        let end = expr::closing_brace(&s[start..])
+            .map(|e| e + start)
+            .ok_or_else(|| TemplateError {
+                offset: i,
+                message: format!("unclosed `${{` in {s:?}: add the `}}`"),
+            })?;
+        let text = &s[start..end];
+        let e = expr::parse(text).map_err(|e| TemplateError {
+            offset: start + e.offset,
+            message: format!("in `${{{}}}`: {}", text.trim(), e.message),
+        })?;
         if !lit.is_empty() {
             parts.push(Part::Lit(std::mem::take(&mut lit)));
         }
-        parts.push(Part::Ref(parse_ref(expr)?, expr.trim().to_string()));
-        rest = &after[end + 1..];
+        parts.push(match e {
+            Expr::Ref(r, _) => Part::Ref(r, text.trim().to_string()),
+            e => Part::Expr(e, text.trim().to_string()),
+        });
+        pos = end + 1;
     }
-    lit.push_str(rest);
+    lit.push_str(&s[pos..]);
     if !lit.is_empty() || parts.is_empty() {
         parts.push(Part::Lit(lit));
     }
@@ -104,7 +121,7 @@ pub fn refs_in(v: &Value, out: &mut Vec<(Ref, Vec<crate::path::PathSeg>)>) {
             Value::String(s) if s.contains("${") => {
                 if let Ok(parts) = parse(s) {
                     for p in parts {
-                        if let Part::Ref(r, _) = p {
+                        for r in p.refs() {
                             out.push((r, path.clone()));
                         }
                     }
@@ -130,33 +147,40 @@ pub fn refs_in(v: &Value, out: &mut Vec<(Ref, Vec<crate::path::PathSeg>)>) {
     walk(v, &mut Vec::new(), out)
 }
 
-/// Substitute every reference in `v` using `lookup`, which answers the value of
-/// a reference (possibly unknown) or an error message.
-pub fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value, String>) -> Result<Value, String> {
+fn value_of(p: &Part, env: &dyn Env) -> Result<Value, String> {
+    match p {
+        Part::Lit(l) => Ok(Value::String(l.clone())),
+        Part::Ref(r, _) => env.get(r),
+        Part::Expr(e, text) => expr::eval(e, env).map_err(|e| format!("in `${{{text}}}`: {}", e.message)),
+    }
+}
+
+/// Substitute every reference and expression in `v`, reading references
+/// from `env` (a closure `Fn(&Ref) -> Result<Value, String>` will do).
+pub fn resolve(v: &Value, env: &dyn Env) -> Result<Value, String> {
     match v {
         Value::String(s) if s.contains("${") => {
             let parts = parse(s)?;
-            if let [Part::Ref(r, _)] = parts.as_slice() {
-                return lookup(r);
+            if let [p @ (Part::Ref(..) | Part::Expr(..))] = parts.as_slice() {
+                return value_of(p, env);
             }
             let mut out = String::new();
             for p in &parts {
-                match p {
-                    Part::Lit(l) => out.push_str(l),
-                    Part::Ref(r, expr) => {
-                        let val = lookup(r)?;
-                        if is_unknown(&val) {
-                            return Ok(unknown());
-                        }
-                        match &val {
-                            Value::String(s) => out.push_str(s),
-                            Value::Null => return Err(format!("`${{{expr}}}` is null and cannot be put in a string")),
-                            Value::Array(_) | Value::Object(_) if crate::value::contains_unknown(&val) => {
-                                return Ok(unknown())
-                            }
-                            other => out.push_str(&other.to_string()),
-                        }
+                let val = value_of(p, env)?;
+                if is_unknown(&val) {
+                    return Ok(unknown());
+                }
+                match &val {
+                    Value::String(s) => out.push_str(s),
+                    Value::Null => {
+                        let text = match p {
+                            Part::Ref(_, t) | Part::Expr(_, t) => t.as_str(),
+                            Part::Lit(_) => "",
+                        };
+                        return Err(format!("`${{{text}}}` is null and cannot be put in a string"));
                     }
+                    Value::Array(_) | Value::Object(_) if crate::value::contains_unknown(&val) => return Ok(unknown()),
+                    other => out.push_str(&other.to_string()),
                 }
             }
             Ok(Value::String(out))
@@ -164,12 +188,12 @@ pub fn resolve(v: &Value, lookup: &dyn Fn(&Ref) -> Result<Value, String>) -> Res
         Value::String(s) if s.contains("$$") => Ok(Value::String(s.replace("$${", "${"))),
         Value::Array(a) => a
             .iter()
-            .map(|x| resolve(x, lookup))
+            .map(|x| resolve(x, env))
             .collect::<Result<_, _>>()
             .map(Value::Array),
         Value::Object(o) => o
             .iter()
-            .map(|(k, x)| Ok((k.clone(), resolve(x, lookup)?)))
+            .map(|(k, x)| Ok((k.clone(), resolve(x, env)?)))
             .collect::<Result<serde_json::Map<_, _>, String>>()
             .map(Value::Object),
         other => Ok(other.clone()),

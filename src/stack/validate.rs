@@ -115,6 +115,11 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         }
     }
     errors.extend(check_one_owner(stack, registry));
+    errors.extend(check_locals(stack, registry));
+    // A reference through a local is checked where the local is written and
+    // where it is used: say it once.
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.message.clone()));
     errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.path.clone(), l.line, l.column)));
     if errors.is_empty() {
         Ok(())
@@ -140,6 +145,15 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
                 errors.push(match did_you_mean(name, stack.variables.keys().map(String::as_str)) {
                     Some(s) => e.with_help(format!("did you mean `var.{s}`?")),
                     None => e.with_help(format!("declare it under [variables], e.g. {name} = \"default\"")),
+                });
+            }
+        }
+        Ref::Local(name) => {
+            if !stack.locals.contains_key(name) {
+                let e = StackError::new(loc, format!("reference to undeclared local `{name}`"));
+                errors.push(match did_you_mean(name, stack.locals.keys().map(String::as_str)) {
+                    Some(s) => e.with_help(format!("did you mean `local.{s}`?")),
+                    None => e.with_help(format!("declare it under [locals], e.g. {name} = \"...\"")),
                 });
             }
         }
@@ -169,6 +183,61 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
             }
         }
     }
+}
+
+/// The locals' own references, and no local that reads itself (through
+/// others), reported like a resource cycle.
+fn check_locals(stack: &Stack, registry: &Registry) -> Vec<StackError> {
+    let mut errors = Vec::new();
+    for local in stack.locals.values() {
+        for site in &local.refs {
+            check_ref(stack, registry, site, None, &mut errors);
+        }
+    }
+    for (name, local) in &stack.locals {
+        // Depth-first from `name`: does it come back?
+        let mut path = vec![name.clone()];
+        if let Some(cycle) = cycle_from(stack, name, &mut path) {
+            if cycle.iter().min() == Some(name) {
+                errors.push(
+                    StackError::new(
+                        Some(stack.sources.locate(&local.span)),
+                        format!(
+                            "locals refer to each other in a cycle: {}",
+                            cycle
+                                .iter()
+                                .map(|n| format!("local.{n}"))
+                                .collect::<Vec<_>>()
+                                .join(" -> ")
+                        ),
+                    )
+                    .with_help("break the cycle: one of them must not read the others"),
+                );
+            }
+        }
+    }
+    errors
+}
+
+fn cycle_from(stack: &Stack, start: &str, path: &mut Vec<String>) -> Option<Vec<String>> {
+    let current = path.last()?.clone();
+    for site in stack.locals.get(&current).map(|l| l.refs.as_slice()).unwrap_or(&[]) {
+        let Ref::Local(next) = &site.reference else { continue };
+        if next == start {
+            let mut cycle = path.clone();
+            cycle.push(start.to_string());
+            return Some(cycle);
+        }
+        if path.contains(next) {
+            continue;
+        }
+        path.push(next.clone());
+        if let Some(c) = cycle_from(stack, start, path) {
+            return Some(c);
+        }
+        path.pop();
+    }
+    None
 }
 
 /// `[[moved]]` entries: `to` is declared, `from` no longer is, both are of

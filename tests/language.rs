@@ -1,0 +1,145 @@
+//! The stack language through the built binary, with the `data` kind (no
+//! cloud): locals, functions, operators and conditionals inside `${...}`,
+//! and their errors with file, line and column.
+
+mod support;
+
+use support::Sandbox;
+
+const STACK: &str = r#"
+[stack]
+name = "lang"
+
+[variables]
+env = "prod"
+cidr = "10.0.0.0/16"
+zones = ["us-west-2a", "us-west-2b"]
+tags = { default = { team = "web" } }
+
+[locals]
+prefix = "blog-${var.env}"
+replicas = "${var.env == \"prod\" ? 3 : 1}"
+subnets = '${[cidrsubnet(var.cidr, 8, 0), cidrsubnet(var.cidr, 8, 1)]}'
+tags = '${merge(var.tags, { env = var.env, name = local.prefix })}'
+network_id = "${data.network.id}"
+
+[data.network]
+input = { cidr = "${var.cidr}" }
+
+[data.app]
+input = { name = '${format("%s-%s", local.prefix, upper(var.zones[1]))}', replicas = "${local.replicas}", subnets = "${local.subnets}", tags = "${local.tags}", first_host = '${cidrhost(local.subnets[0], 10)}', zones = '${join(",", var.zones)}', network = "${local.network_id}", config = '${jsonencode({ port = 8080 })}', digest = '${sha256(local.prefix)}' }
+
+[outputs]
+name = "${data.app.output.name}"
+"#;
+
+#[test]
+fn locals_functions_and_conditionals_resolve_as_terraforms_do() {
+    let sb = Sandbox::new();
+    sb.write("stacks/lang/main.toml", STACK);
+    sb.run(&["validate", "stacks/lang"]).expect(0);
+    // The app reads data.network through a local: it comes after it.
+    let p = sb.run(&["plan", "stacks/lang"]).expect(0);
+    assert!(p.stdout.contains("Plan: 2 to add"), "{}", p.stdout);
+    let g = sb.run(&["graph", "stacks/lang"]).expect(0);
+    assert!(g.stdout.contains("\"data.app\" -> \"data.network\""), "{}", g.stdout);
+
+    sb.run(&["apply", "stacks/lang", "--auto-approve"]).expect(0);
+    let st = sb.state("lang");
+    let out = &st["resources"]["data.app"]["attributes"]["output"];
+    assert_eq!(out["name"], "blog-prod-US-WEST-2B");
+    assert_eq!(out["replicas"], 3);
+    assert_eq!(out["subnets"], serde_json::json!(["10.0.0.0/24", "10.0.1.0/24"]));
+    assert_eq!(
+        out["tags"],
+        serde_json::json!({"team": "web", "env": "prod", "name": "blog-prod"})
+    );
+    assert_eq!(out["first_host"], "10.0.0.10");
+    assert_eq!(out["zones"], "us-west-2a,us-west-2b");
+    assert_eq!(out["network"], st["resources"]["data.network"]["id"]);
+    assert_eq!(out["config"], "{\"port\":8080}");
+    assert_eq!(out["digest"].as_str().map(str::len), Some(64));
+    sb.run(&["plan", "stacks/lang", "--detailed-exitcode"]).expect(0);
+
+    // A variable changes what the conditional picks: one update.
+    let p = sb
+        .run(&["plan", "stacks/lang", "--var", "env=dev", "--detailed-exitcode"])
+        .expect(2);
+    assert!(p.stdout.contains("Plan: 0 to add, 1 to change"), "{}", p.stdout);
+    assert!(p.stdout.contains("blog-dev-US-WEST-2B"), "{}", p.stdout);
+}
+
+#[test]
+fn a_function_error_names_the_file_line_and_column_inside_the_string() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/bad/main.toml",
+        "[data.a]\ninput = '${upper(var.x}'\n\n[data.b]\ninput = '${nope(1)}'\n",
+    );
+    let v = sb.run(&["validate", "stacks/bad"]);
+    assert_eq!(v.code, 1, "{}", v.stderr);
+    // `${upper(var.x}` is missing its `)`: at the `}` (column 23).
+    assert!(v.stderr.contains("stacks/bad/main.toml:2:23"), "{}", v.stderr);
+    assert!(v.stderr.contains("expected `)`"), "{}", v.stderr);
+    // The unknown function is named where it starts (column 12).
+    assert!(v.stderr.contains("stacks/bad/main.toml:5:12"), "{}", v.stderr);
+    assert!(v.stderr.contains("unknown function `nope`"), "{}", v.stderr);
+}
+
+#[test]
+fn a_failing_function_is_an_error_at_plan_that_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/f/main.toml",
+        "[variables]\nbits = 8\n\n[data.a]\ninput = '${cidrsubnet(\"10.0.0.0/16\", var.bits, 300)}'\n",
+    );
+    sb.run(&["validate", "stacks/f"]).expect(0);
+    let p = sb.run(&["plan", "stacks/f"]);
+    assert_eq!(p.code, 1, "{}", p.stderr);
+    assert!(p.stderr.contains("stacks/f/main.toml:4:"), "{}", p.stderr);
+    assert!(p.stderr.contains("netnum 300 does not fit in 8 bits"), "{}", p.stderr);
+    assert!(!sb.exists("state/f.json"));
+}
+
+#[test]
+fn locals_that_read_each_other_in_a_cycle_are_refused() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/c/main.toml",
+        "[locals]\na = \"${local.b}\"\nb = \"x-${local.a}\"\n\n[data.a]\ninput = \"${local.a}\"\n\n[data.c]\ninput = \"${local.mising}\"\n",
+    );
+    let v = sb.run(&["validate", "stacks/c"]);
+    assert_eq!(v.code, 1);
+    assert!(
+        v.stderr
+            .contains("locals refer to each other in a cycle: local.a -> local.b -> local.a"),
+        "{}",
+        v.stderr
+    );
+    assert!(v.stderr.contains("stacks/c/main.toml:2:1"), "{}", v.stderr);
+    assert!(
+        v.stderr.contains("reference to undeclared local `mising`"),
+        "{}",
+        v.stderr
+    );
+}
+
+#[test]
+fn file_reads_inside_the_repository_only() {
+    let sb = Sandbox::new();
+    sb.write("stacks/f/policy.json", "{\"Version\": \"2012-10-17\"}\n");
+    sb.write(
+        "stacks/f/main.toml",
+        "[data.a]\ninput = '${jsondecode(file(\"policy.json\")).Version}'\n",
+    );
+    sb.run(&["apply", "stacks/f", "--auto-approve"]).expect(0);
+    assert_eq!(
+        sb.state("f")["resources"]["data.a"]["attributes"]["output"],
+        "2012-10-17"
+    );
+    sb.write("stacks/g/main.toml", "[data.a]\ninput = '${file(\"/etc/passwd\")}'\n");
+    let p = sb.run(&["plan", "stacks/g"]);
+    assert_eq!(p.code, 1);
+    assert!(p.stderr.contains("outside the repository"), "{}", p.stderr);
+    assert!(!p.stderr.contains("root:"), "{}", p.stderr);
+}
