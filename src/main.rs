@@ -75,6 +75,7 @@ impl StackArgs {
             lock_timeout: self.lock_timeout.clone(),
             destroy,
             replace: Vec::new(),
+            targets: Vec::new(),
             rollout_timeout: None,
         }
     }
@@ -123,6 +124,9 @@ enum Command {
         /// Replace this resource even if nothing changed (repeatable; Terraform's -replace).
         #[arg(long, value_name = "ADDRESS")]
         replace: Vec<String>,
+        /// Plan only this resource and what it depends on (repeatable; Terraform's -target).
+        #[arg(long = "target", value_name = "ADDRESS")]
+        targets: Vec<String>,
     },
     /// Apply a stack directory, or a plan saved with `plan --out`.
     Apply {
@@ -152,6 +156,9 @@ enum Command {
         /// Replace this resource even if nothing changed (repeatable; Terraform's -replace).
         #[arg(long, value_name = "ADDRESS")]
         replace: Vec<String>,
+        /// Apply only this resource and what it depends on (repeatable; Terraform's -target).
+        #[arg(long = "target", value_name = "ADDRESS")]
+        targets: Vec<String>,
     },
     /// Delete everything the stack's state holds, in reverse dependency order.
     Destroy {
@@ -164,6 +171,9 @@ enum Command {
         /// Time limit of each operation without its own `timeouts` (e.g. 45m).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Destroy only this resource and what depends on it (repeatable; Terraform's -target).
+        #[arg(long = "target", value_name = "ADDRESS")]
+        targets: Vec<String>,
     },
     /// Compare the live cloud and clusters with the state (and the stack with the
     /// state) without changing anything: exit 0 in sync, 2 drifted, 1 error.
@@ -461,6 +471,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             stats,
             gitlab_report,
             replace,
+            targets,
         } => {
             let outs = commands::plan::PlanOutputs {
                 out,
@@ -471,6 +482,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             };
             let mut args = stack.plan_args(destroy);
             args.replace = replace;
+            args.targets = targets;
             commands::plan::run(&args, &outs, &registry).await
         }
         Command::Apply {
@@ -484,6 +496,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             rollout_timeout,
             timings,
             replace,
+            targets,
         } => {
             let opts = RunOpts {
                 parallelism: parallelism as usize,
@@ -506,6 +519,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
                     lock_timeout,
                     destroy: false,
                     replace,
+                    targets,
                     rollout_timeout,
                 };
                 commands::apply::run_dir(&args, auto_approve, opts, &registry).await
@@ -516,6 +530,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             auto_approve,
             parallelism,
             timeout,
+            targets,
         } => {
             let opts = RunOpts {
                 parallelism: parallelism as usize,
@@ -523,7 +538,9 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
                 rollout_timeout: None,
                 timings: None,
             };
-            commands::apply::run_dir(&stack.plan_args(true), auto_approve, opts, &registry).await
+            let mut args = stack.plan_args(true);
+            args.targets = targets;
+            commands::apply::run_dir(&args, auto_approve, opts, &registry).await
         }
         Command::Output { dir, name, state, json } => {
             commands::output::run(dir.as_deref(), state.as_deref(), name.as_deref(), json).await

@@ -746,3 +746,42 @@ fn a_forced_unlock_while_the_holder_runs_makes_the_late_writer_fail_and_loses_no
     // Nothing is left to create: no resource was lost from the state.
     sb.run(&["plan", "stacks/race", "--detailed-exitcode"]).expect(0);
 }
+
+#[test]
+fn target_plans_and_applies_a_resource_with_its_dependencies_and_destroys_it_with_its_dependents() {
+    let sb = demo();
+    let p = sb
+        .run(&["plan", "stacks/demo", "--target", "data.cluster"])
+        .expect(0);
+    assert!(p.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(!p.stdout.contains("data \"app\""), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Resource targeting is in effect") || p.stderr.contains("Resource targeting is in effect"),
+        "{}{}",
+        p.stdout,
+        p.stderr
+    );
+    sb.run(&["apply", "stacks/demo", "--target", "data.cluster", "--auto-approve"])
+        .expect(0);
+    let st = sb.state("demo");
+    assert!(st["resources"].get("data.network").is_some());
+    assert!(st["resources"].get("data.cluster").is_some());
+    assert!(st["resources"].get("data.app").is_none(), "{st}");
+
+    let a = sb.run(&["apply", "stacks/demo", "--auto-approve"]).expect(0);
+    assert!(a.stdout.contains("1 added, 0 changed, 0 destroyed"), "{}", a.stdout);
+
+    // Destroying the cluster takes the app (it reads the cluster), not the network.
+    let d = sb
+        .run(&["destroy", "stacks/demo", "--target", "data.cluster", "--auto-approve"])
+        .expect(0);
+    assert!(d.stdout.contains("0 added, 0 changed, 2 destroyed"), "{}", d.stdout);
+    let st = sb.state("demo");
+    assert!(st["resources"].get("data.network").is_some(), "{st}");
+    assert!(st["resources"].get("data.cluster").is_none());
+    assert!(st["resources"].get("data.app").is_none());
+
+    let bad = sb.run(&["plan", "stacks/demo", "--target", "data.nope"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("--target data.nope"), "{}", bad.stderr);
+}

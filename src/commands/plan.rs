@@ -18,6 +18,9 @@ pub struct PlanArgs {
     pub destroy: bool,
     /// `--replace ADDR`: force these replacements.
     pub replace: Vec<String>,
+    /// `--target ADDR`: plan only these and what they depend on (destroy:
+    /// what depends on them).
+    pub targets: Vec<String>,
     /// How long a Deployment's rollout may take.
     pub rollout_timeout: Option<std::time::Duration>,
 }
@@ -80,8 +83,65 @@ pub async fn make_plan(
         replace: &args.replace,
     })?;
     plan.moved = moved;
+    if !args.targets.is_empty() {
+        target(&mut plan, &args.targets, &loaded.stack, state.as_ref())?;
+    }
     check_takeovers(&plan, state.as_ref(), registry, &ctx).await?;
     Ok((plan, held, state, ctx, store))
+}
+
+/// `--target`: keep only the changes of the targets and of what they depend
+/// on (for a destroy, of what depends on them), as Terraform's -target does,
+/// and say that the plan is partial.
+fn target(
+    plan: &mut Plan,
+    targets: &[String],
+    stack: &crate::stack::Stack,
+    state: Option<&State>,
+) -> Result<(), CmdError> {
+    if let Some(t) = targets
+        .iter()
+        .find(|t| stack.resource(t).is_none() && !state.is_some_and(|s| s.resources.contains_key(t.as_str())))
+    {
+        return Err(CmdError::Other(format!(
+            "--target {t}: neither the stack nor its state has this resource (give its address, e.g. vpc.main)"
+        )));
+    }
+    let deps = |c: &plan::Change| -> Vec<String> {
+        let mut d = c.dependencies.clone();
+        d.extend(c.prior_dependencies.iter().cloned());
+        d
+    };
+    let mut keep: std::collections::BTreeSet<String> = targets.iter().cloned().collect();
+    loop {
+        let before = keep.len();
+        for c in &plan.changes {
+            let d = deps(c);
+            if plan.destroy {
+                // What depends on a target goes with it.
+                if d.iter().any(|x| keep.contains(x)) {
+                    keep.insert(c.address.clone());
+                }
+            } else if keep.contains(&c.address) {
+                keep.extend(d);
+            }
+        }
+        if keep.len() == before {
+            break;
+        }
+    }
+    plan.changes.retain(|c| keep.contains(&c.address));
+    plan.warnings.push(format!(
+        "Resource targeting is in effect ({}): this plan holds only {} and may not show every change the \
+         stack asks for. --target is for exceptions (recovering from an error); run a full plan afterwards",
+        targets.join(", "),
+        if plan.destroy {
+            "the targets and what depends on them"
+        } else {
+            "the targets and what they depend on"
+        }
+    ));
+    Ok(())
 }
 
 /// The Kubernetes objects (kind, namespace, name) a resource's inputs render.
