@@ -750,10 +750,12 @@ fn a_forced_unlock_while_the_holder_runs_makes_the_late_writer_fail_and_loses_no
 #[test]
 fn target_plans_and_applies_a_resource_with_its_dependencies_and_destroys_it_with_its_dependents() {
     let sb = demo();
-    let p = sb
-        .run(&["plan", "stacks/demo", "--target", "data.cluster"])
-        .expect(0);
-    assert!(p.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "{}", p.stdout);
+    let p = sb.run(&["plan", "stacks/demo", "--target", "data.cluster"]).expect(0);
+    assert!(
+        p.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
     assert!(!p.stdout.contains("data \"app\""), "{}", p.stdout);
     assert!(
         p.stdout.contains("Resource targeting is in effect") || p.stderr.contains("Resource targeting is in effect"),

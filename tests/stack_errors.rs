@@ -98,19 +98,26 @@ fn malformed_reference_syntax() {
 }
 
 #[test]
-fn a_variable_without_a_value_says_how_to_give_one() {
-    fails_with(
-        &[(
-            "main.toml",
-            "[variables]\nimage_tag = { description = \"the tag\" }\n\n[data.a]\ninput = \"${var.image_tag}\"\n",
-        )],
-        &[
+fn a_variable_without_a_value_says_how_to_give_one_at_plan_and_validate_does_not_need_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/s/main.toml",
+        "[variables]\nimage_tag = { description = \"the tag\" }\n\n[data.a]\ninput = \"${var.image_tag}\"\n",
+    );
+    // As Terraform's validate: values are unknown there, not missing.
+    sb.run(&["validate", "stacks/s"]).expect(0);
+    for args in [vec!["plan", "stacks/s"], vec!["apply", "stacks/s", "--auto-approve"]] {
+        let r = sb.run(&args).expect(1);
+        for n in [
             "stacks/s/main.toml:2:1",
             "variable `image_tag` has no value",
             "--var image_tag=VALUE",
             "SLIPWAY_VAR_image_tag",
-        ],
-    );
+        ] {
+            assert!(r.stderr.contains(n), "`{}`: expected {n:?} in:\n{}", args[0], r.stderr);
+        }
+        assert!(!sb.exists("state"), "`{}` wrote a state directory", args[0]);
+    }
 }
 
 #[test]

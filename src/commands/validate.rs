@@ -5,14 +5,25 @@ use std::path::Path;
 use super::{check_region, load_stack, Exit};
 use crate::providers::Registry;
 
+/// Validate needs no variable values (as Terraform's): a required variable
+/// without one is unknown here, and only `plan` asks for it. Values given
+/// with --var are checked against their declarations all the same.
 pub async fn run(dir: &Path, vars: &[String], registry: &Registry) -> Exit {
-    let l = load_stack(dir, vars, registry)?;
-    check_region(&l.stack, registry).await?;
+    let (stack, graph) = if vars.is_empty() {
+        let stack = crate::stack::load::load(dir)?;
+        crate::stack::validate::validate(&stack, registry)?;
+        let graph = crate::graph::Graph::build(&stack, &registry.implied_edges(&stack))?;
+        (stack, graph)
+    } else {
+        let l = load_stack(dir, vars, registry)?;
+        (l.stack, l.graph)
+    };
+    check_region(&stack, registry).await?;
     println!(
         "Success! Stack `{}` is valid: {} resources, {} dependencies.",
-        l.stack.name,
-        l.stack.resources.len(),
-        l.graph.g.edge_count()
+        stack.name,
+        stack.resources.len(),
+        graph.g.edge_count()
     );
     Ok(0)
 }
