@@ -7,6 +7,7 @@ pub mod apply;
 pub mod commands;
 pub mod graph;
 pub mod import;
+pub mod lookup;
 pub mod operator;
 pub mod path;
 pub mod plan;

@@ -143,3 +143,71 @@ fn file_reads_inside_the_repository_only() {
     assert!(p.stderr.contains("outside the repository"), "{}", p.stderr);
     assert!(!p.stderr.contains("root:"), "{}", p.stderr);
 }
+
+#[test]
+fn lookups_read_the_caller_identity_region_and_zones_from_aws_against_moto() {
+    // Lookups are read at plan time through the SDK (moto here); the plan
+    // carries what they read, so a saved plan applies the same values.
+    let moto = support::moto::Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write(
+        "stacks/l/main.toml",
+        r#"
+[stack]
+name = "l"
+region = "us-east-1"
+
+[lookup.caller_identity.me]
+
+[lookup.region.here]
+
+[lookup.availability_zones.all]
+
+[locals]
+zones = '${[lookup.availability_zones.all.names[0], lookup.availability_zones.all.names[1]]}'
+
+[data.facts]
+input = { account = "${lookup.caller_identity.me.account_id}", partition = "${lookup.caller_identity.me.partition}", region = "${lookup.region.here.name}", zones = "${local.zones}", role = 'arn:${lookup.caller_identity.me.partition}:iam::${lookup.caller_identity.me.account_id}:role/ci' }
+"#,
+    );
+    sb.run(&["validate", "stacks/l"]).expect(0);
+    let p = sb.run(&["plan", "stacks/l", "--out", "l.plan"]).expect(0);
+    assert!(p.stdout.contains("123456789012"), "{}", p.stdout);
+    sb.run(&["apply", "l.plan"]).expect(0);
+    let out = sb.state("l")["resources"]["data.facts"]["attributes"]["output"].clone();
+    assert_eq!(out["account"], "123456789012");
+    assert_eq!(out["partition"], "aws");
+    assert_eq!(out["region"], "us-east-1");
+    assert_eq!(out["zones"], serde_json::json!(["us-east-1a", "us-east-1b"]));
+    assert_eq!(out["role"], "arn:aws:iam::123456789012:role/ci");
+    sb.run(&["plan", "stacks/l", "--detailed-exitcode"]).expect(0);
+    // Lookups are not resources: nothing of them is in the state.
+    let st = sb.state("l");
+    assert_eq!(st["resources"].as_object().unwrap().len(), 1, "{st}");
+
+    // A lookup cannot read a resource, and its attributes are checked.
+    sb.write(
+        "stacks/bad/main.toml",
+        "[lookup.availability_zones.all]\nstate = \"${data.x.id}\"\n\n[data.x]\ninput = \"${lookup.availability_zones.all.name}\"\n\n[lookup.caller_identiy.me]\n",
+    );
+    let v = sb.run(&["validate", "stacks/bad"]);
+    assert_eq!(v.code, 1);
+    assert!(
+        v.stderr.contains("unknown lookup kind `caller_identiy`"),
+        "{}",
+        v.stderr
+    );
+    assert!(v.stderr.contains("did you mean `caller_identity`?"), "{}", v.stderr);
+    sb.write(
+        "stacks/bad/main.toml",
+        "[lookup.availability_zones.all]\nstate = \"${data.x.id}\"\n\n[data.x]\ninput = \"${lookup.availability_zones.all.name}\"\n",
+    );
+    let v = sb.run(&["validate", "stacks/bad"]);
+    assert_eq!(v.code, 1);
+    assert!(v.stderr.contains("may use variables and locals only"), "{}", v.stderr);
+    assert!(
+        v.stderr.contains("did you mean `lookup.availability_zones.all.names`?"),
+        "{}",
+        v.stderr
+    );
+}

@@ -24,7 +24,8 @@ pub fn compute_outputs(plan: &Plan, state: &State) -> BTreeMap<String, OutputSta
     let mut out = BTreeMap::new();
     for o in &plan.outputs {
         let attrs = |a: &str| state.resources.get(a).map(|r| r.attributes.clone());
-        let scope = crate::plan::make::Scope::new(&attrs, &plan.variables, &plan.locals, &plan.stack_dir);
+        let scope = crate::plan::make::Scope::new(&attrs, &plan.variables, &plan.locals, &plan.stack_dir)
+            .with_lookups(&plan.lookups);
         match template::resolve(&o.value, &scope) {
             Ok(v) if !crate::value::contains_unknown(&v) => {
                 out.insert(

@@ -48,6 +48,9 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
     };
+    let lookups = crate::lookup::read_all(&loaded.stack, &loaded.variables, &ctx)
+        .await
+        .map_err(|e| CmdError::Other(e.message))?;
     let p = plan::make::make(PlanInputs {
         stack: &loaded.stack,
         graph: &loaded.graph,
@@ -60,6 +63,7 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         destroy: false,
         recovered: Vec::new(),
         replace: &[],
+        lookups,
     })?;
     let pending: Vec<String> = state
         .as_ref()

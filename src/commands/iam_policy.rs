@@ -27,6 +27,13 @@ pub async fn run(dir: &Path, vars: &[String], plan_only: bool, account: Option<&
             }
         }
     }
+    if stack.lookups.iter().any(|l| l.kind == "availability_zones") {
+        // sts:GetCallerIdentity needs no permission; the zones do.
+        kinds.push(Permissions {
+            read: &["ec2:DescribeAvailabilityZones"],
+            ..Permissions::NONE
+        });
+    }
     let policy = if plan_only {
         permissions::read_policy(&kinds)
     } else {

@@ -69,6 +69,9 @@ pub async fn make_plan(
             "--replace {r}: the stack declares no such resource (give its address, e.g. eks_nodegroup.main)"
         )));
     }
+    let lookups = crate::lookup::read_all(&loaded.stack, &loaded.variables, &ctx)
+        .await
+        .map_err(|e| CmdError::Other(e.message))?;
     let mut plan = plan::make::make(PlanInputs {
         stack: &loaded.stack,
         graph: &loaded.graph,
@@ -81,6 +84,7 @@ pub async fn make_plan(
         destroy: args.destroy,
         recovered,
         replace: &args.replace,
+        lookups,
     })?;
     plan.moved = moved;
     if !args.targets.is_empty() {

@@ -31,6 +31,8 @@ pub struct PlanInputs<'a> {
     pub recovered: Vec<String>,
     /// `--replace ADDR`: replace these even when nothing changed.
     pub replace: &'a [String],
+    /// What the stack's lookups read.
+    pub lookups: BTreeMap<String, Value>,
 }
 
 /// Resolve a reference against planned attributes and variables.
@@ -41,6 +43,7 @@ pub fn lookup(r: &Ref, attrs: &dyn Fn(&str) -> Option<Value>, vars: &BTreeMap<St
             .cloned()
             .ok_or_else(|| format!("variable `{n}` has no value")),
         Ref::Local(n) => Err(format!("local `{n}` cannot be read here")),
+        Ref::Lookup { kind, name, .. } => Err(format!("lookup.{kind}.{name} cannot be read here")),
         Ref::Attr { attr, path, .. } => {
             let addr = r.address().unwrap_or_default();
             let a = attrs(&addr).ok_or_else(|| format!("`{addr}` has no attributes yet"))?;
@@ -61,6 +64,9 @@ pub struct Scope<'a> {
     pub vars: &'a BTreeMap<String, Value>,
     pub locals: &'a BTreeMap<String, Value>,
     pub dir: &'a Path,
+    /// What the stack's lookups read (`kind.name` -> attributes); a lookup
+    /// not read here (render) is unknown.
+    pub lookups: Option<&'a BTreeMap<String, Value>>,
     depth: std::cell::Cell<usize>,
 }
 
@@ -76,13 +82,28 @@ impl<'a> Scope<'a> {
             vars,
             locals,
             dir,
+            lookups: None,
             depth: std::cell::Cell::new(0),
         }
+    }
+
+    /// With what the lookups read.
+    pub fn with_lookups(mut self, lookups: &'a BTreeMap<String, Value>) -> Scope<'a> {
+        self.lookups = Some(lookups);
+        self
     }
 }
 
 impl template::Env for Scope<'_> {
     fn get(&self, r: &Ref) -> Result<Value, String> {
+        if let Ref::Lookup { kind, name, attr, path } = r {
+            let Some(read) = self.lookups.and_then(|l| l.get(&format!("{kind}.{name}"))) else {
+                return Ok(crate::value::unknown());
+            };
+            let v = read.get(attr).cloned().unwrap_or(Value::Null);
+            return template::follow(&v, path)
+                .ok_or_else(|| format!("`lookup.{kind}.{name}.{attr}` has no element `{}`", path.join(".")));
+        }
         let Ref::Local(n) = r else {
             return lookup(r, self.attrs, self.vars);
         };
@@ -248,7 +269,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             let at = |span: &Span| Some(stack.sources.locate(span));
             let resolved = {
                 let attrs = |a: &str| planned.get(a).cloned();
-                let scope = Scope::new(&attrs, &inp.variables, &locals, &stack.dir);
+                let scope = Scope::new(&attrs, &inp.variables, &locals, &stack.dir).with_lookups(&inp.lookups);
                 match template::resolve(&r.config, &scope) {
                     Ok(v) => v,
                     Err(msg) => {
@@ -439,6 +460,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             .collect(),
         variables: inp.variables,
         locals: stack.local_values(),
+        lookups: inp.lookups,
         changes,
         outputs: if inp.destroy {
             Vec::new()

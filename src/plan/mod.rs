@@ -51,6 +51,10 @@ pub struct Plan {
     /// with the rest).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub locals: BTreeMap<String, Value>,
+    /// What the stack's `[lookup]`s read at plan time (`kind.name` ->
+    /// attributes): apply uses the same values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lookups: BTreeMap<String, Value>,
     /// One entry per resource in the stack or the state, in walk order.
     pub changes: Vec<Change>,
     pub outputs: Vec<PlannedOutput>,

@@ -264,20 +264,10 @@ impl Parser {
                 self.expect("]", "to close the index")?;
                 e = match (e, &i) {
                     // `kind.name.attr[0]` / `["k"]` stays a reference path.
-                    (
-                        Expr::Ref(
-                            Ref::Attr {
-                                kind,
-                                name,
-                                attr,
-                                mut path,
-                            },
-                            p,
-                        ),
-                        Expr::Lit(v),
-                    ) if v.is_string() || v.is_number() => {
-                        path.push(key_text(v));
-                        Expr::Ref(Ref::Attr { kind, name, attr, path }, p)
+                    (e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. }, _), Expr::Lit(v))
+                        if v.is_string() || v.is_number() =>
+                    {
+                        deeper(e, key_text(v))
                     }
                     (e, _) => Expr::Index(Box::new(e), Box::new(i), at),
                 };
@@ -287,26 +277,7 @@ impl Parser {
                 };
                 self.pos += 1;
                 e = match e {
-                    Expr::Ref(
-                        Ref::Attr {
-                            kind,
-                            name: n,
-                            attr,
-                            mut path,
-                        },
-                        p,
-                    ) => {
-                        path.push(name);
-                        Expr::Ref(
-                            Ref::Attr {
-                                kind,
-                                name: n,
-                                attr,
-                                path,
-                            },
-                            p,
-                        )
-                    }
+                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. }, _) => deeper(e, name),
                     e => Expr::Index(Box::new(e), Box::new(Expr::Lit(json!(name))), at),
                 };
             } else {
@@ -389,12 +360,17 @@ impl Parser {
     /// `var.x`, `local.x`, `kind.name.attr`.
     fn reference(&mut self, first: String, at: usize) -> Result<Expr, ExprError> {
         let mut segs = vec![first];
-        let need = |s: &str| if s == "var" || s == "local" { 2 } else { 3 };
+        let need = |s: &str| match s {
+            "var" | "local" => 2,
+            "lookup" => 4,
+            _ => 3,
+        };
         while segs.len() < need(&segs[0]) {
             if !self.eat(".") {
                 let hint = match segs[0].as_str() {
                     "var" => "write `var.NAME`",
                     "local" => "write `local.NAME`",
+                    "lookup" => "write `lookup.KIND.NAME.ATTRIBUTE`",
                     _ => "write `KIND.NAME.ATTRIBUTE`, `var.NAME` or `local.NAME`, or call a function",
                 };
                 return fail(at, format!("`{}` is not a reference: {hint}", segs.join(".")));
@@ -410,6 +386,12 @@ impl Parser {
         let r = match segs[0].as_str() {
             "var" => Ref::Var(segs[1].clone()),
             "local" => Ref::Local(segs[1].clone()),
+            "lookup" => Ref::Lookup {
+                kind: segs[1].clone(),
+                name: segs[2].clone(),
+                attr: segs[3].clone(),
+                path: Vec::new(),
+            },
             _ => Ref::Attr {
                 kind: segs[0].clone(),
                 name: segs[1].clone(),
@@ -418,6 +400,38 @@ impl Parser {
             },
         };
         Ok(Expr::Ref(r, at))
+    }
+}
+
+/// A reference one step deeper (`.name` or `[key]` after an attribute);
+/// anything else is indexed when evaluated.
+fn deeper(e: Expr, seg: String) -> Expr {
+    match e {
+        Expr::Ref(
+            Ref::Attr {
+                kind,
+                name,
+                attr,
+                mut path,
+            },
+            p,
+        ) => {
+            path.push(seg);
+            Expr::Ref(Ref::Attr { kind, name, attr, path }, p)
+        }
+        Expr::Ref(
+            Ref::Lookup {
+                kind,
+                name,
+                attr,
+                mut path,
+            },
+            p,
+        ) => {
+            path.push(seg);
+            Expr::Ref(Ref::Lookup { kind, name, attr, path }, p)
+        }
+        e => Expr::Index(Box::new(e), Box::new(Expr::Lit(Value::String(seg))), 0),
     }
 }
 

@@ -11,7 +11,7 @@ use super::error::{StackError, StackErrors};
 use super::node::{self, Key, Node, NodeKind};
 use super::source::{Sources, Span};
 use super::template::{self, Part, Ref};
-use super::{Local, Moved, Output, RefSite, Resource, Stack, Variable, META_FIELDS};
+use super::{Local, LookupDecl, Moved, Output, RefSite, Resource, Stack, Variable, META_FIELDS};
 use crate::path::did_you_mean;
 
 struct Loader {
@@ -111,6 +111,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         index: HashMap::new(),
         outputs: Vec::new(),
         locals: BTreeMap::new(),
+        lookups: Vec::new(),
         moved: Vec::new(),
         env: None,
         base_name: String::new(),
@@ -162,6 +163,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
                 "variables" => load_variables(&mut l, &mut stack, *file, value),
                 "outputs" => load_outputs(&mut l, &mut stack, *file, value),
                 "locals" => load_locals(&mut l, &mut stack, *file, value),
+                "lookup" => load_lookups(&mut l, &mut stack, *file, value),
                 "kubernetes" => load_kubernetes(&mut l, &mut stack, *file, value),
                 "moved" => load_moved(&mut l, &mut stack, *file, value),
                 kind => load_kind(&mut l, &mut stack, *file, kind, key, value),
@@ -709,6 +711,70 @@ fn load_locals(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
                 },
             },
         );
+    }
+}
+
+/// `[lookup.KIND.NAME]` tables.
+fn load_lookups(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
+    let Some(kinds) = value.as_table() else {
+        l.err(
+            file,
+            value.span.clone(),
+            "`lookup` must be a table of [lookup.KIND.NAME] tables",
+        );
+        return;
+    };
+    for (kind, names) in kinds {
+        let Some(known) = crate::lookup::kind(&kind.name) else {
+            let all: Vec<&str> = crate::lookup::KINDS.iter().map(|k| k.0).collect();
+            let help = match did_you_mean(&kind.name, all.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("lookups: {}", all.join(", ")),
+            };
+            l.err(file, kind.span.clone(), format!("unknown lookup kind `{}`", kind.name))
+                .help = Some(help);
+            continue;
+        };
+        let Some(names) = names.as_table() else {
+            l.err(file, names.span.clone(), format!("write [lookup.{}.NAME]", kind.name));
+            continue;
+        };
+        for (name, body) in names {
+            if stack.lookups.iter().any(|x| x.kind == kind.name && x.name == name.name) {
+                l.err(
+                    file,
+                    name.span.clone(),
+                    format!("lookup.{}.{} is declared twice", kind.name, name.name),
+                );
+                continue;
+            }
+            for (field, _) in body.as_table().unwrap_or(&[]) {
+                if !known.1.contains(&field.name.as_str()) {
+                    let help = if known.1.is_empty() {
+                        format!("lookup.{} takes no fields", kind.name)
+                    } else {
+                        format!("lookup.{} takes {}", kind.name, known.1.join(", "))
+                    };
+                    l.err(
+                        file,
+                        field.span.clone(),
+                        format!("unknown field `{}` in lookup.{}.{}", field.name, kind.name, name.name),
+                    )
+                    .help = Some(help);
+                }
+            }
+            let refs = collect_refs(l, file, body);
+            stack.lookups.push(LookupDecl {
+                kind: kind.name.clone(),
+                name: name.name.clone(),
+                config: body.to_json(),
+                refs,
+                span: Span {
+                    file,
+                    range: name.span.clone(),
+                },
+            });
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Stack {
     pub outputs: Vec<Output>,
     /// `[locals]`: named values, read as `${local.name}`.
     pub locals: BTreeMap<String, Local>,
+    /// `[lookup.KIND.NAME]`: existing objects read at plan time.
+    pub lookups: Vec<LookupDecl>,
     /// `[[moved]]`: resources renamed in the stack whose objects stay.
     pub moved: Vec<Moved>,
     /// The environment selected (`--env`, `SLIPWAY_ENV`); `name` is then
@@ -195,6 +197,17 @@ pub struct Variable {
     pub default: Option<Value>,
     pub description: Option<String>,
     pub sensitive: bool,
+    pub span: Span,
+}
+
+/// `[lookup.KIND.NAME]`: what to read (`crate::lookup`).
+#[derive(Debug, Clone)]
+pub struct LookupDecl {
+    pub kind: String,
+    pub name: String,
+    /// Its fields, references still `${...}` strings.
+    pub config: Value,
+    pub refs: Vec<RefSite>,
     pub span: Span,
 }
 

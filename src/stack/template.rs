@@ -16,6 +16,13 @@ pub enum Ref {
     Var(String),
     /// `${local.name}`: a `[locals]` entry.
     Local(String),
+    /// `${lookup.kind.name.attr...}`: what a `[lookup.KIND.NAME]` read.
+    Lookup {
+        kind: String,
+        name: String,
+        attr: String,
+        path: Vec<String>,
+    },
     Attr {
         kind: String,
         name: String,
@@ -29,7 +36,7 @@ impl Ref {
     pub fn address(&self) -> Option<String> {
         match self {
             Ref::Attr { kind, name, .. } => Some(format!("{kind}.{name}")),
-            Ref::Var(_) | Ref::Local(_) => None,
+            Ref::Var(_) | Ref::Local(_) | Ref::Lookup { .. } => None,
         }
     }
 }

@@ -157,6 +157,23 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
                 });
             }
         }
+        Ref::Lookup { kind, name, attr, .. } => {
+            let Some(decl) = stack.lookups.iter().find(|l| &l.kind == kind && &l.name == name) else {
+                errors.push(
+                    StackError::new(loc, format!("reference to undeclared lookup `lookup.{kind}.{name}`"))
+                        .with_help(format!("declare it: [lookup.{kind}.{name}]")),
+                );
+                return;
+            };
+            let attrs = crate::lookup::kind(&decl.kind).map(|k| k.2).unwrap_or(&[]);
+            if !attrs.contains(&attr.as_str()) {
+                let e = StackError::new(loc, format!("`lookup.{kind}.{name}` has no attribute `{attr}`"));
+                errors.push(match did_you_mean(attr, attrs.iter().copied()) {
+                    Some(s) => e.with_help(format!("did you mean `lookup.{kind}.{name}.{s}`?")),
+                    None => e.with_help(format!("it has: {}", attrs.join(", "))),
+                });
+            }
+        }
         r @ Ref::Attr { attr, .. } => {
             let address = r.address().unwrap_or_default();
             let Some(target) = stack.resource(&address) else {
@@ -192,6 +209,21 @@ fn check_locals(stack: &Stack, registry: &Registry) -> Vec<StackError> {
     for local in stack.locals.values() {
         for site in &local.refs {
             check_ref(stack, registry, site, None, &mut errors);
+        }
+    }
+    for l in &stack.lookups {
+        for site in &l.refs {
+            if site.reference.address().is_some() {
+                errors.push(StackError::new(
+                    Some(stack.sources.locate(&site.span)),
+                    format!(
+                        "lookup.{}.{} reads `${{{}}}`: a lookup is read before any resource, so it may use variables and locals only",
+                        l.kind, l.name, site.text
+                    ),
+                ));
+            } else {
+                check_ref(stack, registry, site, None, &mut errors);
+            }
         }
     }
     for (name, local) in &stack.locals {
