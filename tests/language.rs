@@ -211,3 +211,110 @@ input = { account = "${lookup.caller_identity.me.account_id}", partition = "${lo
         v.stderr
     );
 }
+
+const EACH: &str = r#"
+[stack]
+name = "each"
+
+[variables]
+cidr = "10.0.0.0/16"
+zones = ["us-west-2a", "us-west-2b"]
+
+[locals]
+apps = { frontend = { port = 80 }, backend = { port = 8080 } }
+
+[data.vpc]
+input = { cidr = "${var.cidr}" }
+
+[data.subnet]
+for_each = "${var.zones}"
+input = { zone = "${each.key}", cidr = '${cidrsubnet(var.cidr, 8, index(var.zones, each.value))}', vpc = "${data.vpc.id}" }
+
+[data.app]
+for_each = "${local.apps}"
+input = { name = "${each.key}", port = "${each.value.port}", subnet = '${data.subnet["us-west-2a"].output.cidr}' }
+
+[data.lb]
+input = { subnets = "${data.subnet[*].output.cidr}" }
+
+[outputs]
+subnets = "${data.subnet[*].output.zone}"
+"#;
+
+#[test]
+fn for_each_makes_one_instance_per_key_and_a_new_key_touches_only_its_instance() {
+    let sb = Sandbox::new();
+    sb.write("stacks/each/main.toml", EACH);
+    sb.run(&["validate", "stacks/each"]).expect(0);
+    let p = sb.run(&["plan", "stacks/each"]).expect(0);
+    assert!(p.stdout.contains("Plan: 6 to add"), "{}", p.stdout);
+    assert!(p.stdout.contains("data.subnet[\"us-west-2a\"]"), "{}", p.stdout);
+    sb.run(&["apply", "stacks/each", "--auto-approve"]).expect(0);
+    let st = sb.state("each");
+    let out = |a: &str| st["resources"][a]["attributes"]["output"].clone();
+    assert_eq!(out("data.subnet[\"us-west-2b\"]")["cidr"], "10.0.1.0/24");
+    assert_eq!(out("data.subnet[\"us-west-2b\"]")["zone"], "us-west-2b");
+    assert_eq!(out("data.app[\"backend\"]")["port"], 8080);
+    assert_eq!(out("data.app[\"frontend\"]")["subnet"], "10.0.0.0/24");
+    assert_eq!(
+        out("data.lb")["subnets"],
+        serde_json::json!(["10.0.0.0/24", "10.0.1.0/24"])
+    );
+    let o = sb.run(&["output", "stacks/each", "--json"]).expect(0);
+    assert!(o.stdout.contains("us-west-2b"), "{}", o.stdout);
+    sb.run(&["plan", "stacks/each", "--detailed-exitcode"]).expect(0);
+    sb.run(&["state", "show", "data.subnet[\"us-west-2a\"]", "--stack", "stacks/each"])
+        .expect(0);
+
+    // A third zone: one subnet more, and the list that reads them all changes.
+    let p = sb
+        .run(&[
+            "plan",
+            "stacks/each",
+            "--var",
+            r#"zones=["us-west-2a","us-west-2b","us-west-2c"]"#,
+        ])
+        .expect(0);
+    assert!(
+        p.stdout.contains("Plan: 1 to add, 1 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("data.subnet[\"us-west-2c\"] will be created"),
+        "{}",
+        p.stdout
+    );
+    // A zone fewer: only its instance goes.
+    let p = sb
+        .run(&["plan", "stacks/each", "--var", r#"zones=["us-west-2a"]"#])
+        .expect(0);
+    assert!(p.stdout.contains("1 to change, 1 to destroy"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("data.subnet[\"us-west-2b\"] will be destroyed"),
+        "{}",
+        p.stdout
+    );
+}
+
+#[test]
+fn for_each_mistakes_are_refused_with_their_place() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/e/main.toml",
+        "[data.a]\ninput = \"${each.key}\"\n\n[data.b]\nfor_each = \"${data.a.id}\"\ninput = 1\n\n[data.c]\ninput = \"${data.b.id}\"\n",
+    );
+    let v = sb.run(&["validate", "stacks/e"]);
+    assert_eq!(v.code, 1);
+    assert!(
+        v.stderr.contains("`each.key` is used outside a resource with for_each"),
+        "{}",
+        v.stderr
+    );
+    assert!(v.stderr.contains("its keys must be known before apply"), "{}", v.stderr);
+    assert!(
+        v.stderr.contains("`data.b` has for_each: name an instance"),
+        "{}",
+        v.stderr
+    );
+}

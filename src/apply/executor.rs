@@ -314,7 +314,8 @@ async fn run_step(sh: Arc<Shared>, step: Step) -> Result<Option<String>, String>
         let config = c.config.as_ref().ok_or("no config in plan")?;
         let attrs = |a: &str| sh.attributes(a);
         let scope = crate::plan::make::Scope::new(&attrs, &sh.plan.variables, &sh.plan.locals, &sh.plan.stack_dir)
-            .with_lookups(&sh.plan.lookups);
+            .with_lookups(&sh.plan.lookups)
+            .with_instances(&sh.plan.instances);
         let v = template::resolve(config, &scope)?;
         if let Err(e) = kind.check(&v) {
             let field: String = e.path.iter().map(|s| s.to_string()).collect();

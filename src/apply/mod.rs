@@ -25,7 +25,8 @@ pub fn compute_outputs(plan: &Plan, state: &State) -> BTreeMap<String, OutputSta
     for o in &plan.outputs {
         let attrs = |a: &str| state.resources.get(a).map(|r| r.attributes.clone());
         let scope = crate::plan::make::Scope::new(&attrs, &plan.variables, &plan.locals, &plan.stack_dir)
-            .with_lookups(&plan.lookups);
+            .with_lookups(&plan.lookups)
+            .with_instances(&plan.instances);
         match template::resolve(&o.value, &scope) {
             Ok(v) if !crate::value::contains_unknown(&v) => {
                 out.insert(

@@ -57,9 +57,10 @@ pub struct Loaded {
 /// Load and check a stack directory completely; nothing is written.
 pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Loaded, CmdError> {
     let cli_vars = stack::variables::parse_cli_vars(vars)?;
-    let stack = stack::load::load(dir)?;
+    let mut stack = stack::load::load(dir)?;
     stack::validate::validate(&stack, registry)?;
     let variables = stack::variables::resolve(&stack, &cli_vars, &|k| std::env::var(k).ok())?;
+    stack::for_each::expand(&mut stack, &variables)?;
     crate::sensitive::declare(&stack, &variables);
     let graph = Graph::build(&stack, &registry.implied_edges(&stack))?;
     Ok(Loaded {

@@ -44,6 +44,7 @@ pub fn lookup(r: &Ref, attrs: &dyn Fn(&str) -> Option<Value>, vars: &BTreeMap<St
             .ok_or_else(|| format!("variable `{n}` has no value")),
         Ref::Local(n) => Err(format!("local `{n}` cannot be read here")),
         Ref::Lookup { kind, name, .. } => Err(format!("lookup.{kind}.{name} cannot be read here")),
+        Ref::Each(..) => Err("`each` can be used only inside a resource with for_each".into()),
         Ref::Attr { attr, path, .. } => {
             let addr = r.address().unwrap_or_default();
             let a = attrs(&addr).ok_or_else(|| format!("`{addr}` has no attributes yet"))?;
@@ -67,6 +68,8 @@ pub struct Scope<'a> {
     /// What the stack's lookups read (`kind.name` -> attributes); a lookup
     /// not read here (render) is unknown.
     pub lookups: Option<&'a BTreeMap<String, Value>>,
+    /// A for_each resource's instances, for `${kind.name[*].attr}`.
+    pub instances: Option<&'a BTreeMap<String, Vec<String>>>,
     depth: std::cell::Cell<usize>,
 }
 
@@ -83,8 +86,15 @@ impl<'a> Scope<'a> {
             locals,
             dir,
             lookups: None,
+            instances: None,
             depth: std::cell::Cell::new(0),
         }
+    }
+
+    /// With the instances of for_each resources.
+    pub fn with_instances(mut self, instances: &'a BTreeMap<String, Vec<String>>) -> Scope<'a> {
+        self.instances = Some(instances);
+        self
     }
 
     /// With what the lookups read.
@@ -103,6 +113,26 @@ impl template::Env for Scope<'_> {
             let v = read.get(attr).cloned().unwrap_or(Value::Null);
             return template::follow(&v, path)
                 .ok_or_else(|| format!("`lookup.{kind}.{name}.{attr}` has no element `{}`", path.join(".")));
+        }
+        if let Ref::Attr { kind, name, attr, path } = r {
+            if let Some(base) = name.strip_suffix("[*]") {
+                // Every instance's value, in key order.
+                let all = self
+                    .instances
+                    .and_then(|i| i.get(&format!("{kind}.{base}")))
+                    .ok_or_else(|| format!("`{kind}.{base}` has no for_each instances"))?;
+                let mut out = Vec::new();
+                for a in all {
+                    let one = Ref::Attr {
+                        kind: kind.clone(),
+                        name: a.split_once('.').map(|(_, n)| n.to_string()).unwrap_or_default(),
+                        attr: attr.clone(),
+                        path: path.clone(),
+                    };
+                    out.push(lookup(&one, self.attrs, self.vars)?);
+                }
+                return Ok(Value::Array(out));
+            }
         }
         let Ref::Local(n) = r else {
             return lookup(r, self.attrs, self.vars);
@@ -269,7 +299,9 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             let at = |span: &Span| Some(stack.sources.locate(span));
             let resolved = {
                 let attrs = |a: &str| planned.get(a).cloned();
-                let scope = Scope::new(&attrs, &inp.variables, &locals, &stack.dir).with_lookups(&inp.lookups);
+                let scope = Scope::new(&attrs, &inp.variables, &locals, &stack.dir)
+                    .with_lookups(&inp.lookups)
+                    .with_instances(&stack.instances);
                 match template::resolve(&r.config, &scope) {
                     Ok(v) => v,
                     Err(msg) => {
@@ -461,6 +493,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
         variables: inp.variables,
         locals: stack.local_values(),
         lookups: inp.lookups,
+        instances: stack.instances.clone(),
         changes,
         outputs: if inp.destroy {
             Vec::new()

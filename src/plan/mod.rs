@@ -55,6 +55,9 @@ pub struct Plan {
     /// attributes): apply uses the same values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lookups: BTreeMap<String, Value>,
+    /// for_each resources' instances (for `${kind.name[*].attr}` at apply).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instances: BTreeMap<String, Vec<String>>,
     /// One entry per resource in the stack or the state, in walk order.
     pub changes: Vec<Change>,
     pub outputs: Vec<PlannedOutput>,

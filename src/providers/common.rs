@@ -9,8 +9,28 @@ use hmac::Mac;
 use serde_json::Value;
 
 /// The resource name of an address: `subnet.public_a` -> `public_a`.
-pub fn name_of(address: &str) -> &str {
-    address.split_once('.').map(|(_, n)| n).unwrap_or(address)
+/// The name part of an address, as cloud names can hold it: an instance
+/// `subnet.private["us-west-2a"]` gives `private-us-west-2a`.
+pub fn name_of(address: &str) -> String {
+    let name = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
+    match name.split_once('[') {
+        Some((base, key)) => {
+            let key: String = key
+                .trim_end_matches(']')
+                .trim_matches('"')
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            format!("{base}-{key}")
+        }
+        None => name.to_string(),
+    }
 }
 
 /// Attributes made of `base` plus `extra` (the values of `extra` win).
@@ -84,6 +104,7 @@ mod tests {
     fn name_and_tags_helpers() {
         assert_eq!(name_of("subnet.public_a"), "public_a");
         assert_eq!(name_of("plain"), "plain");
+        assert_eq!(name_of("subnet.private[\"us-west-2a\"]"), "private-us-west-2a");
         let t = tags_in(&serde_json::json!({"tags": {"a": "1"}}));
         assert_eq!(t.get("a").map(String::as_str), Some("1"));
         assert!(tags_in(&serde_json::json!({})).is_empty());

@@ -264,7 +264,7 @@ impl Parser {
                 self.expect("]", "to close the index")?;
                 e = match (e, &i) {
                     // `kind.name.attr[0]` / `["k"]` stays a reference path.
-                    (e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. }, _), Expr::Lit(v))
+                    (e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..), _), Expr::Lit(v))
                         if v.is_string() || v.is_number() =>
                     {
                         deeper(e, key_text(v))
@@ -277,7 +277,7 @@ impl Parser {
                 };
                 self.pos += 1;
                 e = match e {
-                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. }, _) => deeper(e, name),
+                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..), _) => deeper(e, name),
                     e => Expr::Index(Box::new(e), Box::new(Expr::Lit(json!(name))), at),
                 };
             } else {
@@ -361,7 +361,7 @@ impl Parser {
     fn reference(&mut self, first: String, at: usize) -> Result<Expr, ExprError> {
         let mut segs = vec![first];
         let need = |s: &str| match s {
-            "var" | "local" => 2,
+            "var" | "local" | "each" => 2,
             "lookup" => 4,
             _ => 3,
         };
@@ -382,10 +382,25 @@ impl Parser {
                 }
                 _ => return fail(self.at(), "expected a name after `.`"),
             }
+            // `kind.name["key"]` (one instance of a for_each resource) or
+            // `kind.name[*]` (all of them), before the attribute.
+            if segs.len() == 2 && need(&segs[0]) == 3 {
+                if self.eat("[*]") {
+                    segs[1].push_str("[*]");
+                } else if self.peek() == Some(&Tok::Op("[")) {
+                    if let Some((Tok::Str(k), _)) = self.toks.get(self.pos + 1).cloned() {
+                        self.pos += 2;
+                        self.expect("]", "to close the instance key")?;
+                        segs[1] = instance(&segs[1], &k);
+                    }
+                }
+            }
         }
         let r = match segs[0].as_str() {
             "var" => Ref::Var(segs[1].clone()),
             "local" => Ref::Local(segs[1].clone()),
+            "each" if segs[1] == "key" || segs[1] == "value" => Ref::Each(segs[1].clone(), Vec::new()),
+            "each" => return fail(at, "write `each.key` or `each.value`"),
             "lookup" => Ref::Lookup {
                 kind: segs[1].clone(),
                 name: segs[2].clone(),
@@ -431,8 +446,51 @@ fn deeper(e: Expr, seg: String) -> Expr {
             path.push(seg);
             Expr::Ref(Ref::Lookup { kind, name, attr, path }, p)
         }
+        Expr::Ref(Ref::Each(which, mut path), p) => {
+            path.push(seg);
+            Expr::Ref(Ref::Each(which, path), p)
+        }
         e => Expr::Index(Box::new(e), Box::new(Expr::Lit(Value::String(seg))), 0),
     }
+}
+
+/// The name of one instance of a for_each resource: `private["us-west-2a"]`.
+pub fn instance(name: &str, key: &str) -> String {
+    format!("{name}[{}]", serde_json::to_string(key).unwrap_or_default())
+}
+
+/// An expression's text with `each.key` and `each.value` written as the
+/// literals of one instance (JSON is a literal of this language).
+pub fn bind_each(src: &str, key: &str, value: &Value) -> Result<String, ExprError> {
+    let toks = lex(src)?;
+    let mut out = String::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i < toks.len() {
+        if let (Tok::Ident(e), at) = &toks[i] {
+            let after_dot = i > 0 && toks[i - 1].0 == Tok::Op(".");
+            if e == "each" && !after_dot && toks.get(i + 1).map(|t| &t.0) == Some(&Tok::Op(".")) {
+                if let Some((Tok::Ident(which), wat)) = toks.get(i + 2) {
+                    let lit = match which.as_str() {
+                        "key" => serde_json::to_string(key).unwrap_or_default(),
+                        "value" => format!("({})", serde_json::to_string(value).unwrap_or_default()),
+                        _ => {
+                            i += 1;
+                            continue;
+                        }
+                    };
+                    out.push_str(&src[last..*at]);
+                    out.push_str(&lit);
+                    last = wat + which.len();
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&src[last..]);
+    Ok(out)
 }
 
 fn static_op(op: &str) -> &'static str {

@@ -112,6 +112,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         outputs: Vec::new(),
         locals: BTreeMap::new(),
         lookups: Vec::new(),
+        instances: BTreeMap::new(),
         moved: Vec::new(),
         env: None,
         base_name: String::new(),
@@ -506,6 +507,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
         let mut depends_on = Vec::new();
         let mut create_before_destroy = None;
         let mut timeouts = BTreeMap::new();
+        let mut for_each = None;
         let mut protect = None;
         let mut config = serde_json::Map::new();
         for (ek, ev) in entries {
@@ -539,6 +541,17 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
                         );
                     }
                 },
+                "for_each" => {
+                    let refs = collect_refs(l, file, ev);
+                    for_each = Some((
+                        ev.to_json(),
+                        refs,
+                        Span {
+                            file,
+                            range: ev.span.clone(),
+                        },
+                    ));
+                }
                 "protect" => match &ev.kind {
                     NodeKind::Bool(b) => protect = Some(*b),
                     _ => {
@@ -612,6 +625,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
             create_before_destroy,
             timeouts,
             protect,
+            for_each,
         });
     }
 }
@@ -817,7 +831,15 @@ fn expand_local_refs(stack: &mut Stack) {
 
 /// An address `kind.name` as written in `[[moved]]`.
 fn is_address(s: &str) -> bool {
-    s.split_once('.').is_some_and(|(k, n)| is_name(k) && is_name(n))
+    s.split_once('.').is_some_and(|(k, n)| {
+        // `kind.name` or an instance `kind.name["key"]`.
+        let n = match n.split_once("[\"") {
+            Some((base, key)) if key.ends_with("\"]") && key.len() > 2 => base,
+            Some(_) => return false,
+            None => n,
+        };
+        is_name(k) && is_name(n)
+    })
 }
 
 fn load_moved(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod error;
 pub mod expr;
+pub mod for_each;
 pub mod load;
 pub mod node;
 pub mod source;
@@ -46,6 +47,9 @@ pub struct Stack {
     pub locals: BTreeMap<String, Local>,
     /// `[lookup.KIND.NAME]`: existing objects read at plan time.
     pub lookups: Vec<LookupDecl>,
+    /// A `for_each` resource's address -> its instances' addresses, in key
+    /// order (for `${kind.name[*].attr}`), once expanded.
+    pub instances: BTreeMap<String, Vec<String>>,
     /// `[[moved]]`: resources renamed in the stack whose objects stay.
     pub moved: Vec<Moved>,
     /// The environment selected (`--env`, `SLIPWAY_ENV`); `name` is then
@@ -179,6 +183,9 @@ pub struct Resource {
     pub timeouts: BTreeMap<String, u64>,
     /// `protect = true|false`; imported resources are protected unless false.
     pub protect: Option<bool>,
+    /// `for_each = [...] | { ... }` as written (expanded into instances
+    /// `kind.name["key"]` once variables are known), and its references.
+    pub for_each: Option<(Value, Vec<RefSite>, Span)>,
 }
 
 /// A reference as written in a stack file.
@@ -239,4 +246,4 @@ pub struct Output {
 }
 
 /// The fields of a resource table that belong to the engine, not the kind.
-pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle", "timeouts", "protect"];
+pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle", "timeouts", "protect", "for_each"];

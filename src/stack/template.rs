@@ -16,6 +16,8 @@ pub enum Ref {
     Var(String),
     /// `${local.name}`: a `[locals]` entry.
     Local(String),
+    /// `${each.key}`, `${each.value.x}` inside a `for_each` resource.
+    Each(String, Vec<String>),
     /// `${lookup.kind.name.attr...}`: what a `[lookup.KIND.NAME]` read.
     Lookup {
         kind: String,
@@ -36,7 +38,7 @@ impl Ref {
     pub fn address(&self) -> Option<String> {
         match self {
             Ref::Attr { kind, name, .. } => Some(format!("{kind}.{name}")),
-            Ref::Var(_) | Ref::Local(_) | Ref::Lookup { .. } => None,
+            Ref::Var(_) | Ref::Local(_) | Ref::Lookup { .. } | Ref::Each(..) => None,
         }
     }
 }
@@ -201,6 +203,45 @@ pub fn resolve(v: &Value, env: &dyn Env) -> Result<Value, String> {
         Value::Object(o) => o
             .iter()
             .map(|(k, x)| Ok((k.clone(), resolve(x, env)?)))
+            .collect::<Result<serde_json::Map<_, _>, String>>()
+            .map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
+/// `v` (a for_each resource's config) with `each.key` and `each.value`
+/// written as one instance's literals inside every `${...}`.
+pub fn bind_each(v: &Value, key: &str, value: &Value) -> Result<Value, String> {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            let mut out = String::new();
+            let mut pos = 0;
+            while let Some(i) = s[pos..].find("${").map(|i| i + pos) {
+                if s[pos..i].ends_with('$') {
+                    out.push_str(&s[pos..i + 2]);
+                    pos = i + 2;
+                    continue;
+                }
+                out.push_str(&s[pos..i + 2]);
+                let start = i + 2;
+                let end = expr::closing_brace(&s[start..])
+                    .map(|e| e + start)
+                    .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
+                out.push_str(&expr::bind_each(&s[start..end], key, value).map_err(|e| e.message)?);
+                out.push('}');
+                pos = end + 1;
+            }
+            out.push_str(&s[pos..]);
+            Ok(Value::String(out))
+        }
+        Value::Array(a) => a
+            .iter()
+            .map(|x| bind_each(x, key, value))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, x)| Ok((k.clone(), bind_each(x, key, value)?)))
             .collect::<Result<serde_json::Map<_, _>, String>>()
             .map(Value::Object),
         other => Ok(other.clone()),

@@ -61,6 +61,19 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         for site in &r.refs {
             check_ref(stack, registry, site, Some(&r.address), &mut errors);
         }
+        for site in r.for_each.iter().flat_map(|f| f.1.iter()) {
+            if site.reference.address().is_some() {
+                errors.push(StackError::new(
+                    Some(stack.sources.locate(&site.span)),
+                    format!(
+                        "{}: for_each reads `${{{}}}`: its keys must be known before apply, so it may use variables, locals and literals only",
+                        r.address, site.text
+                    ),
+                ));
+            } else {
+                check_ref(stack, registry, site, None, &mut errors);
+            }
+        }
         for (dep, span) in &r.depends_on {
             let loc = || Some(stack.sources.locate(span));
             if dep == &r.address {
@@ -136,7 +149,7 @@ fn unknown_resource(stack: &Stack, address: &str, loc: Option<super::source::Loc
     }
 }
 
-fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&str>, errors: &mut Vec<StackError>) {
+fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, from: Option<&str>, errors: &mut Vec<StackError>) {
     let loc = Some(stack.sources.locate(&site.span));
     match &site.reference {
         Ref::Var(name) => {
@@ -157,6 +170,17 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
                 });
             }
         }
+        Ref::Each(which, _) => {
+            let in_for_each = from
+                .and_then(|a| stack.resource(a))
+                .is_some_and(|r| r.for_each.is_some());
+            if !in_for_each {
+                errors.push(
+                    StackError::new(loc, format!("`each.{which}` is used outside a resource with for_each"))
+                        .with_help("add `for_each = [...]` (or a table) to this resource, or write the value"),
+                );
+            }
+        }
         Ref::Lookup { kind, name, attr, .. } => {
             let Some(decl) = stack.lookups.iter().find(|l| &l.kind == kind && &l.name == name) else {
                 errors.push(
@@ -174,8 +198,32 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, _from: Option<&
                 });
             }
         }
-        r @ Ref::Attr { attr, .. } => {
-            let address = r.address().unwrap_or_default();
+        r @ Ref::Attr { attr, kind, name, .. } => {
+            // `kind.name["key"]` and `kind.name[*]` name instances of a for_each resource.
+            let (base, key) = match name.split_once('[') {
+                Some((b, k)) => (format!("{kind}.{b}"), Some(k.trim_end_matches(']').to_string())),
+                None => (r.address().unwrap_or_default(), None),
+            };
+            let each = stack.resource(&base).map(|t| t.for_each.is_some());
+            match (each, &key) {
+                (Some(false), Some(_)) => {
+                    errors.push(StackError::new(
+                        loc,
+                        format!("`{base}` has no for_each: refer to it as `{base}`"),
+                    ));
+                    return;
+                }
+                (Some(true), None) => {
+                    errors.push(
+                        StackError::new(loc, format!("`{base}` has for_each: name an instance")).with_help(format!(
+                            "write `{base}[\"KEY\"].{attr}`, or `{base}[*].{attr}` for the list of all"
+                        )),
+                    );
+                    return;
+                }
+                _ => {}
+            }
+            let address = base;
             let Some(target) = stack.resource(&address) else {
                 errors.push(unknown_resource(stack, &address, loc));
                 return;

@@ -13,11 +13,9 @@ use super::table::{plural_of, K8sKind, Shape};
 
 /// `my_app` -> `my-app`: resource names may hold `_`, Kubernetes names may not.
 pub fn k8s_name(address: &str) -> String {
-    address
-        .split_once('.')
-        .map(|(_, n)| n)
-        .unwrap_or(address)
+    crate::providers::common::name_of(address)
         .replace('_', "-")
+        .to_lowercase()
 }
 
 fn labels(stack: &str, address: &str, extra: Option<&Value>) -> Map<String, Value> {
