@@ -318,3 +318,45 @@ fn for_each_mistakes_are_refused_with_their_place() {
         v.stderr
     );
 }
+
+#[test]
+fn the_network_stack_rewritten_with_for_each_takes_over_the_old_layouts_objects_against_moto() {
+    // stacks/network had four subnet tables; it now has two with for_each,
+    // and [[moved]] entries carry the old state's subnets over.
+    let moto = support::moto::Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    sb.write(
+        "stacks/network/main.toml",
+        include_str!("fixtures/network_before_for_each.toml"),
+    );
+    sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
+    let before = sb.state("network");
+    sb.write("stacks/network/main.toml", include_str!("../stacks/network/main.toml"));
+    // Nothing is created or deleted; the only change is the default Name tag,
+    // which follows the address (`network-public_a` goes; apply tags the
+    // subnet with its new default name).
+    let p = sb.run(&["plan", "stacks/network"]).expect(0);
+    assert!(p.stdout.contains("0 to add, 4 to change, 0 to destroy"), "{}", p.stdout);
+    assert!(
+        p.stdout
+            .contains("subnet.public_a has moved to subnet.public[\"eu-west-1a\"]"),
+        "{}",
+        p.stdout
+    );
+    assert!(p.stdout.contains("- tags.Name = \"network-public_a\""), "{}", p.stdout);
+    assert!(!p.stdout.contains("forces replacement"), "{}", p.stdout);
+    sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
+    let after = sb.state("network");
+    for (old, new) in [
+        ("subnet.public_a", "subnet.public[\"eu-west-1a\"]"),
+        ("subnet.private_b", "subnet.private[\"eu-west-1b\"]"),
+    ] {
+        assert_eq!(
+            before["resources"][old]["id"], after["resources"][new]["id"],
+            "{old} is {new}"
+        );
+    }
+    assert!(after["resources"].get("subnet.public_a").is_none());
+    sb.run(&["plan", "stacks/network", "--detailed-exitcode"]).expect(0);
+    sb.run(&["destroy", "stacks/network", "--auto-approve"]).expect(0);
+}

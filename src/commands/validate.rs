@@ -2,22 +2,19 @@
 
 use std::path::Path;
 
-use super::{check_region, load_stack, Exit};
+use super::{check_region, Exit};
 use crate::providers::Registry;
 
 /// Validate needs no variable values (as Terraform's): a required variable
 /// without one is unknown here, and only `plan` asks for it. Values given
 /// with --var are checked against their declarations all the same.
 pub async fn run(dir: &Path, vars: &[String], registry: &Registry) -> Exit {
-    let (stack, graph) = if vars.is_empty() {
-        let stack = crate::stack::load::load(dir)?;
-        crate::stack::validate::validate(&stack, registry)?;
-        let graph = crate::graph::Graph::build(&stack, &registry.implied_edges(&stack))?;
-        (stack, graph)
-    } else {
-        let l = load_stack(dir, vars, registry)?;
-        (l.stack, l.graph)
-    };
+    let cli_vars = crate::stack::variables::parse_cli_vars(vars)?;
+    let stack = crate::stack::load::load(dir)?;
+    crate::stack::validate::validate(&stack, registry)?;
+    // Given values are checked (names, types); missing ones are unknown.
+    crate::stack::variables::resolve_with(&stack, &cli_vars, &|k| std::env::var(k).ok(), true)?;
+    let graph = crate::graph::Graph::build(&stack, &registry.implied_edges(&stack))?;
     check_region(&stack, registry).await?;
     println!(
         "Success! Stack `{}` is valid: {} resources, {} dependencies.",

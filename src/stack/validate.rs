@@ -327,9 +327,15 @@ fn check_moved(stack: &Stack) -> Vec<StackError> {
     let kind_of = |a: &str| a.split_once('.').map(|(k, _)| k.to_string()).unwrap_or_default();
     for (i, m) in stack.moved.iter().enumerate() {
         let here = Some(stack.sources.locate(&m.span));
-        let problem = if stack.resource(&m.to).is_none() {
+        // An instance `kind.name["key"]` is declared by its for_each resource
+        // (whether the key exists is known once the variables are).
+        let declared = |a: &str| match a.split_once('[') {
+            Some((base, _)) => stack.resource(base).is_some_and(|r| r.for_each.is_some()),
+            None => stack.resource(a).is_some(),
+        };
+        let problem = if !declared(&m.to) {
             Some(format!("[[moved]] to `{}`, which the stack does not declare", m.to))
-        } else if stack.resource(&m.from).is_some() {
+        } else if declared(&m.from) && !m.from.contains('[') {
             Some(format!(
                 "[[moved]] from `{}`, which the stack still declares: a moved resource has one address",
                 m.from

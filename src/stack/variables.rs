@@ -58,6 +58,17 @@ pub fn resolve(
     cli: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, Value>, StackErrors> {
+    resolve_with(stack, cli, env, false)
+}
+
+/// [`resolve`]; with `missing_unknown`, a required variable without a
+/// value is unknown instead of an error (what `validate` needs).
+pub fn resolve_with(
+    stack: &Stack,
+    cli: &[(String, String)],
+    env: &dyn Fn(&str) -> Option<String>,
+    missing_unknown: bool,
+) -> Result<BTreeMap<String, Value>, StackErrors> {
     let mut errors = Vec::new();
     for (name, _) in cli {
         if !stack.variables.contains_key(name) {
@@ -118,6 +129,9 @@ pub fn resolve(
             None => match &var.default {
                 Some(d) => {
                     out.insert(name.clone(), d.clone());
+                }
+                None if missing_unknown => {
+                    out.insert(name.clone(), crate::value::unknown());
                 }
                 None => errors.push(
                     StackError::new(
