@@ -9,6 +9,11 @@
 //! | `caller_identity` | none | `account_id`, `arn`, `user_id`, `partition` |
 //! | `region` | none | `name` |
 //! | `availability_zones` | `state` ("available") | `names`, `zone_ids` |
+//! | `vpc` | `id` or `tags` (exactly one VPC must match) | `id`, `cidr`, `arn` |
+//! | `subnets` | `vpc`, `tags` | `ids` (sorted) |
+//! | `route53_zone` | `name`, `private_zone` (false) | `id`, `name` |
+//! | `iam_role` | `name` | `arn`, `name` |
+//! | `eks_cluster` | `name` | `name`, `arn`, `endpoint`, `version` |
 
 use std::collections::BTreeMap;
 
@@ -22,7 +27,53 @@ pub const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("caller_identity", &[], &["account_id", "arn", "user_id", "partition"]),
     ("region", &[], &["name"]),
     ("availability_zones", &["state"], &["names", "zone_ids"]),
+    ("vpc", &["id", "tags"], &["id", "cidr", "arn"]),
+    ("subnets", &["vpc", "tags"], &["ids"]),
+    ("route53_zone", &["name", "private_zone"], &["id", "name"]),
+    ("iam_role", &["name"], &["arn", "name"]),
+    ("eks_cluster", &["name"], &["name", "arn", "endpoint", "version"]),
 ];
+
+/// The read-only IAM actions of each lookup kind (for `slipway iam-policy`);
+/// GetCallerIdentity needs no permission.
+pub fn actions(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "availability_zones" => &["ec2:DescribeAvailabilityZones"],
+        "vpc" => &["ec2:DescribeVpcs"],
+        "subnets" => &["ec2:DescribeSubnets"],
+        "route53_zone" => &["route53:ListHostedZonesByName"],
+        "iam_role" => &["iam:GetRole"],
+        "eks_cluster" => &["eks:DescribeCluster"],
+        _ => &[],
+    }
+}
+
+/// EC2 filters for `tags = { k = v }` (and `vpc-id` when given).
+fn tag_filters(config: &Value, vpc: Option<&str>) -> Vec<aws_sdk_ec2::types::Filter> {
+    let mut out: Vec<aws_sdk_ec2::types::Filter> = config
+        .get("tags")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .build()
+        })
+        .collect();
+    if let Some(v) = vpc {
+        out.push(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(v).build());
+    }
+    out
+}
+
+fn field<'a>(config: &'a Value, name: &str) -> Result<&'a str, ProviderError> {
+    config
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::new(format!("`{name}` is required (a string)")))
+}
 
 pub fn kind(name: &str) -> Option<&'static (&'static str, &'static [&'static str], &'static [&'static str])> {
     KINDS.iter().find(|k| k.0 == name)
@@ -42,8 +93,25 @@ pub async fn read_all(
     }
     let locals = stack.local_values();
     let no_attrs = |_: &str| None;
-    let scope = crate::plan::make::Scope::new(&no_attrs, variables, &locals, &stack.dir);
-    for l in &stack.lookups {
+    // A lookup may read another (a subnet list by the VPC a lookup found):
+    // read each once every lookup it names has been read.
+    let mut left: Vec<&crate::stack::LookupDecl> = stack.lookups.iter().collect();
+    while !left.is_empty() {
+        let ready = |l: &&crate::stack::LookupDecl| {
+            l.refs.iter().all(|r| match &r.reference {
+                crate::stack::template::Ref::Lookup { kind, name, .. } => out.contains_key(&format!("{kind}.{name}")),
+                _ => true,
+            })
+        };
+        let Some(i) = left.iter().position(ready) else {
+            let names: Vec<String> = left.iter().map(|l| format!("lookup.{}.{}", l.kind, l.name)).collect();
+            return Err(ProviderError::new(format!(
+                "these lookups read each other in a cycle, or read one that is not declared: {}",
+                names.join(", ")
+            )));
+        };
+        let l = left.remove(i);
+        let scope = crate::plan::make::Scope::new(&no_attrs, variables, &locals, &stack.dir).with_lookups(&out);
         let config = crate::stack::template::resolve(&l.config, &scope)
             .map_err(|e| ProviderError::new(format!("lookup.{}.{}: {e}", l.kind, l.name)))?;
         let value = read(&l.kind, &config, ctx)
@@ -110,6 +178,133 @@ async fn read(kind: &str, config: &Value, ctx: &Ctx) -> Result<Value, ProviderEr
                 "zone_ids": zones.iter().map(|z| z.1.clone()).collect::<Vec<_>>(),
             }))
         }
+        "vpc" => {
+            let mut req = aws.ec2.describe_vpcs();
+            if let Some(id) = config.get("id").and_then(Value::as_str) {
+                req = req.vpc_ids(id);
+            }
+            for f in tag_filters(config, None) {
+                req = req.filters(f);
+            }
+            if config.get("id").is_none() && config.get("tags").is_none() {
+                return Err(ProviderError::new("give `id` or `tags` to find the VPC by"));
+            }
+            let got = req.send().await.map_err(|e| {
+                ProviderError::new(format!(
+                    "ec2 DescribeVpcs: {}",
+                    aws_sdk_ec2::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            match got.vpcs() {
+                [v] => Ok(json!({
+                    "id": v.vpc_id().unwrap_or_default(),
+                    "cidr": v.cidr_block().unwrap_or_default(),
+                    "arn": format!("arn:{}:ec2:{}:{}:vpc/{}", partition_of(&aws.region), aws.region, v.owner_id().unwrap_or_default(), v.vpc_id().unwrap_or_default()),
+                })),
+                [] => Err(ProviderError::new("no VPC matches")),
+                many => Err(ProviderError::new(format!(
+                    "{} VPCs match ({}): narrow the tags, slipway will not guess",
+                    many.len(),
+                    many.iter().filter_map(|v| v.vpc_id()).collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        }
+        "subnets" => {
+            let mut req = aws.ec2.describe_subnets();
+            for f in tag_filters(config, config.get("vpc").and_then(Value::as_str)) {
+                req = req.filters(f);
+            }
+            let got = req.send().await.map_err(|e| {
+                ProviderError::new(format!(
+                    "ec2 DescribeSubnets: {}",
+                    aws_sdk_ec2::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            let mut ids: Vec<String> = got
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_id().map(str::to_string))
+                .collect();
+            ids.sort();
+            Ok(json!({ "ids": ids }))
+        }
+        "route53_zone" => {
+            let want = format!("{}.", field(config, "name")?.trim_end_matches('.'));
+            let private = config.get("private_zone").and_then(Value::as_bool).unwrap_or(false);
+            let got = aws
+                .route53
+                .list_hosted_zones_by_name()
+                .dns_name(&want)
+                .send()
+                .await
+                .map_err(|e| {
+                    ProviderError::new(format!(
+                        "route53 ListHostedZonesByName: {}",
+                        aws_sdk_route53::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+            let found: Vec<_> = got
+                .hosted_zones()
+                .iter()
+                .filter(|z| z.name() == want)
+                .filter(|z| z.config().map(|c| c.private_zone()).unwrap_or(false) == private)
+                .collect();
+            match found.as_slice() {
+                [z] => {
+                    Ok(json!({ "id": z.id().trim_start_matches("/hostedzone/"), "name": want.trim_end_matches('.') }))
+                }
+                [] => Err(ProviderError::new(format!(
+                    "no {} hosted zone is named {want}",
+                    if private { "private" } else { "public" }
+                ))),
+                many => Err(ProviderError::new(format!(
+                    "{} hosted zones are named {want}; slipway will not guess",
+                    many.len()
+                ))),
+            }
+        }
+        "iam_role" => {
+            let name = field(config, "name")?;
+            let got = aws.iam.get_role().role_name(name).send().await.map_err(|e| {
+                ProviderError::new(format!(
+                    "iam GetRole {name}: {}",
+                    aws_sdk_iam::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            let role = got
+                .role()
+                .ok_or_else(|| ProviderError::new(format!("no role {name}")))?;
+            Ok(json!({ "arn": role.arn(), "name": role.role_name() }))
+        }
+        "eks_cluster" => {
+            let name = field(config, "name")?;
+            let got = aws.eks.describe_cluster().name(name).send().await.map_err(|e| {
+                ProviderError::new(format!(
+                    "eks DescribeCluster {name}: {}",
+                    aws_sdk_eks::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            let c = got
+                .cluster()
+                .ok_or_else(|| ProviderError::new(format!("no cluster {name}")))?;
+            Ok(json!({
+                "name": c.name().unwrap_or_default(),
+                "arn": c.arn().unwrap_or_default(),
+                "endpoint": c.endpoint().unwrap_or_default(),
+                "version": c.version().unwrap_or_default(),
+            }))
+        }
         other => Err(ProviderError::new(format!("unknown lookup kind `{other}`"))),
+    }
+}
+
+/// The partition of a region (`cn-north-1` -> `aws-cn`).
+fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
     }
 }

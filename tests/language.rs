@@ -360,3 +360,85 @@ fn the_network_stack_rewritten_with_for_each_takes_over_the_old_layouts_objects_
     sb.run(&["plan", "stacks/network", "--detailed-exitcode"]).expect(0);
     sb.run(&["destroy", "stacks/network", "--auto-approve"]).expect(0);
 }
+
+#[test]
+fn lookups_find_a_vpc_by_tags_its_subnets_a_hosted_zone_and_a_role_against_moto() {
+    // A platform stack makes a VPC; another stack finds it by its tags and
+    // builds on it, without owning it.
+    let moto = support::moto::Moto::start();
+    let sb = Sandbox::with_moto(&moto);
+    let zone = moto.hosted_zone("example.com");
+    sb.write(
+        "stacks/platform/main.toml",
+        r#"
+[stack]
+name = "platform"
+region = "us-east-1"
+
+[vpc.shared]
+cidr = "10.9.0.0/16"
+tags = { team = "platform" }
+
+[subnet.a]
+vpc = "${vpc.shared.id}"
+cidr = "10.9.1.0/24"
+availability_zone = "us-east-1a"
+tags = { tier = "private" }
+
+[iam_role.deployer]
+name = "platform-deployer"
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "eks.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+"#,
+    );
+    sb.run(&["apply", "stacks/platform", "--auto-approve"]).expect(0);
+    let platform = sb.state("platform");
+    sb.write(
+        "stacks/team/main.toml",
+        r#"
+[stack]
+name = "team"
+region = "us-east-1"
+
+[lookup.vpc.shared]
+tags = { team = "platform" }
+
+[lookup.subnets.private]
+vpc = "${lookup.vpc.shared.id}"
+tags = { tier = "private" }
+
+[lookup.route53_zone.main]
+name = "example.com"
+
+[lookup.iam_role.deployer]
+name = "platform-deployer"
+
+[data.facts]
+input = { vpc = "${lookup.vpc.shared.id}", cidr = "${lookup.vpc.shared.cidr}", subnets = "${lookup.subnets.private.ids}", zone = "${lookup.route53_zone.main.id}", role = "${lookup.iam_role.deployer.arn}" }
+"#,
+    );
+    sb.run(&["apply", "stacks/team", "--auto-approve"]).expect(0);
+    let out = sb.state("team")["resources"]["data.facts"]["attributes"]["output"].clone();
+    assert_eq!(out["vpc"], platform["resources"]["vpc.shared"]["id"]);
+    assert_eq!(out["cidr"], "10.9.0.0/16");
+    assert_eq!(
+        out["subnets"],
+        serde_json::json!([platform["resources"]["subnet.a"]["id"]])
+    );
+    assert_eq!(out["zone"], zone);
+    assert_eq!(
+        out["role"],
+        platform["resources"]["iam_role.deployer"]["attributes"]["arn"]
+    );
+    // The team's destroy leaves the platform's objects alone.
+    sb.run(&["destroy", "stacks/team", "--auto-approve"]).expect(0);
+    sb.run(&["plan", "stacks/platform", "--detailed-exitcode"]).expect(0);
+
+    // A lookup that matches nothing stops the plan before anything changes.
+    sb.write(
+        "stacks/team/main.toml",
+        "[stack]\nname = \"team\"\nregion = \"us-east-1\"\n\n[lookup.vpc.x]\ntags = { team = \"nobody\" }\n\n[data.a]\ninput = \"${lookup.vpc.x.id}\"\n",
+    );
+    let p = sb.run(&["plan", "stacks/team"]);
+    assert_eq!(p.code, 1);
+    assert!(p.stderr.contains("lookup.vpc.x: no VPC matches"), "{}", p.stderr);
+}

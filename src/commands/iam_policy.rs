@@ -27,10 +27,17 @@ pub async fn run(dir: &Path, vars: &[String], plan_only: bool, account: Option<&
             }
         }
     }
-    if stack.lookups.iter().any(|l| l.kind == "availability_zones") {
-        // sts:GetCallerIdentity needs no permission; the zones do.
+    let mut lookup_reads: Vec<&'static str> = stack
+        .lookups
+        .iter()
+        .flat_map(|l| crate::lookup::actions(&l.kind).iter().copied())
+        .collect();
+    lookup_reads.sort();
+    lookup_reads.dedup();
+    if !lookup_reads.is_empty() {
+        // What the lookups read (sts:GetCallerIdentity needs no permission).
         kinds.push(Permissions {
-            read: &["ec2:DescribeAvailabilityZones"],
+            read: Box::leak(lookup_reads.into_boxed_slice()),
             ..Permissions::NONE
         });
     }

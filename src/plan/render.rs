@@ -123,6 +123,9 @@ fn header(c: &Change) -> String {
 fn render_change(out: &mut String, c: &Change) {
     out.push_str(&header(c));
     let name = c.address.split_once('.').map(|(_, n)| n).unwrap_or(&c.address);
+    // An instance `kind.name["key"]`: the header above names the key, the
+    // block its resource (as Terraform shows it).
+    let name = name.split_once('[').map(|(base, _)| base).unwrap_or(name);
     let sym = c.action.symbol();
     let _ = writeln!(out, "{sym:>3} {} \"{name}\" {{", c.kind);
     let empty = Value::Object(Default::default());
