@@ -246,10 +246,15 @@ fn for_each_makes_one_instance_per_key_and_a_new_key_touches_only_its_instance()
     let sb = Sandbox::new();
     sb.write("stacks/each/main.toml", EACH);
     sb.run(&["validate", "stacks/each"]).expect(0);
-    let p = sb.run(&["plan", "stacks/each"]).expect(0);
+    let p = sb.run(&["plan", "stacks/each", "--out", "each.plan"]).expect(0);
     assert!(p.stdout.contains("Plan: 6 to add"), "{}", p.stdout);
-    assert!(p.stdout.contains("data.subnet[\"us-west-2a\"]"), "{}", p.stdout);
-    sb.run(&["apply", "stacks/each", "--auto-approve"]).expect(0);
+    assert!(
+        p.stdout.contains("data.subnet[\"us-west-2a\"] will be created"),
+        "{}",
+        p.stdout
+    );
+    // A saved plan applies the same instances.
+    sb.run(&["apply", "each.plan"]).expect(0);
     let st = sb.state("each");
     let out = |a: &str| st["resources"][a]["attributes"]["output"].clone();
     assert_eq!(out("data.subnet[\"us-west-2b\"]")["cidr"], "10.0.1.0/24");
@@ -429,6 +434,16 @@ input = { vpc = "${lookup.vpc.shared.id}", cidr = "${lookup.vpc.shared.cidr}", s
         out["role"],
         platform["resources"]["iam_role.deployer"]["attributes"]["arn"]
     );
+    // What the lookups call is in the read-only policy.
+    let policy = sb.run(&["iam-policy", "stacks/team", "--plan"]).expect(0);
+    for action in [
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "route53:ListHostedZonesByName",
+        "iam:GetRole",
+    ] {
+        assert!(policy.stdout.contains(action), "{action}: {}", policy.stdout);
+    }
     // The team's destroy leaves the platform's objects alone.
     sb.run(&["destroy", "stacks/team", "--auto-approve"]).expect(0);
     sb.run(&["plan", "stacks/platform", "--detailed-exitcode"]).expect(0);
