@@ -14,6 +14,10 @@
 //! | `route53_zone` | `name`, `private_zone` (false) | `id`, `name` |
 //! | `iam_role` | `name` | `arn`, `name` |
 //! | `eks_cluster` | `name` | `name`, `arn`, `endpoint`, `version` |
+//! | `stack` | `dir` (another stack of the repository, with the same `--env`) | its outputs |
+//!
+//! `stack` reads the other stack's state through its own location (local
+//! file or `[stack.backend]`), without its lock, and never writes it.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +36,8 @@ pub const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("route53_zone", &["name", "private_zone"], &["id", "name"]),
     ("iam_role", &["name"], &["arn", "name"]),
     ("eks_cluster", &["name"], &["name", "arn", "endpoint", "version"]),
+    // Any output of the other stack.
+    ("stack", &["dir"], &[]),
 ];
 
 /// The read-only IAM actions of each lookup kind (for `slipway iam-policy`);
@@ -114,9 +120,12 @@ pub async fn read_all(
         let scope = crate::plan::make::Scope::new(&no_attrs, variables, &locals, &stack.dir).with_lookups(&out);
         let config = crate::stack::template::resolve(&l.config, &scope)
             .map_err(|e| ProviderError::new(format!("lookup.{}.{}: {e}", l.kind, l.name)))?;
-        let value = read(&l.kind, &config, ctx)
-            .await
-            .map_err(|e| ProviderError::new(format!("lookup.{}.{}: {}", l.kind, l.name, e.message)))?;
+        let value = if l.kind == "stack" {
+            stack_outputs(stack, &config).await
+        } else {
+            read(&l.kind, &config, ctx).await
+        };
+        let value = value.map_err(|e| ProviderError::new(format!("lookup.{}.{}: {}", l.kind, l.name, e.message)))?;
         out.insert(format!("{}.{}", l.kind, l.name), value);
     }
     Ok(out)
@@ -307,4 +316,49 @@ fn partition_of(region: &str) -> &'static str {
     } else {
         "aws"
     }
+}
+
+/// The outputs another stack of the repository has in its state: read
+/// without its lock, never written. Sensitive outputs are left out (the
+/// state holds only their hashes).
+async fn stack_outputs(stack: &Stack, config: &Value) -> Result<Value, ProviderError> {
+    let dir = field(config, "dir")?;
+    let path = stack.dir.join(dir);
+    let roots = crate::operator::repository_roots();
+    let real = path
+        .canonicalize()
+        .map_err(|e| ProviderError::new(format!("dir {dir:?}: {e}")))?;
+    if !roots.iter().any(|r| real.starts_with(r)) {
+        return Err(ProviderError::new(format!(
+            "dir {dir:?} is outside the repository ({}); a stack reads only stacks of its own repository",
+            real.display()
+        )));
+    }
+    let other = crate::stack::load::load(&path).map_err(|e| ProviderError::new(format!("loading {dir}: {e}")))?;
+    let store = match other.s3_backend() {
+        Some(c) => crate::state::store::Store::open(Some(&c), std::path::Path::new("")).await,
+        None => crate::state::store::Store::Local(other.default_state_path()),
+    };
+    let snapshot = store
+        .read()
+        .await
+        .map_err(|e| ProviderError::new(format!("reading the state of {}: {e}", other.name)))?;
+    let (state, _) = store
+        .replay(snapshot)
+        .await
+        .map_err(|e| ProviderError::new(format!("reading the state of {}: {e}", other.name)))?;
+    let state = state.ok_or_else(|| {
+        ProviderError::new(format!(
+            "stack `{}` ({dir}) has no state yet at {}: apply it first",
+            other.name,
+            store.location().display()
+        ))
+    })?;
+    let outputs: serde_json::Map<String, Value> = state
+        .outputs
+        .into_iter()
+        .filter(|(_, o)| !o.sensitive)
+        .map(|(k, o)| (k, o.value))
+        .collect();
+    Ok(Value::Object(outputs))
 }

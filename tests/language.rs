@@ -457,3 +457,53 @@ input = { vpc = "${lookup.vpc.shared.id}", cidr = "${lookup.vpc.shared.cidr}", s
     assert_eq!(p.code, 1);
     assert!(p.stderr.contains("lookup.vpc.x: no VPC matches"), "{}", p.stderr);
 }
+
+#[test]
+fn a_stack_reads_another_stacks_outputs_from_its_state_without_owning_anything_of_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        "stacks/platform/main.toml",
+        "[stack]\nname = \"platform\"\n\n[data.cluster]\ninput = { name = \"blog\" }\n\n[outputs]\ncluster_name = \"${data.cluster.output.name}\"\ncluster_id = \"${data.cluster.id}\"\ntoken = { value = \"${data.cluster.id}\", sensitive = true }\n",
+    );
+    sb.write(
+        "stacks/app/main.toml",
+        "[stack]\nname = \"app\"\n\n[lookup.stack.platform]\ndir = \"../platform\"\n\n[data.app]\ninput = { cluster = \"${lookup.stack.platform.cluster_name}\", id = \"${lookup.stack.platform.cluster_id}\" }\n",
+    );
+    sb.run(&["validate", "stacks/app"]).expect(0);
+    // Before the platform exists, the plan says what to do.
+    let p = sb.run(&["plan", "stacks/app"]);
+    assert_eq!(p.code, 1);
+    assert!(
+        p.stderr.contains("stack `platform` (../platform) has no state yet"),
+        "{}",
+        p.stderr
+    );
+
+    sb.run(&["apply", "stacks/platform", "--auto-approve"]).expect(0);
+    let serial = sb.state("platform")["serial"].clone();
+    sb.run(&["apply", "stacks/app", "--auto-approve"]).expect(0);
+    let out = sb.state("app")["resources"]["data.app"]["attributes"]["output"].clone();
+    assert_eq!(out["cluster"], "blog");
+    assert_eq!(out["id"], sb.state("platform")["resources"]["data.cluster"]["id"]);
+    assert_eq!(
+        sb.state("platform")["serial"],
+        serial,
+        "the platform's state is only read"
+    );
+
+    // A sensitive output is not shared; a directory outside the repository is refused.
+    sb.write(
+        "stacks/app/main.toml",
+        "[stack]\nname = \"app\"\n\n[lookup.stack.platform]\ndir = \"../platform\"\n\n[data.app]\ninput = \"${lookup.stack.platform.token}\"\n",
+    );
+    let p = sb.run(&["plan", "stacks/app"]);
+    assert_eq!(p.code, 1);
+    assert!(p.stderr.contains("has no output `token`"), "{}", p.stderr);
+    sb.write(
+        "stacks/app/main.toml",
+        "[stack]\nname = \"app\"\n\n[lookup.stack.x]\ndir = \"/etc\"\n\n[data.app]\ninput = \"${lookup.stack.x.a}\"\n",
+    );
+    let p = sb.run(&["plan", "stacks/app"]);
+    assert_eq!(p.code, 1);
+    assert!(p.stderr.contains("outside the repository"), "{}", p.stderr);
+}

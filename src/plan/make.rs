@@ -110,7 +110,17 @@ impl template::Env for Scope<'_> {
             let Some(read) = self.lookups.and_then(|l| l.get(&format!("{kind}.{name}"))) else {
                 return Ok(crate::value::unknown());
             };
-            let v = read.get(attr).cloned().unwrap_or(Value::Null);
+            let v = match read.get(attr) {
+                Some(v) => v.clone(),
+                None if kind == "stack" => {
+                    let has: Vec<&String> = read.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+                    return Err(format!(
+                        "lookup.stack.{name} has no output `{attr}` (it has: {}; sensitive outputs are not shared)",
+                        has.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                None => Value::Null,
+            };
             return template::follow(&v, path)
                 .ok_or_else(|| format!("`lookup.{kind}.{name}.{attr}` has no element `{}`", path.join(".")));
         }

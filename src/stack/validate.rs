@@ -190,7 +190,8 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, from: Option<&s
                 return;
             };
             let attrs = crate::lookup::kind(&decl.kind).map(|k| k.2).unwrap_or(&[]);
-            if !attrs.contains(&attr.as_str()) {
+            // Another stack's outputs are known only once its state is read.
+            if decl.kind != "stack" && !attrs.contains(&attr.as_str()) {
                 let e = StackError::new(loc, format!("`lookup.{kind}.{name}` has no attribute `{attr}`"));
                 errors.push(match did_you_mean(attr, attrs.iter().copied()) {
                     Some(s) => e.with_help(format!("did you mean `lookup.{kind}.{name}.{s}`?")),
