@@ -270,6 +270,21 @@ fn for_each_makes_one_instance_per_key_and_a_new_key_touches_only_its_instance()
     sb.run(&["plan", "stacks/each", "--detailed-exitcode"]).expect(0);
     sb.run(&["state", "show", "data.subnet[\"us-west-2a\"]", "--stack", "stacks/each"])
         .expect(0);
+    // --target takes an instance, or the resource for all its instances.
+    let d = sb
+        .run(&[
+            "plan",
+            "stacks/each",
+            "--destroy",
+            "--target",
+            "data.subnet[\"us-west-2b\"]",
+        ])
+        .expect(0);
+    assert!(d.stdout.contains("0 to add, 0 to change, 2 to destroy"), "{}", d.stdout);
+    let d = sb
+        .run(&["plan", "stacks/each", "--destroy", "--target", "data.subnet"])
+        .expect(0);
+    assert!(d.stdout.contains("0 to add, 0 to change, 5 to destroy"), "{}", d.stdout);
 
     // A third zone: one subnet more, and the list that reads them all changes.
     let p = sb

@@ -103,6 +103,15 @@ fn target(
     stack: &crate::stack::Stack,
     state: Option<&State>,
 ) -> Result<(), CmdError> {
+    // A for_each resource's address targets all its instances.
+    let targets: Vec<String> = targets
+        .iter()
+        .flat_map(|t| match stack.instances.get(t) {
+            Some(all) => all.clone(),
+            None => vec![t.clone()],
+        })
+        .collect();
+    let targets = targets.as_slice();
     if let Some(t) = targets
         .iter()
         .find(|t| stack.resource(t).is_none() && !state.is_some_and(|s| s.resources.contains_key(t.as_str())))
