@@ -232,6 +232,17 @@ fn a_stack_that_calls_aws_without_any_region_is_refused_before_anything_is_locke
         );
     }
     assert!(!sb.exists("state/noregion.json"), "nothing written");
+    // A stack whose only AWS calls are lookups needs a region too.
+    sb.write(
+        "l/main.toml",
+        "[stack]\nname = \"lookups\"\n\n[lookup.caller_identity.me]\n\n[data.a]\ninput = \"${lookup.caller_identity.me.account_id}\"\n",
+    );
+    let r = sb.run(&["plan", "l"]).expect(1);
+    assert!(
+        r.stderr.contains("stack `lookups` calls AWS but names no region"),
+        "{}",
+        r.stderr
+    );
     // The SDK's region does: AWS_REGION, as any AWS tool takes it.
     sb.env.push(("AWS_REGION".into(), "eu-west-1".into()));
     sb.run(&["validate", "s"]).expect(0);

@@ -80,7 +80,7 @@ pub async fn check_region(stack: &Stack, registry: &Registry) -> Result<(), CmdE
     let calls_aws = stack.resources.iter().any(|r| {
         registry.get(&r.kind).and_then(|k| k.aws_permissions()).is_some()
             && (!crate::providers::k8s::table::is_kubernetes(&r.kind) || r.config.get("cluster").is_some())
-    });
+    }) || stack.lookups.iter().any(|l| l.kind != "stack");
     if !calls_aws || crate::providers::aws::sdk_region().await.is_some() {
         return Ok(());
     }
