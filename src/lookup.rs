@@ -208,7 +208,7 @@ async fn read(kind: &str, config: &Value, ctx: &Ctx) -> Result<Value, ProviderEr
                 [v] => Ok(json!({
                     "id": v.vpc_id().unwrap_or_default(),
                     "cidr": v.cidr_block().unwrap_or_default(),
-                    "arn": format!("arn:{}:ec2:{}:{}:vpc/{}", partition_of(&aws.region), aws.region, v.owner_id().unwrap_or_default(), v.vpc_id().unwrap_or_default()),
+                    "arn": format!("arn:{}:ec2:{}:{}:vpc/{}", crate::providers::aws::permissions::partition(&aws.region), aws.region, v.owner_id().unwrap_or_default(), v.vpc_id().unwrap_or_default()),
                 })),
                 [] => Err(ProviderError::new("no VPC matches")),
                 many => Err(ProviderError::new(format!(
@@ -304,17 +304,6 @@ async fn read(kind: &str, config: &Value, ctx: &Ctx) -> Result<Value, ProviderEr
             }))
         }
         other => Err(ProviderError::new(format!("unknown lookup kind `{other}`"))),
-    }
-}
-
-/// The partition of a region (`cn-north-1` -> `aws-cn`).
-fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }
 

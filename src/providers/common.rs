@@ -33,6 +33,20 @@ pub fn name_of(address: &str) -> String {
     }
 }
 
+/// A kind with nothing outside the state to read (`data`, `k8s_check`):
+/// what the state holds is what exists.
+pub fn as_stored(reqs: &[super::ReadRequest<'_>]) -> Vec<Option<super::Live>> {
+    reqs.iter()
+        .map(|r| {
+            Some(super::Live {
+                id: r.id.to_string(),
+                inputs: r.inputs.clone(),
+                attributes: r.attributes.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Attributes made of `base` plus `extra` (the values of `extra` win).
 pub fn with_attrs(base: &Value, extra: Value) -> Value {
     let mut a = base.as_object().cloned().unwrap_or_default();

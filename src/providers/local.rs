@@ -98,16 +98,7 @@ impl ResourceKind for Data {
 
     async fn read_many(&self, _ctx: &Ctx, items: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
         // Nothing lives outside the state: what the state holds is what exists.
-        Ok(items
-            .iter()
-            .map(|r| {
-                Some(Live {
-                    id: r.id.to_string(),
-                    inputs: r.inputs.clone(),
-                    attributes: r.attributes.clone(),
-                })
-            })
-            .collect())
+        Ok(super::common::as_stored(items))
     }
 
     async fn create(&self, _ctx: &Ctx, _address: &str, config: &Value) -> Result<Live, ProviderError> {

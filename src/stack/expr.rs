@@ -421,37 +421,14 @@ impl Parser {
 /// A reference one step deeper (`.name` or `[key]` after an attribute);
 /// anything else is indexed when evaluated.
 fn deeper(e: Expr, seg: String) -> Expr {
-    match e {
-        Expr::Ref(
-            Ref::Attr {
-                kind,
-                name,
-                attr,
-                mut path,
-            },
-            p,
-        ) => {
+    if let Expr::Ref(mut r, p) = e {
+        if let Some(path) = r.path_mut() {
             path.push(seg);
-            Expr::Ref(Ref::Attr { kind, name, attr, path }, p)
+            return Expr::Ref(r, p);
         }
-        Expr::Ref(
-            Ref::Lookup {
-                kind,
-                name,
-                attr,
-                mut path,
-            },
-            p,
-        ) => {
-            path.push(seg);
-            Expr::Ref(Ref::Lookup { kind, name, attr, path }, p)
-        }
-        Expr::Ref(Ref::Each(which, mut path), p) => {
-            path.push(seg);
-            Expr::Ref(Ref::Each(which, path), p)
-        }
-        e => Expr::Index(Box::new(e), Box::new(Expr::Lit(Value::String(seg))), 0),
+        return Expr::Index(Box::new(Expr::Ref(r, p)), Box::new(Expr::Lit(Value::String(seg))), 0);
     }
+    Expr::Index(Box::new(e), Box::new(Expr::Lit(Value::String(seg))), 0)
 }
 
 /// The name of one instance of a for_each resource: `private["us-west-2a"]`.

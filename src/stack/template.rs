@@ -34,6 +34,15 @@ pub enum Ref {
 }
 
 impl Ref {
+    /// The path below an attribute, a lookup's attribute or `each.value`
+    /// (`.cidr`, `[0]`); none for a variable or a local.
+    pub fn path_mut(&mut self) -> Option<&mut Vec<String>> {
+        match self {
+            Ref::Attr { path, .. } | Ref::Lookup { path, .. } | Ref::Each(_, path) => Some(path),
+            Ref::Var(_) | Ref::Local(_) => None,
+        }
+    }
+
     /// `kind.name` for an attribute reference.
     pub fn address(&self) -> Option<String> {
         match self {

@@ -169,16 +169,7 @@ impl ResourceKind for K8sCheck {
 
     /// Nothing lives in the cluster: what was checked stays as it was.
     async fn read_many(&self, _ctx: &Ctx, reqs: &[ReadRequest<'_>]) -> Result<Vec<Option<Live>>, ProviderError> {
-        Ok(reqs
-            .iter()
-            .map(|r| {
-                Some(Live {
-                    id: r.id.to_string(),
-                    inputs: r.inputs.clone(),
-                    attributes: r.attributes.clone(),
-                })
-            })
-            .collect())
+        Ok(crate::providers::common::as_stored(reqs))
     }
 
     async fn create(&self, ctx: &Ctx, _address: &str, config: &Value) -> Result<Live, ProviderError> {
