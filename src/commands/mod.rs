@@ -58,8 +58,16 @@ pub struct Loaded {
 pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Loaded, CmdError> {
     let cli_vars = stack::variables::parse_cli_vars(vars)?;
     let mut stack = stack::load::load(dir)?;
-    stack::validate::validate(&stack, registry)?;
+    // A stack with modules is checked once they are flattened into it
+    // (their for_each needs the variables).
+    if stack.modules.is_empty() {
+        stack::validate::validate(&stack, registry)?;
+    }
     let variables = stack::variables::resolve(&stack, &cli_vars, &|k| std::env::var(k).ok())?;
+    if !stack.modules.is_empty() {
+        stack::module::expand(&mut stack, &variables)?;
+        stack::validate::validate(&stack, registry)?;
+    }
     stack::for_each::expand(&mut stack, &variables)?;
     crate::sensitive::declare(&stack, &variables);
     let graph = Graph::build(&stack, &registry.implied_edges(&stack))?;

@@ -37,7 +37,7 @@ pub async fn show(addr: &str, dir: Option<&Path>, state: Option<&Path>) -> Exit 
             .unwrap_or_default();
         CmdError::Other(format!("no resource `{addr}` in {}{hint}", store.location().display()))
     })?;
-    let name = addr.split_once('.').map(|(_, n)| n).unwrap_or(addr);
+    let name = crate::stack::split_address(addr).map(|(_, _, n)| n).unwrap_or(addr);
     println!("# {addr}:");
     println!("{} \"{name}\" {{", r.kind);
     let attrs: std::collections::BTreeMap<String, serde_json::Value> = r
@@ -97,7 +97,7 @@ pub async fn mv(from: &str, to: &str, dir: Option<&Path>, state: Option<&Path>, 
             "an interrupted run left work to settle; run `slipway plan` first".into(),
         ));
     }
-    let same_kind = from.split_once('.').map(|(k, _)| k) == to.split_once('.').map(|(k, _)| k);
+    let same_kind = crate::stack::kind_of(from) == crate::stack::kind_of(to);
     if !same_kind {
         return Err(CmdError::Other(format!(
             "`{from}` and `{to}` are of different kinds: a move keeps the kind; nothing was moved"

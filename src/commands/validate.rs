@@ -10,10 +10,16 @@ use crate::providers::Registry;
 /// with --var are checked against their declarations all the same.
 pub async fn run(dir: &Path, vars: &[String], registry: &Registry) -> Exit {
     let cli_vars = crate::stack::variables::parse_cli_vars(vars)?;
-    let stack = crate::stack::load::load(dir)?;
-    crate::stack::validate::validate(&stack, registry)?;
+    let mut stack = crate::stack::load::load(dir)?;
+    if stack.modules.is_empty() {
+        crate::stack::validate::validate(&stack, registry)?;
+    }
     // Given values are checked (names, types); missing ones are unknown.
-    crate::stack::variables::resolve_with(&stack, &cli_vars, &|k| std::env::var(k).ok(), true)?;
+    let variables = crate::stack::variables::resolve_with(&stack, &cli_vars, &|k| std::env::var(k).ok(), true)?;
+    if !stack.modules.is_empty() {
+        crate::stack::module::expand(&mut stack, &variables)?;
+        crate::stack::validate::validate(&stack, registry)?;
+    }
     let graph = crate::graph::Graph::build(&stack, &registry.implied_edges(&stack))?;
     check_region(&stack, registry).await?;
     println!(

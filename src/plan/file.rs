@@ -56,12 +56,15 @@ pub fn is_plan_file(path: &Path) -> bool {
     path.is_file() && fs::read(path).is_ok_and(|b| b.starts_with(b"{\"slipway_plan\":"))
 }
 
-/// SHA-256 over a stack's files: every `.toml` in its directory and in its
-/// `env/`, by name and content, in name order.
+/// SHA-256 over a stack's files: every `.toml` in its directory, in its
+/// `env/` and in the modules it uses, by name and content, in name order.
 pub fn stack_digest(dir: &Path) -> Result<String, String> {
     use sha2::Digest;
     let mut files = Vec::new();
-    for sub in [dir.to_path_buf(), dir.join("env")] {
+    let dirs = [dir.to_path_buf(), dir.join("env")]
+        .into_iter()
+        .chain(crate::stack::module::source_dirs(dir));
+    for sub in dirs {
         let Ok(rd) = fs::read_dir(&sub) else { continue };
         for e in rd.flatten() {
             let p = e.path();
@@ -73,7 +76,15 @@ pub fn stack_digest(dir: &Path) -> Result<String, String> {
     files.sort();
     let mut h = sha2::Sha256::new();
     for f in files {
-        let rel = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().into_owned();
+        // A module's file by its path in the repository, so a plan made in
+        // one checkout applies in another.
+        let root = crate::stack::state_root(dir);
+        let rel = f
+            .strip_prefix(dir)
+            .or_else(|_| f.strip_prefix(&root))
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .into_owned();
         let bytes = fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         h.update((rel.len() as u64).to_le_bytes());
         h.update(rel.as_bytes());

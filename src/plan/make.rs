@@ -45,6 +45,7 @@ pub fn lookup(r: &Ref, attrs: &dyn Fn(&str) -> Option<Value>, vars: &BTreeMap<St
         Ref::Local(n) => Err(format!("local `{n}` cannot be read here")),
         Ref::Lookup { kind, name, .. } => Err(format!("lookup.{kind}.{name} cannot be read here")),
         Ref::Each(..) => Err("`each` can be used only inside a resource with for_each".into()),
+        Ref::Module { module, output, .. } => Err(format!("`{module}` has no output `{output}`")),
         Ref::Attr { attr, path, .. } => {
             let addr = r.address().unwrap_or_default();
             let a = attrs(&addr).ok_or_else(|| format!("`{addr}` has no attributes yet"))?;
@@ -124,21 +125,16 @@ impl template::Env for Scope<'_> {
             return template::follow(&v, path)
                 .ok_or_else(|| format!("`lookup.{kind}.{name}.{attr}` has no element `{}`", path.join(".")));
         }
-        if let Ref::Attr { kind, name, attr, path } = r {
+        if let Ref::Attr { module, kind, name, attr, path } = r {
             if let Some(base) = name.strip_suffix("[*]") {
                 // Every instance's value, in key order.
                 let all = self
                     .instances
-                    .and_then(|i| i.get(&format!("{kind}.{base}")))
-                    .ok_or_else(|| format!("`{kind}.{base}` has no for_each instances"))?;
+                    .and_then(|i| i.get(&format!("{module}{kind}.{base}")))
+                    .ok_or_else(|| format!("`{module}{kind}.{base}` has no for_each instances"))?;
                 let mut out = Vec::new();
                 for a in all {
-                    let one = Ref::Attr {
-                        kind: kind.clone(),
-                        name: a.split_once('.').map(|(_, n)| n.to_string()).unwrap_or_default(),
-                        attr: attr.clone(),
-                        path: path.clone(),
-                    };
+                    let one = Ref::to_attr(a, attr, path);
                     out.push(lookup(&one, self.attrs, self.vars)?);
                 }
                 return Ok(Value::Array(out));

@@ -122,7 +122,7 @@ fn header(c: &Change) -> String {
 
 fn render_change(out: &mut String, c: &Change) {
     out.push_str(&header(c));
-    let name = c.address.split_once('.').map(|(_, n)| n).unwrap_or(&c.address);
+    let name = crate::stack::split_address(&c.address).map(|(_, _, n)| n).unwrap_or(&c.address);
     // An instance `kind.name["key"]`: the header above names the key, the
     // block its resource (as Terraform shows it).
     let name = name.split_once('[').map(|(base, _)| base).unwrap_or(name);

@@ -11,7 +11,21 @@ use serde_json::Value;
 /// The resource name of an address: `subnet.public_a` -> `public_a`.
 /// The name part of an address, as cloud names can hold it: an instance
 /// `subnet.private["us-west-2a"]` gives `private-us-west-2a`.
+///
+/// Inside a module the module's names come first: `module.web.app.main`
+/// gives `web-main`, `module.web["a"].app.main` gives `web-a-main`.
 pub fn name_of(address: &str) -> String {
+    if let Some((module, _, name)) = crate::stack::split_address(address) {
+        if !module.is_empty() {
+            let mut out = String::new();
+            for part in module.trim_end_matches('.').split("module.").filter(|p| !p.is_empty()) {
+                out.push_str(&name_of(&format!("m.{}", part.trim_end_matches('.'))));
+                out.push('-');
+            }
+            out.push_str(&name_of(&format!("m.{name}")));
+            return out;
+        }
+    }
     let name = address.split_once('.').map(|(_, n)| n).unwrap_or(address);
     match name.split_once('[') {
         Some((base, key)) => {

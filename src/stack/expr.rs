@@ -181,6 +181,9 @@ struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end: usize,
+    /// Each reference read: its first byte, the index of the token after
+    /// it (before any path below it), and what it names.
+    seen: Vec<(usize, usize, Ref)>,
 }
 
 impl Parser {
@@ -264,7 +267,7 @@ impl Parser {
                 self.expect("]", "to close the index")?;
                 e = match (e, &i) {
                     // `kind.name.attr[0]` / `["k"]` stays a reference path.
-                    (e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..), _), Expr::Lit(v))
+                    (e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. }, _), Expr::Lit(v))
                         if v.is_string() || v.is_number() =>
                     {
                         deeper(e, key_text(v))
@@ -277,7 +280,7 @@ impl Parser {
                 };
                 self.pos += 1;
                 e = match e {
-                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..), _) => deeper(e, name),
+                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. }, _) => deeper(e, name),
                     e => Expr::Index(Box::new(e), Box::new(Expr::Lit(json!(name))), at),
                 };
             } else {
@@ -357,8 +360,68 @@ impl Parser {
         }
     }
 
-    /// `var.x`, `local.x`, `kind.name.attr`.
+    /// `var.x`, `local.x`, `kind.name.attr`, `module.m.kind.name.attr`.
     fn reference(&mut self, first: String, at: usize) -> Result<Expr, ExprError> {
+        let e = self.reference_head(first, at)?;
+        if let Expr::Ref(r, _) = &e {
+            self.seen.push((at, self.pos, r.clone()));
+        }
+        Ok(e)
+    }
+
+    fn reference_head(&mut self, mut first: String, at: usize) -> Result<Expr, ExprError> {
+        // A resource inside a module: `module.NAME["key"].` before its kind.
+        let mut module = String::new();
+        while first == "module" {
+            let (Some(Tok::Op(".")), Some(Tok::Ident(m))) = (
+                self.toks.get(self.pos).map(|t| &t.0),
+                self.toks.get(self.pos + 1).map(|t| t.0.clone()),
+            ) else {
+                return fail(at, "write `module.NAME.OUTPUT`");
+            };
+            self.pos += 2;
+            let mut m = m;
+            if self.peek() == Some(&Tok::Op("[")) {
+                if let Some((Tok::Str(k), _)) = self.toks.get(self.pos + 1).cloned() {
+                    self.pos += 2;
+                    self.expect("]", "to close the module instance key")?;
+                    m = instance(&m, &k);
+                }
+            }
+            if !self.eat(".") {
+                return fail(at, format!("`module.{m}` is a module: write `module.{m}.OUTPUT`"));
+            }
+            match self.peek().cloned() {
+                Some(Tok::Ident(next)) => {
+                    self.pos += 1;
+                    module.push_str(&format!("module.{m}."));
+                    first = next;
+                }
+                _ => return fail(self.at(), "expected a name after `.`"),
+            }
+        }
+        if !module.is_empty() && matches!(first.as_str(), "var" | "local" | "each" | "lookup") {
+            return fail(at, format!("`{module}{first}` is not a reference: a module's values are read through its outputs"));
+        }
+        if !module.is_empty() {
+            // `module.m.OUTPUT` unless `kind.name.attr` follows (a resource
+            // inside the module).
+            let tok = |i: usize| self.toks.get(self.pos + i).map(|t| &t.0);
+            let resource = tok(0) == Some(&Tok::Op("."))
+                && matches!(tok(1), Some(Tok::Ident(_)))
+                && (tok(2) == Some(&Tok::Op("[")) || tok(2) == Some(&Tok::Op("[*]"))
+                    || (tok(2) == Some(&Tok::Op(".")) && matches!(tok(3), Some(Tok::Ident(_)))));
+            if !resource {
+                return Ok(Expr::Ref(
+                    Ref::Module {
+                        module,
+                        output: first,
+                        path: Vec::new(),
+                    },
+                    at,
+                ));
+            }
+        }
         let mut segs = vec![first];
         let need = |s: &str| match s {
             "var" | "local" | "each" => 2,
@@ -408,6 +471,7 @@ impl Parser {
                 path: Vec::new(),
             },
             _ => Ref::Attr {
+                module,
                 kind: segs[0].clone(),
                 name: segs[1].clone(),
                 attr: segs[2].clone(),
@@ -499,6 +563,7 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
         toks,
         pos: 0,
         end: src.len(),
+        seen: Vec::new(),
     };
     let e = p.expr()?;
     if p.pos < p.toks.len() {
@@ -508,6 +573,36 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
         );
     }
     Ok(e)
+}
+
+/// An expression's text with some references written otherwise: `f` gets
+/// each reference (without the path below it) and gives the text to put in
+/// its place, or None to keep it. Modules are flattened with this.
+pub fn rewrite_refs(src: &str, f: &mut dyn FnMut(&Ref) -> Option<String>) -> Result<String, ExprError> {
+    let toks = lex(src)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: src.len(),
+        seen: Vec::new(),
+    };
+    p.expr()?;
+    let mut out = String::new();
+    let mut last = 0;
+    let mut seen = std::mem::take(&mut p.seen);
+    seen.sort_by_key(|s| s.0);
+    for (start, next, r) in seen {
+        let Some(text) = f(&r) else { continue };
+        // The end of the reference's last token: where the next one starts,
+        // less the blanks between them.
+        let stop = p.toks.get(next).map(|t| t.1).unwrap_or(src.len());
+        let end = start + src[start..stop].trim_end().len();
+        out.push_str(&src[last..start]);
+        out.push_str(&text);
+        last = end;
+    }
+    out.push_str(&src[last..]);
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -1077,6 +1172,7 @@ mod tests {
         assert_eq!(
             refs,
             vec![Ref::Attr {
+                module: String::new(),
                 kind: "subnet".into(),
                 name: "a".into(),
                 attr: "ids".into(),

@@ -73,7 +73,7 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
         for (key, value) in items {
             let mut one = r.clone();
             one.name = expr::instance(&r.name, &key);
-            one.address = format!("{}.{}", r.kind, one.name);
+            one.address = format!("{}{}.{}", r.module, r.kind, one.name);
             one.config = match template::bind_each(&r.config, &key, &value) {
                 Ok(c) => c,
                 Err(e) => {
@@ -92,18 +92,13 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
     let splat = |refs: &mut Vec<RefSite>| {
         let mut extra = Vec::new();
         for s in refs.iter() {
-            let Ref::Attr { kind, name, attr, path } = &s.reference else {
+            let Ref::Attr { module, kind, name, attr, path } = &s.reference else {
                 continue;
             };
             let Some(base) = name.strip_suffix("[*]") else { continue };
-            for a in instances.get(&format!("{kind}.{base}")).into_iter().flatten() {
+            for a in instances.get(&format!("{module}{kind}.{base}")).into_iter().flatten() {
                 extra.push(RefSite {
-                    reference: Ref::Attr {
-                        kind: kind.clone(),
-                        name: a.split_once('.').map(|(_, n)| n.to_string()).unwrap_or_default(),
-                        attr: attr.clone(),
-                        path: path.clone(),
-                    },
+                    reference: Ref::to_attr(a, attr, path),
                     text: s.text.clone(),
                     span: s.span.clone(),
                 });
@@ -113,6 +108,16 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
     };
     for r in &mut out {
         splat(&mut r.refs);
+        // `depends_on = ["kind.name"]` of a for_each resource: every instance.
+        if r.depends_on.iter().any(|(d, _)| instances.contains_key(d)) {
+            r.depends_on = std::mem::take(&mut r.depends_on)
+                .into_iter()
+                .flat_map(|(d, span)| match instances.get(&d) {
+                    Some(all) => all.iter().map(|a| (a.clone(), span.clone())).collect(),
+                    None => vec![(d, span)],
+                })
+                .collect();
+        }
     }
     for o in &mut stack.outputs {
         splat(&mut o.refs);

@@ -36,6 +36,18 @@ pub fn is_name(s: &str) -> bool {
 /// Load every `*.toml` file of `dir` into a stack.
 pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
     crate::operator::add_repository_of(dir);
+    load_dir(dir, false)
+}
+
+/// Load a module's directory (`[module.NAME] source`): stack files without
+/// `[stack]`, `[kubernetes]` or `[[moved]]`, which belong to the stack
+/// using it; its `[variables]` are its inputs and its `[outputs]` what the
+/// stack reads of it.
+pub fn load_module(dir: &Path) -> Result<Stack, StackErrors> {
+    load_dir(dir, true)
+}
+
+fn load_dir(dir: &Path, module: bool) -> Result<Stack, StackErrors> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
             "does not exist".to_string()
@@ -114,6 +126,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
         lookups: Vec::new(),
         instances: BTreeMap::new(),
         moved: Vec::new(),
+        modules: Vec::new(),
         env: None,
         base_name: String::new(),
         values: Vec::new(),
@@ -124,6 +137,14 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
     for (file, tree) in &trees {
         let Some(top) = tree.as_table() else { continue };
         for (key, value) in top {
+            if module && matches!(key.name.as_str(), "stack" | "kubernetes" | "moved") {
+                l.err(
+                    *file,
+                    key.span.clone(),
+                    format!("a module cannot declare [{}]: it belongs to the stack that uses the module", key.name),
+                );
+                continue;
+            }
             match key.name.as_str() {
                 // A file holding only [stack.backend] (like Terraform's
                 // backend.tf) goes with the [stack] of another file.
@@ -167,6 +188,7 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
                 "lookup" => load_lookups(&mut l, &mut stack, *file, value),
                 "kubernetes" => load_kubernetes(&mut l, &mut stack, *file, value),
                 "moved" => load_moved(&mut l, &mut stack, *file, value),
+                "module" => load_modules(&mut l, &mut stack, *file, value, dir),
                 kind => load_kind(&mut l, &mut stack, *file, kind, key, value),
             }
         }
@@ -177,6 +199,15 @@ pub fn load(dir: &Path) -> Result<Stack, StackErrors> {
             .ok()
             .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "default".to_string());
+    }
+    if module {
+        stack.base_name = stack.name.clone();
+        stack.sources = l.sources;
+        return if l.errors.is_empty() {
+            Ok(stack)
+        } else {
+            Err(StackErrors(l.errors))
+        };
     }
     if let Some(env) = env {
         // One environment of a stack is an instance of its own: its state,
@@ -512,35 +543,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
         let mut config = serde_json::Map::new();
         for (ek, ev) in entries {
             match ek.name.as_str() {
-                "depends_on" => match &ev.kind {
-                    NodeKind::Array(items) => {
-                        for it in items {
-                            match it.as_str() {
-                                Some(s) => depends_on.push((
-                                    s.to_string(),
-                                    Span {
-                                        file,
-                                        range: it.span.clone(),
-                                    },
-                                )),
-                                None => {
-                                    l.err(
-                                        file,
-                                        it.span.clone(),
-                                        "depends_on entries must be addresses like \"kind.name\"",
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    _ => {
-                        l.err(
-                            file,
-                            ev.span.clone(),
-                            "depends_on must be a list of addresses like [\"kind.name\"]",
-                        );
-                    }
-                },
+                "depends_on" => depends_on = load_depends_on(l, file, ev),
                 "for_each" => {
                     let refs = collect_refs(l, file, ev);
                     for_each = Some((
@@ -614,6 +617,7 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
         stack.index.insert(address.clone(), stack.resources.len());
         stack.resources.push(Resource {
             address,
+            module: String::new(),
             kind: kind.to_string(),
             name: k.name.clone(),
             span,
@@ -627,6 +631,120 @@ fn load_kind(l: &mut Loader, stack: &mut Stack, file: usize, kind: &str, key: &K
             protect,
             for_each,
         });
+    }
+}
+
+/// `depends_on = ["kind.name", ...]`.
+fn load_depends_on(l: &mut Loader, file: usize, ev: &Node) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    match &ev.kind {
+        NodeKind::Array(items) => {
+            for it in items {
+                match it.as_str() {
+                    Some(s) => out.push((
+                        s.to_string(),
+                        Span {
+                            file,
+                            range: it.span.clone(),
+                        },
+                    )),
+                    None => {
+                        l.err(file, it.span.clone(), "depends_on entries must be addresses like \"kind.name\"");
+                    }
+                }
+            }
+        }
+        _ => {
+            l.err(file, ev.span.clone(), "depends_on must be a list of addresses like [\"kind.name\"]");
+        }
+    }
+    out
+}
+
+/// `[module.NAME]`: `source` (a directory, relative to this file's),
+/// `inputs`, `for_each`, `depends_on`.
+fn load_modules(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node, dir: &Path) {
+    let Some(t) = value.as_table() else {
+        l.err(file, value.span.clone(), "`module` must be a table of [module.NAME] tables");
+        return;
+    };
+    for (k, body) in t {
+        let span = Span {
+            file,
+            range: k.span.clone(),
+        };
+        if !is_name(&k.name) {
+            l.err(file, k.span.clone(), format!("`{}` is not a valid module name", k.name));
+            continue;
+        }
+        if stack.modules.iter().any(|m| m.name == k.name) {
+            l.err(file, k.span.clone(), format!("module `{}` is declared twice", k.name));
+            continue;
+        }
+        let Some(entries) = body.as_table() else {
+            l.err(file, k.span.clone(), format!("module `{}` must be a table with `source`", k.name));
+            continue;
+        };
+        let mut decl = super::ModuleDecl {
+            name: k.name.clone(),
+            within: String::new(),
+            source: String::new(),
+            base: dir.to_path_buf(),
+            inputs: BTreeMap::new(),
+            for_each: None,
+            depends_on: Vec::new(),
+            span,
+        };
+        for (ek, ev) in entries {
+            match (ek.name.as_str(), &ev.kind) {
+                ("source", NodeKind::Str(s)) if !s.is_empty() && !s.contains("${") => decl.source = s.clone(),
+                ("source", _) => {
+                    l.err(file, ev.span.clone(), "`source` must be a directory path such as \"../../modules/app\"");
+                }
+                ("inputs", NodeKind::Table(inputs)) => {
+                    for (ik, iv) in inputs {
+                        collect_refs(l, file, iv);
+                        decl.inputs.insert(
+                            ik.name.clone(),
+                            (
+                                iv.to_json(),
+                                Span {
+                                    file,
+                                    range: ik.span.clone(),
+                                },
+                            ),
+                        );
+                    }
+                }
+                ("inputs", _) => {
+                    l.err(file, ev.span.clone(), "`inputs` must be a table: inputs = { name = \"web\" }");
+                }
+                ("for_each", _) => {
+                    collect_refs(l, file, ev);
+                    decl.for_each = Some((
+                        ev.to_json(),
+                        Span {
+                            file,
+                            range: ev.span.clone(),
+                        },
+                    ));
+                }
+                ("depends_on", _) => decl.depends_on = load_depends_on(l, file, ev),
+                (other, _) => {
+                    let fields = ["source", "inputs", "for_each", "depends_on"];
+                    let e = l.err(file, ek.span.clone(), format!("unknown field `{other}` in module `{}`", k.name));
+                    e.help = Some(match did_you_mean(other, fields) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("a module takes {}; its variables are set in `inputs`", fields.join(", ")),
+                    });
+                }
+            }
+        }
+        if decl.source.is_empty() {
+            l.err(file, k.span.clone(), format!("module `{}` needs `source = \"DIR\"`", k.name));
+            continue;
+        }
+        stack.modules.push(decl);
     }
 }
 
@@ -795,7 +913,7 @@ fn load_lookups(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node) {
 /// What a `${local.x}` reads, through every local it names: added to the
 /// references of the resource or output that uses it, at its use, so the
 /// graph orders it after what the local refers to.
-fn expand_local_refs(stack: &mut Stack) {
+pub(crate) fn expand_local_refs(stack: &mut Stack) {
     fn through(locals: &BTreeMap<String, Local>, site: &RefSite, seen: &mut Vec<String>, out: &mut Vec<RefSite>) {
         let Ref::Local(name) = &site.reference else { return };
         if seen.contains(name) {
@@ -831,7 +949,7 @@ fn expand_local_refs(stack: &mut Stack) {
 
 /// An address `kind.name` as written in `[[moved]]`.
 fn is_address(s: &str) -> bool {
-    s.split_once('.').is_some_and(|(k, n)| {
+    super::split_address(s).is_some_and(|(_, k, n)| {
         // `kind.name` or an instance `kind.name["key"]`.
         let n = match n.split_once("[\"") {
             Some((base, key)) if key.ends_with("\"]") && key.len() > 2 => base,

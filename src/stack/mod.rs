@@ -6,6 +6,7 @@ pub mod error;
 pub mod expr;
 pub mod for_each;
 pub mod load;
+pub mod module;
 pub mod node;
 pub mod source;
 pub mod template;
@@ -52,6 +53,10 @@ pub struct Stack {
     pub instances: BTreeMap<String, Vec<String>>,
     /// `[[moved]]`: resources renamed in the stack whose objects stay.
     pub moved: Vec<Moved>,
+    /// `[module.NAME]`: other directories' resources, flattened into this
+    /// stack by `module::expand` (their resources then live here as
+    /// `module.NAME.kind.name`).
+    pub modules: Vec<ModuleDecl>,
     /// The environment selected (`--env`, `SLIPWAY_ENV`); `name` is then
     /// `<base_name>-<env>`.
     pub env: Option<String>,
@@ -158,11 +163,33 @@ impl Stack {
     }
 }
 
+/// `[module.NAME] source = "../../modules/app"`, `inputs = { ... }`.
+#[derive(Debug, Clone)]
+pub struct ModuleDecl {
+    pub name: String,
+    /// The module path it is declared in (`""` at the top, `module.web.`
+    /// for a module inside a module).
+    pub within: String,
+    /// As written, relative to `base`.
+    pub source: String,
+    /// The directory of the file declaring it.
+    pub base: PathBuf,
+    /// `inputs`, references still `${...}` strings, with where each is written.
+    pub inputs: BTreeMap<String, (Value, Span)>,
+    pub for_each: Option<(Value, Span)>,
+    /// `depends_on = ["kind.name", "module.other"]`: every resource of the
+    /// module comes after these.
+    pub depends_on: Vec<(String, Span)>,
+    pub span: Span,
+}
+
 /// `[kind.name]`: one declared resource.
 #[derive(Debug, Clone)]
 pub struct Resource {
-    /// `kind.name`.
+    /// `kind.name`, or `module.NAME.kind.name` inside a module.
     pub address: String,
+    /// The module path the resource lives in: `""`, or `module.web.`.
+    pub module: String,
     pub kind: String,
     pub name: String,
     /// Where the resource's name is written.
@@ -247,3 +274,58 @@ pub struct Output {
 
 /// The fields of a resource table that belong to the engine, not the kind.
 pub const META_FIELDS: &[&str] = &["depends_on", "lifecycle", "timeouts", "protect", "for_each"];
+
+/// The parts of an address: the module path it lives in (`""`, or
+/// `module.web.` / `module.web["a"].module.db.`), its kind and its name
+/// (with any instance key): `module.web.app.main` -> (`module.web.`, `app`,
+/// `main`).
+pub fn split_address(a: &str) -> Option<(&str, &str, &str)> {
+    let mut i = 0;
+    while a[i..].starts_with("module.") {
+        let mut j = i + "module.".len();
+        j += a[j..].find(|c: char| c == '.' || c == '[').unwrap_or(a.len() - j);
+        if a[j..].starts_with("[\"") {
+            // A JSON string key: skip to its closing quote.
+            let mut k = j + 2;
+            let b = a.as_bytes();
+            while k < b.len() && b[k] != b'"' {
+                k += if b[k] == b'\\' { 2 } else { 1 };
+            }
+            j = k + 2; // `"]`
+        }
+        if !a.get(j..)?.starts_with('.') {
+            return None;
+        }
+        i = j + 1;
+    }
+    let (kind, name) = a[i..].split_once('.')?;
+    Some((&a[..i], kind, name))
+}
+
+/// The kind of an address (`module.web.app.main` -> `app`).
+pub fn kind_of(address: &str) -> &str {
+    split_address(address).map(|(_, k, _)| k).unwrap_or(address)
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::split_address;
+
+    #[test]
+    fn addresses_split_into_module_kind_and_name() {
+        assert_eq!(split_address("app.web"), Some(("", "app", "web")));
+        assert_eq!(
+            split_address("subnet.private[\"a.b\"]"),
+            Some(("", "subnet", "private[\"a.b\"]"))
+        );
+        assert_eq!(
+            split_address("module.web.app.main"),
+            Some(("module.web.", "app", "main"))
+        );
+        assert_eq!(
+            split_address("module.web[\"x.\\\"y\"].module.db.data.a[\"k\"]"),
+            Some(("module.web[\"x.\\\"y\"].module.db.", "data", "a[\"k\"]"))
+        );
+        assert_eq!(split_address("module.web"), None);
+    }
+}

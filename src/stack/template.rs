@@ -25,7 +25,18 @@ pub enum Ref {
         attr: String,
         path: Vec<String>,
     },
+    /// `${module.NAME.OUTPUT...}`: a module's output, written in as its
+    /// expression when the module is flattened into the stack.
+    Module {
+        /// `module.NAME.` (with an instance key, or nested modules).
+        module: String,
+        output: String,
+        path: Vec<String>,
+    },
+    /// `${kind.name.attr...}`; inside a module's resources (once
+    /// flattened) `module` is its path, `module.web.` (else empty).
     Attr {
+        module: String,
         kind: String,
         name: String,
         attr: String,
@@ -38,16 +49,30 @@ impl Ref {
     /// (`.cidr`, `[0]`); none for a variable or a local.
     pub fn path_mut(&mut self) -> Option<&mut Vec<String>> {
         match self {
-            Ref::Attr { path, .. } | Ref::Lookup { path, .. } | Ref::Each(_, path) => Some(path),
+            Ref::Attr { path, .. } | Ref::Lookup { path, .. } | Ref::Each(_, path) | Ref::Module { path, .. } => {
+                Some(path)
+            }
             Ref::Var(_) | Ref::Local(_) => None,
+        }
+    }
+
+    /// A reference to `attr` (and below it, `path`) of the resource at `address`.
+    pub fn to_attr(address: &str, attr: &str, path: &[String]) -> Ref {
+        let (module, kind, name) = super::split_address(address).unwrap_or(("", address, ""));
+        Ref::Attr {
+            module: module.to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+            attr: attr.to_string(),
+            path: path.to_vec(),
         }
     }
 
     /// `kind.name` for an attribute reference.
     pub fn address(&self) -> Option<String> {
         match self {
-            Ref::Attr { kind, name, .. } => Some(format!("{kind}.{name}")),
-            Ref::Var(_) | Ref::Local(_) | Ref::Lookup { .. } | Ref::Each(..) => None,
+            Ref::Attr { module, kind, name, .. } => Some(format!("{module}{kind}.{name}")),
+            Ref::Var(_) | Ref::Local(_) | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. } => None,
         }
     }
 }
@@ -221,6 +246,11 @@ pub fn resolve(v: &Value, env: &dyn Env) -> Result<Value, String> {
 /// `v` (a for_each resource's config) with `each.key` and `each.value`
 /// written as one instance's literals inside every `${...}`.
 pub fn bind_each(v: &Value, key: &str, value: &Value) -> Result<Value, String> {
+    map_exprs(v, &mut |text| expr::bind_each(text, key, value).map_err(|e| e.message))
+}
+
+/// `v` with the text of every `${...}` inside its strings passed through `f`.
+pub fn map_exprs(v: &Value, f: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<Value, String> {
     match v {
         Value::String(s) if s.contains("${") => {
             let mut out = String::new();
@@ -236,25 +266,56 @@ pub fn bind_each(v: &Value, key: &str, value: &Value) -> Result<Value, String> {
                 let end = expr::closing_brace(&s[start..])
                     .map(|e| e + start)
                     .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
-                out.push_str(&expr::bind_each(&s[start..end], key, value).map_err(|e| e.message)?);
+                out.push_str(&f(&s[start..end])?);
                 out.push('}');
                 pos = end + 1;
             }
             out.push_str(&s[pos..]);
             Ok(Value::String(out))
         }
-        Value::Array(a) => a
-            .iter()
-            .map(|x| bind_each(x, key, value))
-            .collect::<Result<_, _>>()
-            .map(Value::Array),
+        Value::Array(a) => a.iter().map(|x| map_exprs(x, f)).collect::<Result<_, _>>().map(Value::Array),
         Value::Object(o) => o
             .iter()
-            .map(|(k, x)| Ok((k.clone(), bind_each(x, key, value)?)))
+            .map(|(k, x)| Ok((k.clone(), map_exprs(x, f)?)))
             .collect::<Result<serde_json::Map<_, _>, String>>()
             .map(Value::Object),
         other => Ok(other.clone()),
     }
+}
+
+/// A value as the text of an expression giving it: literals as JSON (a
+/// literal of this language), a string that is one `${e}` as `(e)`, and a
+/// string with `${...}` among text as the `join` of its parts.
+pub fn value_expr(v: &Value) -> Result<String, String> {
+    Ok(match v {
+        Value::String(s) if s.contains("${") => {
+            let parts = parse(s)?;
+            let text = |p: &Part| match p {
+                Part::Lit(l) => serde_json::to_string(l).unwrap_or_default(),
+                Part::Ref(_, t) | Part::Expr(_, t) => format!("({t})"),
+            };
+            match parts.as_slice() {
+                [one @ (Part::Ref(..) | Part::Expr(..))] => text(one),
+                _ => format!(
+                    "join(\"\", [{}])",
+                    parts
+                        .iter()
+                        .map(text)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(value_expr).collect::<Result<Vec<_>, _>>()?.join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, x)| Ok(format!("{} = {}", serde_json::to_string(k).unwrap_or_default(), value_expr(x)?)))
+                .collect::<Result<Vec<_>, String>>()?
+                .join(", ")
+        ),
+        other => other.to_string(),
+    })
 }
 
 /// Follow `path` (object keys or list indexes) inside an attribute value.

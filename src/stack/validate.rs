@@ -199,10 +199,21 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, from: Option<&s
                 });
             }
         }
-        r @ Ref::Attr { attr, kind, name, .. } => {
+        Ref::Module { module, output, .. } => {
+            let name = module.strip_prefix("module.").unwrap_or(module).trim_end_matches('.');
+            let base = name.split_once('[').map(|(b, _)| b).unwrap_or(name);
+            if !stack.modules.iter().any(|m| m.name == base) {
+                let e = StackError::new(loc, format!("reference to undeclared module `module.{base}` (`{module}{output}`)"));
+                errors.push(match did_you_mean(base, stack.modules.iter().map(|m| m.name.as_str())) {
+                    Some(s) => e.with_help(format!("did you mean `module.{s}`?")),
+                    None => e.with_help(format!("declare it: [module.{base}] source = \"../../modules/NAME\"")),
+                });
+            }
+        }
+        r @ Ref::Attr { attr, kind, name, module, .. } => {
             // `kind.name["key"]` and `kind.name[*]` name instances of a for_each resource.
             let (base, key) = match name.split_once('[') {
-                Some((b, k)) => (format!("{kind}.{b}"), Some(k.trim_end_matches(']').to_string())),
+                Some((b, k)) => (format!("{module}{kind}.{b}"), Some(k.trim_end_matches(']').to_string())),
                 None => (r.address().unwrap_or_default(), None),
             };
             let each = stack.resource(&base).map(|t| t.for_each.is_some());
@@ -325,13 +336,13 @@ fn cycle_from(stack: &Stack, start: &str, path: &mut Vec<String>) -> Option<Vec<
 /// one kind, and no address moves twice.
 fn check_moved(stack: &Stack) -> Vec<StackError> {
     let mut errors = Vec::new();
-    let kind_of = |a: &str| a.split_once('.').map(|(k, _)| k.to_string()).unwrap_or_default();
+    let kind_of = |a: &str| super::kind_of(a).to_string();
     for (i, m) in stack.moved.iter().enumerate() {
         let here = Some(stack.sources.locate(&m.span));
         // An instance `kind.name["key"]` is declared by its for_each resource
         // (whether the key exists is known once the variables are).
-        let declared = |a: &str| match a.split_once('[') {
-            Some((base, _)) => stack.resource(base).is_some_and(|r| r.for_each.is_some()),
+        let declared = |a: &str| match super::split_address(a).and_then(|(m, k, n)| Some((m, k, n.split_once('[')?.0))) {
+            Some((m, k, base)) => stack.resource(&format!("{m}{k}.{base}")).is_some_and(|r| r.for_each.is_some()),
             None => stack.resource(a).is_some(),
         };
         let problem = if !declared(&m.to) {

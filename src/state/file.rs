@@ -73,7 +73,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
         return Err(corrupt("empty lineage".into()));
     }
     for (addr, r) in &state.resources {
-        if !addr.contains('.') || !addr.starts_with(&format!("{}.", r.kind)) {
+        if crate::stack::split_address(addr).is_none_or(|(_, kind, _)| kind != r.kind) {
             return Err(corrupt(format!(
                 "resource address `{addr}` does not match its kind `{}`",
                 r.kind
