@@ -16,8 +16,10 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     moto.blog_prerequisites();
     let emu = K8sEmulator::start();
     let sb = Sandbox::for_blog(&moto, &emu);
-    let stack = sb.example("blog");
-    let stack = stack.as_str();
+    // First the stack as it was written before locals, for_each and
+    // modules (six subnet tables, two app tables)...
+    sb.copy_dir(&crate::support::repo().join("tests/fixtures/blog_before_modules"), "stacks/blog");
+    let stack = "stacks/blog";
     let _controller = emu.controller();
 
     let a = sb
@@ -29,6 +31,27 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         "{}",
         a.stdout
     );
+    // ... then today's stacks/blog over its state: the [[moved]] entries of
+    // moved.toml carry every object over, and nothing changes.
+    let uid = |emu: &K8sEmulator| emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").unwrap()["metadata"]["uid"].clone();
+    let before = uid(&emu);
+    sb.example("blog");
+    // Exit 2: the moves change the state, though no object.
+    let p = sb
+        .run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"])
+        .expect(2);
+    assert!(p.stdout.contains("# app.app_a has moved to module.app_a.app.this"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("# subnet.private_us_west_2d has moved to subnet.private[\"us-west-2d\"]"),
+        "{}",
+        p.stdout
+    );
+    assert!(p.stdout.contains("0 to add, 0 to change, 0 to destroy"), "{}", p.stdout);
+    let a = sb
+        .run(&["apply", stack, "--auto-approve", "--var", "image_tag=main-1a2b3c4"])
+        .expect(0);
+    assert!(!a.stdout.contains("Destroying"), "{}", a.stdout);
+    assert_eq!(uid(&emu), before, "the same Deployment");
     let p = sb
         .run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"])
         .expect(0);
@@ -249,7 +272,7 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
         &format!("{}{}", &cluster[..cut], &cluster[end..]),
     );
     let p = sb.run(&["plan", stack, "--var", "image_tag=main-1a2b3c4"]).expect(0);
-    for app in ["app.app_a", "app.app_b"] {
+    for app in ["module.app_a.app.this", "module.app_b.app.this"] {
         assert!(
             p.stdout
                 .contains(&format!("Warning: {app} autoscales, but EKS ships no metrics-server")),
@@ -448,12 +471,12 @@ fn the_blog_graph_has_one_edge_per_reference_and_the_orders_aws_needs() {
         g.stdout
     );
     assert!(
-        g.stdout.contains("\"app.app_a\" -> \"eks_cluster.main\";"),
+        g.stdout.contains("\"module.app_a.app.this\" -> \"eks_cluster.main\";"),
         "{}",
         g.stdout
     );
     assert!(
-        g.stdout.contains("\"subnet.public_us_west_2a\" -> \"vpc.main\";"),
+        g.stdout.contains("\"subnet.public[\\\"us-west-2a\\\"]\" -> \"vpc.main\";"),
         "{}",
         g.stdout
     );

@@ -236,7 +236,8 @@ pub async fn run_saved(
             plan.stack_dir.display()
         )));
     }
-    let stack = crate::stack::load::load(&plan.stack_dir)?;
+    let mut stack = crate::stack::load::load(&plan.stack_dir)?;
+    crate::providers::common::name_moves(&stack.moved_pairs());
     // A saved plan carries its variables, except the sensitive ones: those
     // (and only those) come from --var or SLIPWAY_VAR_name again.
     let sensitive_values = {
@@ -326,7 +327,14 @@ pub async fn run_saved(
         .and_then(|s| s.secret_key.as_deref());
     plan::file::check_seal(&plan, key).map_err(refused)?;
     // The seal pins the stack's files: each config is the stack's, with the
-    // secret strings the file only holds as hashes.
+    // secret strings the file only holds as hashes. Modules and for_each
+    // expand with the plan's variables, as they did for the plan.
+    {
+        let mut vars = plan.variables.clone();
+        vars.extend(sensitive_values.clone());
+        crate::stack::module::expand(&mut stack, &vars)?;
+        crate::stack::for_each::expand(&mut stack, &vars)?;
+    }
     for c in plan.changes.iter_mut().filter(|c| c.config.is_some()) {
         if let Some(r) = stack.resources.iter().find(|r| r.address == c.address) {
             if let Some(kind) = registry.get(&r.kind) {

@@ -69,6 +69,7 @@ pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Lo
         stack::validate::validate(&stack, registry)?;
     }
     stack::for_each::expand(&mut stack, &variables)?;
+    crate::providers::common::name_moves(&stack.moved_pairs());
     crate::sensitive::declare(&stack, &variables);
     let graph = Graph::build(&stack, &registry.implied_edges(&stack))?;
     Ok(Loaded {

@@ -60,10 +60,21 @@ pub async fn make_plan(
             }
         }
     }
-    let live = match &state {
+    let mut live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
     };
+    for (from, to) in &moved {
+        use crate::providers::k8s::render::relabel_moved;
+        if let Some(Some(l)) = live.get_mut(to) {
+            relabel_moved(&mut l.inputs, from, to);
+            relabel_moved(&mut l.attributes, from, to);
+        }
+        if let Some(r) = state.as_mut().and_then(|s| s.resources.get_mut(to)) {
+            relabel_moved(&mut r.inputs, from, to);
+            relabel_moved(&mut r.attributes, from, to);
+        }
+    }
     if let Some(r) = args.replace.iter().find(|r| loaded.stack.resource(r).is_none()) {
         return Err(CmdError::Other(format!(
             "--replace {r}: the stack declares no such resource (give its address, e.g. eks_nodegroup.main)"

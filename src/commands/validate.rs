@@ -20,6 +20,7 @@ pub async fn run(dir: &Path, vars: &[String], registry: &Registry) -> Exit {
         crate::stack::module::expand(&mut stack, &variables)?;
         crate::stack::validate::validate(&stack, registry)?;
     }
+    crate::providers::common::name_moves(&stack.moved_pairs());
     let graph = crate::graph::Graph::build(&stack, &registry.implied_edges(&stack))?;
     check_region(&stack, registry).await?;
     println!(

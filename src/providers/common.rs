@@ -15,14 +15,47 @@ use serde_json::Value;
 /// Inside a module the module's names come first: `module.web.app.main`
 /// gives `web-main`, `module.web["a"].app.main` gives `web-a-main`.
 pub fn name_of(address: &str) -> String {
+    let aliases = NAME_ALIASES.get_or_init(Default::default);
+    if let Some(from) = aliases.lock().ok().and_then(|a| a.get(address).cloned()) {
+        return name_of_address(&from);
+    }
+    name_of_address(address)
+}
+
+/// `[[moved]] from = A to = B`: B's default cloud names stay A's, as in
+/// Terraform, where a move renames nothing. Kept while the entry stays.
+static NAME_ALIASES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::OnceLock::new();
+
+/// The stack's moves (to -> from), chains followed to the first address.
+pub fn name_moves(moves: &[(String, String)]) {
+    let mut map: std::collections::HashMap<String, String> =
+        moves.iter().map(|(to, from)| (to.clone(), from.clone())).collect();
+    for _ in 0..moves.len() {
+        let next: Vec<(String, String)> = map
+            .iter()
+            .filter_map(|(to, from)| map.get(from).map(|f| (to.clone(), f.clone())))
+            .filter(|(to, f)| to != f)
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        map.extend(next);
+    }
+    if let Ok(mut a) = NAME_ALIASES.get_or_init(Default::default).lock() {
+        *a = map;
+    }
+}
+
+fn name_of_address(address: &str) -> String {
     if let Some((module, _, name)) = crate::stack::split_address(address) {
         if !module.is_empty() {
             let mut out = String::new();
             for part in module.trim_end_matches('.').split("module.").filter(|p| !p.is_empty()) {
-                out.push_str(&name_of(&format!("m.{}", part.trim_end_matches('.'))));
+                out.push_str(&name_of_address(&format!("m.{}", part.trim_end_matches('.'))));
                 out.push('-');
             }
-            out.push_str(&name_of(&format!("m.{name}")));
+            out.push_str(&name_of_address(&format!("m.{name}")));
             return out;
         }
     }

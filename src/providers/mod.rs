@@ -113,6 +113,8 @@ pub struct StackView<'a> {
     pub region: Option<&'a str>,
     /// Every resource: address, kind, config as written (references unresolved).
     pub resources: Vec<(&'a str, &'a str, &'a Value)>,
+    /// A for_each resource's address -> its instances (`kind.name[*]`).
+    pub instances: Option<&'a std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 impl<'a> StackView<'a> {
@@ -125,20 +127,50 @@ impl<'a> StackView<'a> {
                 .iter()
                 .map(|r| (r.address.as_str(), r.kind.as_str(), &r.config))
                 .collect(),
+            instances: Some(&stack.instances),
         }
     }
 
     /// The config of the resource a whole-string reference like
     /// `${vpc.main.id}` points at, with its address.
     pub fn target_of(&self, reference: &Value) -> Option<(&str, &str, &Value)> {
-        let s = reference.as_str()?;
-        let inner = s.strip_prefix("${")?.strip_suffix('}')?;
-        let mut parts = inner.split('.');
-        let addr = format!("{}.{}", parts.next()?, parts.next()?);
+        let parts = crate::stack::template::parse(reference.as_str()?).ok()?;
+        let [crate::stack::template::Part::Ref(r, _)] = parts.as_slice() else {
+            return None;
+        };
+        let addr = r.address()?;
         self.resources
             .iter()
             .find(|(a, _, _)| *a == addr)
             .map(|(a, k, c)| (*a, *k, *c))
+    }
+
+    /// Every resource a value refers to, through lists, functions and
+    /// `kind.name[*]` (each instance): `["${subnet.a.id}"]`,
+    /// `"${subnet.public[*].id}"`, `"${concat(subnet.a[*].id, subnet.b[*].id)}"`.
+    pub fn targets_of(&self, v: &Value) -> Vec<(&str, &str, &Value)> {
+        let mut refs = Vec::new();
+        crate::stack::template::refs_in(v, &mut refs);
+        let mut out: Vec<(&str, &str, &Value)> = Vec::new();
+        for (r, _) in refs {
+            let crate::stack::template::Ref::Attr { module, kind, name, .. } = &r else { continue };
+            let addresses: Vec<String> = match name.strip_suffix("[*]") {
+                Some(base) => self
+                    .instances
+                    .and_then(|i| i.get(&format!("{module}{kind}.{base}")))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => vec![format!("{module}{kind}.{name}")],
+            };
+            for a in addresses {
+                if let Some(t) = self.resources.iter().find(|(x, _, _)| *x == a) {
+                    if !out.iter().any(|(x, _, _)| *x == t.0) {
+                        out.push(*t);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

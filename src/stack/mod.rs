@@ -77,6 +77,11 @@ pub struct Moved {
 }
 
 impl Stack {
+    /// `[[moved]]` as (to, from).
+    pub fn moved_pairs(&self) -> Vec<(String, String)> {
+        self.moved.iter().map(|m| (m.to.clone(), m.from.clone())).collect()
+    }
+
     pub fn resource(&self, address: &str) -> Option<&Resource> {
         self.index.get(address).map(|&i| &self.resources[i])
     }

@@ -352,7 +352,7 @@ fn inline_outputs(
     let mut f = |text: &str| -> Result<String, String> {
         expr::rewrite_refs(text, &mut |r| match r {
             Ref::Module { module, output, .. } if module == prefix => match outputs.get(output) {
-                Some(e) => Some(format!("({e})")),
+                Some(e) => Some(template::wrap(e)),
                 None => {
                     missing.get_or_insert_with(|| {
                         let help = match did_you_mean(output, outputs.keys().map(String::as_str)) {
@@ -423,7 +423,7 @@ impl Rewriter<'_> {
         let mut err = None;
         let out = expr::rewrite_refs(t, &mut |r| match r {
             Ref::Var(n) => match self.vars.get(n) {
-                Some(e) => Some(format!("({e})")),
+                Some(e) => Some(template::wrap(e)),
                 None => {
                     err.get_or_insert(format!("the module declares no variable `{n}`"));
                     None
@@ -442,7 +442,7 @@ impl Rewriter<'_> {
                 let inlined = self.value(v).and_then(|v| template::value_expr(&v));
                 self.depth -= 1;
                 match inlined {
-                    Ok(e) => Some(format!("({e})")),
+                    Ok(e) => Some(template::wrap(&e)),
                     Err(m) => {
                         err.get_or_insert(m);
                         None

@@ -234,11 +234,18 @@ pub fn resolve(v: &Value, env: &dyn Env) -> Result<Value, String> {
             .map(|x| resolve(x, env))
             .collect::<Result<_, _>>()
             .map(Value::Array),
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, x)| Ok((k.clone(), resolve(x, env)?)))
-            .collect::<Result<serde_json::Map<_, _>, String>>()
-            .map(Value::Object),
+        // A field whose value is null is not set (as in Terraform): a
+        // module passes `${null}` for an input it leaves to the kind.
+        Value::Object(o) => {
+            let mut out = serde_json::Map::new();
+            for (k, x) in o {
+                let v = resolve(x, env)?;
+                if !v.is_null() {
+                    out.insert(k.clone(), v);
+                }
+            }
+            Ok(Value::Object(out))
+        }
         other => Ok(other.clone()),
     }
 }
@@ -283,6 +290,15 @@ pub fn map_exprs(v: &Value, f: &mut dyn FnMut(&str) -> Result<String, String>) -
     }
 }
 
+/// An expression's text, in parentheses unless it is one reference or a
+/// literal (so `${var.x}` given `eks_cluster.main.connection` reads as such).
+pub fn wrap(e: &str) -> String {
+    match expr::parse(e) {
+        Ok(Expr::Ref(..) | Expr::Lit(_)) => e.trim().to_string(),
+        _ => format!("({e})"),
+    }
+}
+
 /// A value as the text of an expression giving it: literals as JSON (a
 /// literal of this language), a string that is one `${e}` as `(e)`, and a
 /// string with `${...}` among text as the `join` of its parts.
@@ -292,7 +308,8 @@ pub fn value_expr(v: &Value) -> Result<String, String> {
             let parts = parse(s)?;
             let text = |p: &Part| match p {
                 Part::Lit(l) => serde_json::to_string(l).unwrap_or_default(),
-                Part::Ref(_, t) | Part::Expr(_, t) => format!("({t})"),
+                Part::Ref(_, t) => t.trim().to_string(),
+                Part::Expr(_, t) => wrap(t),
             };
             match parts.as_slice() {
                 [one @ (Part::Ref(..) | Part::Expr(..))] => text(one),

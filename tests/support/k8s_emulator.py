@@ -545,10 +545,36 @@ IMMUTABLE = {
 }
 
 
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def invalid_labels(where, labels):
+    """The apiserver's label rules: a key is an optional DNS-subdomain prefix
+    and `/`, then a name of at most 63 characters; a value is at most 63
+    characters of letters, digits, `-`, `_` and `.`, alphanumeric at both ends."""
+    for k, v in (labels or {}).items():
+        prefix, _, name = k.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) or not name \
+                or len(name) > 63 or not _LABEL_NAME.match(name):
+            return f"{where}: Invalid value: {k!r}: name part must consist of alphanumeric characters, '-', '_' or '.'"
+        if not isinstance(v, str) or len(v) > 63 or not _LABEL_NAME.match(v):
+            return (f"{where}: Invalid value: {v!r}: a valid label must be an empty string or consist of "
+                    "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                    "character (must be no more than 63 characters)")
+    return None
+
+
 def invalid(kind, obj, cur):
-    """What a real apiserver refuses: a Deployment's selector that does not
-    match its template or changes, and a change of any other immutable field
-    (a binding's roleRef, a Secret's type, a Service's clusterIP once set)."""
+    """What a real apiserver refuses: labels a label cannot be, a
+    Deployment's selector that does not match its template or changes, and a
+    change of any other immutable field (a binding's roleRef, a Secret's
+    type, a Service's clusterIP once set)."""
+    bad = invalid_labels("metadata.labels", (obj.get("metadata") or {}).get("labels"))
+    tmpl = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    bad = bad or invalid_labels("spec.template.metadata.labels", tmpl.get("labels"))
+    if bad:
+        return bad
     if kind == "Deployment":
         return invalid_deployment(obj, cur)
     for path in IMMUTABLE.get(kind, []):

@@ -152,15 +152,24 @@ impl Sandbox {
     /// Copy one of the repository's example stacks (`stacks/NAME`) into the
     /// sandbox, so its state lands in the sandbox; returns its relative path.
     pub fn example(&self, name: &str) -> String {
-        let from = crate::support::repo().join("stacks").join(name);
-        for e in std::fs::read_dir(&from).expect("example stack").flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                let text = std::fs::read_to_string(&p).expect("read example");
-                self.write(&format!("stacks/{name}/{}", e.file_name().to_string_lossy()), &text);
-            }
+        self.copy_dir(&crate::support::repo().join("stacks").join(name), &format!("stacks/{name}"));
+        // The modules the example stacks use, at the same place.
+        let modules = crate::support::repo().join("modules");
+        for m in std::fs::read_dir(&modules).expect("modules").flatten() {
+            self.copy_dir(&m.path(), &format!("modules/{}", m.file_name().to_string_lossy()));
         }
         format!("stacks/{name}")
+    }
+
+    /// The `.toml` files of `from` into `to` (relative to the sandbox).
+    pub fn copy_dir(&self, from: &Path, to: &str) {
+        for e in std::fs::read_dir(from).expect("directory to copy").flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&p).expect("read a stack file");
+                self.write(&format!("{to}/{}", e.file_name().to_string_lossy()), &text);
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::client::{self, target};
 use super::project::{id_of, identity, immutable_changes, project};
-use super::render::{k8s_name, password, read_docker_config, str_field, ADDRESS_LABEL, STACK_LABEL};
+use super::render::{address_label, k8s_name, password, read_docker_config, str_field, ADDRESS_LABEL, STACK_LABEL};
 use super::rollout::wait_rollout;
 use super::schema::{err, field, typed_check, AppConfig, CiDeployerConfig, RegistrySecretConfig, COMMON};
 use super::table::{plural_of, K8sKind, Shape};
@@ -445,7 +445,7 @@ impl ResourceKind for K8sKind {
         }
         let mut labels = serde_json::Map::new();
         labels.insert(STACK_LABEL.into(), json!(ctx.stack));
-        labels.insert(ADDRESS_LABEL.into(), json!(address));
+        labels.insert(ADDRESS_LABEL.into(), json!(address_label(address)));
         if let Some(l) = &ctx.lineage {
             labels.insert(LINEAGE_LABEL.into(), json!(l));
         }
@@ -609,7 +609,7 @@ fn owner(ctx: &Ctx, address: &str, live: &Value) -> Owner {
     if label(live, STACK_LABEL) != Some(ctx.stack.as_str()) {
         return Owner::Foreign;
     }
-    let here = label(live, ADDRESS_LABEL) == Some(address);
+    let here = label(live, ADDRESS_LABEL) == Some(address_label(address).as_str());
     match (label(live, LINEAGE_LABEL), ctx.lineage.as_deref()) {
         (Some(l), Some(mine)) if l == mine && here => Owner::Ours,
         (Some(l), Some(mine)) if l == mine => Owner::OurStateElsewhere,
@@ -649,7 +649,7 @@ fn owner_text(ctx: &Ctx, address: &str, live: &Value) -> String {
         label(live, ADDRESS_LABEL),
         label(live, LINEAGE_LABEL),
     ) {
-        (Some(s), Some(a), Some(l)) if s == ctx.stack && a == address => {
+        (Some(s), Some(a), Some(l)) if s == ctx.stack && a == address_label(address) => {
             format!("this stack's {a} in another state (lineage {l}): another environment")
         }
         (Some(s), Some(a), l) => format!(

@@ -18,6 +18,44 @@ pub fn k8s_name(address: &str) -> String {
         .to_lowercase()
 }
 
+/// The address as a label value can hold it (63 characters of letters,
+/// digits, `-`, `_` and `.`, alphanumeric at both ends): itself when it
+/// can, else its legal characters and a hash of the whole
+/// (`module.web.app.main["a"]`, a long module path).
+pub fn address_label(address: &str) -> String {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if address.len() <= 63 && address.chars().all(legal) {
+        return address.to_string();
+    }
+    let clean: String = address.chars().map(|c| if legal(c) { c } else { '_' }).collect();
+    let mut head: String = clean.chars().take(54).collect();
+    while head.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        head.pop();
+    }
+    format!("{head}-{:08x}", crate::providers::common::short_hash(address) as u32)
+}
+
+/// `v` (a Kubernetes resource's inputs or attributes) as the move from
+/// `from` to `to` leaves it: every `slipway.dev/address` label naming `from`
+/// names `to` (apply relabels the objects first thing), so the plan of a
+/// move shows no change.
+pub fn relabel_moved(v: &mut Value, from: &str, to: &str) {
+    let (old, new) = (address_label(from), address_label(to));
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if k == ADDRESS_LABEL && x.as_str() == Some(old.as_str()) {
+                    *x = json!(new);
+                } else {
+                    relabel_moved(x, from, to);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| relabel_moved(x, from, to)),
+        _ => {}
+    }
+}
+
 fn labels(stack: &str, address: &str, extra: Option<&Value>) -> Map<String, Value> {
     let mut l = Map::new();
     if let Some(Value::Object(e)) = extra {
@@ -25,7 +63,7 @@ fn labels(stack: &str, address: &str, extra: Option<&Value>) -> Map<String, Valu
     }
     l.insert("app.kubernetes.io/managed-by".into(), json!("slipway"));
     l.insert(STACK_LABEL.into(), json!(stack));
-    l.insert(ADDRESS_LABEL.into(), json!(address));
+    l.insert(ADDRESS_LABEL.into(), json!(address_label(address)));
     l
 }
 
@@ -175,7 +213,10 @@ fn render_app(stack: &str, address: &str, name: &str, config: &Value) -> Result<
     let c: AppConfig = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
     let ns = c.namespace.as_str();
     let selector = json!({ "app.kubernetes.io/name": name, "slipway.dev/stack": stack });
+    // Pods carry no address: a [[moved]] (into a module, say) relabels the
+    // Deployment, and must not roll the pods out.
     let mut pod_labels = labels(stack, address, config.get("labels"));
+    pod_labels.remove(ADDRESS_LABEL);
     pod_labels.insert("app.kubernetes.io/name".into(), json!(name));
     let probe = json!({ "httpGet": { "path": c.health_path, "port": c.port } });
     let env: Vec<Value> = c.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
@@ -301,4 +342,24 @@ fn render_ci_deployer(stack: &str, address: &str, name: &str, config: &Value) ->
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod address_label_tests {
+    use super::address_label;
+
+    #[test]
+    fn an_address_a_label_cannot_hold_becomes_a_legal_value_of_its_own() {
+        assert_eq!(address_label("app.web"), "app.web");
+        assert_eq!(address_label("module.web.app.main"), "module.web.app.main");
+        let a = address_label("app.web[\"eu-west-1a\"]");
+        assert!(a.starts_with("app.web__eu-west-1a-"), "{a}");
+        assert_ne!(a, address_label("app.web[\"eu-west-1b\"]"));
+        let long = address_label(&format!("module.{}.app.main", "x".repeat(80)));
+        assert!(long.len() <= 63, "{long}");
+        for v in [a, long] {
+            assert!(v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{v}");
+            assert!(v.starts_with(|c: char| c.is_ascii_alphanumeric()) && v.ends_with(|c: char| c.is_ascii_alphanumeric()));
+        }
+    }
 }

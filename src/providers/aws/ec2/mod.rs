@@ -28,11 +28,12 @@ use crate::providers::{Ctx, ProviderError};
 /// attached in its own create, so depending on it is waiting for the attachment.
 pub fn internet_gateways_for_subnets<'v>(
     view: &crate::providers::StackView<'v>,
-    subnets: impl IntoIterator<Item = &'v serde_json::Value>,
+    subnets: Option<&'v serde_json::Value>,
 ) -> Vec<String> {
     let vpcs: Vec<&serde_json::Value> = subnets
+        .map(|s| view.targets_of(s))
+        .unwrap_or_default()
         .into_iter()
-        .filter_map(|s| view.target_of(s))
         .filter(|(_, k, _)| *k == "subnet")
         .filter_map(|(_, _, c)| c.get("vpc"))
         .collect();

@@ -410,6 +410,7 @@ mod tests {
                 ("security_group_rule.bad", "security_group_rule", &rule),
                 ("security_group_rule.good", "security_group_rule", &cluster),
             ],
+            instances: None,
         };
         let issues = SecurityGroupRule.check_stack(&view);
         assert_eq!(issues.len(), 1, "{issues:?}");

@@ -125,8 +125,7 @@ impl AwsKind for Alb {
         {
             return Vec::new();
         }
-        let subnets = config.get("subnets").and_then(Value::as_array).into_iter().flatten();
-        crate::providers::aws::ec2::internet_gateways_for_subnets(view, subnets)
+        crate::providers::aws::ec2::internet_gateways_for_subnets(view, config.get("subnets"))
     }
 
     fn canonical(&self, mut c: AlbConfig, stack: &str, address: &str) -> Result<AlbConfig, String> {
