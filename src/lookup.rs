@@ -13,7 +13,8 @@
 //! | `subnets` | `vpc`, `tags` | `ids` (sorted) |
 //! | `route53_zone` | `name`, `private_zone` (false) | `id`, `name` |
 //! | `iam_role` | `name` | `arn`, `name` |
-//! | `eks_cluster` | `name` | `name`, `arn`, `endpoint`, `version` |
+//! | `eks_cluster` | `name` | `name`, `arn`, `endpoint`, `version`, `connection` |
+//! | `acm_certificate` | `domain`, `statuses` (["ISSUED"]) | `arn`, `domain`, `status` |
 //! | `stack` | `dir` (another stack of the repository, with the same `--env`) | its outputs |
 //!
 //! `stack` reads the other stack's state through its own location (local
@@ -35,7 +36,8 @@ pub const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("subnets", &["vpc", "tags"], &["ids"]),
     ("route53_zone", &["name", "private_zone"], &["id", "name"]),
     ("iam_role", &["name"], &["arn", "name"]),
-    ("eks_cluster", &["name"], &["name", "arn", "endpoint", "version"]),
+    ("eks_cluster", &["name"], &["name", "arn", "endpoint", "version", "connection"]),
+    ("acm_certificate", &["domain", "statuses"], &["arn", "domain", "status"]),
     // Any output of the other stack.
     ("stack", &["dir"], &[]),
 ];
@@ -50,6 +52,7 @@ pub fn actions(kind: &str) -> &'static [&'static str] {
         "route53_zone" => &["route53:ListHostedZonesByName"],
         "iam_role" => &["iam:GetRole"],
         "eks_cluster" => &["eks:DescribeCluster"],
+        "acm_certificate" => &["acm:ListCertificates"],
         _ => &[],
     }
 }
@@ -296,12 +299,70 @@ async fn read(kind: &str, config: &Value, ctx: &Ctx) -> Result<Value, ProviderEr
             let c = got
                 .cluster()
                 .ok_or_else(|| ProviderError::new(format!("no cluster {name}")))?;
+            // `connection` is what an eks_cluster resource gives Kubernetes
+            // kinds as `cluster`: slipway describes the cluster again by name
+            // when it connects, so the endpoint is always AWS's.
             Ok(json!({
                 "name": c.name().unwrap_or_default(),
                 "arn": c.arn().unwrap_or_default(),
                 "endpoint": c.endpoint().unwrap_or_default(),
                 "version": c.version().unwrap_or_default(),
+                "connection": {
+                    "name": c.name().unwrap_or_default(),
+                    "endpoint": c.endpoint().unwrap_or_default(),
+                    "certificate_authority": c.certificate_authority().and_then(|a| a.data()).unwrap_or_default(),
+                    "region": aws.region,
+                },
             }))
+        }
+        "acm_certificate" => {
+            let domain = field(config, "domain")?;
+            let statuses: Vec<String> = match config.get("statuses") {
+                Some(Value::Array(a)) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+                _ => vec!["ISSUED".to_string()],
+            };
+            let mut found = Vec::new();
+            let mut next: Option<String> = None;
+            loop {
+                let mut req = aws.acm.list_certificates().set_next_token(next.take());
+                for st in &statuses {
+                    req = req.certificate_statuses(aws_sdk_acm::types::CertificateStatus::from(st.as_str()));
+                }
+                let got = req.send().await.map_err(|e| {
+                    ProviderError::new(format!(
+                        "acm ListCertificates: {}",
+                        aws_sdk_acm::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+                found.extend(
+                    got.certificate_summary_list()
+                        .iter()
+                        .filter(|c| c.domain_name() == Some(domain))
+                        .map(|c| {
+                            (
+                                c.certificate_arn().unwrap_or_default().to_string(),
+                                c.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                            )
+                        }),
+                );
+                match got.next_token() {
+                    Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+            match found.as_slice() {
+                [(arn, status)] => Ok(json!({ "arn": arn, "domain": domain, "status": status })),
+                [] => Err(ProviderError::new(format!(
+                    "no certificate for {domain} is {}",
+                    statuses.join(" or ")
+                ))),
+                many => Err(ProviderError::new(format!(
+                    "{} certificates for {domain} are {} ({}); slipway will not guess",
+                    many.len(),
+                    statuses.join(" or "),
+                    many.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(", ")
+                ))),
+            }
         }
         other => Err(ProviderError::new(format!("unknown lookup kind `{other}`"))),
     }
@@ -350,4 +411,32 @@ async fn stack_outputs(stack: &Stack, config: &Value) -> Result<Value, ProviderE
         .map(|(k, o)| (k, o.value))
         .collect();
     Ok(Value::Object(outputs))
+}
+
+/// The EKS clusters what the lookups read names: an `eks_cluster` lookup's,
+/// and any connection (`{ name, endpoint, certificate_authority }`) among
+/// another stack's outputs. Kubernetes kinds may connect to these; the
+/// endpoint is still AWS's own (DescribeCluster by name).
+pub fn cluster_names(read: &BTreeMap<String, Value>) -> Vec<String> {
+    fn connections(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if o.contains_key("endpoint") && o.contains_key("certificate_authority") {
+                    if let Some(n) = o.get("name").and_then(Value::as_str) {
+                        out.push(n.to_string());
+                    }
+                }
+                o.values().for_each(|x| connections(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| connections(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (key, v) in read {
+        if key.starts_with("eks_cluster.") || key.starts_with("stack.") {
+            connections(v, &mut out);
+        }
+    }
+    out
 }

@@ -42,7 +42,7 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
         let conf = conf.build();
         let ec2 = aws_sdk_ec2::Client::new(&conf);
         ec2.create_tags()
-            .resources(id("subnet.public_us_west_2a"))
+            .resources(id("subnet.public[\"us-west-2a\"]"))
             .tags(Tag::builder().key("kubernetes.io/role/elb").value("0").build())
             .send()
             .await
@@ -141,8 +141,8 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
             .cloned()
     };
     assert_eq!(find("route_table.private").unwrap()["status"], "deleted");
-    assert_eq!(find("subnet.public_us_west_2a").unwrap()["status"], "modified");
-    let tag = field_of("subnet.public_us_west_2a", "tags").unwrap();
+    assert_eq!(find("subnet.public[\"us-west-2a\"]").unwrap()["status"], "modified");
+    let tag = field_of("subnet.public[\"us-west-2a\"]", "tags").unwrap();
     assert_eq!(
         (tag["state"].clone(), tag["live"].clone()),
         (json!("1"), json!("0")),
@@ -151,9 +151,9 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
     assert!(field_of("security_group.alb", "ingress").is_some());
     let pol = field_of("iam_role.nodes", "managed_policy_arns").unwrap();
     assert!(pol.to_string().contains("AmazonEKS_CNI_Policy"), "{pol}");
-    let img = field_of("app.app_a", "manifests[0].spec.template.spec.containers[0].image").unwrap();
+    let img = field_of("module.app_a.app.this", "manifests[0].spec.template.spec.containers[0].image").unwrap();
     assert_eq!(img["live"], "registry.gitlab.com/blog/app-a:hotfix");
-    assert!(find("app.app_b").is_some(), "the deleted Service shows");
+    assert!(find("module.app_b.app.this").is_some(), "the deleted Service shows");
     let secret = field_of("registry_secret.docker_login", "password_hash").unwrap();
     assert_ne!(secret["state"], secret["live"]);
     assert!(
@@ -171,7 +171,7 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
         "{}",
         h.stdout
     );
-    assert!(h.stdout.contains("app.app_a [app]: MODIFIED"), "{}", h.stdout);
+    assert!(h.stdout.contains("module.app_a.app.this [app]: MODIFIED"), "{}", h.stdout);
     assert!(h.stdout.contains("Drifted."), "{}", h.stdout);
 }
 

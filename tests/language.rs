@@ -352,20 +352,44 @@ fn the_network_stack_rewritten_with_for_each_takes_over_the_old_layouts_objects_
     sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
     let before = sb.state("network");
     sb.write("stacks/network/main.toml", include_str!("../stacks/network/main.toml"));
-    // Nothing is created or deleted; the only change is the default Name tag,
-    // which follows the address (`network-public_a` goes; apply tags the
-    // subnet with its new default name).
+    // Nothing changes: while the [[moved]] entry stays, the subnet keeps the
+    // default name of its old address (`network-public_a`), as in Terraform,
+    // where a move renames nothing.
     let p = sb.run(&["plan", "stacks/network"]).expect(0);
-    assert!(p.stdout.contains("0 to add, 4 to change, 0 to destroy"), "{}", p.stdout);
+    assert!(p.stdout.contains("0 to add, 0 to change, 0 to destroy"), "{}", p.stdout);
     assert!(
         p.stdout
             .contains("subnet.public_a has moved to subnet.public[\"eu-west-1a\"]"),
         "{}",
         p.stdout
     );
-    assert!(p.stdout.contains("- tags.Name = \"network-public_a\""), "{}", p.stdout);
-    assert!(!p.stdout.contains("forces replacement"), "{}", p.stdout);
+    assert!(!p.stdout.contains("has changed"), "{}", p.stdout);
     sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
+    let ec2_name = |id: &serde_json::Value| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let conf = moto
+                .sdk_config()
+                .await
+                .into_builder()
+                .region(aws_config::Region::new("eu-west-1"))
+                .build();
+            let got = aws_sdk_ec2::Client::new(&conf)
+                .describe_subnets()
+                .subnet_ids(id.as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            got.subnets()[0]
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("Name"))
+                .and_then(|t| t.value())
+                .map(str::to_string)
+        })
+    };
+    let moved_id = sb.state("network")["resources"]["subnet.public[\"eu-west-1a\"]"]["id"].clone();
+    assert_eq!(ec2_name(&moved_id).as_deref(), Some("network-public_a"));
     let after = sb.state("network");
     for (old, new) in [
         ("subnet.public_a", "subnet.public[\"eu-west-1a\"]"),
@@ -521,4 +545,110 @@ fn a_stack_reads_another_stacks_outputs_from_its_state_without_owning_anything_o
     let p = sb.run(&["plan", "stacks/app"]);
     assert_eq!(p.code, 1);
     assert!(p.stderr.contains("outside the repository"), "{}", p.stderr);
+}
+
+#[test]
+fn an_app_stack_deploys_onto_the_cluster_a_platform_stack_made_through_its_outputs_and_lookups_against_moto_and_the_emulator(
+) {
+    // The platform team's stack makes an EKS cluster and shares its
+    // connection; the app team's stack reads it (lookup.stack), finds the
+    // same cluster by name (lookup.eks_cluster) and a certificate by domain
+    // (lookup.acm_certificate), and deploys onto the cluster. It owns only
+    // its Kubernetes objects.
+    let moto = support::moto::Moto::start();
+    let emu = support::k8s::K8sEmulator::start();
+    let sb = Sandbox::for_blog(&moto, &emu);
+    let cert = moto.certificate("app.example.com");
+    sb.write(
+        "stacks/platform/main.toml",
+        r#"
+[stack]
+name = "platform"
+region = "us-west-2"
+
+[locals]
+zones = { "us-west-2a" = 0, "us-west-2b" = 1 }
+
+[vpc.main]
+cidr = "10.7.0.0/16"
+
+[subnet.private]
+for_each = "${local.zones}"
+vpc = "${vpc.main.id}"
+cidr = "${cidrsubnet(vpc.main.cidr, 8, each.value)}"
+availability_zone = "${each.key}"
+
+[iam_role.cluster]
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "eks.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+managed_policy_arns = ["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"]
+
+[eks_cluster.main]
+name = "platform"
+version = "1.31"
+role = "${iam_role.cluster.arn}"
+subnets = "${subnet.private[*].id}"
+
+[outputs]
+cluster = "${eks_cluster.main.connection}"
+cluster_name = "${eks_cluster.main.name}"
+"#,
+    );
+    sb.run(&["apply", "stacks/platform", "--auto-approve"]).expect(0);
+    sb.write(
+        "stacks/team/main.toml",
+        r#"
+[stack]
+name = "team"
+region = "us-west-2"
+
+[lookup.stack.platform]
+dir = "../platform"
+
+[lookup.eks_cluster.same]
+name = "${lookup.stack.platform.cluster_name}"
+
+[lookup.acm_certificate.site]
+domain = "app.example.com"
+statuses = ["ISSUED", "PENDING_VALIDATION"]
+
+[k8s_namespace.team]
+cluster = "${lookup.stack.platform.cluster}"
+name = "team"
+
+[k8s_manifest.facts]
+cluster = "${lookup.eks_cluster.same.connection}"
+manifest = { apiVersion = "v1", kind = "ConfigMap", metadata = { name = "facts", namespace = "team" }, data = { certificate = "${lookup.acm_certificate.site.arn}", endpoint = "${lookup.eks_cluster.same.endpoint}" } }
+depends_on = ["k8s_namespace.team"]
+"#,
+    );
+    sb.run(&["validate", "stacks/team"]).expect(0);
+    sb.run(&["apply", "stacks/team", "--auto-approve"]).expect(0);
+    let cm = emu
+        .get("/api/v1/namespaces/team/configmaps/facts")
+        .expect("the ConfigMap is on the platform's cluster");
+    assert_eq!(cm["data"]["certificate"], cert);
+    assert!(cm["data"]["endpoint"].as_str().is_some_and(|e| e.starts_with("https://")), "{cm}");
+    let team = sb.state("team");
+    assert_eq!(
+        team["resources"].as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+        ["k8s_manifest.facts", "k8s_namespace.team"],
+        "the team owns only its objects"
+    );
+    sb.run(&["plan", "stacks/team", "--detailed-exitcode"]).expect(0);
+    let policy = sb.run(&["iam-policy", "stacks/team", "--plan"]).expect(0);
+    for action in ["eks:DescribeCluster", "acm:ListCertificates"] {
+        assert!(policy.stdout.contains(action), "{action}: {}", policy.stdout);
+    }
+    sb.run(&["destroy", "stacks/team", "--auto-approve"]).expect(0);
+    assert!(emu.get("/api/v1/namespaces/team/configmaps/facts").is_none());
+    sb.run(&["plan", "stacks/platform", "--detailed-exitcode"]).expect(0);
+
+    // A literal connection is refused: only clusters AWS reports get a token.
+    sb.write(
+        "stacks/team/main.toml",
+        "[stack]\nname = \"team\"\nregion = \"us-west-2\"\n\n[k8s_namespace.team]\ncluster = { name = \"x\", endpoint = \"https://evil.example\" }\nname = \"team\"\n",
+    );
+    let v = sb.run(&["validate", "stacks/team"]);
+    assert_eq!(v.code, 1);
+    assert!(v.stderr.contains("`cluster` must be an eks_cluster of this stack"), "{}", v.stderr);
 }

@@ -350,6 +350,7 @@ pub async fn run_saved(
     plan.region = stack.region.clone();
     plan.kubernetes = stack.kubernetes.clone();
     let clusters = super::cluster_names(&stack, &plan.variables, state.as_ref());
+    let clusters = super::plan::with_looked_up(&clusters, &plan.lookups);
     print!("{}", plan::render::render_plan(&plan));
     execute(plan, state, &store, opts, registry, clusters).await
 }

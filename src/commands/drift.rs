@@ -44,13 +44,14 @@ pub async fn run(args: &DriftArgs, registry: &Registry) -> Exit {
         loaded.stack.kubernetes.clone(),
     );
     ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, state.as_ref());
+    let lookups = crate::lookup::read_all(&loaded.stack, &loaded.variables, &ctx)
+        .await
+        .map_err(|e| CmdError::Other(e.message))?;
+    ctx.clusters = super::plan::with_looked_up(&ctx.clusters, &lookups);
     let live = match &state {
         Some(s) => plan::refresh::refresh(s, registry, &ctx).await?,
         None => Default::default(),
     };
-    let lookups = crate::lookup::read_all(&loaded.stack, &loaded.variables, &ctx)
-        .await
-        .map_err(|e| CmdError::Other(e.message))?;
     let p = plan::make::make(PlanInputs {
         stack: &loaded.stack,
         graph: &loaded.graph,

@@ -49,6 +49,11 @@ pub async fn make_plan(
     ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, None);
     let (mut state, recovered) = open_state(&store, &loaded.stack.name, registry, &ctx).await?;
     ctx.clusters = super::cluster_names(&loaded.stack, &loaded.variables, state.as_ref());
+    // Lookups first: a cluster one finds is one the refresh may read from.
+    let lookups = crate::lookup::read_all(&loaded.stack, &loaded.variables, &ctx)
+        .await
+        .map_err(|e| CmdError::Other(e.message))?;
+    ctx.clusters = with_looked_up(&ctx.clusters, &lookups);
     // `[[moved]]`: the state tracks the object under its new address before
     // anything is compared (apply writes the move first).
     let mut moved = Vec::new();
@@ -80,9 +85,6 @@ pub async fn make_plan(
             "--replace {r}: the stack declares no such resource (give its address, e.g. eks_nodegroup.main)"
         )));
     }
-    let lookups = crate::lookup::read_all(&loaded.stack, &loaded.variables, &ctx)
-        .await
-        .map_err(|e| CmdError::Other(e.message))?;
     let mut plan = plan::make::make(PlanInputs {
         stack: &loaded.stack,
         graph: &loaded.graph,
@@ -282,4 +284,16 @@ pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit 
         }
     }
     Ok(if detailed_exitcode && plan.has_changes() { 2 } else { 0 })
+}
+
+/// The clusters a run may connect to, with those its lookups found.
+pub fn with_looked_up(
+    clusters: &std::sync::Arc<Vec<String>>,
+    lookups: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> std::sync::Arc<Vec<String>> {
+    let mut all = clusters.as_ref().clone();
+    all.extend(crate::lookup::cluster_names(lookups));
+    all.sort();
+    all.dedup();
+    std::sync::Arc::new(all)
 }

@@ -243,10 +243,54 @@ impl SchemaError {
 /// serde round trip. A config that does not fit (a value still unknown where
 /// a number belongs) is returned as it is.
 pub fn complete_as<T: DeserializeOwned + serde::Serialize>(config: &Value) -> Value {
-    serde_json::from_value::<T>(config.clone())
-        .ok()
-        .and_then(|t| serde_json::to_value(t).ok())
-        .unwrap_or_else(|| config.clone())
+    complete_tolerant(config, &|c| {
+        serde_json::from_value::<T>(c.clone())
+            .ok()
+            .and_then(|t| serde_json::to_value(t).ok())
+    })
+}
+
+/// `complete` (defaults filled in by `f`) for a config whose fields may be
+/// unknown until apply or still `${...}` as written: `subnets =
+/// "${subnet.private[*].id}"` is a list no one knows yet. Such fields are
+/// given stand-ins of each JSON type until `f` takes the config; they stay
+/// unknown (or as written) in the result, and every other default is filled.
+pub fn complete_tolerant(config: &Value, f: &dyn Fn(&Value) -> Option<Value>) -> Value {
+    if let Some(v) = f(config) {
+        return v;
+    }
+    let Some(obj) = config.as_object() else {
+        return config.clone();
+    };
+    let open = |v: &Value| is_unknown(v) || v.as_str().is_some_and(|s| s.contains("${"));
+    let fields: Vec<String> = obj.iter().filter(|(_, v)| open(v)).map(|(k, _)| k.clone()).collect();
+    if fields.is_empty() || fields.len() > 4 {
+        return config.clone();
+    }
+    let stand_ins = [
+        serde_json::json!([]),
+        serde_json::json!(""),
+        serde_json::json!(0),
+        serde_json::json!({}),
+        serde_json::json!(false),
+    ];
+    // Every combination of stand-ins (at most 5^4), first fit wins.
+    let total = stand_ins.len().pow(fields.len() as u32);
+    for n in 0..total {
+        let mut probe = obj.clone();
+        let mut i = n;
+        for k in &fields {
+            probe.insert(k.clone(), stand_ins[i % stand_ins.len()].clone());
+            i /= stand_ins.len();
+        }
+        if let Some(Value::Object(mut done)) = f(&Value::Object(probe)) {
+            for k in &fields {
+                done.insert(k.clone(), obj[k].clone());
+            }
+            return Value::Object(done);
+        }
+    }
+    config.clone()
 }
 
 /// Check `config` against the serde struct `T` (which should deny unknown

@@ -212,6 +212,33 @@ impl Moto {
     /// Make the public hosted zone a team has before a stack looks it up
     /// (`stacks/blog` validates its certificate through `example.com`).
     /// Returns the zone ID.
+    /// An ACM certificate requested for `domain` in us-west-2 (not by
+    /// slipway); its ARN.
+    pub fn certificate(&self, domain: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let conf = self
+                .sdk_config()
+                .await
+                .into_builder()
+                .region(aws_config::Region::new("us-west-2"))
+                .build();
+            aws_sdk_acm::Client::new(&conf)
+                .request_certificate()
+                .domain_name(domain)
+                .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+                .send()
+                .await
+                .expect("RequestCertificate")
+                .certificate_arn()
+                .expect("arn")
+                .to_string()
+        })
+    }
+
     pub fn hosted_zone(&self, name: &str) -> String {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -314,10 +314,11 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
         self.0.check_more(config)
     }
     fn complete(&self, stack: &str, address: &str, config: &Value) -> Value {
-        self.parse(stack, address, config)
-            .ok()
-            .and_then(|c| serde_json::to_value(c).ok())
-            .unwrap_or_else(|| config.clone())
+        crate::providers::complete_tolerant(config, &|c| {
+            self.parse(stack, address, c)
+                .ok()
+                .and_then(|c| serde_json::to_value(c).ok())
+        })
     }
     fn check_stack(&self, view: &StackView<'_>) -> Vec<StackIssue> {
         self.0.check_stack(view)

@@ -56,16 +56,24 @@ pub(crate) fn untrusted_cluster(c: &Value, view: &StackView<'_>) -> Option<Strin
     if crate::operator::get().kubeconfig.is_some() {
         return None; // every object goes to the operator's kubeconfig
     }
-    let ok = c.as_str().is_some_and(|s| {
-        s.strip_prefix("${")
-            .and_then(|r| r.strip_suffix(".connection}"))
-            .and_then(|a| a.strip_prefix("eks_cluster."))
-            .is_some_and(|_| view.target_of(c).is_some_and(|(_, k, _)| k == "eks_cluster"))
-    });
+    use crate::stack::template::{parse, Part, Ref};
+    let parts = c.as_str().and_then(|s| parse(s).ok()).unwrap_or_default();
+    let ok = match parts.as_slice() {
+        [Part::Ref(Ref::Attr { attr, path, .. }, _)] => {
+            attr == "connection" && path.is_empty() && view.target_of(c).is_some_and(|(_, k, _)| k == "eks_cluster")
+        }
+        // A cluster found by name, or one another stack of the repository
+        // made (its output): connected to by name, through DescribeCluster.
+        [Part::Ref(Ref::Lookup { kind, attr, path, .. }, _)] => {
+            (kind == "eks_cluster" && attr == "connection" && path.is_empty()) || kind == "stack"
+        }
+        _ => false,
+    };
     (!ok).then(|| {
-        "`cluster` must be an eks_cluster of this stack, written \"${eks_cluster.NAME.connection}\"; slipway \
-         takes the endpoint and CA from DescribeCluster. A literal cluster table is refused: to reach another \
-         API server, the operator passes --kubeconfig"
+        "`cluster` must be an eks_cluster of this stack, written \"${eks_cluster.NAME.connection}\", an \
+         eks_cluster lookup's (\"${lookup.eks_cluster.NAME.connection}\") or another stack's output \
+         (\"${lookup.stack.NAME.OUTPUT}\"); slipway takes the endpoint and CA from DescribeCluster. A literal \
+         cluster table is refused: to reach another API server, the operator passes --kubeconfig"
             .to_string()
     })
 }
