@@ -47,6 +47,26 @@ pub fn declare(stack: &crate::stack::Stack, variables: &BTreeMap<String, Value>)
     add(found);
 }
 
+/// True when any string inside `v` holds a sensitive value.
+pub fn any_secret(v: &Value) -> bool {
+    let values = VALUES.read().unwrap_or_else(|e| e.into_inner());
+    if values.is_empty() {
+        return false;
+    }
+    let mut strings = Vec::new();
+    strings_of(v, &mut strings);
+    strings.iter().any(|s| holds(s, &values))
+}
+
+/// Trace the strings of a value computed from a sensitive one (a function's
+/// result: `upper(var.password)`, `base64encode(...)`), which need not hold
+/// the sensitive text itself.
+pub fn add_derived(v: &Value) {
+    let mut found = Vec::new();
+    strings_of(v, &mut found);
+    add(found);
+}
+
 /// Trace these strings too (a value known only to the caller).
 pub fn add(values: Vec<String>) {
     let mut all = VALUES.write().unwrap_or_else(|e| e.into_inner());

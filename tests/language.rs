@@ -652,3 +652,67 @@ depends_on = ["k8s_namespace.team"]
     assert_eq!(v.code, 1);
     assert!(v.stderr.contains("`cluster` must be an eks_cluster of this stack"), "{}", v.stderr);
 }
+
+#[test]
+fn what_functions_and_modules_compute_from_a_sensitive_variable_is_sensitive_everywhere() {
+    let sb = Sandbox::new();
+    sb.write(
+        "modules/m/main.toml",
+        "[variables]\nsecret = {}\n\n[data.inner]\ninput = '${join(\"-\", [\"k\", upper(var.secret)])}'\n\n[outputs]\no = \"${data.inner.output}\"\n",
+    );
+    sb.write(
+        "stacks/s/main.toml",
+        r#"
+[stack]
+name = "s"
+
+[variables]
+pw = { sensitive = true }
+
+[locals]
+up = "${upper(var.pw)}"
+
+[data.a]
+input = { x = "${local.up}", y = '${format("u=%s", var.pw)}', z = '${base64encode(var.pw)}', h = '${sha256(var.pw)}', j = '${jsonencode({ p = var.pw })}' }
+
+[module.m]
+source = "../../modules/m"
+inputs = { secret = "${var.pw}" }
+
+[outputs]
+o = { value = "${module.m.o}", sensitive = true }
+"#,
+    );
+    let secret = "hunter2secret";
+    let forms = [
+        secret.to_string(),
+        secret.to_uppercase(),
+        "aHVudGVyMnNlY3JldA".to_string(),
+        // sha256("hunter2secret")
+        {
+            use sha2::Digest;
+            sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        },
+    ];
+    let var = format!("pw={secret}");
+    let p = sb.run(&["plan", "stacks/s", "--var", &var, "--out", "plan.bin"]).expect(0);
+    let j = sb.run(&["plan", "stacks/s", "--var", &var, "--json"]).expect(0);
+    let a = sb.run(&["apply", "stacks/s", "--var", &var, "--auto-approve"]).expect(0);
+    let o = sb.run(&["output", "stacks/s"]).expect(0);
+    let st = sb.read("state/s.json");
+    let plan_file = String::from_utf8_lossy(&std::fs::read(sb.path("plan.bin")).unwrap()).into_owned();
+    for (what, text) in [
+        ("plan", &p.stdout),
+        ("plan --json", &j.stdout),
+        ("apply", &a.stdout),
+        ("apply stderr", &a.stderr),
+        ("output", &o.stdout),
+        ("state", &st),
+        ("saved plan", &plan_file),
+    ] {
+        for f in &forms {
+            assert!(!text.contains(f.as_str()), "{what} shows {f}:\n{text}");
+        }
+    }
+    assert!(p.stdout.contains("(sensitive value)"), "{}", p.stdout);
+}

@@ -731,7 +731,13 @@ pub fn eval(e: &Expr, env: &dyn Env) -> Result<Value, ExprError> {
             if vals.iter().any(contains_unknown) {
                 return Ok(unknown());
             }
-            call(name, &vals, env).or_else(|m| fail(*at, format!("{name}(): {m}")))
+            // An error names the function, never the values (they may be sensitive).
+            let out = call(name, &vals, env).or_else(|m| fail(*at, format!("{name}(): {m}")))?;
+            // What a function computes from a sensitive value is sensitive.
+            if vals.iter().any(crate::sensitive::any_secret) {
+                crate::sensitive::add_derived(&out);
+            }
+            Ok(out)
         }
     }
 }
