@@ -647,7 +647,16 @@ fn operator_settings(cli: &Cli) -> Result<slipway::operator::Operator, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1: 2 means "changes present" (plan
+    // --detailed-exitcode) or "drifted", and CI must not read a typo as drift.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     if let Some(e) = cli.env.as_deref().filter(|e| !slipway::stack::load::is_name(e)) {
         eprintln!("error: --env {e:?}: an environment name is letters, digits, `_` and `-`");
         return ExitCode::from(1);

@@ -950,3 +950,44 @@ fn a_security_group_in_use_is_replaced_new_group_first_and_its_users_moved_befor
     sb.run(&["destroy", "sgs", "--auto-approve"]).expect(0);
     assert!(!proxy.calls().iter().any(|c| c["fault"] == "in-use"));
 }
+
+#[test]
+fn for_each_instances_are_tagged_with_characters_iam_and_elb_take_through_the_fault_proxy_against_moto() {
+    // IAM and ELB refuse tag values with `"` or `[` (EC2 takes them): the
+    // ownership tag of `iam_role.team["web"]` is written `iam_role.team=5B=22web=22=5D`,
+    // and a retried create still finds the role by it.
+    let moto = Moto::start();
+    let mut sb = Sandbox::with_moto(&moto);
+    let proxy = FaultProxy::start(&moto.endpoint, sb.root(), &["--name-limits"]);
+    sb.through(&proxy);
+    sb.write(
+        "stacks/teams/main.toml",
+        r#"
+[stack]
+name = "teams"
+region = "us-east-1"
+
+[iam_role.team]
+for_each = ["web", "api"]
+assume_role_policy = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "eks.amazonaws.com" }, Action = "sts:AssumeRole" }] }
+tags = { team = "${each.key}" }
+"#,
+    );
+    sb.run(&["apply", "stacks/teams", "--auto-approve"]).expect(0);
+    assert!(
+        !proxy.calls().iter().any(|c| c["fault"] == "name-limits"),
+        "no tag IAM would refuse"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tags = rt.block_on(async {
+        let iam = aws_sdk_iam::Client::new(&moto.sdk_config().await);
+        let got = iam.list_role_tags().role_name("teams-team-web").send().await.unwrap();
+        got.tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    });
+    assert_eq!(tags["slipway:address"], "iam_role.team=5B=22web=22=5D", "{tags:?}");
+    sb.run(&["plan", "stacks/teams", "--detailed-exitcode"]).expect(0);
+    sb.run(&["destroy", "stacks/teams", "--auto-approve"]).expect(0);
+}

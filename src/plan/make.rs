@@ -329,6 +329,16 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     continue;
                 }
             }
+            if let Err(e) = kind.check_local_inputs(&resolved) {
+                let field: String = e.path.iter().map(|s| s.to_string()).collect();
+                let range = r.body.span_at(&e.path);
+                errors.push(StackError::new(
+                    at(&Span { file: r.file, range }),
+                    format!("{addr}{field}: {}", e.message),
+                ));
+                failed.insert(addr.clone());
+                continue;
+            }
             let resolved = kind.complete(&stack.name, &addr, &resolved);
             let cbd = r.create_before_destroy.unwrap_or_else(|| kind.create_before_destroy());
             let prior = state.resources.get(&addr);

@@ -415,6 +415,14 @@ pub trait ResourceKind: Send + Sync {
     }
 
     /// Input fields shown as `(sensitive)` in plans.
+    /// What the resource reads from this machine when applied (a password's
+    /// environment variable, certificate files) is there and readable:
+    /// checked at plan and again before an apply's first call, never for
+    /// content in the plan or state.
+    fn check_local_inputs(&self, _config: &Value) -> Result<(), SchemaError> {
+        Ok(())
+    }
+
     fn sensitive_fields(&self) -> &'static [&'static str] {
         &[]
     }

@@ -27,6 +27,25 @@ impl Loader {
     }
 }
 
+/// An AWS region name of any partition: an area (`us`, `eu`, `ap`, `cn`,
+/// `us-gov`, `us-iso`...), a direction (`east`, `southeast`...) and a number.
+pub fn is_region(s: &str) -> bool {
+    const AREAS: &[&str] = &[
+        "us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", "cn", "us-gov", "us-iso", "us-isob", "eu-isoe", "us-isof",
+        "eusc",
+    ];
+    const DIRECTIONS: &[&str] = &[
+        "east", "west", "north", "south", "central", "northeast", "northwest", "southeast", "southwest",
+    ];
+    let Some((rest, number)) = s.rsplit_once('-') else { return false };
+    let Some((area, direction)) = rest.rsplit_once('-') else { return false };
+    AREAS.contains(&area)
+        && DIRECTIONS.contains(&direction)
+        && !number.is_empty()
+        && number.len() <= 2
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
 pub fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -260,18 +279,15 @@ fn load_stack_table(l: &mut Loader, stack: &mut Stack, file: usize, key: &Key, v
             ("state", _) => {
                 l.err(file, v.span.clone(), "`state` must be a non-empty string path");
             }
-            ("region", NodeKind::Str(s))
-                if !s.is_empty()
-                    && s.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
-            {
-                stack.region = Some(s.clone())
-            }
+            ("region", NodeKind::Str(s)) if is_region(s) => stack.region = Some(s.clone()),
             ("region", _) => {
                 l.err(
                     file,
                     v.span.clone(),
-                    "`region` must be an AWS region name like \"eu-west-1\"",
+                    format!(
+                        "{}: not an AWS region name; regions are like \"eu-west-1\", \"us-gov-west-1\", \"cn-north-1\"",
+                        v.to_json()
+                    ),
                 );
             }
             ("backend", NodeKind::Table(_)) if stack.backend.is_some() => {

@@ -61,6 +61,21 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
         for site in &r.refs {
             check_ref(stack, registry, site, Some(&r.address), &mut errors);
         }
+        for (path, text, target) in forgotten_references(stack, &r.config) {
+            let range = r.body.span_at(&path);
+            let field: String = path.iter().map(|s| s.to_string()).collect();
+            errors.push(
+                StackError::new(
+                    Some(stack.sources.locate(&super::source::Span { file: r.file, range })),
+                    format!(
+                        "{}{field}: {text:?} names `{target}` but is a literal string, not a reference; AWS would \
+                         take it as an ID and refuse it",
+                        r.address
+                    ),
+                )
+                .with_help(format!("write \"${{{text}}}\"")),
+            );
+        }
         for site in r.for_each.iter().flat_map(|f| f.1.iter()) {
             if site.reference.address().is_some() {
                 errors.push(StackError::new(
@@ -406,4 +421,48 @@ fn check_one_owner(stack: &Stack, registry: &Registry) -> Vec<StackError> {
         }
     }
     errors
+}
+
+/// Strings shaped like a reference to a resource of the stack written
+/// without `${...}` (`vpc = "vpc.main.id"`): (path, text, the resource).
+fn forgotten_references(stack: &Stack, config: &serde_json::Value) -> Vec<(Vec<PathSeg>, String, String)> {
+    fn walk(
+        stack: &Stack,
+        v: &serde_json::Value,
+        path: &mut Vec<PathSeg>,
+        out: &mut Vec<(Vec<PathSeg>, String, String)>,
+    ) {
+        match v {
+            serde_json::Value::String(s) if !s.contains("${") && !s.contains(' ') => {
+                // `kind.name.attr`, `module.m.kind.name.attr`, `kind.name["k"].attr`.
+                let Some((module, kind, rest)) = super::split_address(s) else { return };
+                let Some((name, attr)) = rest.rsplit_once('.') else { return };
+                let base = name.split_once('[').map(|(b, _)| b).unwrap_or(name);
+                let target = format!("{module}{kind}.{base}");
+                let declared = stack.resource(&target).is_some() || stack.instances.contains_key(&target)
+                    || stack.resources.iter().any(|r| r.address.starts_with(&format!("{target}[")));
+                if declared && !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    out.push((path.clone(), s.clone(), target));
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    path.push(PathSeg::Index(i));
+                    walk(stack, x, path, out);
+                    path.pop();
+                }
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    path.push(PathSeg::Field(k.clone()));
+                    walk(stack, x, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(stack, config, &mut Vec::new(), &mut out);
+    out
 }

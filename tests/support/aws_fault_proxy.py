@@ -203,7 +203,17 @@ def name_limits(service, action, body):
         if len(key) > 128 or len(value) > 256 or key.lower().startswith("aws:"):
             return error_of(service, "InvalidParameterValue" if service == "ec2" else "ValidationError",
                             f"tag {key!r}: keys are 1-128 characters not starting with aws:, values up to 256")
+        # EC2 takes any character in a tag; IAM and ELB (as EKS, ACM) only
+        # letters, digits, spaces and _ . : / = + - @.
+        if service != "ec2" and not (re.fullmatch(TAG_CHARS, key) and re.fullmatch(TAG_CHARS, value)):
+            return error_of(service, "ValidationError",
+                            f"1 validation error detected: Value '{value}' at 'tags.{key}.member.value' failed to "
+                            f"satisfy constraint: Member must satisfy regular expression pattern: [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*")
     return None
+
+
+# Tag characters outside EC2: letters, separators, numbers and _ . : / = + - @.
+TAG_CHARS = r"[\w\s.:/=+\-@]*"
 
 
 def error_of(service, code, message):

@@ -546,6 +546,7 @@ IMMUTABLE = {
 
 
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -570,6 +571,11 @@ def invalid(kind, obj, cur):
     Deployment's selector that does not match its template or changes, and a
     change of any other immutable field (a binding's roleRef, a Secret's
     type, a Service's clusterIP once set)."""
+    name = (obj.get("metadata") or {}).get("name") or ""
+    label = kind in ("Namespace", "Service")
+    if (label and not _DNS_LABEL.match(name)) or (not label and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name))):
+        what = "RFC 1123 label" if label else "RFC 1123 subdomain"
+        return f"metadata.name: Invalid value: {name!r}: a lowercase {what} must consist of lower case alphanumeric characters, '-' or '.'"
     bad = invalid_labels("metadata.labels", (obj.get("metadata") or {}).get("labels"))
     tmpl = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
     bad = bad or invalid_labels("spec.template.metadata.labels", tmpl.get("labels"))

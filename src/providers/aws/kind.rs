@@ -118,6 +118,10 @@ pub trait AwsKind: Send + Sync + 'static {
     fn check_more(&self, _config: &Value) -> Result<(), SchemaError> {
         Ok(())
     }
+    /// What the apply will read from this machine is there (files).
+    fn check_local(&self, _config: &Value) -> Result<(), SchemaError> {
+        Ok(())
+    }
     /// Checks against the rest of the stack.
     fn check_stack(&self, _view: &StackView<'_>) -> Vec<StackIssue> {
         Vec::new()
@@ -275,7 +279,7 @@ impl<K: AwsKind> Aws<K> {
             && match (tag(TAG_LINEAGE), ctx.lineage.as_deref()) {
                 // This state's object; after `state mv` its tags may still carry the old address.
                 (Some(l), Some(mine)) => l == mine,
-                (None, _) => tag(TAG_ADDRESS) == Some(address),
+                (None, _) => tag(TAG_ADDRESS) == Some(super::address_tag(address).as_str()),
                 (Some(_), None) => false,
             };
         if ours {
@@ -322,6 +326,9 @@ impl<K: AwsKind> ResourceKind for Aws<K> {
     }
     fn check_stack(&self, view: &StackView<'_>) -> Vec<StackIssue> {
         self.0.check_stack(view)
+    }
+    fn check_local_inputs(&self, config: &Value) -> Result<(), SchemaError> {
+        self.0.check_local(config)
     }
     fn computed_attributes(&self) -> &'static [&'static str] {
         K::COMPUTED

@@ -394,6 +394,27 @@ pub const ALREADY_EXISTS: &[&str] = &[
 ];
 const OWNERSHIP: &[&str] = &[TAG_STACK, TAG_ADDRESS, TAG_LINEAGE, TAG_ATTEMPT];
 
+/// The `slipway:address` tag value of an address. Most AWS services take
+/// only letters, digits, spaces and `_ . : / = + - @` in tag values (EC2
+/// takes more, IAM, ELB, EKS and ACM do not), so the other characters of an
+/// instance address (`subnet.public["us-west-2a"]`) are written `=XX` (hex),
+/// and `=` itself `=3D`: one value per address, and an address without
+/// them unchanged.
+pub fn address_tag(address: &str) -> String {
+    let mut out = String::new();
+    for c in address.chars() {
+        if c.is_ascii_alphanumeric() || " _.:/+-@".contains(c) {
+            out.push(c);
+        } else {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                out.push_str(&format!("={byte:02X}"));
+            }
+        }
+    }
+    out
+}
+
 /// The `Name` tag an object gets when the stack gives none: `<stack>-<name>`.
 pub fn default_name(ctx: &Ctx, address: &str) -> String {
     format!("{}-{}", ctx.stack, crate::providers::common::name_of(address))
@@ -404,7 +425,7 @@ pub fn all_tags(ctx: &Ctx, address: &str, user: &BTreeMap<String, String>) -> BT
     let mut t = user.clone();
     t.entry("Name".into()).or_insert_with(|| default_name(ctx, address));
     t.insert(TAG_STACK.into(), ctx.stack.clone());
-    t.insert(TAG_ADDRESS.into(), address.to_string());
+    t.insert(TAG_ADDRESS.into(), address_tag(address));
     if let Some(l) = &ctx.lineage {
         t.insert(TAG_LINEAGE.into(), l.clone());
     }
@@ -443,7 +464,7 @@ pub fn user_view(ctx: &Ctx, address: &str, mut l: Live, tags: BTreeMap<String, S
 /// same stack (another environment) tags its objects the same way.
 pub fn owned_by(ctx: &Ctx, address: &str, live: &BTreeMap<String, String>) -> bool {
     live.get(TAG_STACK) == Some(&ctx.stack)
-        && live.get(TAG_ADDRESS).map(String::as_str) == Some(address)
+        && live.get(TAG_ADDRESS) == Some(&address_tag(address))
         && live.get(TAG_LINEAGE) == ctx.lineage.as_ref()
 }
 
@@ -496,4 +517,15 @@ pub fn mock_ctx(stack: &str, eks: aws_sdk_eks::Client) -> Ctx {
         config: conf,
     };
     Ctx::with_clients(stack, Arc::new(clients))
+}
+
+#[cfg(test)]
+mod address_tag_tests {
+    #[test]
+    fn an_address_tag_holds_only_characters_every_service_takes_and_stays_one_to_one() {
+        assert_eq!(super::address_tag("vpc.main"), "vpc.main");
+        assert_eq!(super::address_tag("module.web.app.this"), "module.web.app.this");
+        assert_eq!(super::address_tag("subnet.public[\"us-west-2a\"]"), "subnet.public=5B=22us-west-2a=22=5D");
+        assert_ne!(super::address_tag("a.b[\"=\"]"), super::address_tag("a.b[\"=3D\"]"));
+    }
 }

@@ -188,27 +188,37 @@ impl ResourceKind for K8sKind {
         let objs = self
             .render("stack", "kind.name", config, false)
             .map_err(|m| err(vec![], m))?;
+        // Point into the config where the object came from the config as written.
+        let config_path = |path: &[PathSeg]| -> Vec<PathSeg> {
+            match (self.shape, path.first()) {
+                (Shape::Object { body, .. }, Some(PathSeg::Field(f))) => body
+                    .iter()
+                    .find(|(_, k)| k == f)
+                    .map(|(c, _)| {
+                        let mut p = vec![field(c)];
+                        p.extend(path[1..].iter().cloned());
+                        p
+                    })
+                    .or_else(|| match f.as_str() {
+                        "metadata" => path.get(1).map(|p| vec![p.clone()]),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                (Shape::Manifest, _) => {
+                    let mut p = vec![field("manifest")];
+                    p.extend(path.iter().cloned());
+                    p
+                }
+                (Shape::App, _) => vec![field(app_field(path))],
+                _ => vec![],
+            }
+        };
         for obj in &objs {
             if let Err((path, message)) = typed_check(obj) {
-                // Point into the config where the object came from the config as written.
-                let cpath = match (self.shape, path.first()) {
-                    (Shape::Object { body, .. }, Some(PathSeg::Field(f))) => body
-                        .iter()
-                        .find(|(_, k)| k == f)
-                        .map(|(c, _)| {
-                            let mut p = vec![field(c)];
-                            p.extend(path[1..].iter().cloned());
-                            p
-                        })
-                        .unwrap_or_default(),
-                    (Shape::Manifest, _) => {
-                        let mut p = vec![field("manifest")];
-                        p.extend(path.iter().cloned());
-                        p
-                    }
-                    _ => vec![],
-                };
-                return Err(err(cpath, message));
+                return Err(err(config_path(&path), message));
+            }
+            if let Some((path, message)) = super::rules::problems(obj).into_iter().next() {
+                return Err(err(config_path(&path), message));
             }
         }
         Ok(())
@@ -302,6 +312,14 @@ impl ResourceKind for K8sKind {
             d.forces_replace.extend(immutable_changes(&list(prior), &list(desired)));
         }
         d
+    }
+
+    fn check_local_inputs(&self, config: &Value) -> Result<(), SchemaError> {
+        if self.shape != Shape::RegistrySecret || config.to_string().contains("${") {
+            return Ok(());
+        }
+        let f = if config.get("password_env").is_some() { "password_env" } else { "password_file" };
+        password(config).map(|_| ()).map_err(|m| err(vec![field(f)], m))
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {
@@ -697,5 +715,25 @@ async fn delete_if_ours(ctx: &Ctx, address: &str, client: &kube::Client, obj: &V
             ))),
         },
         None => Ok(()),
+    }
+}
+
+/// The `app` field a path inside one of its rendered objects comes from.
+fn app_field(path: &[PathSeg]) -> &'static str {
+    let segs: Vec<String> = path.iter().map(|p| p.to_string().trim_start_matches('.').to_string()).collect();
+    let has = |s: &str| segs.iter().any(|x| x == s);
+    match () {
+        _ if has("requests") && has("cpu") => "cpu_request",
+        _ if has("requests") && has("memory") => "memory_request",
+        _ if has("limits") && has("cpu") => "cpu_limit",
+        _ if has("limits") && has("memory") => "memory_limit",
+        _ if has("httpGet") => "health_path",
+        _ if has("nodePort") => "node_port",
+        _ if has("containerPort") || has("port") => "port",
+        _ if has("minReplicas") || has("maxReplicas") => "autoscale",
+        _ if has("labels") => "labels",
+        _ if has("annotations") => "annotations",
+        _ if has("namespace") => "namespace",
+        _ => "name",
     }
 }

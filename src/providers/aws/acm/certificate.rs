@@ -220,6 +220,15 @@ impl AwsKind for AcmCertificate {
         Ok(c)
     }
 
+    fn check_local(&self, config: &Value) -> Result<(), SchemaError> {
+        for f in ["certificate_file", "private_key_file", "chain_file"] {
+            if let Some(p) = config.get(f).and_then(Value::as_str).filter(|p| !p.contains("${") && !p.contains(crate::value::UNKNOWN)) {
+                read_file(p, f).map_err(|m| SchemaError::at(vec![PathSeg::Field(f.into())], m))?;
+            }
+        }
+        Ok(())
+    }
+
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
         let has = |k: &str| config.get(k).is_some();
         let bad = |f: &str, m: &str| Err(SchemaError::at(vec![PathSeg::Field(f.into())], m));

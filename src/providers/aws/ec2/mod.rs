@@ -105,7 +105,7 @@ pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -
 pub fn owner_filters(ctx: &Ctx, address: &str) -> Vec<Filter> {
     vec![
         filter(&format!("tag:{TAG_STACK}"), [ctx.stack.clone()]),
-        filter(&format!("tag:{TAG_ADDRESS}"), [address]),
+        filter(&format!("tag:{TAG_ADDRESS}"), [super::address_tag(address)]),
     ]
 }
 

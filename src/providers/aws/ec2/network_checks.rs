@@ -173,3 +173,20 @@ mod tests {
         ));
     }
 }
+
+/// A resolved `cidr` (variables, locals and functions applied): its syntax
+/// and block size, as EC2 judges them, at plan before any call.
+pub fn check_cidr_field(config: &Value, what: &str) -> Result<(), crate::providers::SchemaError> {
+    let Some(c) = literal(config, "cidr").filter(|c| !c.contains(crate::value::UNKNOWN)) else {
+        return Ok(());
+    };
+    let at = || vec![PathSeg::Field("cidr".into())];
+    match parse_cidr(c) {
+        Err(e) => Err(crate::providers::SchemaError::at(at(), e)),
+        Ok((_, len)) if !block_size_ok(len) => Err(crate::providers::SchemaError::at(
+            at(),
+            format!("a {what} block must be between /16 and /28, not /{len}"),
+        )),
+        Ok(_) => Ok(()),
+    }
+}

@@ -68,6 +68,10 @@ impl AwsKind for Subnet {
         ..Permissions::NONE
     };
 
+    fn check_more(&self, config: &Value) -> Result<(), crate::providers::SchemaError> {
+        super::network_checks::check_cidr_field(config, "subnet")
+    }
+
     fn check_stack(&self, view: &StackView<'_>) -> Vec<StackIssue> {
         super::network_checks::check_subnets(view)
     }

@@ -75,6 +75,10 @@ impl AwsKind for Vpc {
         ..Permissions::NONE
     };
 
+    fn check_more(&self, config: &Value) -> Result<(), crate::providers::SchemaError> {
+        super::network_checks::check_cidr_field(config, "VPC")
+    }
+
     fn check_stack(&self, view: &StackView<'_>) -> Vec<StackIssue> {
         super::network_checks::check_vpcs(view)
     }

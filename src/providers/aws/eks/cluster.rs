@@ -99,6 +99,9 @@ pub struct ClusterConfig {
 }
 
 /// `(major, minor)` of a version like "1.31".
+/// The oldest Kubernetes minor version EKS still runs (extended support).
+const OLDEST_MINOR: u32 = 23;
+
 fn minor(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
@@ -405,9 +408,21 @@ impl AwsKind for EksCluster {
 
     fn check_more(&self, config: &Value) -> Result<(), SchemaError> {
         let version = config.get("version").and_then(Value::as_str);
-        if let Some(v) = version.filter(|v| !v.contains("${") && minor(v).is_none()) {
-            let m = format!("{v:?} is not a Kubernetes version like \"1.31\"");
-            return Err(field_error("version", None, m));
+        if let Some(v) = version.filter(|v| !v.contains("${") && !v.contains(crate::value::UNKNOWN)) {
+            match minor(v) {
+                None => {
+                    let m = format!("{v:?} is not a Kubernetes version like \"1.31\"");
+                    return Err(field_error("version", None, m));
+                }
+                // EKS creates no cluster older than its extended support.
+                Some((major, min)) if major != 1 || min < OLDEST_MINOR => {
+                    let m = format!(
+                        "Kubernetes {v} is not a version EKS creates: 1.{OLDEST_MINOR} or later (see `aws eks describe-cluster-versions`)"
+                    );
+                    return Err(field_error("version", None, m));
+                }
+                Some(_) => {}
+            }
         }
         let logging = config.get("logging").and_then(Value::as_array);
         for (i, t) in logging.into_iter().flatten().enumerate() {

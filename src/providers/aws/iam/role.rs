@@ -201,13 +201,66 @@ async fn roles_one_by_one(aws: &Clients, names: &BTreeSet<String>) -> Result<Vec
 }
 
 /// A policy document's error at `path`, unless it still holds references.
-fn check_policy(doc: &Value, path: Vec<PathSeg>) -> Result<(), SchemaError> {
-    if doc.to_string().contains("${") {
+fn check_policy(doc: &Value, path: Vec<PathSeg>, trust: bool) -> Result<(), SchemaError> {
+    if doc.to_string().contains("${") || crate::value::contains_unknown(doc) {
         return Ok(());
     }
-    policy::parse(doc)
-        .map(|_| ())
-        .map_err(|message| SchemaError::at(path, message))
+    let parsed = policy::parse(doc).map_err(|message| SchemaError::at(path.clone(), message))?;
+    policy_shape(&parsed, trust).map_err(|(sub, message)| {
+        let mut p = path;
+        p.extend(sub);
+        SchemaError::at(p, message)
+    })
+}
+
+/// The shape IAM requires of a policy document: `Version` 2012-10-17 or
+/// 2008-10-17, a `Statement` (one or a list, not empty), each with `Effect`
+/// Allow or Deny and `Action` or `NotAction`; a trust policy names a
+/// `Principal` and no `Resource`, a permission policy a `Resource` and no
+/// `Principal`.
+fn policy_shape(doc: &Value, trust: bool) -> Result<(), (Vec<PathSeg>, String)> {
+    let f = |s: &str| PathSeg::Field(s.into());
+    match doc.get("Version").and_then(Value::as_str) {
+        Some("2012-10-17" | "2008-10-17") | None => {}
+        Some(v) => return Err((vec![f("Version")], format!("Version {v:?}: IAM takes \"2012-10-17\""))),
+    }
+    let statements: Vec<&Value> = match doc.get("Statement") {
+        Some(Value::Array(a)) if !a.is_empty() => a.iter().collect(),
+        Some(o @ Value::Object(_)) => vec![o],
+        _ => {
+            return Err((
+                vec![],
+                "a policy document needs `Statement`: a list of { Effect, Action, ... } (IAM refuses it without)"
+                    .into(),
+            ))
+        }
+    };
+    for (i, st) in statements.iter().enumerate() {
+        let here = |k: &str| vec![f("Statement"), PathSeg::Index(i), f(k)];
+        match st.get("Effect").and_then(Value::as_str) {
+            Some("Allow" | "Deny") => {}
+            Some(e) => return Err((here("Effect"), format!("Effect {e:?} must be \"Allow\" or \"Deny\""))),
+            None => return Err((here("Effect"), "a statement needs `Effect` (\"Allow\" or \"Deny\")".into())),
+        }
+        if st.get("Action").is_none() && st.get("NotAction").is_none() {
+            return Err((here("Action"), "a statement needs `Action` or `NotAction`".into()));
+        }
+        let principal = st.get("Principal").is_some() || st.get("NotPrincipal").is_some();
+        let resource = st.get("Resource").is_some() || st.get("NotResource").is_some();
+        if trust && !principal {
+            return Err((here("Principal"), "a trust policy statement needs `Principal` (who may assume the role)".into()));
+        }
+        if trust && resource {
+            return Err((here("Resource"), "a trust policy has no `Resource` (the role is the resource)".into()));
+        }
+        if !trust && principal {
+            return Err((here("Principal"), "a permission policy has no `Principal` (only a trust policy has)".into()));
+        }
+        if !trust && !resource {
+            return Err((here("Resource"), "a permission policy statement needs `Resource` (or `NotResource`)".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Attach, detach, put and delete policies so that the role goes from `old` to `c`.
@@ -334,13 +387,14 @@ impl AwsKind for IamRole {
             ));
         }
         if let Some(doc) = config.get("assume_role_policy") {
-            check_policy(doc, vec![PathSeg::Field("assume_role_policy".into())])?;
+            check_policy(doc, vec![PathSeg::Field("assume_role_policy".into())], true)?;
         }
         let inline = config.get("inline_policies").and_then(Value::as_object);
         for (k, doc) in inline.into_iter().flatten() {
             check_policy(
                 doc,
                 vec![PathSeg::Field("inline_policies".into()), PathSeg::Field(k.clone())],
+                false,
             )?;
         }
         Ok(())
