@@ -16,7 +16,7 @@ use slipway::providers::Registry;
 #[derive(Parser)]
 #[command(
     name = "slipway",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SLIPWAY_COMMIT"), ")"),
     about = "Infrastructure as code for AWS EKS stacks, with a state file"
 )]
 struct Cli {

@@ -200,7 +200,12 @@ fn the_example_pipeline_parses_and_uses_only_real_commands_and_flags() {
         .expect("python3 with PyYAML (installed with moto)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["stages"], json!(["validate", "plan", "apply", "drift"]));
+    assert_eq!(doc["stages"], json!(["image", "validate", "plan", "apply", "drift"]));
+    // The image the jobs run in is built from the repository's Dockerfile.
+    let image = doc["slipway-image"]["script"].as_array().unwrap().iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
+    assert!(image.contains("--dockerfile \"$CI_PROJECT_DIR/Dockerfile\""), "{image}");
+    let dockerfile = std::fs::read_to_string(crate::support::repo().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("USER 10001") && dockerfile.contains("ca-certificates"), "{dockerfile}");
     assert_eq!(
         doc["default"]["id_tokens"]["AWS_ID_TOKEN"]["aud"], "sts.amazonaws.com",
         "OIDC, not pasted keys"

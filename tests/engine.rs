@@ -787,3 +787,38 @@ fn target_plans_and_applies_a_resource_with_its_dependencies_and_destroys_it_wit
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("--target data.nope"), "{}", bad.stderr);
 }
+
+#[test]
+fn output_changes_alone_are_planned_shown_counted_in_the_exit_code_and_applied() {
+    let sb = Sandbox::new();
+    let base = "[stack]\nname = \"outs\"\n\n[variables]\npw = { default = \"hunter2secret\", sensitive = true }\n\n[data.a]\ninput = \"one\"\n";
+    sb.write("stacks/outs/main.toml", base);
+    sb.run(&["apply", "stacks/outs", "--auto-approve"]).expect(0);
+    sb.write(
+        "stacks/outs/main.toml",
+        &format!("{base}\n[outputs]\nfirst = \"${{data.a.output}}\"\nsecret = {{ value = \"${{var.pw}}\", sensitive = true }}\n"),
+    );
+    let p = sb.run(&["plan", "stacks/outs", "--detailed-exitcode"]).expect(2);
+    assert!(p.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(p.stdout.contains("Changes to Outputs:"), "{}", p.stdout);
+    assert!(p.stdout.contains("  + first = \"one\""), "{}", p.stdout);
+    assert!(p.stdout.contains("  + secret = (sensitive value)"), "{}", p.stdout);
+    assert!(!p.stdout.contains("hunter2secret"), "{}", p.stdout);
+    let j = sb.run(&["plan", "stacks/outs", "--json"]).expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(doc["output_changes"][0]["name"], "first");
+    assert_eq!(doc["output_changes"][0]["action"], "create");
+    sb.run(&["apply", "stacks/outs", "--auto-approve"]).expect(0);
+    assert_eq!(sb.state("outs")["outputs"]["first"]["value"], "one");
+    sb.run(&["plan", "stacks/outs", "--detailed-exitcode"]).expect(0);
+    // A removed output goes too.
+    sb.write(
+        "stacks/outs/main.toml",
+        &format!("{base}\n[outputs]\nsecret = {{ value = \"${{var.pw}}\", sensitive = true }}\n"),
+    );
+    let p = sb.run(&["plan", "stacks/outs", "--detailed-exitcode"]).expect(2);
+    assert!(p.stdout.contains("  - first = \"one\""), "{}", p.stdout);
+    sb.run(&["apply", "stacks/outs", "--auto-approve"]).expect(0);
+    assert!(sb.state("outs")["outputs"].get("first").is_none());
+    sb.run(&["plan", "stacks/outs", "--detailed-exitcode"]).expect(0);
+}

@@ -50,6 +50,19 @@ pub fn to_json(plan: &Plan) -> Value {
         },
         "destroy": plan.destroy,
         "resource_changes": changes,
+        "output_changes": plan.output_changes.iter().map(|o| {
+            let show = |v: &Option<Value>| match v {
+                Some(_) if o.sensitive => Some(json!("(sensitive value)")),
+                Some(v) => Some(hide(v)),
+                None => None,
+            };
+            let action = match (&o.before, &o.after) {
+                (None, _) => "create",
+                (_, None) => "delete",
+                _ => "update",
+            };
+            json!({ "name": o.name, "action": action, "before": show(&o.before), "after": show(&o.after), "sensitive": o.sensitive })
+        }).collect::<Vec<_>>(),
         "drift": plan.drift,
         "recovered": plan.recovered,
         "warnings": plan.warnings,

@@ -486,6 +486,43 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
 
     let mut warnings = stack_warnings(stack);
     warnings.extend(namespace_cascades(&changes));
+    // Outputs as this plan leaves them, against the state's.
+    let mut output_changes = Vec::new();
+    if !inp.destroy {
+        let attrs = |a: &str| planned.get(a).cloned();
+        let scope = Scope::new(&attrs, &inp.variables, &locals, &stack.dir)
+            .with_lookups(&inp.lookups)
+            .with_instances(&stack.instances);
+        for o in &stack.outputs {
+            let Ok(after) = template::resolve(&o.value, &scope) else { continue };
+            let before = state.outputs.get(&o.name).map(|s| s.value.clone());
+            let same = before.as_ref().is_some_and(|b| *b == crate::sensitive::hide(&after) || *b == after);
+            if !same {
+                let after = if o.sensitive && !crate::value::contains_unknown(&after) {
+                    Value::String(crate::sensitive::hash(&after.to_string()))
+                } else {
+                    after
+                };
+                output_changes.push(crate::plan::OutputChange {
+                    name: o.name.clone(),
+                    before,
+                    after: Some(after),
+                    sensitive: o.sensitive,
+                });
+            }
+        }
+        for (name, s) in &state.outputs {
+            if !stack.outputs.iter().any(|o| &o.name == name) {
+                output_changes.push(crate::plan::OutputChange {
+                    name: name.clone(),
+                    before: Some(s.value.clone()),
+                    after: None,
+                    sensitive: s.sensitive,
+                });
+            }
+        }
+        output_changes.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     Ok(Plan {
         stack: stack.name.clone(),
         stack_dir: stack.dir.canonicalize().unwrap_or_else(|_| stack.dir.clone()),
@@ -524,6 +561,7 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                 })
                 .collect()
         },
+        output_changes,
         drift: drift(inp.state, inp.live, inp.registry),
         recovered: inp.recovered,
         created: crate::state::now(),

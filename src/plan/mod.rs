@@ -61,6 +61,9 @@ pub struct Plan {
     /// One entry per resource in the stack or the state, in walk order.
     pub changes: Vec<Change>,
     pub outputs: Vec<PlannedOutput>,
+    /// Outputs whose value this plan changes (Terraform's "Changes to Outputs").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_changes: Vec<OutputChange>,
     /// Resources whose live object differs from the state.
     pub drift: Vec<Drift>,
     /// What settling an interrupted run did before planning.
@@ -148,6 +151,20 @@ pub struct Change {
     pub pending: Option<String>,
 }
 
+/// An output this plan adds, changes or removes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputChange {
+    pub name: String,
+    /// What the state holds (None: a new output).
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
+    pub before: Option<Value>,
+    /// As planned, maybe unknown until apply (None: the output goes); a
+    /// sensitive output's only as its keyed hash.
+    #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]
+    pub after: Option<Value>,
+    pub sensitive: bool,
+}
+
 /// A stack output and its template.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannedOutput {
@@ -201,8 +218,11 @@ impl Plan {
         s
     }
 
-    /// True when applying would change any resource.
+    /// True when applying would change any resource, the state's
+    /// addresses or an output.
     pub fn has_changes(&self) -> bool {
-        !self.moved.is_empty() || self.changes.iter().any(|c| c.action != Action::NoOp)
+        !self.moved.is_empty()
+            || !self.output_changes.is_empty()
+            || self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 }

@@ -54,7 +54,10 @@ pub fn render_plan(plan: &Plan) -> String {
             "  # {from} has moved to {to} (the object stays; nothing is deleted or created)\n"
         );
     }
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+    // By address, as Terraform lists them (apply still goes in graph order).
+    let mut shown: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    shown.sort_by(|a, b| a.address.cmp(&b.address).then(a.deposed.cmp(&b.deposed)));
+    for c in shown {
         render_change(&mut out, c);
         out.push('\n');
     }
@@ -64,6 +67,25 @@ pub fn render_plan(plan: &Plan) -> String {
         "Plan: {} to add, {} to change, {} to destroy.",
         s.add, s.change, s.destroy
     );
+    if !plan.output_changes.is_empty() {
+        out.push_str("\nChanges to Outputs:\n");
+        let shown = |v: &Value, sensitive: bool| {
+            if sensitive || crate::sensitive::any_secret(v) || crate::sensitive::is_hash(v) {
+                "(sensitive value)".to_string()
+            } else {
+                render(v, 4)
+            }
+        };
+        for o in &plan.output_changes {
+            let line = match (&o.before, &o.after) {
+                (None, Some(a)) => format!("  + {} = {}", o.name, shown(a, o.sensitive)),
+                (Some(b), None) => format!("  - {} = {}", o.name, shown(b, o.sensitive)),
+                (Some(b), Some(a)) => format!("  ~ {} = {} -> {}", o.name, shown(b, o.sensitive), shown(a, o.sensitive)),
+                (None, None) => continue,
+            };
+            let _ = writeln!(out, "{line}");
+        }
+    }
     let warnings: Vec<&Change> = plan
         .changes
         .iter()
