@@ -317,24 +317,18 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
                     }
                 }
             };
-            if let Err(e) = kind.check(&resolved) {
-                if !error_is_about_unknown(&resolved, &e.path) {
-                    let field: String = e.path.iter().map(|s| s.to_string()).collect();
-                    let range = r.body.span_at(&e.path);
-                    errors.push(StackError::new(
-                        at(&Span { file: r.file, range }),
-                        format!("{addr}{field}: {} (after resolving references)", e.message),
-                    ));
-                    failed.insert(addr.clone());
-                    continue;
-                }
-            }
-            if let Err(e) = kind.check_local_inputs(&resolved) {
+            // What the kind refuses in the resolved values, then what the
+            // apply would read from this machine.
+            let refused = match kind.check(&resolved) {
+                Err(e) if !error_is_about_unknown(&resolved, &e.path) => Some((e, " (after resolving references)")),
+                _ => kind.check_local_inputs(&resolved).err().map(|e| (e, "")),
+            };
+            if let Some((e, note)) = refused {
                 let field: String = e.path.iter().map(|s| s.to_string()).collect();
                 let range = r.body.span_at(&e.path);
                 errors.push(StackError::new(
                     at(&Span { file: r.file, range }),
-                    format!("{addr}{field}: {}", e.message),
+                    format!("{addr}{field}: {}{note}", e.message),
                 ));
                 failed.insert(addr.clone());
                 continue;

@@ -5,7 +5,7 @@
 //! calls, not that their ARNs and tag conditions would match on AWS; the
 //! unit tests of `providers::aws::permissions` check the conditions' shape.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::k8s::K8sEmulator;

@@ -2,7 +2,7 @@
 //! emulator: throttling, server errors and lost responses. The whole blog
 //! stack must converge with exactly one cloud object per declared resource.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! `depends_on` a module, `--target` of a module's resource, `[[moved]]`
 //! into a module, and the mistakes a module can be written with.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 

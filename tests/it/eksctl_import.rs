@@ -4,7 +4,7 @@
 //! tests/fixtures/eksctl/), plus the EKS cluster and managed nodegroup made
 //! through the EKS API (moto's CloudFormation has no AWS::EKS types).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
@@ -73,7 +73,7 @@ async fn eksctl_cluster(moto: &Moto, cluster: &str) {
     let out = cfn_stack(
         &cfn,
         &format!("eksctl-{cluster}-cluster"),
-        include_str!("fixtures/eksctl/cluster.json"),
+        include_str!("../fixtures/eksctl/cluster.json"),
         eksctl_tags(cluster),
     )
     .await;
@@ -83,7 +83,7 @@ async fn eksctl_cluster(moto: &Moto, cluster: &str) {
     let ng_out = cfn_stack(
         &cfn,
         &format!("eksctl-{cluster}-nodegroup-ng-1"),
-        include_str!("fixtures/eksctl/nodegroup.json"),
+        include_str!("../fixtures/eksctl/nodegroup.json"),
         ng_tags,
     )
     .await;
@@ -411,7 +411,7 @@ fn eksctl_import_bad_input_writes_nothing_against_moto_emulator() {
         cfn_stack(
             &cfn,
             "eksctl-other-cluster",
-            include_str!("fixtures/eksctl/nodegroup.json"),
+            include_str!("../fixtures/eksctl/nodegroup.json"),
             vec![tag("team", "ops")],
         )
         .await;

@@ -3,7 +3,7 @@
 //! tests show the calls slipway makes and how it reacts to the answers, not
 //! that AWS answers the same way.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

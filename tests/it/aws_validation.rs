@@ -3,7 +3,7 @@
 //! protocols, policy JSON. The runs point at a closed port, so any cloud
 //! call would fail differently.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 

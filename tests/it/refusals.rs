@@ -5,7 +5,7 @@
 //! No cloud is reachable here (AWS points at a closed loopback port, the
 //! kubeconfig is empty): a check that needed a call would fail differently.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 

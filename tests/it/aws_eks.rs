@@ -3,7 +3,7 @@
 //! DescribeUpdate and access entries: the waiting logic and those calls are
 //! tested with the SDK's mock client in src/providers/aws/eks.rs.
 
-mod support;
+use crate::support;
 
 use support::moto::Moto;
 use support::Sandbox;

@@ -1,7 +1,7 @@
 //! `slipway drift`, the GitLab report and the example pipeline. Drift runs
 //! against the moto AWS emulator and our Kubernetes API emulator.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::k8s::K8sEmulator;

@@ -4,7 +4,7 @@
 //! tests show that slipway never records a pending certificate as done, never
 //! puts it on a listener, and finishes the job once the records exist.
 
-mod support;
+use crate::support;
 
 use support::moto::Moto;
 use support::Sandbox;

@@ -6,7 +6,7 @@
 //! defaulting beyond replicas, admission, validation, Service allocation,
 //! real rollouts (pods, readiness).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Bad input gets exit code 1, a message naming file:line:column (or the
 //! address), and writes nothing.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 

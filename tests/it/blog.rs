@@ -3,7 +3,7 @@
 //! pointed at the emulator with SLIPWAY_KUBECONFIG_OVERRIDE; moto's EKS
 //! endpoints answer nothing).
 
-mod support;
+use crate::support;
 
 use aws_sdk_ec2::types::Filter;
 use support::k8s::K8sEmulator;

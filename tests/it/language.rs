@@ -2,7 +2,7 @@
 //! cloud): locals, functions, operators and conditionals inside `${...}`,
 //! and their errors with file, line and column.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 
@@ -347,11 +347,11 @@ fn the_network_stack_rewritten_with_for_each_takes_over_the_old_layouts_objects_
     let sb = Sandbox::with_moto(&moto);
     sb.write(
         "stacks/network/main.toml",
-        include_str!("fixtures/network_before_for_each.toml"),
+        include_str!("../fixtures/network_before_for_each.toml"),
     );
     sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
     let before = sb.state("network");
-    sb.write("stacks/network/main.toml", include_str!("../stacks/network/main.toml"));
+    sb.write("stacks/network/main.toml", include_str!("../../stacks/network/main.toml"));
     // Nothing changes: while the [[moved]] entry stays, the subnet keeps the
     // default name of its old address (`network-public_a`), as in Terraform,
     // where a move renames nothing.

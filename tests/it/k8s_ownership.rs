@@ -4,7 +4,7 @@
 //! labels and uids as a real API server does; it proves which requests
 //! slipway sends, not how a real server merges them.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::k8s::K8sEmulator;

@@ -2,7 +2,7 @@
 //! (no cloud): plan, apply, update vs replace, destroy, saved plans, locks,
 //! corrupted state, failures and kills in the middle of an apply.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

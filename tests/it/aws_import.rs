@@ -1,6 +1,6 @@
 //! `slipway import ADDR ID` and protection, against the moto AWS emulator.
 
-mod support;
+use crate::support;
 
 use support::moto::Moto;
 use support::Sandbox;

@@ -4,7 +4,7 @@
 //! the repository, read the CI's environment, or send a token anywhere.
 //! Kubernetes is our emulator (tests/support/k8s_emulator.py), AWS is moto.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -3,7 +3,7 @@
 //! processes, lease takeover, a killed runner settled from another working
 //! directory, migration, stale writes, history.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
