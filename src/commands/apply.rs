@@ -201,7 +201,7 @@ async fn execute(
 pub async fn run_dir(args: &PlanArgs, auto_approve: bool, opts: RunOpts, registry: &Registry) -> Exit {
     let op = if args.destroy { "destroy" } else { "apply" };
     let (plan, _lock, state, ctx, store) = make_plan(args, op, registry).await?;
-    print!("{}", plan::render::render_plan(&plan));
+    print!("{}", plan::render::for_terminal(&plan::render::render_plan(&plan)));
     if !plan.has_changes() {
         // Outputs may still have changed (a new output over unchanged resources).
         return execute(plan, state, &store, opts, registry, ctx.clusters.clone()).await;
@@ -364,6 +364,6 @@ pub async fn run_saved(
     plan.kubernetes = stack.kubernetes.clone();
     let clusters = super::cluster_names(&stack, &plan.variables, state.as_ref());
     let clusters = super::plan::with_looked_up(&clusters, &plan.lookups);
-    print!("{}", plan::render::render_plan(&plan));
+    print!("{}", plan::render::for_terminal(&plan::render::render_plan(&plan)));
     execute(plan, state, &store, opts, registry, clusters).await
 }

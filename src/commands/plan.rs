@@ -254,7 +254,7 @@ pub async fn run(args: &PlanArgs, o: &PlanOutputs, registry: &Registry) -> Exit 
             serde_json::to_string_pretty(&doc).map_err(|e| CmdError::Other(e.to_string()))?
         );
     } else {
-        print!("{}", plan::render::render_plan(&plan));
+        print!("{}", plan::render::for_terminal(&plan::render::render_plan(&plan)));
     }
     if stats {
         super::print_stats(&ctx);

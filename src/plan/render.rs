@@ -8,6 +8,53 @@ use super::{Action, Change, Plan};
 use crate::value::{is_unknown, render};
 
 /// The whole plan as text: drift notes, each change, and the summary line.
+/// A rendered plan for the terminal: colour on a terminal (green `+`, yellow
+/// `~`, red `-`, as Terraform), none when piped or with NO_COLOR set.
+pub fn for_terminal(text: &str) -> String {
+    use std::io::IsTerminal;
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if color {
+        paint(text)
+    } else {
+        text.to_string()
+    }
+}
+
+/// `text` with ANSI colours on the lines that add, change or remove.
+pub fn paint(text: &str) -> String {
+    const GREEN: &str = "\x1b[32m";
+    const YELLOW: &str = "\x1b[33m";
+    const RED: &str = "\x1b[31m";
+    const BOLD: &str = "\x1b[1m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let t = body.trim_start();
+        let colour = if t.starts_with("-/+") || t.starts_with("+/-") || t.starts_with("~ ") {
+            Some(YELLOW)
+        } else if t.starts_with("+ ") {
+            Some(GREEN)
+        } else if t.starts_with("- ") {
+            Some(RED)
+        } else if t.starts_with("# ") || t.starts_with("Plan:") || t.starts_with("Changes to Outputs:") {
+            Some(BOLD)
+        } else {
+            None
+        };
+        match colour {
+            Some(c) => {
+                out.push_str(c);
+                out.push_str(body);
+                out.push_str(RESET);
+                out.push_str(&line[body.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = String::new();
     for r in &plan.recovered {
@@ -254,13 +301,56 @@ pub fn leaf_diffs(path: &str, b: &Value, a: &Value, out: &mut Vec<(String, Optio
                 out.push((join(k), None, Some(av.clone())));
             }
         }
+        // Items with a `name` (containers, ports, env) are matched by it.
+        (Value::Array(ba), Value::Array(aa)) if item_names(ba).is_some() && item_names(aa).is_some() => {
+            let (bn, an) = (item_names(ba).unwrap_or_default(), item_names(aa).unwrap_or_default());
+            for (i, (name, av)) in an.iter().zip(aa).enumerate() {
+                match bn.iter().position(|n| n == name) {
+                    Some(j) => leaf_diffs(&format!("{path}[{i}]"), &ba[j], av, out),
+                    None => out.push((format!("{path}[{i}]"), None, Some(av.clone()))),
+                }
+            }
+            for (j, (name, bv)) in bn.iter().zip(ba).enumerate() {
+                if !an.contains(name) {
+                    out.push((format!("{path}[{j}]"), Some(bv.clone()), None));
+                }
+            }
+        }
         (Value::Array(ba), Value::Array(aa)) if ba.len() == aa.len() => {
             for (i, (bv, av)) in ba.iter().zip(aa).enumerate() {
                 leaf_diffs(&format!("{path}[{i}]"), bv, av, out);
             }
         }
+        // Lists of other items (rules, subnets): one line per item added
+        // or removed, the items both have left out.
+        (Value::Array(ba), Value::Array(aa)) if !ba.iter().chain(aa).any(crate::value::contains_unknown) => {
+            let mut unmatched: Vec<Option<&Value>> = ba.iter().map(Some).collect();
+            for (i, av) in aa.iter().enumerate() {
+                match unmatched.iter().position(|b| *b == Some(av)) {
+                    Some(j) => unmatched[j] = None,
+                    None => out.push((format!("{path}[{i}]"), None, Some(av.clone()))),
+                }
+            }
+            for (j, bv) in unmatched.iter().enumerate() {
+                if let Some(bv) = bv {
+                    out.push((format!("{path}[{j}]"), Some((*bv).clone()), None));
+                }
+            }
+        }
         _ => out.push((path.to_string(), Some(b.clone()), Some(a.clone()))),
     }
+}
+
+/// The `name` of every item, when each item is a table with a distinct one.
+fn item_names(items: &[Value]) -> Option<Vec<String>> {
+    let names: Vec<String> = items
+        .iter()
+        .map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect::<Option<_>>()?;
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    (sorted.len() == names.len() && !names.is_empty()).then_some(names)
 }
 
 fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str, because: &[String]) -> String {
@@ -283,4 +373,46 @@ fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str, because: &[String
         })
         .collect();
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod paint_tests {
+    #[test]
+    fn adds_changes_and_removals_are_coloured_and_nothing_else() {
+        let text = "  # vpc.main will be created\n  + vpc \"main\" {\n      ~ tags = {} -> {}\n      - old = 1\n    }\n";
+        let p = super::paint(text);
+        assert!(p.contains("\x1b[32m  + vpc \"main\" {\x1b[0m\n"), "{p:?}");
+        assert!(p.contains("\x1b[33m      ~ tags"), "{p:?}");
+        assert!(p.contains("\x1b[31m      - old = 1\x1b[0m"), "{p:?}");
+        assert!(p.contains("\n    }\n"), "{p:?}");
+        assert_eq!(p.replace("\x1b[32m", "").replace("\x1b[33m", "").replace("\x1b[31m", "").replace("\x1b[1m", "").replace("\x1b[0m", ""), text);
+    }
+}
+
+#[cfg(test)]
+mod list_diff_tests {
+    use serde_json::json;
+
+    #[test]
+    fn one_added_item_is_one_line_and_named_items_are_matched_by_name() {
+        let rule = |p: u16| json!({ "protocol": "tcp", "port": p, "cidr": "0.0.0.0/0" });
+        let mut out = Vec::new();
+        super::leaf_diffs("ingress", &json!([rule(443), rule(80)]), &json!([rule(443), rule(80), rule(8080)]), &mut out);
+        assert_eq!(out, vec![("ingress[2]".to_string(), None, Some(rule(8080)))]);
+        let c = |n: &str, img: &str| json!({ "name": n, "image": img });
+        let mut out = Vec::new();
+        super::leaf_diffs(
+            "containers",
+            &json!([c("web", "a:1")]),
+            &json!([c("sidecar", "s:1"), c("web", "a:2")]),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![
+                ("containers[0]".to_string(), None, Some(c("sidecar", "s:1"))),
+                ("containers[1].image".to_string(), Some(json!("a:1")), Some(json!("a:2"))),
+            ]
+        );
+    }
 }
