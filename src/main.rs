@@ -27,6 +27,12 @@ struct Cli {
     /// in strings, and `<stack>-NAME` in ownership tags and default names.
     #[arg(long, global = true, value_name = "NAME")]
     env: Option<String>,
+    /// Log to stderr (also SLIPWAY_LOG): info (each step's start and end),
+    /// debug (and every AWS call: service, operation, status, duration,
+    /// attempt, error code), trace. Only slipway's own records, never a secret.
+    #[arg(long = "log-level", global = true, value_name = "LEVEL",
+          value_parser = ["error", "warn", "info", "debug", "trace"])]
+    log_level: Option<String>,
     /// Variable values from a file of `name = value` lines (repeatable; later
     /// files win; --var and SLIPWAY_VAR_name win over files).
     #[arg(long = "var-file", global = true, value_name = "FILE")]
@@ -646,6 +652,29 @@ fn operator_settings(cli: &Cli) -> Result<slipway::operator::Operator, String> {
     })
 }
 
+/// `--log-level`, else SLIPWAY_LOG: slipway's own records only (other
+/// crates' debug output can hold request headers, and so tokens).
+fn init_logs(flag: Option<&str>) {
+    let level = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("SLIPWAY_LOG").ok())
+        .filter(|l| !l.is_empty());
+    let Some(level) = level else { return };
+    let level = match level.to_ascii_lowercase().as_str() {
+        l @ ("error" | "warn" | "info" | "debug" | "trace") => l.to_string(),
+        other => {
+            eprintln!("warning: SLIPWAY_LOG={other:?} is not error, warn, info, debug or trace; logging at info");
+            "info".into()
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!("slipway={level}"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     // A usage error exits 1: 2 means "changes present" (plan
     // --detailed-exitcode) or "drifted", and CI must not read a typo as drift.
@@ -657,6 +686,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_logs(cli.log_level.as_deref());
     if let Some(e) = cli.env.as_deref().filter(|e| !slipway::stack::load::is_name(e)) {
         eprintln!("error: --env {e:?}: an environment name is letters, digits, `_` and `-`");
         return ExitCode::from(1);

@@ -609,6 +609,7 @@ pub async fn execute(
         while !stop && set.len() < parallelism.max(1) {
             let Some(i) = q.dequeue() else { break };
             started[i] = true;
+            tracing::info!(target: "slipway::apply", address = %steps[i].address, step = steps[i].kind.verb().0, "step started");
             on_event(Event::Started(&steps[i]));
             let progress: Progress = Arc::default();
             let h = set.spawn(
@@ -633,11 +634,13 @@ pub async fn execute(
                 let Some((i, t0, _)) = running.remove(&id) else { continue };
                 match result {
                     Ok(obj) => {
+                        tracing::info!(target: "slipway::apply", address = %steps[i].address, step = steps[i].kind.verb().0, seconds = t0.elapsed().as_secs_f64(), "step done");
                         on_event(Event::Finished(&steps[i], t0.elapsed(), obj.as_deref()));
                         q.finish(i);
                         report.done.push(steps[i].clone());
                     }
                     Err(e) => {
+                        tracing::info!(target: "slipway::apply", address = %steps[i].address, step = steps[i].kind.verb().0, seconds = t0.elapsed().as_secs_f64(), error = %crate::sensitive::redact(&e), "step failed");
                         on_event(Event::Failed(&steps[i], &e));
                         report.failed.push((steps[i].clone(), e));
                         stop = true;

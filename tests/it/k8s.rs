@@ -1232,3 +1232,38 @@ triggers = ["{trigger}"]
     assert_ne!(v.code, 0);
     assert!(v.stderr.contains("cluster"), "{}", v.stderr);
 }
+
+#[test]
+fn a_trace_log_names_every_aws_call_and_step_but_never_the_registry_password_with_moto_and_the_emulator() {
+    // SLIPWAY_LOG=trace on an apply that makes a VPC (AWS calls) and a
+    // registry pull secret (the password goes to the cluster): the log says
+    // what was called and done, and holds no form of the password.
+    let moto = crate::support::moto::Moto::start();
+    let (emu, mut sb) = setup("");
+    sb.env.extend(moto.env());
+    sb.env.push(("SLIPWAY_LOG".into(), "trace".into()));
+    let stack = sb.read("stacks/apps/main.toml").replacen(
+        "[stack]\nname = \"apps\"\n",
+        "[stack]\nname = \"apps\"\nregion = \"us-east-1\"\n\n[vpc.logs]\ncidr = \"10.8.0.0/16\"\n",
+        1,
+    );
+    sb.write("stacks/apps/main.toml", &stack);
+    let controller = emu.controller();
+    let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    drop(controller);
+    assert!(a.stderr.contains("slipway::aws") && a.stderr.contains("operation=CreateVpc"), "{}", a.stderr);
+    assert!(a.stderr.contains("status=200") && a.stderr.contains("duration_ms="), "{}", a.stderr);
+    assert!(a.stderr.contains("address=registry_secret.gitlab") && a.stderr.contains("step done"), "{}", a.stderr);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for form in [
+        PASSWORD.to_string(),
+        b64.encode(PASSWORD),
+        b64.encode(format!("deploy:{PASSWORD}")),
+    ] {
+        assert!(!a.stderr.contains(&form) && !a.stdout.contains(&form), "the log shows {form}");
+    }
+    // An error's code is logged, not its parameters.
+    let bad = sb.run(&["plan", "stacks/apps", "--log-level", "debug"]).expect(0);
+    assert!(bad.stderr.contains("operation=DescribeVpcs"), "{}", bad.stderr);
+}

@@ -184,6 +184,14 @@ impl CallCounter {
 #[derive(Debug, Clone)]
 struct CountCalls(Arc<CallCounter>);
 
+/// When an attempt was sent (for the debug log's duration).
+#[derive(Debug, Clone)]
+struct AttemptStart(Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStart {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
 impl Intercept for CountCalls {
     fn name(&self) -> &'static str {
         "slipway-call-counter"
@@ -198,8 +206,58 @@ impl Intercept for CountCalls {
         if let Some(m) = cfg.load::<Metadata>() {
             self.0.add(m.service(), m.name());
         }
+        cfg.interceptor_state().store_put(AttemptStart(Instant::now()));
         Ok(())
     }
+
+    /// `SLIPWAY_LOG=debug`: one line per attempt with the service, the
+    /// operation, the HTTP status, the duration, the attempt number and the
+    /// error code. Never a parameter, header or body: nothing secret.
+    fn read_after_transmit(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !tracing::enabled!(target: "slipway::aws", tracing::Level::DEBUG) {
+            return Ok(());
+        }
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_string(), m.name().to_string()))
+            .unwrap_or_default();
+        let ms = cfg.load::<AttemptStart>().map(|s| s.0.elapsed().as_millis()).unwrap_or(0);
+        let attempt = cfg
+            .load::<aws_smithy_runtime_api::client::retries::RequestAttempts>()
+            .map(|a| a.attempts())
+            .unwrap_or(1);
+        let r = ctx.response();
+        let status = r.status().as_u16();
+        let code = (status >= 400)
+            .then(|| {
+                r.headers()
+                    .get("x-amzn-errortype")
+                    .map(|v| v.split(':').next().unwrap_or(v).to_string())
+                    .or_else(|| r.body().bytes().and_then(error_code_in))
+            })
+            .flatten()
+            .unwrap_or_default();
+        tracing::debug!(target: "slipway::aws", %service, %operation, status, duration_ms = ms as u64, attempt, error = %code, "call");
+        Ok(())
+    }
+}
+
+/// The error code of an XML (`<Code>X</Code>`) or JSON (`"__type":"X"`)
+/// error body.
+fn error_code_in(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if let Some(i) = text.find("<Code>") {
+        let rest = &text[i + 6..];
+        return rest.find("</Code>").map(|j| rest[..j].to_string());
+    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let t = v.get("__type").or_else(|| v.get("code"))?.as_str()?;
+    Some(t.rsplit('#').next().unwrap_or(t).to_string())
 }
 
 /// A failed AWS call: its error code (when the service sent one) and text.
