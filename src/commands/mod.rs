@@ -68,7 +68,14 @@ pub fn load_stack(dir: &Path, vars: &[String], registry: &Registry) -> Result<Lo
         stack::module::expand(&mut stack, &variables)?;
         stack::validate::validate(&stack, registry)?;
     }
+    let had_for_each = stack.resources.iter().any(|r| r.for_each.is_some());
     stack::for_each::expand(&mut stack, &variables)?;
+    if had_for_each {
+        let errors = stack::validate::relations(&stack, registry);
+        if !errors.is_empty() {
+            return Err(stack::StackErrors(errors).into());
+        }
+    }
     crate::providers::common::name_moves(&stack.moved_pairs());
     crate::sensitive::declare(&stack, &variables);
     let graph = Graph::build(&stack, &registry.implied_edges(&stack))?;

@@ -121,27 +121,7 @@ pub fn validate(stack: &Stack, registry: &Registry) -> Result<(), StackErrors> {
             }
         }
     }
-    // Relations between resources, kind by kind (subnets inside their VPC, ...).
-    let view = StackView::of(stack);
-    let mut kinds: Vec<&str> = stack.resources.iter().map(|r| r.kind.as_str()).collect();
-    kinds.sort();
-    kinds.dedup();
-    for k in kinds {
-        let Some(kind) = registry.get(k) else { continue };
-        for issue in kind.check_stack(&view) {
-            let loc = stack.resource(&issue.address).map(|r| {
-                stack.sources.locate(&super::source::Span {
-                    file: r.file,
-                    range: r.body.span_at(&issue.path),
-                })
-            });
-            let field: String = issue.path.iter().map(|s| s.to_string()).collect();
-            errors.push(StackError::new(
-                loc,
-                format!("{}{field}: {}", issue.address, issue.message),
-            ));
-        }
-    }
+    errors.extend(relations(stack, registry));
     errors.extend(check_one_owner(stack, registry));
     errors.extend(check_locals(stack, registry));
     // A reference through a local is checked where the local is written and
@@ -465,4 +445,32 @@ fn forgotten_references(stack: &Stack, config: &serde_json::Value) -> Vec<(Vec<P
     let mut out = Vec::new();
     walk(stack, config, &mut Vec::new(), &mut out);
     out
+}
+
+/// Relations between resources, kind by kind (subnets inside their VPC,
+/// zones of the region, ...). Run again once for_each has made its
+/// instances, whose keys are then written in (`${"us-west-2a"}`).
+pub fn relations(stack: &Stack, registry: &Registry) -> Vec<StackError> {
+    let mut errors = Vec::new();
+    let view = StackView::of(stack);
+    let mut kinds: Vec<&str> = stack.resources.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    for k in kinds {
+        let Some(kind) = registry.get(k) else { continue };
+        for issue in kind.check_stack(&view) {
+            let loc = stack.resource(&issue.address).map(|r| {
+                stack.sources.locate(&super::source::Span {
+                    file: r.file,
+                    range: r.body.span_at(&issue.path),
+                })
+            });
+            let field: String = issue.path.iter().map(|s| s.to_string()).collect();
+            errors.push(StackError::new(
+                loc,
+                format!("{}{field}: {}", issue.address, issue.message),
+            ));
+        }
+    }
+    errors
 }

@@ -201,6 +201,12 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "ingress",
             "0-65535",
         ),
+        (
+            "availability zone of another region, from for_each",
+            "[vpc.a]\ncidr = \"10.0.0.0/16\"\n\n[subnet.a]\nfor_each = { \"eu-west-1a\" = 1 }\nvpc = \"${vpc.a.id}\"\ncidr = '${cidrsubnet(\"10.0.0.0/16\", 8, each.value)}'\navailability_zone = \"${each.key}\"\n".into(),
+            "availability_zone",
+            "not in the stack's region",
+        ),
         ("port out of range", app("", "port = 8080", "port = 70000"), "port = 70000", "70000"),
     ]
 }

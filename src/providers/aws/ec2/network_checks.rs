@@ -43,8 +43,21 @@ fn overlaps(a: (u32, u8), b: (u32, u8)) -> bool {
     contains(a, b) || contains(b, a)
 }
 
-fn literal<'a>(config: &'a Value, field: &str) -> Option<&'a str> {
-    config.get(field).and_then(Value::as_str).filter(|s| !s.contains("${"))
+/// A field's text when it is known as written: a literal, or an
+/// expression of literals only (a for_each key bound in: `${"us-west-2a"}`,
+/// `${cidrsubnet("10.0.0.0/16", 8, 1)}`).
+fn literal(config: &Value, field: &str) -> Option<String> {
+    let v = config.get(field)?;
+    let s = v.as_str()?;
+    if !s.contains("${") {
+        return Some(s.to_string());
+    }
+    let no_refs = |_: &crate::stack::template::Ref| -> Result<Value, String> { Err("not a literal".into()) };
+    crate::stack::template::resolve(v, &no_refs)
+        .ok()?
+        .as_str()
+        .filter(|s| !s.contains(crate::value::UNKNOWN))
+        .map(str::to_string)
 }
 
 fn issue(address: &str, field: &str, message: String) -> StackIssue {
@@ -67,7 +80,7 @@ pub fn check_vpcs(view: &StackView<'_>) -> Vec<StackIssue> {
             continue;
         }
         if let Some(c) = literal(config, "cidr") {
-            match parse_cidr(c) {
+            match parse_cidr(&c) {
                 Err(e) => out.push(issue(addr, "cidr", e)),
                 Ok((_, len)) if !block_size_ok(len) => out.push(issue(
                     addr,
@@ -89,7 +102,7 @@ pub fn check_subnets(view: &StackView<'_>) -> Vec<StackIssue> {
         if *kind != "subnet" {
             continue;
         }
-        if let (Some(az), Some(region)) = (literal(config, "availability_zone"), view.region) {
+        if let (Some(az), Some(region)) = (literal(config, "availability_zone").as_deref(), view.region) {
             let ok = az.strip_prefix(region).is_some_and(|rest| {
                 (rest.len() == 1 && rest.chars().all(|c| c.is_ascii_lowercase()))
                     || (rest.starts_with('-') && rest.len() > 2)
@@ -103,7 +116,7 @@ pub fn check_subnets(view: &StackView<'_>) -> Vec<StackIssue> {
             }
         }
         let Some(c) = literal(config, "cidr") else { continue };
-        let block = match parse_cidr(c) {
+        let block = match parse_cidr(&c) {
             Ok(b) if block_size_ok(b.1) => b,
             Ok(b) => {
                 out.push(issue(
@@ -120,14 +133,14 @@ pub fn check_subnets(view: &StackView<'_>) -> Vec<StackIssue> {
         };
         let vpc_ref = config.get("vpc").map(|v| v.to_string()).unwrap_or_default();
         if let Some((vpc_addr, "vpc", vpc_conf)) = config.get("vpc").and_then(|v| view.target_of(v)) {
-            if let Some(vc) = literal(vpc_conf, "cidr").and_then(|s| parse_cidr(s).ok()) {
+            if let Some(vc) = literal(vpc_conf, "cidr").and_then(|s| parse_cidr(&s).ok()) {
                 if !contains(vc, block) {
                     out.push(issue(
                         addr,
                         "cidr",
                         format!(
                             "{c:?} is not inside {vpc_addr}'s block {:?}",
-                            literal(vpc_conf, "cidr").unwrap_or("")
+                            literal(vpc_conf, "cidr").unwrap_or_default()
                         ),
                     ));
                 }
@@ -177,11 +190,11 @@ mod tests {
 /// A resolved `cidr` (variables, locals and functions applied): its syntax
 /// and block size, as EC2 judges them, at plan before any call.
 pub fn check_cidr_field(config: &Value, what: &str) -> Result<(), crate::providers::SchemaError> {
-    let Some(c) = literal(config, "cidr").filter(|c| !c.contains(crate::value::UNKNOWN)) else {
+    let Some(c) = literal(config, "cidr") else {
         return Ok(());
     };
     let at = || vec![PathSeg::Field("cidr".into())];
-    match parse_cidr(c) {
+    match parse_cidr(&c) {
         Err(e) => Err(crate::providers::SchemaError::at(at(), e)),
         Ok((_, len)) if !block_size_ok(len) => Err(crate::providers::SchemaError::at(
             at(),
