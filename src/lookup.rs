@@ -36,7 +36,11 @@ pub const KINDS: &[(&str, &[&str], &[&str])] = &[
     ("subnets", &["vpc", "tags"], &["ids"]),
     ("route53_zone", &["name", "private_zone"], &["id", "name"]),
     ("iam_role", &["name"], &["arn", "name"]),
-    ("eks_cluster", &["name"], &["name", "arn", "endpoint", "version", "connection"]),
+    (
+        "eks_cluster",
+        &["name"],
+        &["name", "arn", "endpoint", "version", "connection"],
+    ),
     ("acm_certificate", &["domain", "statuses"], &["arn", "domain", "status"]),
     // Any output of the other stack.
     ("stack", &["dir"], &[]),

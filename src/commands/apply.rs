@@ -140,7 +140,12 @@ async fn execute(
 ) -> Exit {
     // What the steps will read from this machine is there, before the first
     // call: a missing secret stops the run with nothing made or written.
-    for c in plan.changes.iter().filter(|c| matches!(c.action, crate::plan::Action::Create | crate::plan::Action::Update | crate::plan::Action::Replace)) {
+    for c in plan.changes.iter().filter(|c| {
+        matches!(
+            c.action,
+            crate::plan::Action::Create | crate::plan::Action::Update | crate::plan::Action::Replace
+        )
+    }) {
         if let (Some(kind), Some(after)) = (registry.get(&c.kind), &c.after) {
             if let Err(e) = kind.check_local_inputs(after) {
                 let field: String = e.path.iter().map(|s| s.to_string()).collect();

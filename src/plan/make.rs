@@ -125,7 +125,14 @@ impl template::Env for Scope<'_> {
             return template::follow(&v, path)
                 .ok_or_else(|| format!("`lookup.{kind}.{name}.{attr}` has no element `{}`", path.join(".")));
         }
-        if let Ref::Attr { module, kind, name, attr, path } = r {
+        if let Ref::Attr {
+            module,
+            kind,
+            name,
+            attr,
+            path,
+        } = r
+        {
             if let Some(base) = name.strip_suffix("[*]") {
                 // Every instance's value, in key order.
                 let all = self
@@ -488,9 +495,13 @@ pub fn make(inp: PlanInputs<'_>) -> Result<Plan, StackErrors> {
             .with_lookups(&inp.lookups)
             .with_instances(&stack.instances);
         for o in &stack.outputs {
-            let Ok(after) = template::resolve(&o.value, &scope) else { continue };
+            let Ok(after) = template::resolve(&o.value, &scope) else {
+                continue;
+            };
             let before = state.outputs.get(&o.name).map(|s| s.value.clone());
-            let same = before.as_ref().is_some_and(|b| *b == crate::sensitive::hide(&after) || *b == after);
+            let same = before
+                .as_ref()
+                .is_some_and(|b| *b == crate::sensitive::hide(&after) || *b == after);
             if !same {
                 let after = if o.sensitive && !crate::value::contains_unknown(&after) {
                     Value::String(crate::sensitive::hash(&after.to_string()))

@@ -127,7 +127,12 @@ pub fn render_plan(plan: &Plan) -> String {
             let line = match (&o.before, &o.after) {
                 (None, Some(a)) => format!("  + {} = {}", o.name, shown(a, o.sensitive)),
                 (Some(b), None) => format!("  - {} = {}", o.name, shown(b, o.sensitive)),
-                (Some(b), Some(a)) => format!("  ~ {} = {} -> {}", o.name, shown(b, o.sensitive), shown(a, o.sensitive)),
+                (Some(b), Some(a)) => format!(
+                    "  ~ {} = {} -> {}",
+                    o.name,
+                    shown(b, o.sensitive),
+                    shown(a, o.sensitive)
+                ),
                 (None, None) => continue,
             };
             let _ = writeln!(out, "{line}");
@@ -191,7 +196,9 @@ fn header(c: &Change) -> String {
 
 fn render_change(out: &mut String, c: &Change) {
     out.push_str(&header(c));
-    let name = crate::stack::split_address(&c.address).map(|(_, _, n)| n).unwrap_or(&c.address);
+    let name = crate::stack::split_address(&c.address)
+        .map(|(_, _, n)| n)
+        .unwrap_or(&c.address);
     // An instance `kind.name["key"]`: the header above names the key, the
     // block its resource (as Terraform shows it).
     let name = name.split_once('[').map(|(base, _)| base).unwrap_or(name);
@@ -379,13 +386,21 @@ fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str, because: &[String
 mod paint_tests {
     #[test]
     fn adds_changes_and_removals_are_coloured_and_nothing_else() {
-        let text = "  # vpc.main will be created\n  + vpc \"main\" {\n      ~ tags = {} -> {}\n      - old = 1\n    }\n";
+        let text =
+            "  # vpc.main will be created\n  + vpc \"main\" {\n      ~ tags = {} -> {}\n      - old = 1\n    }\n";
         let p = super::paint(text);
         assert!(p.contains("\x1b[32m  + vpc \"main\" {\x1b[0m\n"), "{p:?}");
         assert!(p.contains("\x1b[33m      ~ tags"), "{p:?}");
         assert!(p.contains("\x1b[31m      - old = 1\x1b[0m"), "{p:?}");
         assert!(p.contains("\n    }\n"), "{p:?}");
-        assert_eq!(p.replace("\x1b[32m", "").replace("\x1b[33m", "").replace("\x1b[31m", "").replace("\x1b[1m", "").replace("\x1b[0m", ""), text);
+        assert_eq!(
+            p.replace("\x1b[32m", "")
+                .replace("\x1b[33m", "")
+                .replace("\x1b[31m", "")
+                .replace("\x1b[1m", "")
+                .replace("\x1b[0m", ""),
+            text
+        );
     }
 }
 
@@ -397,7 +412,12 @@ mod list_diff_tests {
     fn one_added_item_is_one_line_and_named_items_are_matched_by_name() {
         let rule = |p: u16| json!({ "protocol": "tcp", "port": p, "cidr": "0.0.0.0/0" });
         let mut out = Vec::new();
-        super::leaf_diffs("ingress", &json!([rule(443), rule(80)]), &json!([rule(443), rule(80), rule(8080)]), &mut out);
+        super::leaf_diffs(
+            "ingress",
+            &json!([rule(443), rule(80)]),
+            &json!([rule(443), rule(80), rule(8080)]),
+            &mut out,
+        );
         assert_eq!(out, vec![("ingress[2]".to_string(), None, Some(rule(8080)))]);
         let c = |n: &str, img: &str| json!({ "name": n, "image": img });
         let mut out = Vec::new();
@@ -411,7 +431,11 @@ mod list_diff_tests {
             out,
             vec![
                 ("containers[0]".to_string(), None, Some(c("sidecar", "s:1"))),
-                ("containers[1].image".to_string(), Some(json!("a:1")), Some(json!("a:2"))),
+                (
+                    "containers[1].image".to_string(),
+                    Some(json!("a:1")),
+                    Some(json!("a:2"))
+                ),
             ]
         );
     }

@@ -153,7 +153,9 @@ impl<'a> StackView<'a> {
         crate::stack::template::refs_in(v, &mut refs);
         let mut out: Vec<(&str, &str, &Value)> = Vec::new();
         for (r, _) in refs {
-            let crate::stack::template::Ref::Attr { module, kind, name, .. } = &r else { continue };
+            let crate::stack::template::Ref::Attr { module, kind, name, .. } = &r else {
+                continue;
+            };
             let addresses: Vec<String> = match name.strip_suffix("[*]") {
                 Some(base) => self
                     .instances

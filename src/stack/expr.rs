@@ -267,11 +267,10 @@ impl Parser {
                 self.expect("]", "to close the index")?;
                 e = match (e, &i) {
                     // `kind.name.attr[0]` / `["k"]` stays a reference path.
-                    (e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. }, _), Expr::Lit(v))
-                        if v.is_string() || v.is_number() =>
-                    {
-                        deeper(e, key_text(v))
-                    }
+                    (
+                        e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. }, _),
+                        Expr::Lit(v),
+                    ) if v.is_string() || v.is_number() => deeper(e, key_text(v)),
                     (e, _) => Expr::Index(Box::new(e), Box::new(i), at),
                 };
             } else if self.eat(".") {
@@ -280,7 +279,9 @@ impl Parser {
                 };
                 self.pos += 1;
                 e = match e {
-                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. }, _) => deeper(e, name),
+                    e @ Expr::Ref(Ref::Attr { .. } | Ref::Lookup { .. } | Ref::Each(..) | Ref::Module { .. }, _) => {
+                        deeper(e, name)
+                    }
                     e => Expr::Index(Box::new(e), Box::new(Expr::Lit(json!(name))), at),
                 };
             } else {
@@ -401,7 +402,10 @@ impl Parser {
             }
         }
         if !module.is_empty() && matches!(first.as_str(), "var" | "local" | "each" | "lookup") {
-            return fail(at, format!("`{module}{first}` is not a reference: a module's values are read through its outputs"));
+            return fail(
+                at,
+                format!("`{module}{first}` is not a reference: a module's values are read through its outputs"),
+            );
         }
         if !module.is_empty() {
             // `module.m.OUTPUT` unless `kind.name.attr` follows (a resource
@@ -409,7 +413,8 @@ impl Parser {
             let tok = |i: usize| self.toks.get(self.pos + i).map(|t| &t.0);
             let resource = tok(0) == Some(&Tok::Op("."))
                 && matches!(tok(1), Some(Tok::Ident(_)))
-                && (tok(2) == Some(&Tok::Op("[")) || tok(2) == Some(&Tok::Op("[*]"))
+                && (tok(2) == Some(&Tok::Op("["))
+                    || tok(2) == Some(&Tok::Op("[*]"))
                     || (tok(2) == Some(&Tok::Op(".")) && matches!(tok(3), Some(Tok::Ident(_)))));
             if !resource {
                 return Ok(Expr::Ref(

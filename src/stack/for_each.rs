@@ -92,7 +92,14 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
     let splat = |refs: &mut Vec<RefSite>| {
         let mut extra = Vec::new();
         for s in refs.iter() {
-            let Ref::Attr { module, kind, name, attr, path } = &s.reference else {
+            let Ref::Attr {
+                module,
+                kind,
+                name,
+                attr,
+                path,
+            } = &s.reference
+            else {
                 continue;
             };
             let Some(base) = name.strip_suffix("[*]") else { continue };

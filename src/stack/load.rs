@@ -31,14 +31,26 @@ impl Loader {
 /// `us-gov`, `us-iso`...), a direction (`east`, `southeast`...) and a number.
 pub fn is_region(s: &str) -> bool {
     const AREAS: &[&str] = &[
-        "us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", "cn", "us-gov", "us-iso", "us-isob", "eu-isoe", "us-isof",
-        "eusc",
+        "us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", "cn", "us-gov", "us-iso", "us-isob", "eu-isoe",
+        "us-isof", "eusc",
     ];
     const DIRECTIONS: &[&str] = &[
-        "east", "west", "north", "south", "central", "northeast", "northwest", "southeast", "southwest",
+        "east",
+        "west",
+        "north",
+        "south",
+        "central",
+        "northeast",
+        "northwest",
+        "southeast",
+        "southwest",
     ];
-    let Some((rest, number)) = s.rsplit_once('-') else { return false };
-    let Some((area, direction)) = rest.rsplit_once('-') else { return false };
+    let Some((rest, number)) = s.rsplit_once('-') else {
+        return false;
+    };
+    let Some((area, direction)) = rest.rsplit_once('-') else {
+        return false;
+    };
     AREAS.contains(&area)
         && DIRECTIONS.contains(&direction)
         && !number.is_empty()
@@ -160,7 +172,10 @@ fn load_dir(dir: &Path, module: bool) -> Result<Stack, StackErrors> {
                 l.err(
                     *file,
                     key.span.clone(),
-                    format!("a module cannot declare [{}]: it belongs to the stack that uses the module", key.name),
+                    format!(
+                        "a module cannot declare [{}]: it belongs to the stack that uses the module",
+                        key.name
+                    ),
                 );
                 continue;
             }
@@ -665,13 +680,21 @@ fn load_depends_on(l: &mut Loader, file: usize, ev: &Node) -> Vec<(String, Span)
                         },
                     )),
                     None => {
-                        l.err(file, it.span.clone(), "depends_on entries must be addresses like \"kind.name\"");
+                        l.err(
+                            file,
+                            it.span.clone(),
+                            "depends_on entries must be addresses like \"kind.name\"",
+                        );
                     }
                 }
             }
         }
         _ => {
-            l.err(file, ev.span.clone(), "depends_on must be a list of addresses like [\"kind.name\"]");
+            l.err(
+                file,
+                ev.span.clone(),
+                "depends_on must be a list of addresses like [\"kind.name\"]",
+            );
         }
     }
     out
@@ -681,7 +704,11 @@ fn load_depends_on(l: &mut Loader, file: usize, ev: &Node) -> Vec<(String, Span)
 /// `inputs`, `for_each`, `depends_on`.
 fn load_modules(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node, dir: &Path) {
     let Some(t) = value.as_table() else {
-        l.err(file, value.span.clone(), "`module` must be a table of [module.NAME] tables");
+        l.err(
+            file,
+            value.span.clone(),
+            "`module` must be a table of [module.NAME] tables",
+        );
         return;
     };
     for (k, body) in t {
@@ -698,7 +725,11 @@ fn load_modules(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node, di
             continue;
         }
         let Some(entries) = body.as_table() else {
-            l.err(file, k.span.clone(), format!("module `{}` must be a table with `source`", k.name));
+            l.err(
+                file,
+                k.span.clone(),
+                format!("module `{}` must be a table with `source`", k.name),
+            );
             continue;
         };
         let mut decl = super::ModuleDecl {
@@ -715,7 +746,11 @@ fn load_modules(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node, di
             match (ek.name.as_str(), &ev.kind) {
                 ("source", NodeKind::Str(s)) if !s.is_empty() && !s.contains("${") => decl.source = s.clone(),
                 ("source", _) => {
-                    l.err(file, ev.span.clone(), "`source` must be a directory path such as \"../../modules/app\"");
+                    l.err(
+                        file,
+                        ev.span.clone(),
+                        "`source` must be a directory path such as \"../../modules/app\"",
+                    );
                 }
                 ("inputs", NodeKind::Table(inputs)) => {
                     for (ik, iv) in inputs {
@@ -733,7 +768,11 @@ fn load_modules(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node, di
                     }
                 }
                 ("inputs", _) => {
-                    l.err(file, ev.span.clone(), "`inputs` must be a table: inputs = { name = \"web\" }");
+                    l.err(
+                        file,
+                        ev.span.clone(),
+                        "`inputs` must be a table: inputs = { name = \"web\" }",
+                    );
                 }
                 ("for_each", _) => {
                     collect_refs(l, file, ev);
@@ -748,16 +787,27 @@ fn load_modules(l: &mut Loader, stack: &mut Stack, file: usize, value: &Node, di
                 ("depends_on", _) => decl.depends_on = load_depends_on(l, file, ev),
                 (other, _) => {
                     let fields = ["source", "inputs", "for_each", "depends_on"];
-                    let e = l.err(file, ek.span.clone(), format!("unknown field `{other}` in module `{}`", k.name));
+                    let e = l.err(
+                        file,
+                        ek.span.clone(),
+                        format!("unknown field `{other}` in module `{}`", k.name),
+                    );
                     e.help = Some(match did_you_mean(other, fields) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("a module takes {}; its variables are set in `inputs`", fields.join(", ")),
+                        None => format!(
+                            "a module takes {}; its variables are set in `inputs`",
+                            fields.join(", ")
+                        ),
                     });
                 }
             }
         }
         if decl.source.is_empty() {
-            l.err(file, k.span.clone(), format!("module `{}` needs `source = \"DIR\"`", k.name));
+            l.err(
+                file,
+                k.span.clone(),
+                format!("module `{}` needs `source = \"DIR\"`", k.name),
+            );
             continue;
         }
         stack.modules.push(decl);

@@ -51,10 +51,7 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
         for (d, span) in std::mem::take(&mut r.depends_on) {
             if d.starts_with("module.") && super::split_address(&d).is_none() {
                 let prefix = format!("{d}.");
-                let (inside, bracketed) = (
-                    addresses.iter().filter(|a| a.starts_with(&prefix)),
-                    format!("{d}["),
-                );
+                let (inside, bracketed) = (addresses.iter().filter(|a| a.starts_with(&prefix)), format!("{d}["));
                 let mut any = false;
                 for a in inside.chain(addresses.iter().filter(|a| a.starts_with(&bracketed))) {
                     any = true;
@@ -69,7 +66,12 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
         }
         r.depends_on = deps;
     }
-    stack.index = stack.resources.iter().enumerate().map(|(i, r)| (r.address.clone(), i)).collect();
+    stack.index = stack
+        .resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.address.clone(), i))
+        .collect();
     super::load::expand_local_refs(stack);
     if errors.is_empty() {
         Ok(())
@@ -98,7 +100,10 @@ fn resite(sites: &[RefSite], f: &mut dyn FnMut(&str) -> Result<String, String>) 
     let mut out = Vec::new();
     let mut done: Vec<(&str, &Span)> = Vec::new();
     for s in sites {
-        if done.iter().any(|(t, sp)| *t == s.text && sp.file == s.span.file && sp.range == s.span.range) {
+        if done
+            .iter()
+            .any(|(t, sp)| *t == s.text && sp.file == s.span.file && sp.range == s.span.range)
+        {
             continue;
         }
         done.push((&s.text, &s.span));
@@ -119,7 +124,11 @@ fn resite(sites: &[RefSite], f: &mut dyn FnMut(&str) -> Result<String, String>) 
 
 /// The instances of a module: (path, `each` binding). Without for_each,
 /// one instance `module.NAME.`.
-fn instances(stack: &Stack, decl: &ModuleDecl, variables: &BTreeMap<String, Value>) -> Result<Vec<(String, Option<(String, Value)>)>, StackError> {
+fn instances(
+    stack: &Stack,
+    decl: &ModuleDecl,
+    variables: &BTreeMap<String, Value>,
+) -> Result<Vec<(String, Option<(String, Value)>)>, StackError> {
     let path = format!("{}module.{}", decl.within, decl.name);
     let Some((each, span)) = &decl.for_each else {
         return Ok(vec![(format!("{path}."), None)]);
@@ -138,7 +147,9 @@ fn instances(stack: &Stack, decl: &ModuleDecl, variables: &BTreeMap<String, Valu
                     Some(("each".into(), crate::value::unknown())),
                 )]);
             }
-            return Err(err("for_each must be known before apply (from variables, locals or literals)".into()));
+            return Err(err(
+                "for_each must be known before apply (from variables, locals or literals)".into(),
+            ));
         }
         Ok(Value::Array(xs)) if xs.iter().all(Value::is_string) => {
             let keys: Vec<String> = xs.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
@@ -148,7 +159,11 @@ fn instances(stack: &Stack, decl: &ModuleDecl, variables: &BTreeMap<String, Valu
             keys.into_iter().map(|k| (k.clone(), Value::String(k))).collect()
         }
         Ok(Value::Object(m)) => m.into_iter().collect(),
-        Ok(other) => return Err(err(format!("for_each must be a list of strings or a table, not {other}"))),
+        Ok(other) => {
+            return Err(err(format!(
+                "for_each must be a list of strings or a table, not {other}"
+            )))
+        }
         Err(e) => return Err(err(format!("for_each: {e}"))),
     };
     Ok(items
@@ -186,7 +201,11 @@ fn flatten(
     let mut chain = chain.to_vec();
     chain.push(real.clone());
     // Load what was checked (a symlink could make the tidy path another).
-    let dir = if dir.canonicalize().ok().as_ref() == Some(&real) { dir } else { real.clone() };
+    let dir = if dir.canonicalize().ok().as_ref() == Some(&real) {
+        dir
+    } else {
+        real.clone()
+    };
     let child = super::load::load_module(&dir)?;
     let offset = stack.sources.files.len();
     stack.sources.files.extend(child.sources.files.iter().cloned());
@@ -231,7 +250,12 @@ fn flatten(
 
     let mut nested = Vec::new();
     for (prefix, each) in instances(stack, decl, variables).map_err(|e| StackErrors(vec![e]))? {
-        let fail = |m: String| StackErrors(vec![StackError::new(at.clone(), format!("{}: {m}", prefix.trim_end_matches('.')))]);
+        let fail = |m: String| {
+            StackErrors(vec![StackError::new(
+                at.clone(),
+                format!("{}: {m}", prefix.trim_end_matches('.')),
+            )])
+        };
         // What `var.x` becomes: the input's expression (in the stack's
         // scope), else the default.
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
@@ -327,7 +351,10 @@ fn flatten(
         // `${module.NAME.OUTPUT}` in the stack: the output's expression.
         let mut outputs = BTreeMap::new();
         for o in &child.outputs {
-            outputs.insert(o.name.clone(), template::value_expr(&rw.value(&o.value).map_err(fail)?).map_err(fail)?);
+            outputs.insert(
+                o.name.clone(),
+                template::value_expr(&rw.value(&o.value).map_err(fail)?).map_err(fail)?,
+            );
         }
         inline_outputs(stack, &prefix, &outputs, &mut nested).map_err(|m| here(m))?;
     }
@@ -451,7 +478,13 @@ impl Rewriter<'_> {
             }
             Ref::Each(..) => None,
             Ref::Lookup { kind, name, attr, .. } => Some(format!("lookup.{kind}.{}.{attr}", (self.lookup)(name))),
-            Ref::Attr { module, kind, name, attr, .. } => Some(format!("{}{module}{kind}.{name}.{attr}", self.prefix)),
+            Ref::Attr {
+                module,
+                kind,
+                name,
+                attr,
+                ..
+            } => Some(format!("{}{module}{kind}.{name}.{attr}", self.prefix)),
             Ref::Module { module, output, .. } => Some(format!("{}{module}{output}", self.prefix)),
         })
         .map_err(|e| e.message)?;

@@ -280,7 +280,11 @@ pub fn map_exprs(v: &Value, f: &mut dyn FnMut(&str) -> Result<String, String>) -
             out.push_str(&s[pos..]);
             Ok(Value::String(out))
         }
-        Value::Array(a) => a.iter().map(|x| map_exprs(x, f)).collect::<Result<_, _>>().map(Value::Array),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| map_exprs(x, f))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         Value::Object(o) => o
             .iter()
             .map(|(k, x)| Ok((k.clone(), map_exprs(x, f)?)))
@@ -315,19 +319,22 @@ pub fn value_expr(v: &Value) -> Result<String, String> {
                 [one @ (Part::Ref(..) | Part::Expr(..))] => text(one),
                 _ => format!(
                     "join(\"\", [{}])",
-                    parts
-                        .iter()
-                        .map(text)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    parts.iter().map(text).collect::<Vec<_>>().join(", ")
                 ),
             }
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(value_expr).collect::<Result<Vec<_>, _>>()?.join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(value_expr).collect::<Result<Vec<_>, _>>()?.join(", ")
+        ),
         Value::Object(o) => format!(
             "{{{}}}",
             o.iter()
-                .map(|(k, x)| Ok(format!("{} = {}", serde_json::to_string(k).unwrap_or_default(), value_expr(x)?)))
+                .map(|(k, x)| Ok(format!(
+                    "{} = {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    value_expr(x)?
+                )))
                 .collect::<Result<Vec<_>, String>>()?
                 .join(", ")
         ),

@@ -198,14 +198,25 @@ fn check_ref(stack: &Stack, registry: &Registry, site: &RefSite, from: Option<&s
             let name = module.strip_prefix("module.").unwrap_or(module).trim_end_matches('.');
             let base = name.split_once('[').map(|(b, _)| b).unwrap_or(name);
             if !stack.modules.iter().any(|m| m.name == base) {
-                let e = StackError::new(loc, format!("reference to undeclared module `module.{base}` (`{module}{output}`)"));
-                errors.push(match did_you_mean(base, stack.modules.iter().map(|m| m.name.as_str())) {
-                    Some(s) => e.with_help(format!("did you mean `module.{s}`?")),
-                    None => e.with_help(format!("declare it: [module.{base}] source = \"../../modules/NAME\"")),
-                });
+                let e = StackError::new(
+                    loc,
+                    format!("reference to undeclared module `module.{base}` (`{module}{output}`)"),
+                );
+                errors.push(
+                    match did_you_mean(base, stack.modules.iter().map(|m| m.name.as_str())) {
+                        Some(s) => e.with_help(format!("did you mean `module.{s}`?")),
+                        None => e.with_help(format!("declare it: [module.{base}] source = \"../../modules/NAME\"")),
+                    },
+                );
             }
         }
-        r @ Ref::Attr { attr, kind, name, module, .. } => {
+        r @ Ref::Attr {
+            attr,
+            kind,
+            name,
+            module,
+            ..
+        } => {
             // `kind.name["key"]` and `kind.name[*]` name instances of a for_each resource.
             let (base, key) = match name.split_once('[') {
                 Some((b, k)) => (format!("{module}{kind}.{b}"), Some(k.trim_end_matches(']').to_string())),
@@ -336,8 +347,11 @@ fn check_moved(stack: &Stack) -> Vec<StackError> {
         let here = Some(stack.sources.locate(&m.span));
         // An instance `kind.name["key"]` is declared by its for_each resource
         // (whether the key exists is known once the variables are).
-        let declared = |a: &str| match super::split_address(a).and_then(|(m, k, n)| Some((m, k, n.split_once('[')?.0))) {
-            Some((m, k, base)) => stack.resource(&format!("{m}{k}.{base}")).is_some_and(|r| r.for_each.is_some()),
+        let declared = |a: &str| match super::split_address(a).and_then(|(m, k, n)| Some((m, k, n.split_once('[')?.0)))
+        {
+            Some((m, k, base)) => stack
+                .resource(&format!("{m}{k}.{base}"))
+                .is_some_and(|r| r.for_each.is_some()),
             None => stack.resource(a).is_some(),
         };
         let problem = if !declared(&m.to) {
@@ -415,12 +429,20 @@ fn forgotten_references(stack: &Stack, config: &serde_json::Value) -> Vec<(Vec<P
         match v {
             serde_json::Value::String(s) if !s.contains("${") && !s.contains(' ') => {
                 // `kind.name.attr`, `module.m.kind.name.attr`, `kind.name["k"].attr`.
-                let Some((module, kind, rest)) = super::split_address(s) else { return };
-                let Some((name, attr)) = rest.rsplit_once('.') else { return };
+                let Some((module, kind, rest)) = super::split_address(s) else {
+                    return;
+                };
+                let Some((name, attr)) = rest.rsplit_once('.') else {
+                    return;
+                };
                 let base = name.split_once('[').map(|(b, _)| b).unwrap_or(name);
                 let target = format!("{module}{kind}.{base}");
-                let declared = stack.resource(&target).is_some() || stack.instances.contains_key(&target)
-                    || stack.resources.iter().any(|r| r.address.starts_with(&format!("{target}[")));
+                let declared = stack.resource(&target).is_some()
+                    || stack.instances.contains_key(&target)
+                    || stack
+                        .resources
+                        .iter()
+                        .any(|r| r.address.starts_with(&format!("{target}[")));
                 if declared && !attr.is_empty() && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     out.push((path.clone(), s.clone(), target));
                 }

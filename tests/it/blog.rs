@@ -18,7 +18,10 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     let sb = Sandbox::for_blog(&moto, &emu);
     // First the stack as it was written before locals, for_each and
     // modules (six subnet tables, two app tables)...
-    sb.copy_dir(&crate::support::repo().join("tests/fixtures/blog_before_modules"), "stacks/blog");
+    sb.copy_dir(
+        &crate::support::repo().join("tests/fixtures/blog_before_modules"),
+        "stacks/blog",
+    );
     let stack = "stacks/blog";
     let _controller = emu.controller();
 
@@ -33,16 +36,23 @@ fn the_blog_stack_applies_in_one_run_replans_clean_and_destroys_everything_again
     );
     // ... then today's stacks/blog over its state: the [[moved]] entries of
     // moved.toml carry every object over, and nothing changes.
-    let uid = |emu: &K8sEmulator| emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").unwrap()["metadata"]["uid"].clone();
+    let uid = |emu: &K8sEmulator| {
+        emu.get("/apis/apps/v1/namespaces/default/deployments/app-a").unwrap()["metadata"]["uid"].clone()
+    };
     let before = uid(&emu);
     sb.example("blog");
     // Exit 2: the moves change the state, though no object.
     let p = sb
         .run(&["plan", stack, "--detailed-exitcode", "--var", "image_tag=main-1a2b3c4"])
         .expect(2);
-    assert!(p.stdout.contains("# app.app_a has moved to module.app_a.app.this"), "{}", p.stdout);
     assert!(
-        p.stdout.contains("# subnet.private_us_west_2d has moved to subnet.private[\"us-west-2d\"]"),
+        p.stdout.contains("# app.app_a has moved to module.app_a.app.this"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout
+            .contains("# subnet.private_us_west_2d has moved to subnet.private[\"us-west-2d\"]"),
         "{}",
         p.stdout
     );
@@ -476,7 +486,8 @@ fn the_blog_graph_has_one_edge_per_reference_and_the_orders_aws_needs() {
         g.stdout
     );
     assert!(
-        g.stdout.contains("\"subnet.public[\\\"us-west-2a\\\"]\" -> \"vpc.main\";"),
+        g.stdout
+            .contains("\"subnet.public[\\\"us-west-2a\\\"]\" -> \"vpc.main\";"),
         "{}",
         g.stdout
     );

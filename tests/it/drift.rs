@@ -151,7 +151,11 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
     assert!(field_of("security_group.alb", "ingress").is_some());
     let pol = field_of("iam_role.nodes", "managed_policy_arns").unwrap();
     assert!(pol.to_string().contains("AmazonEKS_CNI_Policy"), "{pol}");
-    let img = field_of("module.app_a.app.this", "manifests[0].spec.template.spec.containers[0].image").unwrap();
+    let img = field_of(
+        "module.app_a.app.this",
+        "manifests[0].spec.template.spec.containers[0].image",
+    )
+    .unwrap();
     assert_eq!(img["live"], "registry.gitlab.com/blog/app-a:hotfix");
     assert!(find("module.app_b.app.this").is_some(), "the deleted Service shows");
     let secret = field_of("registry_secret.docker_login", "password_hash").unwrap();
@@ -171,7 +175,11 @@ fn drift_finds_every_category_and_nothing_on_a_fresh_stack_against_moto_and_the_
         "{}",
         h.stdout
     );
-    assert!(h.stdout.contains("module.app_a.app.this [app]: MODIFIED"), "{}", h.stdout);
+    assert!(
+        h.stdout.contains("module.app_a.app.this [app]: MODIFIED"),
+        "{}",
+        h.stdout
+    );
     assert!(h.stdout.contains("Drifted."), "{}", h.stdout);
 }
 
@@ -202,10 +210,19 @@ fn the_example_pipeline_parses_and_uses_only_real_commands_and_flags() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["stages"], json!(["image", "validate", "plan", "apply", "drift"]));
     // The image the jobs run in is built from the repository's Dockerfile.
-    let image = doc["slipway-image"]["script"].as_array().unwrap().iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
+    let image = doc["slipway-image"]["script"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(image.contains("--dockerfile \"$CI_PROJECT_DIR/Dockerfile\""), "{image}");
     let dockerfile = std::fs::read_to_string(crate::support::repo().join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains("USER 10001") && dockerfile.contains("ca-certificates"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("USER 10001") && dockerfile.contains("ca-certificates"),
+        "{dockerfile}"
+    );
     assert_eq!(
         doc["default"]["id_tokens"]["AWS_ID_TOKEN"]["aud"], "sts.amazonaws.com",
         "OIDC, not pasted keys"

@@ -799,7 +799,11 @@ fn output_changes_alone_are_planned_shown_counted_in_the_exit_code_and_applied()
         &format!("{base}\n[outputs]\nfirst = \"${{data.a.output}}\"\nsecret = {{ value = \"${{var.pw}}\", sensitive = true }}\n"),
     );
     let p = sb.run(&["plan", "stacks/outs", "--detailed-exitcode"]).expect(2);
-    assert!(p.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy."), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy."),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("Changes to Outputs:"), "{}", p.stdout);
     assert!(p.stdout.contains("  + first = \"one\""), "{}", p.stdout);
     assert!(p.stdout.contains("  + secret = (sensitive value)"), "{}", p.stdout);

@@ -978,7 +978,10 @@ tags = { team = "${each.key}" }
         !proxy.calls().iter().any(|c| c["fault"] == "name-limits"),
         "no tag IAM would refuse"
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let tags = rt.block_on(async {
         let iam = aws_sdk_iam::Client::new(&moto.sdk_config().await);
         let got = iam.list_role_tags().role_name("teams-team-web").send().await.unwrap();

@@ -1251,9 +1251,21 @@ fn a_trace_log_names_every_aws_call_and_step_but_never_the_registry_password_wit
     let controller = emu.controller();
     let a = sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     drop(controller);
-    assert!(a.stderr.contains("slipway::aws") && a.stderr.contains("operation=CreateVpc"), "{}", a.stderr);
-    assert!(a.stderr.contains("status=200") && a.stderr.contains("duration_ms="), "{}", a.stderr);
-    assert!(a.stderr.contains("address=registry_secret.gitlab") && a.stderr.contains("step done"), "{}", a.stderr);
+    assert!(
+        a.stderr.contains("slipway::aws") && a.stderr.contains("operation=CreateVpc"),
+        "{}",
+        a.stderr
+    );
+    assert!(
+        a.stderr.contains("status=200") && a.stderr.contains("duration_ms="),
+        "{}",
+        a.stderr
+    );
+    assert!(
+        a.stderr.contains("address=registry_secret.gitlab") && a.stderr.contains("step done"),
+        "{}",
+        a.stderr
+    );
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     for form in [
@@ -1261,7 +1273,10 @@ fn a_trace_log_names_every_aws_call_and_step_but_never_the_registry_password_wit
         b64.encode(PASSWORD),
         b64.encode(format!("deploy:{PASSWORD}")),
     ] {
-        assert!(!a.stderr.contains(&form) && !a.stdout.contains(&form), "the log shows {form}");
+        assert!(
+            !a.stderr.contains(&form) && !a.stdout.contains(&form),
+            "the log shows {form}"
+        );
     }
     // An error's code is logged, not its parameters.
     let bad = sb.run(&["plan", "stacks/apps", "--log-level", "debug"]).expect(0);

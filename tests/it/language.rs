@@ -351,7 +351,10 @@ fn the_network_stack_rewritten_with_for_each_takes_over_the_old_layouts_objects_
     );
     sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
     let before = sb.state("network");
-    sb.write("stacks/network/main.toml", include_str!("../../stacks/network/main.toml"));
+    sb.write(
+        "stacks/network/main.toml",
+        include_str!("../../stacks/network/main.toml"),
+    );
     // Nothing changes: while the [[moved]] entry stays, the subnet keeps the
     // default name of its old address (`network-public_a`), as in Terraform,
     // where a move renames nothing.
@@ -366,7 +369,10 @@ fn the_network_stack_rewritten_with_for_each_takes_over_the_old_layouts_objects_
     assert!(!p.stdout.contains("has changed"), "{}", p.stdout);
     sb.run(&["apply", "stacks/network", "--auto-approve"]).expect(0);
     let ec2_name = |id: &serde_json::Value| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let conf = moto
                 .sdk_config()
@@ -627,10 +633,20 @@ depends_on = ["k8s_namespace.team"]
         .get("/api/v1/namespaces/team/configmaps/facts")
         .expect("the ConfigMap is on the platform's cluster");
     assert_eq!(cm["data"]["certificate"], cert);
-    assert!(cm["data"]["endpoint"].as_str().is_some_and(|e| e.starts_with("https://")), "{cm}");
+    assert!(
+        cm["data"]["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("https://")),
+        "{cm}"
+    );
     let team = sb.state("team");
     assert_eq!(
-        team["resources"].as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+        team["resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
         ["k8s_manifest.facts", "k8s_namespace.team"],
         "the team owns only its objects"
     );
@@ -650,7 +666,11 @@ depends_on = ["k8s_namespace.team"]
     );
     let v = sb.run(&["validate", "stacks/team"]);
     assert_eq!(v.code, 1);
-    assert!(v.stderr.contains("`cluster` must be an eks_cluster of this stack"), "{}", v.stderr);
+    assert!(
+        v.stderr.contains("`cluster` must be an eks_cluster of this stack"),
+        "{}",
+        v.stderr
+    );
 }
 
 #[test]
@@ -691,13 +711,20 @@ o = { value = "${module.m.o}", sensitive = true }
         // sha256("hunter2secret")
         {
             use sha2::Digest;
-            sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+            sha2::Sha256::digest(secret.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         },
     ];
     let var = format!("pw={secret}");
-    let p = sb.run(&["plan", "stacks/s", "--var", &var, "--out", "plan.bin"]).expect(0);
+    let p = sb
+        .run(&["plan", "stacks/s", "--var", &var, "--out", "plan.bin"])
+        .expect(0);
     let j = sb.run(&["plan", "stacks/s", "--var", &var, "--json"]).expect(0);
-    let a = sb.run(&["apply", "stacks/s", "--var", &var, "--auto-approve"]).expect(0);
+    let a = sb
+        .run(&["apply", "stacks/s", "--var", &var, "--auto-approve"])
+        .expect(0);
     let o = sb.run(&["output", "stacks/s"]).expect(0);
     let st = sb.read("state/s.json");
     let plan_file = String::from_utf8_lossy(&std::fs::read(sb.path("plan.bin")).unwrap()).into_owned();

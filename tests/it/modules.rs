@@ -93,7 +93,11 @@ fn a_module_is_flattened_with_its_inputs_outputs_locals_and_for_each() {
         "module.team[\"api\"].data.bucket",
         "module.team[\"web\"].module.inner.data.tag",
     ] {
-        assert!(p.stdout.contains(&format!("# {a} will be created")), "{a}:\n{}", p.stdout);
+        assert!(
+            p.stdout.contains(&format!("# {a} will be created")),
+            "{a}:\n{}",
+            p.stdout
+        );
     }
     let g = sb.run(&["graph", "stacks/mods"]).expect(0);
     assert!(
@@ -103,12 +107,14 @@ fn a_module_is_flattened_with_its_inputs_outputs_locals_and_for_each() {
     );
     // depends_on = ["module.team"]: after every resource of both instances.
     assert!(
-        g.stdout.contains("\"data.reader\" -> \"module.team[\\\"web\\\"].data.worker[\\\"a\\\"]\""),
+        g.stdout
+            .contains("\"data.reader\" -> \"module.team[\\\"web\\\"].data.worker[\\\"a\\\"]\""),
         "{}",
         g.stdout
     );
     assert!(
-        g.stdout.contains("\"module.web.module.inner.data.tag\" -> \"module.web.data.bucket\""),
+        g.stdout
+            .contains("\"module.web.module.inner.data.tag\" -> \"module.web.data.bucket\""),
         "{}",
         g.stdout
     );
@@ -118,7 +124,10 @@ fn a_module_is_flattened_with_its_inputs_outputs_locals_and_for_each() {
     let r = &st["resources"];
     assert_eq!(r["module.web.data.bucket"]["attributes"]["output"]["name"], "web-svc");
     assert_eq!(r["module.web.data.bucket"]["attributes"]["output"]["size"], 20);
-    assert_eq!(r["module.team[\"api\"].data.bucket"]["attributes"]["output"]["size"], 10);
+    assert_eq!(
+        r["module.team[\"api\"].data.bucket"]["attributes"]["output"]["size"],
+        10
+    );
     assert_eq!(
         r["module.web.data.worker[\"b\"]"]["attributes"]["output"]["label"],
         "web-svc-b"
@@ -136,9 +145,19 @@ fn a_module_is_flattened_with_its_inputs_outputs_locals_and_for_each() {
 
     // A new key of the module's for_each adds that instance only.
     let p = sb
-        .run(&["plan", "stacks/mods", "--var", r#"teams={"web":2,"api":1,"db":1}"#, "--detailed-exitcode"])
+        .run(&[
+            "plan",
+            "stacks/mods",
+            "--var",
+            r#"teams={"web":2,"api":1,"db":1}"#,
+            "--detailed-exitcode",
+        ])
         .expect(2);
-    assert!(p.stdout.contains("Plan: 3 to add, 0 to change, 0 to destroy"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("Plan: 3 to add, 0 to change, 0 to destroy"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("module.team[\"db\"].data.bucket"), "{}", p.stdout);
 
     // --target a module's resource: it and what it reads.
@@ -174,7 +193,11 @@ fn a_resource_moved_into_a_module_keeps_its_object() {
          [[moved]]\nfrom = \"data.bucket\"\nto = \"module.web.data.bucket\"\n",
     );
     let p = sb.run(&["plan", "stacks/m", "--detailed-exitcode"]);
-    assert!(p.stdout.contains("data.bucket has moved to module.web.data.bucket"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("data.bucket has moved to module.web.data.bucket"),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("0 to add, 0 to change, 0 to destroy"), "{}", p.stdout);
     sb.run(&["apply", "stacks/m", "--auto-approve"]).expect(0);
     assert_eq!(sb.state("m")["resources"]["module.web.data.bucket"]["id"], id);

@@ -291,7 +291,10 @@ fn count_tagged(moto: &Moto, stack: &str) -> usize {
 fn two_environments_of_the_network_stack_apply_replan_and_destroy_apart_against_moto_emulator() {
     let moto = Moto::start();
     let sb = Sandbox::with_moto(&moto);
-    sb.write("stacks/network/main.toml", include_str!("../../stacks/network/main.toml"));
+    sb.write(
+        "stacks/network/main.toml",
+        include_str!("../../stacks/network/main.toml"),
+    );
     // Same CIDR in both: AWS allows it (moto checks subnets against it).
     sb.write("stacks/network/env/dev.toml", "cidr = \"10.0.0.0/16\"\n");
     sb.write("stacks/network/env/prod.toml", "cidr = \"10.0.0.0/16\"\n");

@@ -19,7 +19,8 @@ memory_limit = "256Mi"
 health_path = "/healthz"
 "#;
 
-const NG: &str = "[eks_nodegroup.n]\ncluster = \"c\"\nnode_role = \"arn:aws:iam::123456789012:role/n\"\nsubnets = [\"subnet-1\"]\n";
+const NG: &str =
+    "[eks_nodegroup.n]\ncluster = \"c\"\nnode_role = \"arn:aws:iam::123456789012:role/n\"\nsubnets = [\"subnet-1\"]\n";
 
 const LISTENER: &str = "[alb_listener.l]\nalb = \"arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/a/1\"\nforward_to = \"arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/t/1\"\n";
 
@@ -28,7 +29,8 @@ const TRUST: &str = r#"{ Version = "2012-10-17", Statement = [{ Effect = "Allow"
 /// (case, the stack after its [stack] table, text that starts the line of
 /// the bad value, what the message must say).
 fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
-    let app = |extra: &str, from: &str, to: &str| format!("[app.web]\nname = \"web\"\n{}{extra}", APP.replace(from, to));
+    let app =
+        |extra: &str, from: &str, to: &str| format!("[app.web]\nname = \"web\"\n{}{extra}", APP.replace(from, to));
     vec![
         (
             "ALB name over 32 characters",
@@ -236,19 +238,30 @@ fn every_constraint_aws_or_kubernetes_enforces_is_refused_at_plan_with_its_place
         let (code, stderr) = (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned());
         let place = format!("main.toml:{line}:");
         if code != Some(1) || !stderr.contains(&place) || !stderr.contains(want) || stderr.contains("panicked") {
-            failures.push(format!("{case}: exit {code:?}, want 1 with {place} and {want:?}:\n{stderr}\n--- stack\n{stack}"));
+            failures.push(format!(
+                "{case}: exit {code:?}, want 1 with {place} and {want:?}:\n{stderr}\n--- stack\n{stack}"
+            ));
         }
         if sb.path("state/t.json").exists() {
             failures.push(format!("{case}: a state file was written"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases:\n\n{}", failures.len(), cases().len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n\n{}",
+        failures.len(),
+        cases().len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
 fn a_region_that_does_not_exist_is_refused_where_it_is_written() {
     let sb = Sandbox::new();
-    sb.write("stacks/t/main.toml", "[stack]\nname = \"t\"\nregion = \"us-fake-9\"\n\n[vpc.a]\ncidr = \"10.0.0.0/16\"\n");
+    sb.write(
+        "stacks/t/main.toml",
+        "[stack]\nname = \"t\"\nregion = \"us-fake-9\"\n\n[vpc.a]\ncidr = \"10.0.0.0/16\"\n",
+    );
     let v = sb.run(&["plan", "stacks/t"]).expect(1);
     assert!(v.stderr.contains("main.toml:3:10"), "{}", v.stderr);
     assert!(v.stderr.contains("not an AWS region name"), "{}", v.stderr);
@@ -257,7 +270,11 @@ fn a_region_that_does_not_exist_is_refused_where_it_is_written() {
 #[test]
 fn a_mistyped_flag_exits_1_never_2_which_means_changes_or_drift() {
     let sb = Sandbox::new();
-    for args in [&["plan", "--detailed-exitcod", "x"][..], &["drift", "--nope"], &["apply", "--parallelism", "many", "x"]] {
+    for args in [
+        &["plan", "--detailed-exitcod", "x"][..],
+        &["drift", "--nope"],
+        &["apply", "--parallelism", "many", "x"],
+    ] {
         let r = sb.run(args);
         assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains("error:"), "{}", r.stderr);
@@ -284,6 +301,11 @@ fn an_apply_of_a_saved_plan_stops_before_any_call_when_a_secret_went_missing() {
     }
     let a = sb.run(&["apply", "t.plan"]);
     assert_eq!(a.code, 1, "{}", a.stderr);
-    assert!(a.stderr.contains("SLIPWAY_SECRET_PW (password_env) is not set; nothing was applied"), "{}", a.stderr);
+    assert!(
+        a.stderr
+            .contains("SLIPWAY_SECRET_PW (password_env) is not set; nothing was applied"),
+        "{}",
+        a.stderr
+    );
     assert!(!sb.path("state/t.json").exists());
 }

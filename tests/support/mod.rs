@@ -152,7 +152,10 @@ impl Sandbox {
     /// Copy one of the repository's example stacks (`stacks/NAME`) into the
     /// sandbox, so its state lands in the sandbox; returns its relative path.
     pub fn example(&self, name: &str) -> String {
-        self.copy_dir(&crate::support::repo().join("stacks").join(name), &format!("stacks/{name}"));
+        self.copy_dir(
+            &crate::support::repo().join("stacks").join(name),
+            &format!("stacks/{name}"),
+        );
         // The modules the example stacks use, at the same place.
         let modules = crate::support::repo().join("modules");
         for m in std::fs::read_dir(&modules).expect("modules").flatten() {

@@ -226,7 +226,10 @@ impl Intercept for CountCalls {
             .load::<Metadata>()
             .map(|m| (m.service().to_string(), m.name().to_string()))
             .unwrap_or_default();
-        let ms = cfg.load::<AttemptStart>().map(|s| s.0.elapsed().as_millis()).unwrap_or(0);
+        let ms = cfg
+            .load::<AttemptStart>()
+            .map(|s| s.0.elapsed().as_millis())
+            .unwrap_or(0);
         let attempt = cfg
             .load::<aws_smithy_runtime_api::client::retries::RequestAttempts>()
             .map(|a| a.attempts())
@@ -583,7 +586,10 @@ mod address_tag_tests {
     fn an_address_tag_holds_only_characters_every_service_takes_and_stays_one_to_one() {
         assert_eq!(super::address_tag("vpc.main"), "vpc.main");
         assert_eq!(super::address_tag("module.web.app.this"), "module.web.app.this");
-        assert_eq!(super::address_tag("subnet.public[\"us-west-2a\"]"), "subnet.public=5B=22us-west-2a=22=5D");
+        assert_eq!(
+            super::address_tag("subnet.public[\"us-west-2a\"]"),
+            "subnet.public=5B=22us-west-2a=22=5D"
+        );
         assert_ne!(super::address_tag("a.b[\"=\"]"), super::address_tag("a.b[\"=3D\"]"));
     }
 }

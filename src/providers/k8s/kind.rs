@@ -318,7 +318,11 @@ impl ResourceKind for K8sKind {
         if self.shape != Shape::RegistrySecret || config.to_string().contains("${") {
             return Ok(());
         }
-        let f = if config.get("password_env").is_some() { "password_env" } else { "password_file" };
+        let f = if config.get("password_env").is_some() {
+            "password_env"
+        } else {
+            "password_file"
+        };
         password(config).map(|_| ()).map_err(|m| err(vec![field(f)], m))
     }
 
@@ -720,7 +724,10 @@ async fn delete_if_ours(ctx: &Ctx, address: &str, client: &kube::Client, obj: &V
 
 /// The `app` field a path inside one of its rendered objects comes from.
 fn app_field(path: &[PathSeg]) -> &'static str {
-    let segs: Vec<String> = path.iter().map(|p| p.to_string().trim_start_matches('.').to_string()).collect();
+    let segs: Vec<String> = path
+        .iter()
+        .map(|p| p.to_string().trim_start_matches('.').to_string())
+        .collect();
     let has = |s: &str| segs.iter().any(|x| x == s);
     match () {
         _ if has("requests") && has("cpu") => "cpu_request",

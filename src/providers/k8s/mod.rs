@@ -7,7 +7,7 @@ pub mod client;
 pub mod kind;
 pub mod project;
 pub mod render;
-pub mod rules;
 pub mod rollout;
+pub mod rules;
 pub mod schema;
 pub mod table;

@@ -359,7 +359,9 @@ mod address_label_tests {
         assert!(long.len() <= 63, "{long}");
         for v in [a, long] {
             assert!(v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{v}");
-            assert!(v.starts_with(|c: char| c.is_ascii_alphanumeric()) && v.ends_with(|c: char| c.is_ascii_alphanumeric()));
+            assert!(
+                v.starts_with(|c: char| c.is_ascii_alphanumeric()) && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+            );
         }
     }
 }

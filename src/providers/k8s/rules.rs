@@ -30,7 +30,8 @@ fn at(path: &[&str]) -> Vec<PathSeg> {
 pub fn dns_label(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-');
     if ok {
@@ -62,7 +63,13 @@ fn suggestion(s: &str) -> String {
     let fixed: String = s
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let fixed = fixed.trim_matches(|c| c == '-' || c == '.').to_string();
     if fixed != s && !fixed.is_empty() {
@@ -77,7 +84,8 @@ fn suggestion(s: &str) -> String {
 fn label_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
-            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
             && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -141,10 +149,7 @@ fn metadata(obj: &Value, out: &mut Vec<Problem>) {
         }
     }
     if let Some(ann) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
-        let size: usize = ann
-            .iter()
-            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-            .sum();
+        let size: usize = ann.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
         if size > 256 * 1024 {
             out.push((
                 at(&["metadata", "annotations"]),
@@ -152,7 +157,10 @@ fn metadata(obj: &Value, out: &mut Vec<Problem>) {
             ));
         }
         for k in ann.keys().filter(|k| !qualified_name(k)) {
-            out.push((at(&["metadata", "annotations"]), format!("annotation key {k:?} is not a valid name")));
+            out.push((
+                at(&["metadata", "annotations"]),
+                format!("annotation key {k:?} is not a valid name"),
+            ));
         }
     }
 }
@@ -167,7 +175,13 @@ fn containers(obj: &Value, out: &mut Vec<Problem>) {
         return;
     };
     for list in ["initContainers", "containers"] {
-        for (i, c) in pod.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (i, c) in pod
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let idx = i.to_string();
             let here = |rest: &[&str]| {
                 let mut p: Vec<&str> = spec_path.to_vec();
@@ -181,8 +195,18 @@ fn containers(obj: &Value, out: &mut Vec<Problem>) {
                     out.push((here(&["name"]), format!("container name {m}")));
                 }
             }
-            for (j, port) in c.get("ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                if let Some(n) = port.get("containerPort").and_then(Value::as_u64).filter(|n| !(1..=65535).contains(n)) {
+            for (j, port) in c
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(n) = port
+                    .get("containerPort")
+                    .and_then(Value::as_u64)
+                    .filter(|n| !(1..=65535).contains(n))
+                {
                     out.push((
                         here(&["ports", &j.to_string(), "containerPort"]),
                         format!("port {n} is not in 1-65535"),
@@ -192,7 +216,12 @@ fn containers(obj: &Value, out: &mut Vec<Problem>) {
             let res = c.get("resources");
             let mut values = std::collections::BTreeMap::new();
             for which in ["requests", "limits"] {
-                for (r, q) in res.and_then(|r| r.get(which)).and_then(Value::as_object).into_iter().flatten() {
+                for (r, q) in res
+                    .and_then(|r| r.get(which))
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
                     let text = match q {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
@@ -239,10 +268,23 @@ fn containers(obj: &Value, out: &mut Vec<Problem>) {
 
 fn service(obj: &Value, out: &mut Vec<Problem>) {
     let ty = str_at(obj, &["spec", "type"]).unwrap_or("ClusterIP");
-    for (i, p) in obj.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, p) in obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let idx = i.to_string();
-        if let Some(n) = p.get("port").and_then(Value::as_u64).filter(|n| !(1..=65535).contains(n)) {
-            out.push((at(&["spec", "ports", &idx, "port"]), format!("port {n} is not in 1-65535")));
+        if let Some(n) = p
+            .get("port")
+            .and_then(Value::as_u64)
+            .filter(|n| !(1..=65535).contains(n))
+        {
+            out.push((
+                at(&["spec", "ports", &idx, "port"]),
+                format!("port {n} is not in 1-65535"),
+            ));
         }
         if let Some(n) = p.get("nodePort").and_then(Value::as_u64) {
             if !NODE_PORTS.contains(&n) {
@@ -284,9 +326,13 @@ fn autoscaler(obj: &Value, out: &mut Vec<Problem>) {
 fn known_only(v: &Value) -> Option<Value> {
     match v {
         Value::String(s) if s.contains(crate::value::UNKNOWN) => None,
-        Value::Array(a) => Some(Value::Array(a.iter().map(|x| known_only(x).unwrap_or(Value::Null)).collect())),
+        Value::Array(a) => Some(Value::Array(
+            a.iter().map(|x| known_only(x).unwrap_or(Value::Null)).collect(),
+        )),
         Value::Object(o) => Some(Value::Object(
-            o.iter().filter_map(|(k, x)| Some((k.clone(), known_only(x)?))).collect(),
+            o.iter()
+                .filter_map(|(k, x)| Some((k.clone(), known_only(x)?)))
+                .collect(),
         )),
         other => Some(other.clone()),
     }

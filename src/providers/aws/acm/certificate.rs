@@ -222,7 +222,11 @@ impl AwsKind for AcmCertificate {
 
     fn check_local(&self, config: &Value) -> Result<(), SchemaError> {
         for f in ["certificate_file", "private_key_file", "chain_file"] {
-            if let Some(p) = config.get(f).and_then(Value::as_str).filter(|p| !p.contains("${") && !p.contains(crate::value::UNKNOWN)) {
+            if let Some(p) = config
+                .get(f)
+                .and_then(Value::as_str)
+                .filter(|p| !p.contains("${") && !p.contains(crate::value::UNKNOWN))
+            {
                 read_file(p, f).map_err(|m| SchemaError::at(vec![PathSeg::Field(f.into())], m))?;
             }
         }

@@ -173,7 +173,11 @@ impl AwsKind for AlbListener {
         if !["HTTP", "HTTPS"].contains(&proto) {
             return bad("protocol", "protocol must be HTTPS or HTTP");
         }
-        if let Some(p) = config.get("port").and_then(Value::as_i64).filter(|p| !(1..=65535).contains(p)) {
+        if let Some(p) = config
+            .get("port")
+            .and_then(Value::as_i64)
+            .filter(|p| !(1..=65535).contains(p))
+        {
             return Err(SchemaError::at(
                 vec![PathSeg::Field("port".into())],
                 format!("port {p} must be 1-65535"),

@@ -240,7 +240,12 @@ fn policy_shape(doc: &Value, trust: bool) -> Result<(), (Vec<PathSeg>, String)> 
         match st.get("Effect").and_then(Value::as_str) {
             Some("Allow" | "Deny") => {}
             Some(e) => return Err((here("Effect"), format!("Effect {e:?} must be \"Allow\" or \"Deny\""))),
-            None => return Err((here("Effect"), "a statement needs `Effect` (\"Allow\" or \"Deny\")".into())),
+            None => {
+                return Err((
+                    here("Effect"),
+                    "a statement needs `Effect` (\"Allow\" or \"Deny\")".into(),
+                ))
+            }
         }
         if st.get("Action").is_none() && st.get("NotAction").is_none() {
             return Err((here("Action"), "a statement needs `Action` or `NotAction`".into()));
@@ -248,16 +253,28 @@ fn policy_shape(doc: &Value, trust: bool) -> Result<(), (Vec<PathSeg>, String)> 
         let principal = st.get("Principal").is_some() || st.get("NotPrincipal").is_some();
         let resource = st.get("Resource").is_some() || st.get("NotResource").is_some();
         if trust && !principal {
-            return Err((here("Principal"), "a trust policy statement needs `Principal` (who may assume the role)".into()));
+            return Err((
+                here("Principal"),
+                "a trust policy statement needs `Principal` (who may assume the role)".into(),
+            ));
         }
         if trust && resource {
-            return Err((here("Resource"), "a trust policy has no `Resource` (the role is the resource)".into()));
+            return Err((
+                here("Resource"),
+                "a trust policy has no `Resource` (the role is the resource)".into(),
+            ));
         }
         if !trust && principal {
-            return Err((here("Principal"), "a permission policy has no `Principal` (only a trust policy has)".into()));
+            return Err((
+                here("Principal"),
+                "a permission policy has no `Principal` (only a trust policy has)".into(),
+            ));
         }
         if !trust && !resource {
-            return Err((here("Resource"), "a permission policy statement needs `Resource` (or `NotResource`)".into()));
+            return Err((
+                here("Resource"),
+                "a permission policy statement needs `Resource` (or `NotResource`)".into(),
+            ));
         }
     }
     Ok(())
