@@ -31,8 +31,12 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
         };
         let at = Some(stack.sources.locate(&span));
         let scope = crate::plan::make::Scope::new(&no_attrs, variables, &locals, &stack.dir);
-        let items: Vec<(String, Value)> = match template::resolve(&each, &scope) {
-            Ok(v) if crate::value::contains_unknown(&v) => {
+        let items = match template::resolve(&each, &scope)
+            .map_err(|e| format!("for_each: {e}"))
+            .and_then(|v| keys(&v))
+        {
+            Ok(Some(items)) => items,
+            Ok(None) => {
                 errors.push(StackError::new(
                     at,
                     format!(
@@ -42,30 +46,8 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
                 ));
                 continue;
             }
-            Ok(Value::Array(xs)) if xs.iter().all(Value::is_string) => {
-                let keys: Vec<String> = xs.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
-                if let Some(d) = keys.iter().enumerate().find(|(i, k)| keys[..*i].contains(k)) {
-                    errors.push(StackError::new(
-                        at,
-                        format!("{}: for_each lists {:?} twice", r.address, d.1),
-                    ));
-                    continue;
-                }
-                keys.into_iter().map(|k| (k.clone(), Value::String(k))).collect()
-            }
-            Ok(Value::Object(m)) => m.into_iter().collect(),
-            Ok(other) => {
-                errors.push(StackError::new(
-                    at,
-                    format!(
-                        "{}: for_each must be a list of strings or a table, not {other}",
-                        r.address
-                    ),
-                ));
-                continue;
-            }
             Err(e) => {
-                errors.push(StackError::new(at, format!("{}: for_each: {e}", r.address)));
+                errors.push(StackError::new(at, format!("{}: {e}", r.address)));
                 continue;
             }
         };
@@ -136,5 +118,23 @@ pub fn expand(stack: &mut Stack, variables: &BTreeMap<String, Value>) -> Result<
         Ok(())
     } else {
         Err(StackErrors(errors))
+    }
+}
+
+/// The instances a resolved `for_each` value makes: (key, `each.value`);
+/// None while it is unknown. A list of strings keys by each string, a
+/// table by its keys.
+pub fn keys(v: &Value) -> Result<Option<Vec<(String, Value)>>, String> {
+    match v {
+        v if crate::value::contains_unknown(v) => Ok(None),
+        Value::Array(xs) if xs.iter().all(Value::is_string) => {
+            let keys: Vec<String> = xs.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            if let Some(d) = keys.iter().enumerate().find(|(i, k)| keys[..*i].contains(k)) {
+                return Err(format!("for_each lists {:?} twice", d.1));
+            }
+            Ok(Some(keys.into_iter().map(|k| (k.clone(), Value::String(k))).collect()))
+        }
+        Value::Object(m) => Ok(Some(m.clone().into_iter().collect())),
+        other => Err(format!("for_each must be a list of strings or a table, not {other}")),
     }
 }

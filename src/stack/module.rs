@@ -138,33 +138,24 @@ fn instances(
     let locals = stack.local_values();
     let scope = crate::plan::make::Scope::new(&no_attrs, variables, &locals, &stack.dir);
     let err = |m: String| StackError::new(at.clone(), format!("module.{}: {m}", decl.name));
-    let items: Vec<(String, Value)> = match template::resolve(each, &scope) {
-        Ok(v) if crate::value::contains_unknown(&v) => {
-            if variables.values().any(crate::value::contains_unknown) {
-                // `validate` without values: check one instance.
-                return Ok(vec![(
-                    format!("{}.", expr::instance(&path, "each")),
-                    Some(("each".into(), crate::value::unknown())),
-                )]);
-            }
+    let items = match template::resolve(each, &scope)
+        .map_err(|e| format!("for_each: {e}"))
+        .and_then(|v| super::for_each::keys(&v))
+    {
+        Ok(Some(items)) => items,
+        Ok(None) if variables.values().any(crate::value::contains_unknown) => {
+            // `validate` without values: check one instance.
+            return Ok(vec![(
+                format!("{}.", expr::instance(&path, "each")),
+                Some(("each".into(), crate::value::unknown())),
+            )]);
+        }
+        Ok(None) => {
             return Err(err(
                 "for_each must be known before apply (from variables, locals or literals)".into(),
-            ));
+            ))
         }
-        Ok(Value::Array(xs)) if xs.iter().all(Value::is_string) => {
-            let keys: Vec<String> = xs.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
-            if let Some(d) = keys.iter().enumerate().find(|(i, k)| keys[..*i].contains(k)) {
-                return Err(err(format!("for_each lists {:?} twice", d.1)));
-            }
-            keys.into_iter().map(|k| (k.clone(), Value::String(k))).collect()
-        }
-        Ok(Value::Object(m)) => m.into_iter().collect(),
-        Ok(other) => {
-            return Err(err(format!(
-                "for_each must be a list of strings or a table, not {other}"
-            )))
-        }
-        Err(e) => return Err(err(format!("for_each: {e}"))),
+        Err(e) => return Err(err(e)),
     };
     Ok(items
         .into_iter()
