@@ -1282,3 +1282,26 @@ fn a_trace_log_names_every_aws_call_and_step_but_never_the_registry_password_wit
     let bad = sb.run(&["plan", "stacks/apps", "--log-level", "debug"]).expect(0);
     assert!(bad.stderr.contains("operation=DescribeVpcs"), "{}", bad.stderr);
 }
+
+#[test]
+fn the_emulator_refuses_what_a_real_apiserver_refuses_as_kubectl_sees_it() {
+    // The stand-in is at least as strict as the apiserver on what slipway's
+    // plan-time rules refuse: kubectl meets a 422 for each.
+    let (_emu, sb) = setup("");
+    let cases = [
+        ("name", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: App_A\n  namespace: default\n"),
+        ("label", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\n  labels:\n    team: \"web team!\"\n"),
+        ("nodePort", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: default\nspec:\n  type: NodePort\n  selector: {app: s}\n  ports: [{port: 80, nodePort: 40000}]\n"),
+        ("minReplicas", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h\n  namespace: default\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 5\n  maxReplicas: 2\n"),
+        ("limit", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: default\nspec:\n  selector: {matchLabels: {app: d}}\n  template:\n    metadata: {labels: {app: d}}\n    spec:\n      containers: [{name: d, image: nginx, resources: {requests: {cpu: \"2\"}, limits: {cpu: 500m}}}]\n"),
+        ("quantities", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: q\n  namespace: default\nspec:\n  selector: {matchLabels: {app: q}}\n  template:\n    metadata: {labels: {app: q}}\n    spec:\n      containers: [{name: q, image: nginx, resources: {requests: {memory: lots}}}]\n"),
+    ];
+    for (what, manifest) in cases {
+        sb.write("bad.yaml", manifest);
+        let path = sb.path("bad.yaml").display().to_string();
+        let out = kubectl(&sb, &["apply", "--server-side", "--validate=false", "-f", &path]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: the emulator took it");
+        assert!(err.contains("is invalid") && err.contains(what), "{what}: {err}");
+    }
+}

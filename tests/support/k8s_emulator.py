@@ -482,6 +482,40 @@ _BINARY = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
 _DECIMAL = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
 
 
+def quantity_value(text):
+    """A quantity's value as a Fraction, or None when it is not one."""
+    m = _QTY.match(str(text).strip())
+    if not m:
+        return None
+    sign, digits, suffix = m.group(1), m.group(2), m.group(3) or ""
+    value = Fraction(digits)
+    if suffix in _BINARY[1:]:
+        value *= 1024 ** _BINARY.index(suffix)
+    elif suffix[:1] in ("e", "E"):
+        value *= Fraction(10) ** int(suffix[1:])
+    elif suffix:
+        value *= Fraction(10) ** next(e for e, s in _DECIMAL.items() if s == suffix)
+    return -value if sign == "-" else value
+
+
+def invalid_pod_template(kind, obj):
+    """The apiserver's checks of a pod template's containers: quantities that
+    parse, each request at most its limit."""
+    spec = obj.get("spec") or {}
+    pod = (spec.get("template") or {}).get("spec") or (spec if kind == "Pod" else {})
+    for i, c in enumerate((pod.get("initContainers") or []) + (pod.get("containers") or [])):
+        res = c.get("resources") or {}
+        for which in ("requests", "limits"):
+            for r, q in (res.get(which) or {}).items():
+                if quantity_value(q) is None:
+                    return f"spec.template.spec.containers[{i}].resources.{which}[{r}]: Invalid value: {q!r}: quantities must match the regular expression"
+        for r, q in (res.get("requests") or {}).items():
+            lim = (res.get("limits") or {}).get(r)
+            if lim is not None and quantity_value(q) > quantity_value(lim):
+                return f"spec.template.spec.containers[{i}].resources.requests: Invalid value: {q!r}: must be less than or equal to {r} limit of {lim}"
+    return None
+
+
 def canonical_quantity(text):
     """A quantity as apimachinery's resource.Quantity re-emits it; the text
     itself when it is not one (validation is not emulated)."""
@@ -581,6 +615,21 @@ def invalid(kind, obj, cur):
     bad = bad or invalid_labels("spec.template.metadata.labels", tmpl.get("labels"))
     if bad:
         return bad
+    bad = invalid_pod_template(kind, obj)
+    if bad:
+        return bad
+    if kind == "Service":
+        for i, p in enumerate((obj.get("spec") or {}).get("ports") or []):
+            n = p.get("nodePort")
+            if n is not None and not 30000 <= int(n) <= 32767:
+                return f"spec.ports[{i}].nodePort: Invalid value: {n}: provided port is not in the valid range. The range of valid ports is 30000-32767"
+    if kind == "HorizontalPodAutoscaler":
+        spec = obj.get("spec") or {}
+        lo, hi = spec.get("minReplicas", 1), spec.get("maxReplicas")
+        if lo < 1:
+            return f"spec.minReplicas: Invalid value: {lo}: must be greater than or equal to 1"
+        if hi is not None and hi < lo:
+            return f"spec.maxReplicas: Invalid value: {hi}: must be greater than or equal to `minReplicas`"
     if kind == "Deployment":
         return invalid_deployment(obj, cur)
     for path in IMMUTABLE.get(kind, []):
