@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use slipway::commands::{self, apply::RunOpts, plan::PlanArgs, CmdError};
 
@@ -247,6 +247,29 @@ enum Command {
         address: Option<String>,
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
+        /// yaml (documents separated by `---`, as kubectl prints) or json (a v1 List).
+        #[arg(long, short = 'o', value_name = "FORMAT", default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
+    },
+    /// Rewrite stack files in the canonical layout (taplo's); with --check, change
+    /// nothing and exit 1 listing the files that need it (for CI).
+    Fmt {
+        /// Files or directories (every .toml file under them); default the current directory.
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print a JSON Schema of the stack file format, for editors (taplo, Even Better TOML).
+    Schema,
+    /// Print a shell completion script: `slipway completions bash > /etc/bash_completion.d/slipway`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); with --out DIR, write one page per command there.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Print the stack's outputs from the last apply.
     Output {
@@ -388,6 +411,20 @@ enum StateCommand {
     },
 }
 
+/// The man page of slipway, or with `out` one page per command in that folder.
+fn man(out: Option<&std::path::Path>) -> Result<u8, CmdError> {
+    let cmd = Cli::command();
+    let io = |e: std::io::Error| CmdError::Other(format!("writing the man page: {e}"));
+    match out {
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(io)?,
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            clap_mangen::generate_to(cmd, dir).map_err(io)?;
+        }
+    }
+    Ok(0)
+}
+
 async fn run(cli: Cli) -> Result<u8, CmdError> {
     let registry = Registry::builtin();
     match cli.command {
@@ -467,7 +504,19 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             )
             .await
         }
-        Command::Render { dir, address, vars } => commands::render::run(&dir, address.as_deref(), &vars, &registry),
+        Command::Render {
+            dir,
+            address,
+            vars,
+            output,
+        } => commands::render::run(&dir, address.as_deref(), &vars, output == "json", &registry),
+        Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
+        Command::Schema => commands::schema::run(&registry),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "slipway", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { out } => man(out.as_deref()),
         Command::Plan {
             stack,
             out,

@@ -5,12 +5,14 @@
 pub mod apply;
 pub mod drift;
 pub mod eks;
+pub mod fmt;
 pub mod graph;
 pub mod iam_policy;
 pub mod import;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod schema;
 pub mod state;
 pub mod validate;
 

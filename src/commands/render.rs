@@ -1,5 +1,5 @@
-//! `slipway render DIR [ADDR]`: the Kubernetes objects the stack applies, as
-//! YAML, with references resolved as far as they are known without the
+//! `slipway render DIR [ADDR] [-o yaml|json]`: the Kubernetes objects the
+//! stack applies, as YAML documents or a JSON `v1 List`, with references resolved as far as they are known without the
 //! cloud (unknown values print as "(known after apply)"); secret data is
 //! never printed, nor is a sensitive variable's value (it shows as
 //! "(sensitive value)").
@@ -22,7 +22,7 @@ fn show_unknowns(v: &Value) -> Value {
     }
 }
 
-pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Registry) -> Exit {
+pub fn run(dir: &Path, address: Option<&str>, vars: &[String], json: bool, registry: &Registry) -> Exit {
     let l = load_stack(dir, vars, registry)?;
     if let Some(a) = address {
         if l.stack.resource(a).is_none() {
@@ -51,6 +51,11 @@ pub fn run(dir: &Path, address: Option<&str>, vars: &[String], registry: &Regist
     if docs.is_empty() && address.is_some() {
         return Err(CmdError::Other("that resource renders no Kubernetes objects".into()));
     }
-    print!("{}", crate::yaml::documents(&docs));
+    if json {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": docs});
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    } else {
+        print!("{}", crate::yaml::documents(&docs));
+    }
     Ok(0)
 }

@@ -16,7 +16,7 @@ use super::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, S
 /// The built-in `data` kind.
 pub struct Data;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct DataConfig {
@@ -62,6 +62,10 @@ fn attributes(id: &str, config: &Value) -> Value {
 impl ResourceKind for Data {
     fn name(&self) -> &'static str {
         "data"
+    }
+
+    fn config_schema(&self) -> Value {
+        serde_json::to_value(schemars::schema_for!(DataConfig)).unwrap_or_default()
     }
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {

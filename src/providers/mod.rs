@@ -362,6 +362,11 @@ pub trait ResourceKind: Send + Sync {
 
     /// Check a config against the kind's schema.
     fn check(&self, config: &Value) -> Result<(), SchemaError>;
+    /// The config's JSON Schema (draft 2020-12), generated from the type
+    /// `check` reads, for editors (`slipway schema`). The default takes any table.
+    fn config_schema(&self) -> Value {
+        serde_json::json!({"type": "object"})
+    }
 
     /// The config with every default filled in and values in canonical form,
     /// so that it compares equal to what a read of the live object gives.

@@ -58,7 +58,7 @@ namespaces = ["app-a"]
     )
 }
 
-fn setup(extra: &str) -> (K8sEmulator, Sandbox) {
+pub(crate) fn setup(extra: &str) -> (K8sEmulator, Sandbox) {
     let emu = K8sEmulator::start();
     let mut sb = Sandbox::new();
     sb.env
@@ -1304,4 +1304,26 @@ fn the_emulator_refuses_what_a_real_apiserver_refuses_as_kubectl_sees_it() {
         assert!(!out.status.success(), "{what}: the emulator took it");
         assert!(err.contains("is invalid") && err.contains(what), "{what}: {err}");
     }
+}
+
+#[test]
+fn a_kubernetes_resource_s_name_and_namespace_are_attributes_known_at_plan_with_the_emulator() {
+    // `${k8s_namespace.shop.name}` reads the default name (the resource's,
+    // `_` -> `-`) without the stack writing it, known at plan time.
+    let (emu, sb) = setup(
+        "\n[k8s_namespace.shop_front]\n\n[k8s_config_map.settings]\nnamespace = \"${k8s_namespace.shop_front.name}\"\ndata = { owner = \"${k8s_namespace.shop_front.id}\" }\n",
+    );
+    let _controller = emu.controller();
+    let plan = sb.run(&["plan", "stacks/apps"]).expect(0);
+    assert!(plan.stdout.contains("namespace = \"shop-front\""), "{}", plan.stdout);
+    sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
+    let cm = emu
+        .get("/api/v1/namespaces/shop-front/configmaps/settings")
+        .expect("the ConfigMap is in the namespace named by the reference");
+    assert_eq!(cm["data"]["owner"], "Namespace/shop-front");
+    let st = sb.state("apps");
+    let attrs = &st["resources"]["k8s_config_map.settings"]["attributes"];
+    assert_eq!(attrs["name"], "settings", "{attrs}");
+    assert_eq!(attrs["namespace"], "shop-front", "{attrs}");
+    sb.run(&["plan", "stacks/apps", "--detailed-exitcode"]).expect(0);
 }

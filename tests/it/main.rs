@@ -13,6 +13,7 @@ mod aws_network;
 mod aws_validation;
 mod blog;
 mod drift;
+mod ecosystem;
 mod eksctl_import;
 mod engine;
 mod faults;

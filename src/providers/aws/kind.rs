@@ -84,7 +84,7 @@ pub struct Call<'a> {
 #[async_trait]
 pub trait AwsKind: Send + Sync + 'static {
     /// The config as written in stacks (a serde struct denying unknown fields).
-    type Config: Serialize + DeserializeOwned + Send + Sync;
+    type Config: Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync;
     /// The kind's name as written in stacks.
     const NAME: &'static str;
     /// Attributes computed by the cloud (`id` at least).
@@ -311,6 +311,9 @@ impl<K: AwsKind> Aws<K> {
 impl<K: AwsKind> ResourceKind for Aws<K> {
     fn name(&self) -> &'static str {
         K::NAME
+    }
+    fn config_schema(&self) -> Value {
+        serde_json::to_value(schemars::schema_for!(K::Config)).unwrap_or_default()
     }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<K::Config>(config)?;

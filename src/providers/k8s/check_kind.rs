@@ -28,7 +28,7 @@ use crate::providers::{
     check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError, StackIssue, StackView,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct CheckConfig {
@@ -92,6 +92,10 @@ impl ResourceKind for K8sCheck {
             read: &["eks:DescribeCluster"],
             ..crate::providers::aws::permissions::Permissions::NONE
         })
+    }
+
+    fn config_schema(&self) -> Value {
+        serde_json::to_value(schemars::schema_for!(CheckConfig)).unwrap_or_default()
     }
 
     fn check(&self, config: &Value) -> Result<(), SchemaError> {

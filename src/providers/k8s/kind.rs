@@ -93,6 +93,53 @@ impl ResourceKind for K8sKind {
         })
     }
 
+    fn config_schema(&self) -> Value {
+        let of = |s: schemars::Schema| serde_json::to_value(s).unwrap_or_default();
+        let strings = serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
+        let mut props = serde_json::Map::new();
+        props.insert(
+            "cluster".into(),
+            serde_json::json!({"type": "string", "description": "\"${eks_cluster.NAME.connection}\", a lookup's, or another stack's output"}),
+        );
+        props.insert("labels".into(), strings.clone());
+        props.insert("annotations".into(), strings);
+        match self.shape {
+            Shape::App => return of(schemars::schema_for!(AppConfig)),
+            Shape::CiDeployer => return of(schemars::schema_for!(CiDeployerConfig)),
+            Shape::RegistrySecret => return of(schemars::schema_for!(RegistrySecretConfig)),
+            Shape::Manifest => {
+                props.insert(
+                    "manifest".into(),
+                    serde_json::json!({"type": "object", "required": ["apiVersion", "kind", "metadata"],
+                        "description": "the whole object, as kubectl apply would take it"}),
+                );
+                return serde_json::json!({"type": "object", "properties": props,
+                    "required": ["manifest"], "additionalProperties": false});
+            }
+            Shape::Object { kind, body, .. } => {
+                props.insert(
+                    "name".into(),
+                    serde_json::json!({"type": "string", "description": format!("the {kind}'s name (default: the resource's name)")}),
+                );
+                if self.namespaced() {
+                    props.insert("namespace".into(), serde_json::json!({"type": "string"}));
+                }
+                for (c, k) in body {
+                    let t = if ["rules", "subjects", "imagePullSecrets"].contains(k) {
+                        "array"
+                    } else {
+                        "object"
+                    };
+                    props.insert(
+                        c.to_string(),
+                        serde_json::json!({"type": t, "description": format!("the {kind}'s `{k}`, as in its manifest")}),
+                    );
+                }
+            }
+        }
+        serde_json::json!({"type": "object", "properties": props, "additionalProperties": false})
+    }
+
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         let Some(o) = config.as_object() else {
             return Err(err(vec![], "a table is needed"));
@@ -327,11 +374,38 @@ impl ResourceKind for K8sKind {
     }
 
     fn computed_attributes(&self) -> &'static [&'static str] {
-        if self.shape == Shape::RegistrySecret {
-            &["id", "manifests", "password_hash"]
-        } else {
-            &["id", "manifests"]
+        match self.shape {
+            Shape::RegistrySecret => &["id", "name", "namespace", "manifests", "password_hash"],
+            Shape::Object { .. } if !self.namespaced() => &["id", "name", "manifests"],
+            _ => &["id", "name", "namespace", "manifests"],
         }
+    }
+
+    /// The name and namespace are known at plan time from the rendered
+    /// objects (a new namespace's name can be used by what goes in it).
+    fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {
+        let mut out = serde_json::Map::new();
+        for a in self.computed_attributes() {
+            let v = prior
+                .and_then(|p| p.get(*a))
+                .cloned()
+                .unwrap_or_else(crate::value::unknown);
+            out.insert(a.to_string(), v);
+        }
+        if let Some(objs) = desired.get("manifests").and_then(Value::as_array) {
+            let known = super::project::identity_of("", objs);
+            for k in ["name", "namespace"] {
+                if let Some(v) = known.get(k).filter(|v| v.as_str() != Some(crate::value::UNKNOWN)) {
+                    out.insert(k.into(), v.clone());
+                }
+            }
+        }
+        if let Some(d) = desired.as_object() {
+            for (k, v) in d {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(out)
     }
 
     fn sensitive_fields(&self) -> &'static [&'static str] {
@@ -380,6 +454,7 @@ impl ResourceKind for K8sKind {
                 out.push(None);
                 continue;
             }
+            let identity = super::project::identity_of(r.id, &projected);
             let mut inputs = r.inputs.clone();
             inputs["manifests"] = Value::Array(projected);
             if let (Some(secret), Shape::RegistrySecret) = (live_secret, self.shape) {
@@ -392,7 +467,7 @@ impl ResourceKind for K8sKind {
                 inputs["username"] = user;
                 inputs["password_hash"] = hash;
             }
-            let attributes = crate::providers::common::with_attrs(&inputs, json!({ "id": r.id }));
+            let attributes = crate::providers::common::with_attrs(&inputs, identity);
             out.push(Some(Live {
                 id: r.id.to_string(),
                 inputs,
@@ -559,7 +634,7 @@ impl K8sKind {
         }
         let inputs = self.complete(&ctx.stack, address, config);
         let id = id_of(&objs);
-        let attributes = crate::providers::common::with_attrs(&inputs, json!({ "id": id }));
+        let attributes = crate::providers::common::with_attrs(&inputs, super::project::identity_of(&id, &objs));
         Ok(Live { id, inputs, attributes })
     }
 }

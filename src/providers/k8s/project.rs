@@ -335,6 +335,23 @@ pub fn immutable_changes(prior: &[Value], desired: &[Value]) -> Vec<String> {
 }
 
 /// The state ID of the rendered objects: the first object's identity.
+/// The attributes a resource's objects give it beside its inputs: `id`
+/// (`Kind/NAMESPACE/NAME` or `Kind/NAME`), and the `name` and `namespace`
+/// of its first object, so `${k8s_namespace.shop.name}` reads the name
+/// whether the stack wrote it or took the default.
+pub fn identity_of(id: &str, objs: &[Value]) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("id".into(), Value::String(id.to_string()));
+    if let Some(o) = objs.first() {
+        for (k, p) in [("name", "/metadata/name"), ("namespace", "/metadata/namespace")] {
+            if let Some(v) = o.pointer(p).filter(|v| v.is_string()) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 pub fn id_of(objs: &[Value]) -> String {
     objs.first()
         .map(|o| {

@@ -20,7 +20,7 @@ pub fn field(f: &str) -> PathSeg {
 
 pub const COMMON: &[&str] = &["cluster", "name", "labels", "annotations"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct AppConfig {
@@ -62,7 +62,7 @@ pub struct AppConfig {
 }
 
 /// `check = { path = "/healthz", expect_status = 200, timeout = "60s", on_failure = "rollback" }`
-#[derive(Debug, Deserialize, Serialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppCheck {
     pub path: String,
@@ -85,7 +85,7 @@ fn fail() -> String {
     "fail".into()
 }
 
-#[derive(Debug, Deserialize, Serialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Autoscale {
     pub min: u32,
@@ -104,7 +104,7 @@ fn internal() -> String {
     "internal".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct CiDeployerConfig {
@@ -127,7 +127,7 @@ pub struct CiDeployerConfig {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RegistrySecretConfig {

@@ -27,7 +27,7 @@ use crate::providers::{join_all, Ctx, Live, ProviderError, SchemaError};
 /// How long to wait for DNS validation by default.
 pub const ISSUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45 * 60);
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertConfig {
     /// Requested certificates: the domain ...

@@ -15,7 +15,7 @@ use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticIpConfig {
     #[serde(default)]

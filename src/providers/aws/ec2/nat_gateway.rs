@@ -18,7 +18,7 @@ use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::wait::{wait_for, Check, Policy};
 use crate::providers::{Ctx, Live, ProviderError};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatGatewayConfig {
     /// A public subnet.

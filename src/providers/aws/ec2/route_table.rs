@@ -19,7 +19,7 @@ use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Destination CIDR, e.g. "0.0.0.0/0".
@@ -30,7 +30,7 @@ pub struct Route {
     nat_gateway: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteTableConfig {
     vpc: String,

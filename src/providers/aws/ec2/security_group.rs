@@ -28,7 +28,7 @@ use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
 /// One rule as written, and (with `port` folded into from/to and protocol
 /// names canonical) as compared.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// "tcp", "udp", "icmp", or "all" (-1).
@@ -211,7 +211,7 @@ fn explode(perms: &[IpPermission], own_id: &str) -> Vec<Rule> {
     out
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupConfig {
     vpc: String,

@@ -31,7 +31,7 @@ const RULE_GONE: &[&str] = &[
 ];
 const DUPLICATE: &str = "InvalidPermission.Duplicate";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupRuleConfig {
     /// The group the rule is added to (an ID; slipway need not own it).

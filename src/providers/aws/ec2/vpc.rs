@@ -16,7 +16,7 @@ use crate::providers::aws::{aws_err, AwsError, Clients};
 use crate::providers::common::yes;
 use crate::providers::{Ctx, Live, ProviderError, StackIssue, StackView};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VpcConfig {
     /// The IPv4 block, e.g. "10.0.0.0/16".

@@ -20,7 +20,7 @@ use crate::providers::aws::tagging::Tagger;
 use crate::providers::aws::{aws_err, none_if, AwsError, Clients};
 use crate::providers::{join_all, Ctx, Live, ProviderError, SchemaError};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyAssociation {
     /// e.g. arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy
@@ -36,7 +36,7 @@ fn standard() -> String {
 
 const TYPES: &[&str] = &["STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX"];
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryConfig {
     /// The cluster's name.

@@ -37,7 +37,7 @@ fn overwrite() -> String {
 
 const CONFLICTS: &[&str] = &["NONE", "OVERWRITE", "PRESERVE"];
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddonConfig {
     /// The cluster's name.

@@ -45,7 +45,7 @@ fn api_and_config_map() -> String {
 /// Who may authenticate to the cluster. The EKS API's own default is
 /// CONFIG_MAP, in which access entries are refused; slipway's is
 /// API_AND_CONFIG_MAP, as the console's and eksctl's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessConfig {
     #[serde(default = "api_and_config_map")]
@@ -70,7 +70,7 @@ fn auth_rank(m: &str) -> Option<usize> {
     AUTH_MODES.iter().position(|x| *x == m)
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Default `<stack>-<name>`.

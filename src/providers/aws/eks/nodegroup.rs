@@ -29,7 +29,7 @@ use crate::providers::{join_all, Ctx, Live, ProviderError, SchemaError};
 /// How long a nodegroup may take.
 pub const NODEGROUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaintConfig {
     key: String,
@@ -39,7 +39,7 @@ pub struct TaintConfig {
     effect: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scaling {
     min: i32,
@@ -60,7 +60,7 @@ fn default_ami() -> String {
     "AL2023_x86_64_STANDARD".into()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodegroupConfig {
     /// The cluster's name.

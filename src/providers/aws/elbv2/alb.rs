@@ -20,7 +20,7 @@ fn internet_facing() -> String {
     "internet-facing".into()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlbConfig {
     /// Default `<stack>-<name>`, within 32 characters.

@@ -29,7 +29,7 @@ fn tls_policy() -> String {
     "ELBSecurityPolicy-TLS13-1-2-2021-06".into()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     alb: String,

@@ -34,7 +34,7 @@ fn ok_codes() -> String {
     "200-399".into()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetGroupConfig {
     /// Default `<stack>-<name>`, within 32 characters.

@@ -27,7 +27,7 @@ fn eks_thumbprint() -> Vec<String> {
     vec![EKS_OIDC_THUMBPRINT.into()]
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// The issuer URL, e.g. the cluster's `oidc_issuer`.

@@ -22,7 +22,7 @@ use crate::providers::aws::{aws_err, ok_if, AwsError, Clients};
 use crate::providers::common::name_of;
 use crate::providers::{Ctx, Live, ProviderError, SchemaError};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
     /// Default `<stack>-<name>`.

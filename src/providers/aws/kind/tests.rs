@@ -19,7 +19,7 @@ use serde_json::json;
 use super::*;
 use crate::providers::aws::aws_err;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TestConfig {
     #[serde(default)]

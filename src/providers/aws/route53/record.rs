@@ -24,7 +24,7 @@ fn ttl() -> i64 {
     300
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Alias {
     /// The target's DNS name (`${alb.X.dns_name}`).
@@ -35,7 +35,7 @@ pub struct Alias {
     evaluate_target_health: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordConfig {
     /// The hosted zone's ID (`${route53_zone.X.id}`).
@@ -188,6 +188,9 @@ impl ResourceKind for Route53Record {
         })
     }
 
+    fn config_schema(&self) -> Value {
+        serde_json::to_value(schemars::schema_for!(RecordConfig)).unwrap_or_default()
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<RecordConfig>(config)?;
         let field = |f: &str| vec![PathSeg::Field(f.into())];

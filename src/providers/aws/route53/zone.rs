@@ -11,7 +11,7 @@ use super::{bare_zone_id, dns_name};
 use crate::providers::aws::aws_err;
 use crate::providers::{check_schema, Ctx, Live, ProviderError, ReadRequest, ResourceKind, SchemaError};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
     /// The zone's DNS name, e.g. "example.com".
@@ -92,6 +92,9 @@ impl ResourceKind for Route53Zone {
         "route53_zone"
     }
 
+    fn config_schema(&self) -> Value {
+        serde_json::to_value(schemars::schema_for!(ZoneConfig)).unwrap_or_default()
+    }
     fn check(&self, config: &Value) -> Result<(), SchemaError> {
         check_schema::<ZoneConfig>(config)
     }
