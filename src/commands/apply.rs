@@ -30,7 +30,17 @@ fn confirm(question: &str) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn print_event(e: Event<'_>) {
+/// Where each resource of the plan is declared, for errors.
+type Declared = std::collections::HashMap<String, String>;
+
+fn at(declared: &Declared, address: &str) -> String {
+    declared
+        .get(address)
+        .map(|l| format!(" (declared at {l})"))
+        .unwrap_or_default()
+}
+
+fn print_event(e: Event<'_>, declared: &Declared) {
     match e {
         Event::Started(s) => println!("{}: {}...", s.address, s.kind.verb().0),
         Event::Finished(s, t, id) => match id {
@@ -44,15 +54,18 @@ fn print_event(e: Event<'_>) {
         },
         // A cloud's error may echo what it was sent.
         Event::Failed(s, err) => eprintln!(
-            "{}: {} failed: {}",
+            "{}: {} failed{}: {}",
             s.address,
             s.kind.verb().1,
+            at(declared, &s.address),
             crate::sensitive::redact(err)
         ),
         Event::Note(a, t) => println!("{a}: {}", crate::sensitive::redact(t)),
         Event::StillRunning(s, t, status) => {
+            // What the step waits for now: a status, a rollout's replica
+            // counts, or the error being retried (`DependencyViolation: retry 7`).
             let status = status
-                .map(|st| format!(" {}", crate::sensitive::redact(st)))
+                .map(|st| format!(" ({})", crate::sensitive::redact(st)))
                 .unwrap_or_default();
             println!(
                 "{}: Still {}... [{}s elapsed]{status}",
@@ -64,7 +77,7 @@ fn print_event(e: Event<'_>) {
     }
 }
 
-fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 {
+fn summarize(report: &Report, state: &crate::state::State, destroy: bool, declared: &Declared) -> u8 {
     let (mut add, mut change, mut destroyed) = (0, 0, 0);
     for s in &report.done {
         match s.kind {
@@ -102,9 +115,10 @@ fn summarize(report: &Report, state: &crate::state::State, destroy: bool) -> u8 
     );
     for (s, e) in &report.failed {
         eprintln!(
-            "  failed:      {} ({:?}): {}",
+            "  failed:      {} ({:?}){}: {}",
             s.address,
             s.kind,
+            at(declared, &s.address),
             crate::sensitive::redact(e)
         );
     }
@@ -162,6 +176,11 @@ async fn execute(
         ctx.rollout_timeout = t;
     }
     let destroy = plan.destroy;
+    let declared: Declared = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.declared_at.clone().map(|d| (c.address.clone(), d)))
+        .collect();
     let (state, report) = {
         let t0 = std::time::Instant::now();
         let mut started: std::collections::HashMap<(String, String), f64> = Default::default();
@@ -179,7 +198,7 @@ async fn execute(
                 }
                 _ => {}
             }
-            print_event(e);
+            print_event(e, &declared);
         };
         let r = apply::apply_plan(
             plan,
@@ -199,7 +218,7 @@ async fn execute(
         }
         r
     }?;
-    Ok(summarize(&report, &state, destroy))
+    Ok(summarize(&report, &state, destroy, &declared))
 }
 
 /// `slipway apply DIR` or `slipway destroy DIR`.

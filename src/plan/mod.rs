@@ -94,6 +94,10 @@ pub struct Change {
     pub address: String,
     pub kind: String,
     pub action: Action,
+    /// Where the resource is declared (`stacks/blog/network.toml:12:1`), for
+    /// apply's errors; none for a resource only the state still has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<String>,
     /// The inputs as they are now (refreshed). The four values are written
     /// (saved plans) with sensitive strings hashed (`crate::sensitive`).
     #[serde(serialize_with = "crate::sensitive::serialize_hidden_opt")]

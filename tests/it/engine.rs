@@ -317,7 +317,9 @@ input = "fine"
         .run(&["apply", "stacks/f", "--auto-approve", "--parallelism", "1"])
         .expect(1);
     assert!(
-        r.stderr.contains("data.broken: Creation failed: the API said no"),
+        // The error names where the resource is declared.
+        r.stderr
+            .contains("data.broken: Creation failed (declared at stacks/f/main.toml:5:7): the API said no"),
         "{}",
         r.stderr
     );

@@ -388,10 +388,15 @@ where
 {
     let t0 = Instant::now();
     let mut wait = Duration::from_secs(2);
+    let mut retries = 0;
     loop {
         match f().await {
             Err(e) if transient(&e) && t0.elapsed() + wait < timeout => {
-                crate::providers::wait::progress(&format!("{why}; retrying ({}s so far)", t0.elapsed().as_secs()));
+                retries += 1;
+                crate::providers::wait::progress(&format!(
+                    "{}: {why}; retry {retries}",
+                    e.code.as_deref().unwrap_or("error")
+                ));
                 tokio::time::sleep(wait).await;
                 wait = (wait * 3 / 2).min(Duration::from_secs(15));
             }
@@ -417,9 +422,13 @@ where
 {
     let t0 = Instant::now();
     let mut wait = Duration::from_secs(1);
+    let mut retries = 0;
     loop {
         match f().await {
             Err(e) if e.is(retry_on) && t0.elapsed() + wait < timeout => {
+                retries += 1;
+                // The step's progress line says what it is really doing.
+                crate::providers::wait::progress(&format!("{}: retry {retries}", e.code.as_deref().unwrap_or("error")));
                 tokio::time::sleep(wait).await;
                 wait = (wait * 3 / 2).min(Duration::from_secs(10));
             }
