@@ -602,3 +602,46 @@ mod address_tag_tests {
         assert_ne!(super::address_tag("a.b[\"=\"]"), super::address_tag("a.b[\"=3D\"]"));
     }
 }
+
+#[cfg(test)]
+mod retry_progress_tests {
+    use super::*;
+
+    // Three real waits (1 s, 1.5 s, 2.25 s).
+    #[tokio::test]
+    async fn a_retried_error_is_what_the_step_s_progress_line_says_with_its_count() {
+        let progress = Arc::new(std::sync::Mutex::new(None));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (p, s) = (progress.clone(), seen.clone());
+        let mut n = 0;
+        let r = crate::providers::wait::PROGRESS
+            .scope(progress.clone(), async move {
+                retry_on(&["DependencyViolation"], Duration::from_secs(300), || {
+                    n += 1;
+                    if let Some(st) = p.lock().unwrap().clone() {
+                        s.lock().unwrap().push(st);
+                    }
+                    let r = if n < 4 {
+                        Err(AwsError {
+                            code: Some("DependencyViolation".into()),
+                            message: "has dependencies".into(),
+                        })
+                    } else {
+                        Ok(n)
+                    };
+                    async move { r }
+                })
+                .await
+            })
+            .await;
+        assert_eq!(r.unwrap(), 4);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "DependencyViolation: retry 1",
+                "DependencyViolation: retry 2",
+                "DependencyViolation: retry 3"
+            ]
+        );
+    }
+}
