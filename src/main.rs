@@ -260,7 +260,11 @@ enum Command {
         check: bool,
     },
     /// Print a JSON Schema of the stack file format, for editors (taplo, Even Better TOML).
-    Schema,
+    Schema {
+        /// Print the kinds' reference as Markdown instead (docs/kinds.md).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print a shell completion script: `slipway completions bash > /etc/bash_completion.d/slipway`.
     Completions {
         #[arg(value_enum)]
@@ -511,7 +515,7 @@ async fn run(cli: Cli) -> Result<u8, CmdError> {
             output,
         } => commands::render::run(&dir, address.as_deref(), &vars, output == "json", &registry),
         Command::Fmt { paths, check } => commands::fmt::run(&paths, check),
-        Command::Schema => commands::schema::run(&registry),
+        Command::Schema { markdown } => commands::schema::run(&registry, markdown),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "slipway", &mut std::io::stdout());
             Ok(0)

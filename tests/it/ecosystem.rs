@@ -130,6 +130,21 @@ fn the_json_schema_accepts_every_stack_file_of_the_repository_and_rejects_broken
         shipped == schema.stdout,
         "docs/stack.schema.json is stale: run `slipway schema > docs/stack.schema.json`"
     );
+    // So is the kinds' reference generated from the same types.
+    let md = sb.run(&["schema", "--markdown"]).expect(0).stdout;
+    let shipped_md = std::fs::read_to_string(support::repo().join("docs/kinds.md")).unwrap();
+    assert!(
+        shipped_md == md,
+        "docs/kinds.md is stale: run `slipway schema --markdown > docs/kinds.md`"
+    );
+    for kind in [
+        "## `vpc`",
+        "## `app`",
+        "## `k8s_namespace`",
+        "| `cidr` | string | required |",
+    ] {
+        assert!(md.contains(kind), "{kind}:\n{md}");
+    }
     let files = stack_files();
     assert!(files.len() >= 10, "{files:?}");
     let report = validate(&sb, &files);

@@ -48,11 +48,19 @@ impl Moto {
     /// `INITIAL_NO_AUTH_ACTION_COUNT`, which turns IAM authorization on).
     #[allow(dead_code)]
     pub fn start_with(env: &[(&str, &str)]) -> Moto {
-        let probe = Command::new("python3").args(["-c", "import moto.server"]).output();
-        match probe {
-            Ok(o) if o.status.success() => {}
-            _ => panic!("the moto AWS emulator is not installed; install it with: {INSTALL}"),
-        }
+        // Once per test process: importing moto costs about a CPU second,
+        // and the tests start some fifty servers.
+        static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let installed = *INSTALLED.get_or_init(|| {
+            Command::new("python3")
+                .args(["-c", "import moto.server"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        assert!(
+            installed,
+            "the moto AWS emulator is not installed; install it with: {INSTALL}"
+        );
         let port = free_port();
         let log = std::env::temp_dir().join(format!("slipway-moto-{port}.log"));
         let out = std::fs::File::create(&log).expect("moto log file");

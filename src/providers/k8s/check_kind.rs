@@ -32,6 +32,7 @@ use crate::providers::{
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct CheckConfig {
+    #[schemars(with = "Option<String>")]
     #[serde(default)]
     cluster: Option<Value>,
     namespace: String,

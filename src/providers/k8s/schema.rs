@@ -24,39 +24,60 @@ pub const COMMON: &[&str] = &["cluster", "name", "labels", "annotations"];
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct AppConfig {
+    /// The cluster: `"${eks_cluster.NAME.connection}"`, a lookup's, or another stack's output (default: the stack's kubeconfig).
+    #[schemars(with = "Option<String>")]
     #[serde(default)]
     pub cluster: Option<Value>,
+    /// The Deployment's and Service's name (default: the resource's name, `_` -> `-`).
     #[serde(default)]
     pub name: Option<String>,
+    /// The namespace it runs in.
     pub namespace: String,
+    /// The container image, e.g. `registry.gitlab.com/team/api:${var.image_tag}`.
     pub image: String,
+    /// The port the container listens on.
     pub port: u16,
+    /// Pods to run (left to the HPA under `autoscale`).
     #[serde(default = "two")]
     pub replicas: u32,
+    /// e.g. `250m`.
     pub cpu_request: String,
+    /// e.g. `256Mi`.
     pub memory_request: String,
+    /// At least the request.
     pub cpu_limit: String,
+    /// At least the request.
     pub memory_limit: String,
+    /// The HTTP path of the readiness and liveness probes; starts with `/`.
     pub health_path: String,
+    /// Environment variables (sensitive variables stay out of plans and state).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The image pull Secret's name (a `registry_secret`'s).
     #[serde(default)]
     pub pull_secret: Option<String>,
+    /// internal (ClusterIP), nodeport, loadbalancer or ingress.
     #[serde(default = "internal")]
     pub expose: String,
+    /// With `expose = "nodeport"`: 30000-32767 (an ALB target group can point at it).
     #[serde(default)]
     pub node_port: Option<u16>,
+    /// With `expose = "ingress"`: the Ingress host.
     #[serde(default)]
     pub host: Option<String>,
+    /// With `expose = "ingress"`: the IngressClass.
     #[serde(default)]
     pub ingress_class: Option<String>,
+    /// An HPA: `{ min, max, cpu_percent = 70 }`.
     #[serde(default)]
     pub autoscale: Option<Autoscale>,
     /// A request made after the rollout, through the API server's service proxy.
     #[serde(default)]
     pub check: Option<AppCheck>,
+    /// Labels on every object the app renders.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Annotations on every object the app renders.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }
@@ -108,6 +129,7 @@ fn internal() -> String {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct CiDeployerConfig {
+    #[schemars(with = "Option<String>")]
     #[serde(default)]
     pub cluster: Option<Value>,
     #[serde(default)]
@@ -131,6 +153,7 @@ pub struct CiDeployerConfig {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RegistrySecretConfig {
+    #[schemars(with = "Option<String>")]
     #[serde(default)]
     pub cluster: Option<Value>,
     #[serde(default)]
