@@ -70,19 +70,16 @@ pub fn render_plan(plan: &Plan) -> String {
                 let _ = writeln!(out, "  # {} has been deleted", d.address);
             } else {
                 let _ = writeln!(out, "  # {} has changed", d.address);
+                let mut rows = Vec::new();
                 for f in &d.fields {
                     if f.state.is_object() || f.state.is_array() {
-                        let _ = writeln!(out, "{}", leaf_lines(&f.field, &f.state, &f.live, "", &[]));
+                        rows.extend(leaf_rows(&f.field, &f.state, &f.live, "", &[]));
                     } else {
-                        let _ = writeln!(
-                            out,
-                            "      ~ {} = {} -> {}",
-                            f.field,
-                            render(&f.state, 6),
-                            render(&f.live, 6)
-                        );
+                        let change = format!("{} -> {}", render(&f.state, 6), render(&f.live, 6));
+                        rows.push(('~', f.field.clone(), change));
                     }
                 }
+                write_rows(&mut out, rows);
             }
         }
         out.push('\n');
@@ -221,7 +218,7 @@ fn render_change(out: &mut String, c: &Change) {
     }
     keys.sort();
     keys.dedup();
-    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    let mut rows: Vec<(char, String, String)> = Vec::new();
     for k in keys {
         let hide = |v: Option<&Value>| {
             v.filter(|v| !v.is_null())
@@ -242,13 +239,17 @@ fn render_change(out: &mut String, c: &Change) {
             (before.get(k.as_str()).cloned(), after.get(k.as_str()).cloned())
         };
         let (b, a) = (b.as_ref(), a.as_ref());
-        let line = match c.action {
-            Action::Create => a
-                .filter(|v| !v.is_null())
-                .map(|v| format!("      + {k:width$} = {}", render(v, 6))),
-            Action::Delete => b
-                .filter(|v| !v.is_null())
-                .map(|v| format!("      - {k:width$} = {}", render(v, 6))),
+        match c.action {
+            Action::Create => {
+                if let Some(v) = a.filter(|v| !v.is_null()) {
+                    rows.push(('+', k.clone(), render(v, 6)));
+                }
+            }
+            Action::Delete => {
+                if let Some(v) = b.filter(|v| !v.is_null()) {
+                    rows.push(('-', k.clone(), render(v, 6)));
+                }
+            }
             Action::Update | Action::Replace | Action::NoOp => {
                 let (bv, av) = (b.unwrap_or(&Value::Null), a.unwrap_or(&Value::Null));
                 let under = |f: &String| k == f || k.starts_with(&format!("{f}.")) || k.starts_with(&format!("{f}["));
@@ -258,27 +259,26 @@ fn render_change(out: &mut String, c: &Change) {
                     ""
                 };
                 if bv == av && !is_unknown(av) {
-                    (k == "id").then(|| format!("        {k:width$} = {}", render(bv, 6)))
+                    if k == "id" {
+                        rows.push((' ', k.clone(), render(bv, 6)));
+                    }
                 } else if bv.is_null() {
-                    Some(format!("      + {k:width$} = {}{forces}", render(av, 6)))
+                    rows.push(('+', k.clone(), format!("{}{forces}", render(av, 6))));
                 } else if av.is_null() {
-                    Some(format!("      - {k:width$} = {}{forces}", render(bv, 6)))
+                    rows.push(('-', k.clone(), format!("{}{forces}", render(bv, 6))));
                 } else if bv.is_object() || bv.is_array() {
-                    Some(leaf_lines(k, bv, av, forces, &c.replace_because))
+                    rows.extend(leaf_rows(k, bv, av, forces, &c.replace_because));
                 } else {
-                    Some(format!(
-                        "      ~ {k:width$} = {} -> {}{forces}",
-                        render(bv, 6),
-                        render(av, 6)
-                    ))
+                    rows.push((
+                        '~',
+                        k.clone(),
+                        format!("{} -> {}{forces}", render(bv, 6), render(av, 6)),
+                    ));
                 }
             }
-        };
-        if let Some(l) = line {
-            out.push_str(&l);
-            out.push('\n');
         }
     }
+    write_rows(out, rows);
     out.push_str("    }\n");
 }
 
@@ -310,16 +310,17 @@ pub fn leaf_diffs(path: &str, b: &Value, a: &Value, out: &mut Vec<(String, Optio
         }
         // Items with a `name` (containers, ports, env) are matched by it.
         (Value::Array(ba), Value::Array(aa)) if item_names(ba).is_some() && item_names(aa).is_some() => {
+            // What goes first, then what changes or comes, as Terraform lists them.
             let (bn, an) = (item_names(ba).unwrap_or_default(), item_names(aa).unwrap_or_default());
+            for (j, (name, bv)) in bn.iter().zip(ba).enumerate() {
+                if !an.contains(name) {
+                    out.push((format!("{path}[{j}]"), Some(bv.clone()), None));
+                }
+            }
             for (i, (name, av)) in an.iter().zip(aa).enumerate() {
                 match bn.iter().position(|n| n == name) {
                     Some(j) => leaf_diffs(&format!("{path}[{i}]"), &ba[j], av, out),
                     None => out.push((format!("{path}[{i}]"), None, Some(av.clone()))),
-                }
-            }
-            for (j, (name, bv)) in bn.iter().zip(ba).enumerate() {
-                if !an.contains(name) {
-                    out.push((format!("{path}[{j}]"), Some(bv.clone()), None));
                 }
             }
         }
@@ -332,17 +333,20 @@ pub fn leaf_diffs(path: &str, b: &Value, a: &Value, out: &mut Vec<(String, Optio
         // or removed, the items both have left out.
         (Value::Array(ba), Value::Array(aa)) if !ba.iter().chain(aa).any(crate::value::contains_unknown) => {
             let mut unmatched: Vec<Option<&Value>> = ba.iter().map(Some).collect();
+            let mut added = Vec::new();
             for (i, av) in aa.iter().enumerate() {
                 match unmatched.iter().position(|b| *b == Some(av)) {
                     Some(j) => unmatched[j] = None,
-                    None => out.push((format!("{path}[{i}]"), None, Some(av.clone()))),
+                    None => added.push((format!("{path}[{i}]"), None, Some(av.clone()))),
                 }
             }
+            // Removed items first, then added ones.
             for (j, bv) in unmatched.iter().enumerate() {
                 if let Some(bv) = bv {
                     out.push((format!("{path}[{j}]"), Some((*bv).clone()), None));
                 }
             }
+            out.extend(added);
         }
         _ => out.push((path.to_string(), Some(b.clone()), Some(a.clone()))),
     }
@@ -360,26 +364,41 @@ fn item_names(items: &[Value]) -> Option<Vec<String>> {
     (sorted.len() == names.len() && !names.is_empty()).then_some(names)
 }
 
-fn leaf_lines(field: &str, b: &Value, a: &Value, forces: &str, because: &[String]) -> String {
+/// Rows of (symbol, path, what follows "="), aligned on "=" as Terraform
+/// aligns a block, nested paths included. Very long paths are not padded
+/// to, so one deep path does not push every value far to the right.
+fn write_rows(out: &mut String, rows: Vec<(char, String, String)>) {
+    const MAX_WIDTH: usize = 40;
+    let width = rows
+        .iter()
+        .map(|(_, p, _)| p.len())
+        .filter(|w| *w <= MAX_WIDTH)
+        .max()
+        .unwrap_or(0);
+    for (sym, path, rest) in rows {
+        let _ = writeln!(out, "      {sym} {path:width$} = {rest}");
+    }
+}
+
+fn leaf_rows(field: &str, b: &Value, a: &Value, forces: &str, because: &[String]) -> Vec<(char, String, String)> {
     let mut diffs = Vec::new();
     leaf_diffs(field, b, a, &mut diffs);
-    let lines: Vec<String> = diffs
-        .iter()
-        .map(|(p, bv, av)| {
+    diffs
+        .into_iter()
+        .filter_map(|(p, bv, av)| {
             // A path inside a field that forces the replacement (`manifests[0].spec.selector`).
             let inside = because
                 .iter()
                 .any(|f| p.starts_with(&format!("{f}.")) || p.starts_with(&format!("{f}[")));
-            (p, bv, av, if inside { " # forces replacement" } else { forces })
+            let forces = if inside { " # forces replacement" } else { forces };
+            match (bv, av) {
+                (Some(bv), Some(av)) => Some(('~', p, format!("{} -> {}{forces}", render(&bv, 8), render(&av, 8)))),
+                (None, Some(av)) => Some(('+', p, format!("{}{forces}", render(&av, 8)))),
+                (Some(bv), None) => Some(('-', p, format!("{}{forces}", render(&bv, 8)))),
+                (None, None) => None,
+            }
         })
-        .map(|(p, bv, av, forces)| match (bv, av) {
-            (Some(bv), Some(av)) => format!("      ~ {p} = {} -> {}{forces}", render(bv, 8), render(av, 8)),
-            (None, Some(av)) => format!("      + {p} = {}{forces}", render(av, 8)),
-            (Some(bv), None) => format!("      - {p} = {}{forces}", render(bv, 8)),
-            (None, None) => String::new(),
-        })
-        .collect();
-    lines.join("\n")
+        .collect()
 }
 
 #[cfg(test)]
@@ -437,6 +456,29 @@ mod list_diff_tests {
                     Some(json!("a:2"))
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn a_block_aligns_on_equals_nested_paths_included_and_removals_come_first() {
+        let mut rows = vec![(' ', "id".to_string(), "\"x\"".to_string())];
+        rows.extend(super::leaf_rows(
+            "input",
+            &json!({"name": "a", "spec": {"template": {"image": "n:1"}}, "tags": ["a", "b"]}),
+            &json!({"name": "b", "spec": {"template": {"image": "n:2"}}, "tags": ["a", "c", "d"]}),
+            "",
+            &[],
+        ));
+        let mut out = String::new();
+        super::write_rows(&mut out, rows);
+        assert_eq!(
+            out,
+            "        id                        = \"x\"\n\
+             \x20     ~ input.name                = \"a\" -> \"b\"\n\
+             \x20     ~ input.spec.template.image = \"n:1\" -> \"n:2\"\n\
+             \x20     - input.tags[1]             = \"b\"\n\
+             \x20     + input.tags[1]             = \"c\"\n\
+             \x20     + input.tags[2]             = \"d\"\n"
         );
     }
 }

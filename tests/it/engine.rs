@@ -99,7 +99,13 @@ fn changing_input_updates_in_place_but_replace_on_change_forces_replacement() {
         "{}",
         p.stdout
     );
-    assert!(p.stdout.contains("~ input.env = \"dev\" -> \"prod\""), "{}", p.stdout);
+    // Aligned on "=" with the block's other paths, as Terraform does.
+    assert!(
+        p.stdout
+            .contains("~ input.env  = \"dev\" -> \"prod\"\n      ~ output.env = \"dev\" -> \"prod\""),
+        "{}",
+        p.stdout
+    );
     assert!(p.stdout.contains("Plan: 0 to add, 3 to change, 0 to destroy."));
     sb.run(&["apply", "stacks/demo", "--auto-approve", "--var", "env=prod"])
         .expect(0);

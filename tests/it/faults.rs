@@ -344,10 +344,11 @@ fn the_blog_cluster_has_access_entries_on_and_https_waits_for_an_issued_certific
 
 #[test]
 fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_against_moto() {
-    // EKS cannot assume the cluster role for 8 s after IAM made it, EC2
+    // EKS cannot assume the cluster role for 5 s after IAM made it, EC2
     // Describe does not see new network objects for 3 s, an internet-facing
     // ALB needs its internet gateway, the cluster and nodegroup are CREATING
-    // for 20 s / 10 s, a deleted cluster's or ALB's network interfaces
+    // for 10 s / 6 s (each several polls of slipway's wait; AWS takes
+    // minutes, which only lengthens the waits), a deleted cluster's or ALB's network interfaces
     // hold subnets and security groups for 5 s, a target group or security
     // group in use cannot be deleted, a NAT gateway without its internet
     // gateway fails, an HTTPS listener needs an issued certificate, and
@@ -359,16 +360,16 @@ fn the_blog_first_apply_converges_in_one_run_through_the_strict_aws_rules_agains
         "--cert-must-be-issued",
         "--name-limits",
         "--iam-propagation",
-        "8",
+        "5",
         "--ec2-read-lag",
         "3",
         "--igw-required",
         "--linger",
         "5",
         "--eks-cluster-creating",
-        "20",
-        "--eks-nodegroup-creating",
         "10",
+        "--eks-nodegroup-creating",
+        "6",
     ]);
     let calls = proxy.calls();
     let refused = calls.iter().filter(|c| c["fault"] == "iam-propagation").count();
