@@ -254,7 +254,7 @@ enum Command {
     /// Rewrite stack files in the canonical layout (taplo's); with --check, change
     /// nothing and exit 1 listing the files that need it (for CI).
     Fmt {
-        /// Files or directories (every .toml file under them); default the current directory.
+        /// Files or directories (every .toml file under them); default stacks/ and modules/.
         paths: Vec<PathBuf>,
         #[arg(long)]
         check: bool,

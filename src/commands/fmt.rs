@@ -84,8 +84,20 @@ fn replace(path: &Path, text: &str) -> std::io::Result<()> {
 /// Format the files; with `check`, change nothing and exit 1 when a file
 /// is not in the canonical layout (for CI), listing them.
 pub fn run(paths: &[PathBuf], check: bool) -> Exit {
+    // Without paths: the repository's stacks and modules (so Cargo.toml or
+    // another tool's TOML in the working directory is never rewritten).
     let paths = if paths.is_empty() {
-        vec![PathBuf::from(".")]
+        let found: Vec<PathBuf> = ["stacks", "modules"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .collect();
+        if found.is_empty() {
+            return Err(CmdError::Other(
+                "no stacks/ or modules/ here: name the files or directories to format".into(),
+            ));
+        }
+        found
     } else {
         paths.to_vec()
     };

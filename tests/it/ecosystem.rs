@@ -212,6 +212,13 @@ fn fmt_check_passes_on_the_repository_and_fails_on_a_misformatted_copy_which_fmt
     sb.run(&["fmt", "stacks"]).expect(0);
     assert_eq!(sb.read("stacks/blog/network.toml"), original);
     sb.run(&["fmt", "--check", "stacks"]).expect(0);
+    // Without paths: stacks/ and modules/, never another TOML file here.
+    sb.write("Cargo.toml", "[package]\nname   =  \"x\"\n");
+    sb.write("stacks/blog/network.toml", &messy);
+    let all = sb.run(&["fmt"]).expect(0);
+    assert!(all.stdout.contains("network.toml"), "{}", all.stdout);
+    assert_eq!(sb.read("Cargo.toml"), "[package]\nname   =  \"x\"\n");
+    assert_eq!(sb.read("stacks/blog/network.toml"), original);
 
     // A file that does not parse is named with its line and column and left alone.
     sb.write("stacks/bad/main.toml", "[vpc.main]\ncidr = \"10.0.0.0/16\"\ntags = {\n");
