@@ -26,9 +26,8 @@ fn located(text: &str, e: &toml::de::Error) -> String {
     let message = e.message();
     match e.span() {
         Some(span) => {
-            let upto = &text[..span.start.min(text.len())];
-            let line = upto.matches('\n').count() + 1;
-            let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let file = crate::stack::source::SourceFile::new(Default::default(), text.to_string());
+            let (line, col) = file.line_col(span.start);
             format!("{line}:{col}: {message}")
         }
         None => message.to_string(),

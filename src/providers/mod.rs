@@ -462,17 +462,7 @@ pub trait ResourceKind: Send + Sync {
     /// The attributes as the plan predicts them: inputs from the desired
     /// config, computed ones kept from `prior` on update and unknown on create.
     fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {
-        let mut out = serde_json::Map::new();
-        for a in self.computed_attributes() {
-            let v = prior.and_then(|p| p.get(*a)).cloned().unwrap_or_else(unknown);
-            out.insert(a.to_string(), v);
-        }
-        if let Some(d) = desired.as_object() {
-            for (k, v) in d {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-        Value::Object(out)
+        planned_from(self.computed_attributes(), desired, prior)
     }
 
     /// Read the live objects for many state entries in as few calls as the API
@@ -517,6 +507,22 @@ pub trait ResourceKind: Send + Sync {
 
 /// Field by field: a field changes when its normalized values differ or the
 /// desired one is not known yet.
+/// Attributes before apply: the computed ones as the prior object had
+/// them (unknown for a new one), then every input as desired.
+pub fn planned_from(computed: &[&str], desired: &Value, prior: Option<&Value>) -> Value {
+    let mut out = serde_json::Map::new();
+    for a in computed {
+        let v = prior.and_then(|p| p.get(*a)).cloned().unwrap_or_else(unknown);
+        out.insert(a.to_string(), v);
+    }
+    if let Some(d) = desired.as_object() {
+        for (k, v) in d {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 pub fn generic_diff<K: ResourceKind + ?Sized>(kind: &K, prior: &Value, desired: &Value) -> Diff {
     let mut diff = Diff::default();
     let empty = serde_json::Map::new();

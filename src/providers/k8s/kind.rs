@@ -384,28 +384,17 @@ impl ResourceKind for K8sKind {
     /// The name and namespace are known at plan time from the rendered
     /// objects (a new namespace's name can be used by what goes in it).
     fn planned_attributes(&self, desired: &Value, prior: Option<&Value>) -> Value {
-        let mut out = serde_json::Map::new();
-        for a in self.computed_attributes() {
-            let v = prior
-                .and_then(|p| p.get(*a))
-                .cloned()
-                .unwrap_or_else(crate::value::unknown);
-            out.insert(a.to_string(), v);
-        }
-        if let Some(objs) = desired.get("manifests").and_then(Value::as_array) {
+        let mut out = crate::providers::planned_from(self.computed_attributes(), desired, prior);
+        if let (Some(objs), Some(o)) = (desired.get("manifests").and_then(Value::as_array), out.as_object_mut()) {
             let known = super::project::identity_of("", objs);
             for k in ["name", "namespace"] {
-                if let Some(v) = known.get(k).filter(|v| v.as_str() != Some(crate::value::UNKNOWN)) {
-                    out.insert(k.into(), v.clone());
+                let derived = known.get(k).filter(|v| v.as_str() != Some(crate::value::UNKNOWN));
+                if let (Some(v), None) = (derived, desired.get(k)) {
+                    o.insert(k.into(), v.clone());
                 }
             }
         }
-        if let Some(d) = desired.as_object() {
-            for (k, v) in d {
-                out.insert(k.clone(), v.clone());
-            }
-        }
-        Value::Object(out)
+        out
     }
 
     fn sensitive_fields(&self) -> &'static [&'static str] {
