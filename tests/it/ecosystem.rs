@@ -251,7 +251,10 @@ fn contained(want: &serde_json::Value, have: &serde_json::Value, path: &str) -> 
 
 #[test]
 fn render_prints_kubectl_style_yaml_and_json_of_exactly_the_objects_applied_with_the_emulator() {
-    let (emu, sb) = crate::k8s::setup("");
+    // Values a YAML 1.1 reader (kubectl's) would take for booleans and numbers.
+    let (emu, sb) = crate::k8s::setup(
+        "\n[k8s_config_map.flags]\nnamespace = \"app-a\"\ndata = { debug = \"off\", verbose = \"yes\", limit = \"1_000\" }\n",
+    );
     let _controller = emu.controller();
     sb.run(&["apply", "stacks/apps", "--auto-approve"]).expect(0);
     let yaml = sb.run(&["render", "stacks/apps"]).expect(0).stdout;
@@ -301,4 +304,50 @@ fn render_prints_kubectl_style_yaml_and_json_of_exactly_the_objects_applied_with
             panic!("{path}: {e}");
         }
     }
+    // The machine's kubectl reads what render prints as strings...
+    let flags = sb
+        .run(&["render", "stacks/apps", "k8s_config_map.flags"])
+        .expect(0)
+        .stdout;
+    assert!(flags.contains("debug: 'off'"), "{flags}");
+    sb.write("flags.yaml", &flags);
+    let flags_path = sb.path("flags.yaml").display().to_string();
+    let read = crate::k8s::kubectl(
+        &sb,
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=false",
+            "-o",
+            "json",
+            "-f",
+            &flags_path,
+        ],
+    );
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let obj: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(
+        obj["data"],
+        serde_json::json!({"debug": "off", "verbose": "yes", "limit": "1_000"})
+    );
+    // ...where the same YAML left plain is refused: kubectl reads `off` as a boolean.
+    sb.write("plain.yaml", &flags.replace("'off'", "off"));
+    let plain_path = sb.path("plain.yaml").display().to_string();
+    let plain = crate::k8s::kubectl(
+        &sb,
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=false",
+            "-f",
+            &plain_path,
+        ],
+    );
+    let why = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        !plain.status.success() && why.contains("bool"),
+        "kubectl took a plain `off` as a string: {why}"
+    );
 }

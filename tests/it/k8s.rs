@@ -921,7 +921,7 @@ fn a_plan_that_deletes_a_namespace_names_the_declared_objects_it_takes_with_it_w
 }
 
 /// The machine's kubectl against the emulator, with the sandbox's kubeconfig.
-fn kubectl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
+pub(crate) fn kubectl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
     std::process::Command::new("kubectl")
         .env("KUBECONFIG", sb.path("kubeconfig.yaml"))
         .env("HOME", sb.root())

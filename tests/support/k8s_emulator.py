@@ -183,6 +183,42 @@ def child(schema, key):
     return extra if isinstance(extra, dict) else {}
 
 
+JSON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+              "object": (dict,), "array": (list,)}
+
+
+def wrong_type(value, schema, path="", depth=0):
+    """Where a value has a JSON type its field's schema does not allow, as
+    the apiserver's decoding refuses it (400: `cannot unmarshal bool into
+    Go struct field ConfigMap.data of type string`) before anything else.
+    Fields whose schema names no single type (int-or-string, quantities)
+    and nulls are let through, as the apiserver lets them."""
+    if value is None or depth > 40:
+        return None
+    s = resolve(schema)
+    raw = s.get("type")
+    types = [x for x in (raw if isinstance(raw, list) else [raw]) if x in JSON_TYPES]
+    t = types[0] if len(types) == 1 else None
+    if types and not s.get("x-kubernetes-int-or-string") and s.get("format") != "int-or-string":
+        ok = any(isinstance(value, JSON_TYPES[x]) and not (x in ("integer", "number") and isinstance(value, bool))
+                 for x in types)
+        if not ok:
+            found = {bool: "bool", str: "string", dict: "object", list: "array", int: "number", float: "number"}.get(type(value), "value")
+            return f"json: cannot unmarshal {found} into Go value of type {'/'.join(types)} at {path or '.'}"
+    if isinstance(value, dict) and (t in (None, "object")):
+        for k, v in value.items():
+            bad = wrong_type(v, child(schema, k), f"{path}.{k}", depth + 1)
+            if bad:
+                return bad
+    if isinstance(value, list) and (t in (None, "array")):
+        items = s.get("items") if isinstance(s.get("items"), dict) else {}
+        for i, v in enumerate(value):
+            bad = wrong_type(v, items, f"{path}[{i}]", depth + 1)
+            if bad:
+                return bad
+    return None
+
+
 def map_atomic(schema):
     return schema.get("x-kubernetes-map-type") == "atomic" or resolve(schema).get("x-kubernetes-map-type") == "atomic"
 
@@ -900,6 +936,9 @@ def handle(method, raw_path, headers, body):
                     return status(400, "BadRequest", f"apply of {patch.get('apiVersion')}/{patch.get('kind')} to {gv}/{plural}")
                 if patch.get("metadata", {}).get("name") != name:
                     return status(400, "BadRequest", "the name in the body does not match the URL")
+                bad = wrong_type(patch, ROOTS.get((gv, kind), {}))
+                if bad:
+                    return status(400, "BadRequest", f"error decoding the body: {bad}")
                 merged = server_side_apply(key, gv, kind, cur, patch, manager, force)
                 if isinstance(merged[0], int):
                     return merged
@@ -943,6 +982,9 @@ def handle(method, raw_path, headers, body):
                     obj = strategic(cur, patch, ROOTS.get((gv, kind), {}))
                 else:
                     obj = merge(cur, patch)
+                bad = wrong_type(obj, ROOTS.get((gv, kind), {}))
+                if bad:
+                    return status(400, "BadRequest", f"error decoding the patched object: {bad}")
                 if dry_run:
                     normalize(obj)
                     return 200, copy.deepcopy(obj)
